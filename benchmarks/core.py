@@ -1,0 +1,79 @@
+"""Benchmark the pure core on synthetic records of 10, 100 and 1,000 resources.
+
+Prints, per record size: patients per second for the pure core (derive →
+differential → render, from a built PatientRecord), for record building
+(fhir.resources parsing + normalisation), and end to end; peak memory of one
+pass; and time per resource relative to the smallest size (linearity). All
+figures come from one run on one core, so ratios are comparable.
+
+    .venv/bin/python benchmarks/core.py [--patients N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+import tracemalloc
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from bmefhir.normalize import build_record
+from bmefhir.pipeline import analyse
+from bmefhir.render.bundle import render_outputs, transaction_bundle
+from bmefhir.synth import synth_patient
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+TARGET_PER_SECOND = 500  # issue 2: typical patients (~100 resources) per second on one core
+
+
+def _rate(n: int, fn: Callable[[int], Any]) -> float:
+    gc.collect()
+    start = time.perf_counter()
+    for i in range(n):
+        fn(i)
+    return n / (time.perf_counter() - start)
+
+
+def _peak_kib(fn: Callable[[], Any]) -> float:
+    tracemalloc.start()
+    fn()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--patients", type=int, default=200, help="patients per size (fewer for 1,000)")
+    args = parser.parse_args()
+    print(f"{'resources':>9} {'core p/s':>10} {'build p/s':>10} {'e2e p/s':>9} {'peak KiB':>9} {'µs/res core':>12}")
+    base_per_resource: float | None = None
+    for size in (10, 100, 1000):
+        n = max(10, args.patients // (10 if size == 1000 else 1))
+        raw = [synth_patient(i, seed=1, resources=size) for i in range(n)]
+        records = [build_record(r) for r in raw]
+
+        def core(i: int, records: list[Any] = records) -> Any:
+            return transaction_bundle(render_outputs(analyse(records[i], NOW)))
+
+        def build(i: int, raw: list[Any] = raw) -> Any:
+            return build_record(raw[i])
+
+        def e2e(i: int, raw: list[Any] = raw) -> Any:
+            return transaction_bundle(render_outputs(analyse(build_record(raw[i]), NOW)))
+
+        core_rate = _rate(n, core)
+        build_rate = _rate(n, build)
+        e2e_rate = _rate(n, e2e)
+        peak = _peak_kib(lambda raw=raw: e2e(0, raw))
+        per_res = 1e6 / core_rate / size
+        base_per_resource = base_per_resource or per_res
+        print(f"{size:>9} {core_rate:>10.0f} {build_rate:>10.0f} {e2e_rate:>9.0f} {peak:>9.0f} {per_res:>12.2f}")
+    print(f"target: >= {TARGET_PER_SECOND} typical (100-resource) patients/s for the core on one core; "
+          "µs/resource should stay flat as size grows (linear time)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+"""The ``bmefhir`` command line: one Typer app, one module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from bmefhir.cli import analyze, knowledge
+
+app = typer.Typer(
+    name="bmefhir",
+    help="Explainable differential diagnosis of bone marrow edema syndromes over FHIR R4 (decision support).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("analyze")(analyze.analyze)
+app.command("run")(analyze.run_server)
+app.add_typer(knowledge.app, name="knowledge")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,224 @@
+"""Conditions and social history: alcohol, smoking, bone density, pregnancy, comorbidities.
+
+Problem-list facts are True when a matching condition is on record and unknown
+otherwise: a missing diagnosis is not evidence of its absence.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from bmefhir.anatomy import joint_of
+from bmefhir.derive.factset import FactSet, Votes
+from bmefhir.derive.recordindex import RecordIndex
+from bmefhir.derive.registry import THRESHOLDS
+from bmefhir.record import ClinicalObservation, Site
+
+# Third trimester starts at 28 weeks; pregnancy does not go beyond 42 completed
+# weeks (ACOG Committee Opinion 579, 2013: "post-term" >= 42 0/7 weeks).
+LATE_PREGNANCY_WEEKS = (28.0, 42.0)
+# "Early postpartum": within 6 months of delivery (seed 000 §definition).
+POSTPARTUM_DAYS = 183
+# AUDIT-C positive screen: >= 4 men, >= 3 women (Bradley KA et al. Alcohol Clin Exp Res 2007;31:1208-17;
+# registry heavy_alcohol_units_week).
+AUDIT_C_POSITIVE = {"male": 4.0, "female": 3.0}
+
+# Facts that are True when any of these conditions is on record.
+CONDITION_FACTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("heart_failure", ("heart_failure",)),
+    ("myeloma", ("multiple_myeloma", "myelofibrosis")),
+    ("haematological_malignancy", ("leukaemia", "lymphoma", "multiple_myeloma")),
+    ("sickle_cell", ("sickle_cell_disease",)),
+    ("gaucher", ("gaucher_disease",)),
+    ("sle", ("sle",)),
+    ("hiv", ("hiv",)),
+    ("decompression_exposure", ("decompression_sickness",)),
+    ("prior_malignancy", ("malignancy", "bone_metastasis")),
+    ("known_inflammatory_arthritis", ("rheumatoid_arthritis", "spondyloarthritis", "psoriasis")),
+    ("known_gout", ("gout",)),
+    ("known_osteoarthritis", ("osteoarthritis",)),
+)
+
+
+def _when(d: date | None) -> str:
+    return d.isoformat() if d else "undated"
+
+
+def _dated_ok(obs: ClinicalObservation, today: date) -> bool:
+    return obs.date is None or obs.date <= today
+
+
+def _bool_votes(index: RecordIndex, votes: Votes, concept: str) -> None:
+    """Add True/False observations of ``concept`` (present-only counts as True)."""
+    for obs in index.observations.get(concept, ()):
+        if _dated_ok(obs, index.today) and is_flag(obs.value):
+            votes.vote(obs.value is not False, obs.ref, f"{concept} {_when(obs.date)}")
+
+
+def _numeric(index: RecordIndex, concept: str) -> list[ClinicalObservation]:
+    return [
+        o for o in index.observations.get(concept, ())
+        if not is_flag(o.value) and _dated_ok(o, index.today)
+    ]
+
+
+def is_flag(value: bool | float | None) -> bool:
+    """True for a finding value (True/False/present-only), False for a measurement."""
+    return value is None or isinstance(value, bool)
+
+
+def _num(obs: ClinicalObservation) -> float:
+    assert obs.value is not None
+    return float(obs.value)
+
+
+def _alcohol(index: RecordIndex, facts: FactSet) -> None:
+    votes = Votes()
+    for cond in index.conditions_of("alcohol_abuse"):
+        votes.yes(cond.ref, "condition alcohol_abuse")
+    _bool_votes(index, votes, "alcohol_heavy")
+    sex = index.record.patient.sex
+    for obs in _numeric(index, "audit_c"):
+        score = _num(obs)
+        note = f"AUDIT-C {score:g} {_when(obs.date)}"
+        if sex in AUDIT_C_POSITIVE:
+            votes.vote(score >= AUDIT_C_POSITIVE[sex], obs.ref, note)
+        elif score >= max(AUDIT_C_POSITIVE.values()) or score < min(AUDIT_C_POSITIVE.values()):
+            votes.vote(score >= max(AUDIT_C_POSITIVE.values()), obs.ref, note)  # sex unknown: clear cases only
+    limit = THRESHOLDS["heavy_alcohol_units_week"][0]
+    for obs in _numeric(index, "alcohol_units_per_week"):
+        votes.vote(_num(obs) > limit, obs.ref, f"{_num(obs):g} units/week {_when(obs.date)}")
+    facts.decide("heavy_alcohol", votes)
+
+
+def _smoking(index: RecordIndex, facts: FactSet) -> None:
+    votes = Votes()
+    for obs in index.observations.get("smoking_current", ()):
+        if obs.value is not False and _dated_ok(obs, index.today):
+            votes.yes(obs.ref, f"current smoker {_when(obs.date)}")
+    # "Not a current smoker" alone does not say never: only smoking_ever decides False.
+    _bool_votes(index, votes, "smoking_ever")
+    for cond in index.conditions_of("tobacco_use"):
+        votes.yes(cond.ref, "condition tobacco_use")
+    pack_years = _numeric(index, "pack_years")
+    for obs in pack_years:
+        votes.vote(_num(obs) > 0, obs.ref, f"{_num(obs):g} pack-years")
+    facts.decide("smoker", votes)
+    if pack_years:
+        most = max(pack_years, key=lambda o: (_num(o), o.date or date.min, o.ref))
+        facts.put("pack_years", _num(most), [most.ref], f"{_num(most):g} pack-years {_when(most.date)}")
+
+
+def _bone_density(index: RecordIndex, facts: FactSet) -> None:
+    osteoporosis, osteopenia = Votes(), Votes()
+    scores = _numeric(index, "dxa_t_score")
+    porotic, penic = THRESHOLDS["dxa_osteoporosis_t"][0], THRESHOLDS["dxa_osteopenia_t"][0]
+    if scores:
+        low = min(scores, key=lambda o: (_num(o), o.date or date.min, o.ref))
+        t = _num(low)
+        note = f"DXA T-score {t:g} {_when(low.date)}"
+        facts.put("dxa_t_score_min", t, [low.ref], note)
+        osteoporosis.vote(t <= porotic, low.ref, note)
+        osteopenia.vote(porotic < t < penic, low.ref, note)  # WHO: low bone mass, not osteoporosis
+    for cond in index.conditions_of("osteoporosis"):
+        osteoporosis.yes(cond.ref, "condition osteoporosis")
+    for cond in index.conditions_of("osteopenia"):
+        osteopenia.yes(cond.ref, "condition osteopenia")
+    facts.decide("osteoporosis_dxa", osteoporosis)
+    facts.decide("osteopenia", osteopenia)
+
+
+def _pregnancy(index: RecordIndex, ref_date: date, facts: FactSet) -> None:
+    if index.record.patient.sex == "male":
+        facts.put("pregnancy_late_or_postpartum", False, [index.record.patient.ref], "sex male")
+        return
+    votes = Votes()
+    low, high = LATE_PREGNANCY_WEEKS
+    for obs in _numeric(index, "gestational_age_weeks"):
+        if obs.date is None:
+            continue
+        # Project the gestational age to the reference date (first BME, else today).
+        weeks = _num(obs) + (ref_date - obs.date).days / 7
+        if low <= weeks <= high:
+            votes.yes(obs.ref, f"gestational age {weeks:.0f} wk at {ref_date.isoformat()}")
+    window_start = ref_date - timedelta(days=POSTPARTUM_DAYS)
+    for obs in index.observations.get("postpartum", ()):
+        if obs.date is not None and window_start <= obs.date <= ref_date and is_flag(obs.value):
+            votes.vote(obs.value is not False, obs.ref, f"postpartum {obs.date.isoformat()}")
+    for cond in index.conditions_of("postpartum"):
+        if cond.onset is not None and window_start <= cond.onset <= ref_date:
+            votes.yes(cond.ref, f"postpartum from {cond.onset.isoformat()}")
+    facts.decide("pregnancy_late_or_postpartum", votes)
+
+
+def _site_matches(site: Site | None, affected: frozenset[tuple[str, str | None]]) -> bool:
+    """A site-less report matches; a sited one must name an affected joint (side-less matches either)."""
+    if site is None or not affected:
+        return True
+    joint = joint_of(site.structure) or site.structure
+    return any(j == joint and (site.side is None or side is None or side == site.side) for j, side in affected)
+
+
+def _local_history(index: RecordIndex, affected: frozenset[tuple[str, str | None]], facts: FactSet) -> None:
+    trauma = Votes()
+    for obs in index.observations.get("trauma", ()):
+        if _dated_ok(obs, index.today) and is_flag(obs.value):
+            if obs.value is False:
+                trauma.no(obs.ref, f"no trauma {_when(obs.date)}")
+            elif _site_matches(obs.site, affected):
+                trauma.yes(obs.ref, f"trauma {_when(obs.date)}")
+    for cond in index.conditions_of("trauma"):
+        if _site_matches(cond.site, affected):
+            trauma.yes(cond.ref, f"condition trauma {_when(cond.onset)}")
+    facts.decide("trauma", trauma)
+    overuse = Votes()
+    _bool_votes(index, overuse, "overuse")
+    facts.decide("overuse", overuse)
+
+
+def _immunosuppression(index: RecordIndex, facts: FactSet) -> None:
+    votes = Votes()
+    for cond in index.conditions_of("immunosuppression", "diabetes", "hiv"):
+        votes.yes(cond.ref, f"condition {cond.concept}")
+    for med in index.medications.get("chemotherapy", ()):
+        votes.yes(med.ref, f"{med.drug} (chemotherapy)")
+    facts.decide("immunosuppressed", votes)
+
+
+def derive_history(
+    index: RecordIndex,
+    bme_start: date | None,
+    affected_joints: frozenset[tuple[str, str | None]],
+    facts: FactSet,
+) -> None:
+    """``affected_joints``: (joint, side) pairs with BME, to tie trauma to the lesion site."""
+    _alcohol(index, facts)
+    _smoking(index, facts)
+    _bone_density(index, facts)
+    _pregnancy(index, bme_start or index.today, facts)
+    for name, concepts in CONDITION_FACTS:
+        votes = Votes()
+        for cond in index.conditions_of(*concepts):
+            votes.yes(cond.ref, f"condition {cond.concept}")
+        facts.decide(name, votes)
+    _local_history(index, affected_joints, facts)
+    _immunosuppression(index, facts)
+
+
+# A driver of red-marrow reconversion (seed 004 §causes): these facts, any True.
+RECONVERSION_DRIVERS = (
+    "anaemia", "heart_failure", "myeloma", "chemotherapy", "gcsf_or_epo", "glucocorticoid_exposure", "smoker",
+)
+
+
+def derive_reconversion_driver(facts: FactSet) -> None:
+    """Run after every other family: it summarises their True facts."""
+    refs: list[str] = []
+    names: list[str] = []
+    for name in RECONVERSION_DRIVERS:
+        fact = facts.get(name)
+        if fact is not None and fact.value is True:
+            refs += fact.evidence
+            names.append(name)
+    if names:
+        facts.put("reconversion_driver", True, refs, ", ".join(names))

@@ -1,0 +1,406 @@
+"""Load and validate the knowledge base (YAML under ``knowledge/``).
+
+Layout of a knowledge directory::
+
+    knowledge.yaml      version, canonical url, the seed files citations may name
+    candidates.yaml     the diagnoses ranked, with priors, definitions, codes
+    criteria/*.yaml     criteria: a ``when`` over derived facts and weights per candidate
+    next_steps.yaml     suggested next steps and what triggers them
+
+Everything is checked when loaded, and every problem is reported at once in one
+``KnowledgeError`` naming the file and the criterion id: an unknown fact or
+candidate, a type mismatch, a weight outside [-4, 4], a missing source, a
+duplicate id, a malformed condition.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import yaml
+
+from bmefhir.differential.conditions import Condition, compile_condition
+from bmefhir.differential.model import Citation
+
+DEFAULT_DIR: Final[Path] = Path(__file__).with_name("knowledge")
+MAX_WEIGHT: Final[float] = 4.0
+EQUIVALENCES: Final[frozenset[str]] = frozenset(
+    {"equivalent", "equal", "wider", "subsumes", "narrower", "specializes", "inexact", "relatedto"}
+)
+
+
+class KnowledgeError(ValueError):
+    """The knowledge base is invalid; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems: tuple[str, ...] = tuple(problems)
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid knowledge base ({len(problems)} problem(s)):\n{lines}")
+
+
+@dataclass(frozen=True, slots=True)
+class Coding:
+    system: str
+    code: str
+    display: str
+    verified: bool  # only verified codings may be emitted (terminology.md)
+    equivalence: str  # FHIR R4 ConceptMap equivalence, candidate → code
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    code: str
+    display: str
+    prior: float  # log-odds scale
+    prior_rationale: str
+    definition: str
+    citation: Citation
+    severity_rank: int  # red flags are ordered by this (1 = most urgent)
+    codings: tuple[Coding, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RedFlagSpec:
+    candidate: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Criterion:
+    id: str
+    title: str
+    when: Condition
+    effects: tuple[tuple[str, float], ...]  # (candidate code, log-LR weight)
+    citation: Citation
+    rationale: str
+    file: str
+    red_flag: RedFlagSpec | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NextStepSpec:
+    """A suggested next step. It fires when any trigger holds and ``unless`` does not.
+
+    Triggers: ``when`` (a condition over facts), ``plausible`` (any listed
+    candidate reaches ``min_probability``), ``red_flag`` (a red flag was raised
+    for a listed candidate), ``on_insufficient_data`` (no imaging on record).
+    """
+
+    id: str
+    text: str
+    citation: Citation
+    when: Condition | None = None
+    plausible: tuple[str, ...] = ()
+    min_probability: float = 0.0
+    red_flag: tuple[str, ...] = ()
+    on_insufficient_data: bool = False
+    unless: Condition | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeBase:
+    version: str
+    url: str
+    candidates: tuple[Candidate, ...]
+    criteria: tuple[Criterion, ...]
+    next_steps: tuple[NextStepSpec, ...]
+    seeds: tuple[str, ...] = ()
+
+    def candidate(self, code: str) -> Candidate:
+        for c in self.candidates:
+            if c.code == code:
+                return c
+        raise KeyError(code)
+
+
+def load_knowledge(path: Path | None = None) -> KnowledgeBase:
+    """Load and validate a knowledge directory (the packaged one, cached, by default)."""
+    if path is None:
+        return _load_default()
+    return _load(path)
+
+
+@functools.cache
+def _load_default() -> KnowledgeBase:
+    return _load(DEFAULT_DIR)
+
+
+def knowledge_rows(kb: KnowledgeBase) -> list[dict[str, str]]:
+    """One readable row per criterion, for ``bmefhir knowledge show``."""
+    rows: list[dict[str, str]] = []
+    for c in kb.criteria:
+        effects = "; ".join(f"{code} {w:+.1f}" for code, w in c.effects)
+        flag = f"{c.red_flag.candidate}: {c.red_flag.message}" if c.red_flag else ""
+        rows.append({"id": c.id, "title": c.title, "effects": effects, "red_flag": flag, "source": c.citation.text})
+    return rows
+
+
+# --- loading --------------------------------------------------------------------------------------
+
+
+def _load(root: Path) -> KnowledgeBase:
+    errors: list[str] = []
+    meta = _read_yaml(root / "knowledge.yaml", errors)
+    version = _req_str(meta, "version", "knowledge.yaml", errors)
+    url = _req_str(meta, "url", "knowledge.yaml", errors)
+    seeds = tuple(s for s in (meta.get("seeds") or []) if isinstance(s, str))
+    parts = version.split(".")
+    if version and (len(parts) != 3 or not all(p.isdigit() for p in parts)):
+        errors.append(f"knowledge.yaml: version '{version}' is not semver (MAJOR.MINOR.PATCH)")
+
+    candidates = _load_candidates(root / "candidates.yaml", seeds, errors)
+    codes = frozenset(c.code for c in candidates)
+
+    criteria: list[Criterion] = []
+    seen: dict[str, str] = {}
+    crit_dir = root / "criteria"
+    files = sorted(crit_dir.glob("*.yaml")) if crit_dir.is_dir() else []
+    if not files:
+        errors.append(f"criteria/: no criteria files found in {crit_dir}")
+    for file in files:
+        data = _read_yaml(file, errors)
+        rel = f"criteria/{file.name}"
+        items = data.get("criteria")
+        if not isinstance(items, list):
+            errors.append(f"{rel}: expected a top-level 'criteria' list")
+            continue
+        for i, item in enumerate(items):
+            crit = _load_criterion(item, rel, i, codes, seeds, seen, errors)
+            if crit is not None:
+                criteria.append(crit)
+
+    next_steps = _load_next_steps(root / "next_steps.yaml", codes, seeds, errors)
+    if errors:
+        raise KnowledgeError(errors)
+    return KnowledgeBase(version, url, tuple(candidates), tuple(criteria), tuple(next_steps), seeds)
+
+
+def _read_yaml(path: Path, errors: list[str]) -> Mapping[str, object]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        errors.append(f"{path.name}: file not found at {path}")
+        return {}
+    except yaml.YAMLError as exc:
+        errors.append(f"{path.name}: not valid YAML: {exc}")
+        return {}
+    if not isinstance(data, Mapping):
+        errors.append(f"{path.name}: expected a mapping at the top level")
+        return {}
+    return data
+
+
+def _req_str(data: Mapping[str, object], key: str, where: str, errors: list[str]) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value.strip():
+        errors.append(f"{where}: missing or empty '{key}'")
+        return ""
+    return value.strip()
+
+
+def _citation(data: object, where: str, seeds: tuple[str, ...], errors: list[str]) -> Citation:
+    if not isinstance(data, Mapping):
+        errors.append(f"{where}: missing or empty source")
+        return Citation("")
+    text = data.get("text")
+    seed, doi, pmid = data.get("seed"), data.get("doi"), data.get("pmid")
+    if not isinstance(text, str) or not text.strip():
+        errors.append(f"{where}: missing or empty source text")
+        text = ""
+    if not any(isinstance(v, str | int) and str(v).strip() for v in (seed, doi, pmid)):
+        errors.append(f"{where}: source needs a seed file, doi or pmid")
+    if seed is not None and (not isinstance(seed, str) or (seeds and seed not in seeds)):
+        errors.append(f"{where}: source seed '{seed}' is not one of the seed files in knowledge.yaml")
+    return Citation(
+        text=str(text).strip(),
+        seed=seed if isinstance(seed, str) else None,
+        doi=str(doi) if doi is not None else None,
+        pmid=str(pmid) if pmid is not None else None,
+    )
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _load_candidates(path: Path, seeds: tuple[str, ...], errors: list[str]) -> list[Candidate]:
+    data = _read_yaml(path, errors)
+    items = data.get("candidates")
+    if not isinstance(items, list) or not items:
+        errors.append("candidates.yaml: expected a non-empty 'candidates' list")
+        return []
+    out: list[Candidate] = []
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            errors.append(f"candidates.yaml: entry {i} is not a mapping")
+            continue
+        code = _req_str(item, "code", f"candidates.yaml: entry {i}", errors)
+        where = f"candidates.yaml: {code or f'entry {i}'}"
+        if code in seen:
+            errors.append(f"{where}: duplicate candidate code")
+        seen.add(code)
+        prior = _number(item.get("prior"))
+        if prior is None or abs(prior) > MAX_WEIGHT:
+            errors.append(f"{where}: prior must be a number in [-{MAX_WEIGHT:g}, {MAX_WEIGHT:g}]")
+            prior = 0.0
+        rank = item.get("severity_rank")
+        if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
+            errors.append(f"{where}: severity_rank must be a positive integer")
+            rank = 99
+        codings: list[Coding] = []
+        for j, raw in enumerate(item.get("codings") or []):
+            cw = f"{where}: codings[{j}]"
+            if not isinstance(raw, Mapping):
+                errors.append(f"{cw}: not a mapping")
+                continue
+            verified = raw.get("verified")
+            if not isinstance(verified, bool):
+                errors.append(f"{cw}: 'verified' must be true or false")
+            equivalence = str(raw.get("equivalence", ""))
+            if equivalence not in EQUIVALENCES:
+                errors.append(f"{cw}: equivalence '{equivalence}' is not a FHIR R4 ConceptMap equivalence")
+            codings.append(
+                Coding(
+                    system=_req_str(raw, "system", cw, errors),
+                    code=_req_str(raw, "code", cw, errors),
+                    display=_req_str(raw, "display", cw, errors),
+                    verified=verified is True,
+                    equivalence=equivalence,
+                )
+            )
+        out.append(
+            Candidate(
+                code=code,
+                display=_req_str(item, "display", where, errors),
+                prior=prior,
+                prior_rationale=_req_str(item, "prior_rationale", where, errors),
+                definition=_req_str(item, "definition", where, errors),
+                citation=_citation(item.get("source"), where, seeds, errors),
+                severity_rank=rank,
+                codings=tuple(codings),
+            )
+        )
+    return out
+
+
+def _load_criterion(
+    item: object,
+    rel: str,
+    index: int,
+    codes: frozenset[str],
+    seeds: tuple[str, ...],
+    seen: dict[str, str],
+    errors: list[str],
+) -> Criterion | None:
+    if not isinstance(item, Mapping):
+        errors.append(f"{rel}: entry {index} is not a mapping")
+        return None
+    cid = _req_str(item, "id", f"{rel}: entry {index}", errors)
+    where = f"{rel}: {cid or f'entry {index}'}"
+    if cid:
+        if cid in seen:
+            errors.append(f"{where}: duplicate criterion id (also in {seen[cid]})")
+        seen[cid] = rel
+    title = _req_str(item, "title", where, errors)
+    rationale = _req_str(item, "rationale", where, errors)
+    citation = _citation(item.get("source"), where, seeds, errors)
+    if "when" not in item:
+        errors.append(f"{where}: missing 'when'")
+        when = None
+    else:
+        when = compile_condition(item["when"], f"{where}: when", errors)
+
+    effects: list[tuple[str, float]] = []
+    raw_effects = item.get("effects")
+    if not isinstance(raw_effects, Mapping) or not raw_effects:
+        errors.append(f"{where}: 'effects' must map candidate codes to weights")
+        raw_effects = {}
+    for code, raw_w in raw_effects.items():
+        w = _number(raw_w)
+        if code not in codes:
+            errors.append(f"{where}: unknown candidate '{code}' in effects")
+        if w is None or w == 0.0 or abs(w) > MAX_WEIGHT:
+            errors.append(
+                f"{where}: weight for '{code}' must be a non-zero number in [-{MAX_WEIGHT:g}, {MAX_WEIGHT:g}]"
+            )
+            continue
+        effects.append((str(code), w))
+
+    red_flag: RedFlagSpec | None = None
+    raw_flag = item.get("red_flag")
+    if raw_flag is not None:
+        if not isinstance(raw_flag, Mapping):
+            errors.append(f"{where}: red_flag must be a mapping with candidate and message")
+        else:
+            flag_code = str(raw_flag.get("candidate", ""))
+            if flag_code not in codes:
+                errors.append(f"{where}: red flag names unknown candidate '{flag_code}'")
+            red_flag = RedFlagSpec(flag_code, _req_str(raw_flag, "message", f"{where}: red_flag", errors))
+    if when is None:
+        return None
+    return Criterion(cid, title, when, tuple(effects), citation, rationale, rel, red_flag)
+
+
+def _load_next_steps(
+    path: Path, codes: frozenset[str], seeds: tuple[str, ...], errors: list[str]
+) -> list[NextStepSpec]:
+    data = _read_yaml(path, errors)
+    items = data.get("next_steps")
+    if not isinstance(items, list):
+        errors.append("next_steps.yaml: expected a 'next_steps' list")
+        return []
+    out: list[NextStepSpec] = []
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            errors.append(f"next_steps.yaml: entry {i} is not a mapping")
+            continue
+        sid = _req_str(item, "id", f"next_steps.yaml: entry {i}", errors)
+        where = f"next_steps.yaml: {sid or f'entry {i}'}"
+        if sid in seen:
+            errors.append(f"{where}: duplicate next-step id")
+        seen.add(sid)
+        when = compile_condition(item["when"], f"{where}: when", errors) if "when" in item else None
+        unless = compile_condition(item["unless"], f"{where}: unless", errors) if "unless" in item else None
+        plausible = _code_list(item.get("plausible"), f"{where}: plausible", codes, errors)
+        red_flag = _code_list(item.get("red_flag"), f"{where}: red_flag", codes, errors)
+        min_p = _number(item.get("min_probability", 0.0))
+        if min_p is None or not 0.0 <= min_p <= 1.0:
+            errors.append(f"{where}: min_probability must be in [0, 1]")
+            min_p = 0.0
+        on_insufficient = item.get("on_insufficient_data", False) is True
+        if not (when or plausible or red_flag or on_insufficient):
+            errors.append(f"{where}: needs a trigger (when, plausible, red_flag or on_insufficient_data)")
+        out.append(
+            NextStepSpec(
+                id=sid,
+                text=_req_str(item, "text", where, errors),
+                citation=_citation(item.get("source"), where, seeds, errors),
+                when=when,
+                plausible=plausible,
+                min_probability=min_p,
+                red_flag=red_flag,
+                on_insufficient_data=on_insufficient,
+                unless=unless,
+            )
+        )
+    return out
+
+
+def _code_list(raw: object, where: str, codes: frozenset[str], errors: list[str]) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(c, str) for c in raw):
+        errors.append(f"{where}: expected a list of candidate codes")
+        return ()
+    for c in raw:
+        if c not in codes:
+            errors.append(f"{where}: unknown candidate '{c}'")
+    return tuple(raw)

@@ -1,0 +1,211 @@
+"""Which patient a resource belongs to, and grouping in-memory resources per patient.
+
+Patient-compartment resources point at their Patient through ``subject`` or
+``patient``. Shared resources (Medication, Practitioner, ...) point at nobody;
+they go with every patient whose resources reference them. Bundle-local
+references (``urn:uuid:`` fullUrls, absolute URLs) are rewritten to
+``Type/id`` the way a server does when it processes a transaction, so the
+record builder only ever sees relative references.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bmefhir.fhir.raw import RawPatient, SourceProblem, prefer_statements
+from bmefhir.record import DataQualityIssue, Severity
+
+__all__ = ["Item", "group_items", "issue", "patient_reference", "referenced", "relative_reference"]
+
+_REFERENCE = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
+_PATIENT_ELEMENTS = ("subject", "patient")
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A resource as found: ``where`` names its place ("a.json#Bundle.entry[3]", "Observation.ndjson:17")."""
+
+    where: str
+    resource: object
+    full_url: str | None = None
+
+
+def relative_reference(reference: str) -> tuple[str, str] | None:
+    """``("Patient", "1")`` for "Patient/1", ".../fhir/Patient/1/_history/2"; None otherwise."""
+    match = _REFERENCE.search(reference)
+    return (match.group(1), match.group(2)) if match else None
+
+
+def patient_reference(resource: Mapping[str, Any]) -> tuple[str, str] | None:
+    """``(element, reference)`` of the resource's patient link, e.g. ("subject", "Patient/1")."""
+    for element in _PATIENT_ELEMENTS:
+        value = resource.get(element)
+        if isinstance(value, Mapping) and isinstance(value.get("reference"), str):
+            return element, value["reference"]
+    return None
+
+
+def referenced(node: object) -> Iterator[str]:
+    """Every ``reference`` string anywhere inside a resource."""
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str):
+                yield value
+            else:
+                yield from referenced(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from referenced(value)
+
+
+def _rewrite(node: Any, aliases: Mapping[str, str]) -> Any:
+    if isinstance(node, dict):
+        return {
+            key: aliases.get(value, value) if key == "reference" and isinstance(value, str) else _rewrite(value, aliases)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_rewrite(value, aliases) for value in node]
+    return node
+
+
+def issue(severity: Severity, code: str, where: str, element: str, message: str) -> DataQualityIssue:
+    return DataQualityIssue(severity=severity, code=code, resource=where, element=element, message=message)
+
+
+@dataclass
+class _Groups:
+    source: str
+    patients: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    issues: dict[str, list[DataQualityIssue]] = field(default_factory=lambda: defaultdict(list))
+    shared: dict[str, dict[str, Any]] = field(default_factory=dict)
+    problems: list[SourceProblem] = field(default_factory=list)
+
+    def problem(self, found: DataQualityIssue) -> None:
+        self.problems.append(SourceProblem(self.source, found))
+
+    def report(self, owner: str | None, found: DataQualityIssue) -> None:
+        """To the patient when the resource could be attributed, else to the source."""
+        if owner is None:
+            self.problem(found)
+        else:
+            self.issues[owner].append(found)
+
+
+def group_items(
+    source: str, items: list[Item], file_issues: list[DataQualityIssue], problems: list[SourceProblem]
+) -> list[RawPatient]:
+    """Group resources per patient (sorted by id). Unattributable issues go to ``problems``."""
+    groups = _Groups(source)
+    aliases = _aliases(items)
+    seen: set[str] = set()
+    for item in items:
+        _place(item, aliases, groups, seen)
+    patients = sorted(groups.patients)
+    if not patients:
+        groups.problems.extend(SourceProblem(source, found) for found in file_issues)
+    used_shared: set[str] = set()
+    result = []
+    for pid in patients:
+        resources = sorted(groups.patients[pid], key=lambda r: r.get("resourceType") != "Patient")
+        if resources[0].get("resourceType") != "Patient":
+            groups.issues[pid].append(
+                issue("warning", "not-found", f"Patient/{pid}", "Patient",
+                      f"resources reference Patient/{pid} but {source} holds no such Patient")
+            )
+        wanted = {ref for r in resources for ref in referenced(r) if ref in groups.shared}
+        used_shared |= wanted
+        resources += [groups.shared[ref] for ref in sorted(wanted)]
+        kept, med_issues = prefer_statements(resources)
+        result.append(RawPatient(pid, tuple(kept), tuple(groups.issues[pid] + med_issues + file_issues)))
+    for ref in sorted(set(groups.shared) - used_shared):
+        groups.problem(issue("information", "informational", ref, ref.split("/")[0],
+                             f"{ref} in {source} is not referenced by any patient's resources; not used"))
+    problems.extend(groups.problems)
+    return result
+
+
+def _aliases(items: list[Item]) -> dict[str, str]:
+    """fullUrl → ``Type/id`` for every entry that has both (ids come from ``urn:uuid:`` when missing)."""
+    aliases: dict[str, str] = {}
+    for item in items:
+        resource = item.resource
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            continue
+        rid = resource.get("id") or _uuid(item.full_url)
+        if isinstance(rid, str) and item.full_url:
+            aliases[item.full_url] = f"{resource['resourceType']}/{rid}"
+    return aliases
+
+
+def _uuid(full_url: str | None) -> str | None:
+    return full_url[len("urn:uuid:") :] if full_url and full_url.startswith("urn:uuid:") else None
+
+
+def _place(item: Item, aliases: Mapping[str, str], groups: _Groups, seen: set[str]) -> None:
+    resource = item.resource
+    if not isinstance(resource, dict):
+        groups.problem(issue("error", "structure", item.where, "resource",
+                             f"{item.where} has no resource object; skipped"))
+        return
+    resource = _rewrite(resource, aliases)
+    kind = resource.get("resourceType")
+    link = patient_reference(resource)
+    owner = _owner(resource, link, item, groups)
+    if not isinstance(kind, str) or not kind:
+        found = issue("error", "required", item.where, "resourceType",
+                      f"{item.where} has no resourceType; the resource was skipped")
+        groups.report(owner, found)
+        return
+    rid = resource.get("id") or _uuid(item.full_url)
+    if isinstance(rid, str) and "id" not in resource:
+        resource["id"] = rid
+    key = f"{kind}/{rid}" if isinstance(rid, str) else None
+    if key is not None and key in seen:
+        found = issue("warning", "duplicate", key, kind, f"{key} appears again at {item.where}; the first copy is used")
+        groups.report(owner, found)
+        return
+    if key is not None:
+        seen.add(key)
+    if owner is not None:
+        groups.patients[owner].append(resource)
+    elif link is None and key is not None:
+        groups.shared[key] = resource
+    elif link is None:
+        groups.problem(issue("information", "informational", item.where, kind,
+                             f"{item.where} ({kind}) has no id and no patient link; not used"))
+
+
+def _owner(
+    resource: Mapping[str, Any], link: tuple[str, str] | None, item: Item, groups: _Groups
+) -> str | None:
+    """The patient id the resource belongs to; records a problem when its link leads nowhere."""
+    kind = resource.get("resourceType")
+    if kind == "Patient":
+        rid = resource.get("id") or _uuid(item.full_url)
+        if isinstance(rid, str):
+            return rid
+        groups.problem(issue("error", "required", item.where, "Patient.id",
+                             f"{item.where} is a Patient without id or urn:uuid fullUrl; skipped"))
+        return None
+    if link is None:
+        return None
+    element, reference = link
+    target = relative_reference(reference)
+    if target is None or target[0] != "Patient":
+        groups.problem(issue("error", "not-found", item.where, f"{kind or 'Resource'}.{element}",
+                             f"{item.where} references {_describe(reference)}, which is not a Patient in this "
+                             "source; the resource was skipped"))
+        return None
+    return target[1]
+
+
+def _describe(reference: str) -> str:
+    if reference.startswith("urn:uuid:"):
+        return "a urn:uuid that no Bundle entry's fullUrl matches"
+    target = relative_reference(reference)
+    return f"a {target[0]}" if target else "an unparseable reference"

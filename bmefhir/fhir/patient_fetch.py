@@ -1,0 +1,145 @@
+"""Fetch everything bmefhir reads about one patient in as few round trips as possible.
+
+One batch Bundle asks for the Patient and six patient-compartment searches at
+once; only searches with more than one page cost further requests. A failed
+search does not sink the patient: it becomes a DataQualityIssue naming the
+search, and the rest is used. A missing Patient is an error (``FhirNotFound``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from itertools import chain
+from typing import Any
+
+from bmefhir.fhir.batch import BatchRequest, BatchResult
+from bmefhir.fhir.client import FhirClient
+from bmefhir.fhir.errors import FhirError, FhirResponseError
+from bmefhir.fhir.outcome import parse_outcome
+from bmefhir.fhir.paging import bundle_resources
+from bmefhir.fhir.raw import RawPatient, prefer_statements
+from bmefhir.fhir.urls import SearchParams, check_id
+from bmefhir.record import DataQualityIssue
+
+__all__ = ["PATIENT_SEARCHES", "fetch_patient", "fetch_patient_ids", "patient_requests"]
+
+# Resource types searched by ``patient=``; ``_count`` is applied to each.
+PATIENT_SEARCHES = (
+    "Observation",
+    "ImagingStudy",
+    "MedicationStatement",
+    "MedicationRequest",
+    "Condition",
+    "DiagnosticReport",
+)
+
+
+def patient_requests(patient_id: str, count: int) -> list[BatchRequest]:
+    """The batch entries for one patient: the Patient read, then one search per type."""
+    check_id(patient_id)
+    return [BatchRequest("GET", f"Patient/{patient_id}")] + [
+        BatchRequest("GET", f"{kind}?patient={patient_id}&_count={count}") for kind in PATIENT_SEARCHES
+    ]
+
+
+def fetch_patient(client: FhirClient, patient_id: str, *, count: int = 100) -> RawPatient:
+    """The Patient and its resources; raises ``FhirNotFound`` if the Patient does not exist."""
+    before = client.requests_sent
+    results = client.batch(patient_requests(patient_id, count))
+    patient = _patient(results[0])
+    resources: list[dict[str, Any]] = [patient]
+    issues: list[DataQualityIssue] = []
+    for index, result in enumerate(results[1:], start=1):
+        found, problems = _search_results(client, result, index)
+        resources.extend(found)
+        issues.extend(problems)
+    kept, med_issues = prefer_statements(_unique(resources))
+    return RawPatient(
+        patient_id=patient_id,
+        resources=tuple(kept),
+        issues=tuple(issues + med_issues),
+        requests=client.requests_sent - before,
+    )
+
+
+def fetch_patient_ids(client: FhirClient, params: SearchParams | None = None) -> Iterator[str]:
+    """Ids of the Patients matching ``params`` (all pages), for population runs."""
+    query = dict(params or {}) if isinstance(params, Mapping) else list(params or [])
+    if isinstance(query, dict):
+        query.setdefault("_elements", "id")  # ids only: less data, less PHI on the wire
+    for resource in client.search("Patient", query):
+        if resource.get("resourceType") == "Patient" and isinstance(resource.get("id"), str):
+            yield resource["id"]
+
+
+def _patient(result: BatchResult) -> dict[str, Any]:
+    error = result.error()
+    if error is not None:
+        raise error
+    if result.resource is None or result.resource.get("resourceType") != "Patient":
+        raise FhirResponseError(
+            "the batch response has no Patient resource for the Patient read",
+            method="GET",
+            request=result.label,
+        )
+    return result.resource
+
+
+def _search_results(
+    client: FhirClient, result: BatchResult, index: int
+) -> tuple[list[dict[str, Any]], list[DataQualityIssue]]:
+    element = f"Bundle.entry[{index}]"
+    kind = result.request.url.split("?", 1)[0]
+    error = result.error()
+    page = result.resource
+    if error is not None or page is None or page.get("resourceType") != "Bundle":
+        why = f"{error.status} {error.reason}" if error else "the response holds no searchset Bundle"
+        detail = f": {'; '.join(str(i) for i in error.issues[:3])}" if error and error.issues else ""
+        return [], [_missing(result.label, element, f"search {result.label} failed ({why}{detail}); {kind}")]
+    resources: list[dict[str, Any]] = []
+    issues: list[DataQualityIssue] = []
+    try:
+        for bundle in chain([page], client.continue_search(result.request.url, page)):
+            resources.extend(bundle_resources(bundle))
+            issues.extend(_outcome_issues(bundle, result.label, element))
+    except FhirError as exc:
+        issues.append(_missing(result.label, element, f"paging {result.label} stopped ({exc}); some {kind}"))
+    return resources, issues
+
+
+def _missing(label: str, element: str, what: str) -> DataQualityIssue:
+    return DataQualityIssue(
+        severity="error",
+        code="incomplete",
+        resource=label,
+        element=element,
+        message=f"{what} data for this patient is missing or incomplete",
+    )
+
+
+def _outcome_issues(bundle: Mapping[str, Any], label: str, element: str) -> Iterator[DataQualityIssue]:
+    """Warnings a server attaches to a searchset (``search.mode = outcome``), e.g. an unknown parameter."""
+    for entry in bundle.get("entry") or []:
+        search = entry.get("search") if isinstance(entry, Mapping) else None
+        if isinstance(search, Mapping) and search.get("mode") == "outcome":
+            for issue in parse_outcome(entry.get("resource")):
+                if issue.severity in ("fatal", "error", "warning"):
+                    yield DataQualityIssue(
+                        severity="warning",
+                        code=issue.code,
+                        resource=label,
+                        element=element,
+                        message=f"the server reported on search {label}: {issue}",
+                    )
+
+
+def _unique(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """First copy of each Type/id: pages can overlap when data changes while paging."""
+    seen: set[tuple[object, object]] = set()
+    kept = []
+    for resource in resources:
+        key = (resource.get("resourceType"), resource.get("id"))
+        if key[1] is None or key not in seen:
+            seen.add(key)
+            kept.append(resource)
+    return kept

@@ -1,0 +1,59 @@
+"""What every source yields: one patient's raw FHIR resources, before the record builder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from bmefhir.record import DataQualityIssue
+
+__all__ = ["RawPatient", "SourceProblem", "prefer_statements"]
+
+
+@dataclass(frozen=True, slots=True)
+class RawPatient:
+    """``resources`` as read (Patient first when present); ``issues`` found while reading them.
+
+    ``requests`` counts the HTTP requests it took (0 for files).
+    """
+
+    patient_id: str
+    resources: tuple[dict[str, Any], ...]
+    issues: tuple[DataQualityIssue, ...] = ()
+    requests: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SourceProblem:
+    """An issue that belongs to no patient: an unreadable file with no patient in it, or a
+    resource that points at no patient. ``source`` names the file or folder."""
+
+    source: str
+    issue: DataQualityIssue
+
+
+def prefer_statements(
+    resources: Iterable[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[DataQualityIssue]]:
+    """Drop MedicationRequests when any MedicationStatement exists, saying so.
+
+    A statement records what was taken; an order only what was prescribed, so
+    orders are used only when there is nothing better (docs/input-conventions.md).
+    """
+    items = list(resources)
+    if not any(r.get("resourceType") == "MedicationStatement" for r in items):
+        return items, []
+    kept = [r for r in items if r.get("resourceType") != "MedicationRequest"]
+    dropped = len(items) - len(kept)
+    if not dropped:
+        return items, []
+    issue = DataQualityIssue(
+        severity="information",
+        code="informational",
+        resource="MedicationRequest",
+        element="MedicationRequest",
+        message=f"{dropped} MedicationRequest resource(s) not used: MedicationStatement resources exist "
+        "and describe what was actually taken",
+    )
+    return kept, [issue]

@@ -1,0 +1,76 @@
+"""Where rendered results go: a folder of files, or a FHIR server (one transaction per patient)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from bmefhir.fhir.client import FhirClient
+
+__all__ = ["FolderSink", "RestSink", "Sink"]
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # a FHIR id; no path separators
+
+
+class Sink(Protocol):
+    def write(self, patient_id: str, bundle: dict[str, Any], summary: dict[str, Any]) -> object:
+        """Store one patient's output Bundle; ``summary`` is the short per-patient result."""
+        ...
+
+    def finish(self) -> None:
+        """Called once after the last patient."""
+        ...
+
+
+def _dumps(data: object) -> bytes:
+    # Sorted keys + fixed indent + trailing newline: identical input gives identical bytes.
+    return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    """Readers never see half a file, even if the run is killed mid-write."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(content)
+    os.replace(tmp, path)
+
+
+class FolderSink:
+    """``{patient_id}.bundle.json`` per patient, then ``summary.json`` (summaries sorted by patient id)."""
+
+    def __init__(self, out_dir: str | Path) -> None:
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._summaries: dict[str, dict[str, Any]] = {}
+
+    def write(self, patient_id: str, bundle: dict[str, Any], summary: dict[str, Any]) -> Path:
+        if not _SAFE_NAME.fullmatch(patient_id) or patient_id.startswith("."):
+            raise ValueError("patient id is not a valid FHIR id; refusing to use it as a file name")
+        path = self.out_dir / f"{patient_id}.bundle.json"
+        _write_atomically(path, _dumps(bundle))
+        self._summaries[patient_id] = summary
+        return path
+
+    def finish(self) -> None:
+        summaries = [self._summaries[pid] for pid in sorted(self._summaries)]
+        _write_atomically(self.out_dir / "summary.json", _dumps(summaries))
+
+
+class RestSink:
+    """POSTs each patient's transaction Bundle (conditional creates/updates built by the renderer).
+
+    Failures raise the ``bmefhir.fhir.errors`` tree; a transaction is never retried
+    blindly (see ``retry``), so a lost response surfaces as an error, not a duplicate.
+    """
+
+    def __init__(self, client: FhirClient) -> None:
+        self.client = client
+
+    def write(self, patient_id: str, bundle: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
+        return self.client.transaction(bundle)
+
+    def finish(self) -> None:
+        return None

@@ -1,0 +1,64 @@
+"""The one path every entry point takes: resources → record → derive → differential → outputs.
+
+Pure: no I/O and no clock. ``now`` is passed in, so the same input gives
+byte-identical output. Sources (``bmefhir.fhir``) feed it raw resources and
+sinks write what it returns; the CLI, the web app and the sync workers all call
+``process_patient``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bmefhir.derive import derive
+from bmefhir.derive.model import Derived
+from bmefhir.differential.engine import run_differential
+from bmefhir.differential.knowledge_base import KnowledgeBase
+from bmefhir.differential.model import Differential
+from bmefhir.normalize import build_record
+from bmefhir.record import DataQualityIssue, PatientRecord
+from bmefhir.render.bundle import Outputs, render_outputs
+from bmefhir.render.signature import Signature
+from bmefhir.render.summary import summarize
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    record: PatientRecord
+    derived: Derived
+    differential: Differential
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PatientResult:
+    analysis: Analysis
+    outputs: Outputs
+    summary: dict[str, Any]
+
+
+def analyse(record: PatientRecord, now: datetime, kb: KnowledgeBase | None = None) -> Analysis:
+    """Derive facts and timelines, then run the differential (the pure core)."""
+    derived = derive(record, now.date())
+    return Analysis(record, derived, run_differential(derived, kb), now)
+
+
+def process_patient(
+    resources: Iterable[dict[str, Any]],
+    now: datetime,
+    *,
+    patient_id: str | None = None,
+    source_issues: Iterable[DataQualityIssue] = (),
+    kb: KnowledgeBase | None = None,
+    signature: Signature | None = None,
+) -> PatientResult:
+    """Build the record from raw FHIR JSON, analyse it and render the output resources."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    record = build_record(resources, patient_id=patient_id, source_issues=source_issues)
+    analysis = analyse(record, now, kb)
+    outputs = render_outputs(analysis, signature=signature)
+    return PatientResult(analysis, outputs, summarize(analysis))

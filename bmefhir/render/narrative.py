@@ -1,0 +1,101 @@
+"""Human-readable text of an analysis: the conclusion line and an XHTML narrative.
+
+Everything that comes from input data is escaped; the narrative uses only the
+XHTML subset FHIR allows (no scripts, styles or external references).
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bmefhir.pipeline import Analysis
+
+DISCLAIMER = (
+    "Decision support only: bmefhir ranks and explains a differential diagnosis from the data on record, "
+    "with the literature behind each criterion. It does not make a diagnosis; a clinician reviews and decides."
+)
+
+LEADING_COUNT = 3
+
+
+def pct(p: float) -> str:
+    return f"{p * 100:.0f}%" if p >= 0.01 else "<1%"
+
+
+def conclusion_text(analysis: Analysis) -> str:
+    d = analysis.differential
+    parts: list[str] = []
+    if d.insufficient_data:
+        parts.append("No bone marrow edema imaging on record: the ranking reflects prior probabilities only.")
+    lead = ", ".join(f"{c.display} {pct(c.probability)}" for c in d.ranking[:LEADING_COUNT])
+    parts.append(f"Most likely: {lead}.")
+    if d.red_flags:
+        flagged = sorted({_display(analysis, f.code) for f in d.red_flags})
+        parts.append(f"Red flags (must not miss): {', '.join(flagged)}.")
+    parts.append(DISCLAIMER)
+    return " ".join(parts)
+
+
+def _display(analysis: Analysis, code: str) -> str:
+    for c in analysis.differential.ranking:
+        if c.code == code:
+            return c.display
+    return code.replace("_", " ")
+
+
+def narrative_div(analysis: Analysis) -> str:
+    """The XHTML narrative for DiagnosticReport.text and presentedForm."""
+    d = analysis.differential
+    out: list[str] = ['<div xmlns="http://www.w3.org/1999/xhtml">']
+    out.append("<h3>Bone marrow edema: differential diagnosis (decision support)</h3>")
+    if d.red_flags:
+        out.append("<p><b>Red flags</b></p><ul>")
+        for f in d.red_flags:
+            out.append(
+                f"<li><b>{escape(_display(analysis, f.code))}</b>: {escape(f.message)} "
+                f"<i>[{escape(f.criterion_id)}; {escape(f.citation.text)}]</i></li>"
+            )
+        out.append("</ul>")
+    if d.insufficient_data:
+        out.append("<p>No bone marrow edema imaging on record: the ranking reflects prior probabilities only.</p>")
+    out.append("<table><tr><th>Candidate</th><th>Probability</th><th>For</th><th>Against</th></tr>")
+    for c in d.ranking:
+        fors = "; ".join(escape(h.title) for h in c.supporting) or "-"
+        against = "; ".join(escape(h.title) for h in c.opposing) or "-"
+        out.append(
+            f"<tr><td>{escape(c.display)}</td><td>{pct(c.probability)}</td><td>{fors}</td><td>{against}</td></tr>"
+        )
+    out.append("</table>")
+    episodes = analysis.derived.timeline.episodes
+    if episodes:
+        out.append("<p><b>Lesion timeline</b></p><ul>")
+        for e in episodes:
+            end = (
+                f"resolved by {e.resolved_on.isoformat()}" if e.resolved_on else f"last seen {e.last_seen.isoformat()}"
+            )
+            site = f"{e.side + ' ' if e.side else ''}{e.structure.replace('_', ' ')}"
+            out.append(f"<li>{escape(site)}: first seen {e.first_seen.isoformat()}, {escape(end)}</li>")
+        out.append("</ul>")
+    if d.next_steps:
+        out.append("<p><b>Recommended next steps (for consideration)</b></p><ul>")
+        for s in d.next_steps:
+            out.append(f"<li>{escape(s.text)} <i>[{escape(s.citation.text)}]</i></li>")
+        out.append("</ul>")
+    issues = analysis.record.issues
+    if issues:
+        out.append(f"<p>Data-quality issues: {len(issues)} (see the OperationOutcome).</p>")
+    out.append(f"<p><i>{escape(DISCLAIMER)}</i></p>")
+    out.append(f"<p>Knowledge base version {escape(d.knowledge_version)}.</p>")
+    out.append("</div>")
+    return "".join(out)
+
+
+def html_document(analysis: Analysis) -> str:
+    """A standalone HTML page (presentedForm) wrapping the narrative."""
+    body = narrative_div(analysis).replace(' xmlns="http://www.w3.org/1999/xhtml"', "", 1)
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        "<title>bmefhir assessment</title></head><body>" + body + "</body></html>"
+    )

@@ -1,0 +1,297 @@
+"""FHIR R4 output resources built from an Analysis (pure; plain JSON dicts).
+
+Shapes follow docs/output-resources.md and the profiles in profiles/. Only
+verified codes are emitted (terminology.md §9 and docs/terminology-verification.md).
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import TYPE_CHECKING, Any, Final
+
+from bmefhir import __version__
+from bmefhir.differential.model import CandidateResult, CriterionHit
+from bmefhir.render import ids
+from bmefhir.render.narrative import DISCLAIMER, LEADING_COUNT, conclusion_text, html_document, narrative_div
+from bmefhir.render.signature import Signature
+
+if TYPE_CHECKING:
+    from bmefhir.pipeline import Analysis
+
+Json = dict[str, Any]
+
+LOINC: Final = "http://loinc.org"
+RISK_PROBABILITY: Final = "http://terminology.hl7.org/CodeSystem/risk-probability"
+PARTICIPANT_TYPE: Final = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+
+# risk-probability codes (terminology.md §9, verified) with their lower bounds.
+_QUALITATIVE: Final = (
+    (0.5, "high", "High likelihood"),
+    (0.2, "moderate", "Moderate likelihood"),
+    (0.05, "low", "Low likelihood"),
+    (0.0, "negligible", "Negligible likelihood"),
+)
+
+
+def ref(reference: str, display: str | None = None) -> Json:
+    out: Json = {"reference": reference}
+    if display:
+        out["display"] = display
+    return out
+
+
+def urn(uuid: str) -> str:
+    return f"urn:uuid:{uuid}"
+
+
+def candidate_concept(code: str, display: str) -> Json:
+    return {"coding": [{"system": ids.DIFFERENTIAL_SYSTEM, "code": code, "display": display}], "text": display}
+
+
+def qualitative_risk(probability: float) -> Json:
+    for bound, code, display in _QUALITATIVE:
+        if probability >= bound:
+            return {"coding": [{"system": RISK_PROBABILITY, "code": code, "display": display}]}
+    raise AssertionError("unreachable: probabilities are >= 0")
+
+
+def instant(analysis: Analysis) -> str:
+    return analysis.now.isoformat(timespec="seconds")
+
+
+def _identifier(analysis: Analysis, kind: str) -> list[Json]:
+    return [{"system": ids.ASSESSMENT_SYSTEM, "value": ids.identifier_value(analysis.record.patient.ref, kind)}]
+
+
+def _hit_text(hit: CriterionHit) -> str:
+    return f"{hit.criterion_id} {hit.title} ({hit.weight:+.1f}; {hit.citation.text})"
+
+
+def rationale(c: CandidateResult) -> str:
+    fors = "; ".join(_hit_text(h) for h in c.supporting) or "none"
+    against = "; ".join(_hit_text(h) for h in c.opposing) or "none"
+    return f"For: {fors}. Against: {against}."
+
+
+def input_refs(analysis: Analysis) -> dict[str, list[str]]:
+    """The input references the outputs cite, grouped for investigation/result/basis."""
+    r = analysis.record
+    imaging = sorted({f.ref for f in r.findings if f.ref.startswith("Observation/")})
+    labs = sorted({lab.ref for lab in r.labs})
+    other = sorted({o.ref for o in r.observations if o.ref.startswith("Observation/")})
+    return {
+        "imaging": imaging,
+        "labs": labs,
+        "observations": other,
+        "studies": sorted({s.ref for s in r.studies}),
+        "reports": sorted({rep.ref for rep in r.reports}),
+        "medications": sorted({m.ref for m in r.medications}),
+        "conditions": sorted({c.ref for c in r.conditions}),
+    }
+
+
+def device() -> Json:
+    return {
+        "resourceType": "Device",
+        "id": ids.device_uuid(),
+        "identifier": [{"system": ids.DEVICE_SYSTEM, "value": "bmefhir"}],
+        "deviceName": [{"name": "bmefhir", "type": "manufacturer-name"}],
+        "version": [{"value": __version__}],
+        "status": "active",
+        "note": [{"text": "bmefhir clinical decision-support adapter (software)."}],
+    }
+
+
+def diagnostic_report(analysis: Analysis, signature: Signature | None) -> Json:
+    refs = input_refs(analysis)
+    dates = sorted(f.date for f in analysis.record.findings if f.date is not None)
+    d = analysis.differential
+    leading = [c for c in d.ranking[:LEADING_COUNT] if c.probability >= 0.1] or list(d.ranking[:1])
+    html = html_document(analysis).encode()
+    res: Json = {
+        "resourceType": "DiagnosticReport",
+        "id": ids.output_uuid(analysis.record.patient.ref, "diagnostic-report"),
+        "meta": {"profile": [ids.profile_url("diagnostic-report")]},
+        "text": {"status": "generated", "div": narrative_div(analysis)},
+        "identifier": _identifier(analysis, "diagnostic-report"),
+        "status": "final" if signature else "preliminary",
+        "category": [{"coding": [{"system": LOINC, "code": "LP29684-5", "display": "Radiology"}]}],
+        "code": {
+            "coding": [{"system": LOINC, "code": "18748-4", "display": "Diagnostic imaging study"}],
+            "text": "Bone marrow edema differential diagnosis (decision support)",
+        },
+        "subject": ref(analysis.record.patient.ref),
+        "issued": instant(analysis),
+    }
+    if dates:
+        res["effectivePeriod"] = {"start": dates[0].isoformat(), "end": dates[-1].isoformat()}
+    else:
+        res["effectiveDateTime"] = instant(analysis)
+    if signature:
+        res["performer"] = [ref(signature.practitioner_ref, signature.display)]
+        res["resultsInterpreter"] = [ref(signature.practitioner_ref, signature.display)]
+    results = refs["imaging"] + refs["labs"]
+    if results:
+        res["result"] = [ref(r) for r in results]
+    if refs["studies"]:
+        res["imagingStudy"] = [ref(r) for r in refs["studies"]]
+    conclusion = conclusion_text(analysis)
+    if signature and signature.comment:
+        conclusion += f" Clinician comment: {signature.comment}"
+    res["conclusion"] = conclusion
+    res["conclusionCode"] = [candidate_concept(c.code, c.display) for c in leading]
+    res["presentedForm"] = [
+        {
+            "contentType": "text/html",
+            "language": "en",
+            "data": base64.b64encode(html).decode(),
+            "title": "bmefhir assessment",
+            "creation": instant(analysis),
+        }
+    ]
+    return res
+
+
+def clinical_impression(analysis: Analysis, signature: Signature | None, risk_urn: str) -> Json:
+    refs = input_refs(analysis)
+    d = analysis.differential
+    investigation: list[Json] = []
+    for key, label in (
+        ("imaging", "Imaging findings"),
+        ("studies", "Imaging studies"),
+        ("reports", "Radiology reports"),
+        ("labs", "Laboratory"),
+        ("observations", "History and examination"),
+    ):
+        if refs[key]:
+            investigation.append({"code": {"text": label}, "item": [ref(r) for r in refs[key]]})
+    findings = [
+        {
+            "itemCodeableConcept": candidate_concept(c.code, c.display),
+            "basis": f"Probability {c.probability:.2f}. {rationale(c)}",
+        }
+        for c in d.ranking[:LEADING_COUNT]
+    ]
+    notes = [{"text": DISCLAIMER}]
+    notes += [{"text": f"RED FLAG ({f.code}): {f.message} [{f.criterion_id}; {f.citation.text}]"} for f in d.red_flags]
+    notes += [{"text": f"Next step: {s.text} [{s.citation.text}]"} for s in d.next_steps]
+    if signature and signature.comment:
+        notes.append({"text": f"Clinician comment: {signature.comment}"})
+    res: Json = {
+        "resourceType": "ClinicalImpression",
+        "id": ids.output_uuid(analysis.record.patient.ref, "clinical-impression"),
+        "meta": {"profile": [ids.profile_url("clinical-impression")]},
+        "identifier": _identifier(analysis, "clinical-impression"),
+        "status": "completed" if signature else "in-progress",
+        "description": "Differential diagnosis of bone marrow edema (decision support)",
+        "subject": ref(analysis.record.patient.ref),
+        "effectiveDateTime": instant(analysis),
+        "date": instant(analysis),
+        "protocol": [f"{ids.PROTOCOL_URL}|{d.knowledge_version}"],
+        "summary": conclusion_text(analysis),
+        "finding": findings,
+        "prognosisReference": [ref(risk_urn)],
+        "note": notes,
+    }
+    if signature:
+        res["assessor"] = ref(signature.practitioner_ref, signature.display)
+    if investigation:
+        res["investigation"] = investigation
+    supporting = refs["medications"] + refs["conditions"]
+    if supporting:
+        res["supportingInfo"] = [ref(r) for r in supporting]
+    return res
+
+
+def risk_assessment(analysis: Analysis, signature: Signature | None) -> Json:
+    refs = input_refs(analysis)
+    d = analysis.differential
+    basis = sorted(
+        set(
+            refs["imaging"]
+            + refs["labs"]
+            + refs["observations"]
+            + refs["medications"]
+            + refs["conditions"]
+            + refs["studies"]
+        )
+    )
+    res: Json = {
+        "resourceType": "RiskAssessment",
+        "id": ids.output_uuid(analysis.record.patient.ref, "risk-assessment"),
+        "meta": {"profile": [ids.profile_url("risk-assessment")]},
+        "identifier": _identifier(analysis, "risk-assessment"),
+        "status": "final" if signature else "preliminary",
+        "subject": ref(analysis.record.patient.ref),
+        "occurrenceDateTime": instant(analysis),
+        "method": {"text": f"bmefhir knowledge base {d.knowledge_version} ({ids.PROTOCOL_URL})"},
+        "prediction": [
+            {
+                "outcome": candidate_concept(c.code, c.display),
+                "probabilityDecimal": c.probability,
+                "qualitativeRisk": qualitative_risk(c.probability),
+                "rationale": rationale(c),
+            }
+            for c in d.ranking
+        ],
+        "note": [{"text": DISCLAIMER}],
+    }
+    if signature:
+        res["performer"] = ref(signature.practitioner_ref, signature.display)
+    if basis:
+        res["basis"] = [ref(r) for r in basis]
+    return res
+
+
+def provenance(analysis: Analysis, signature: Signature | None, targets: list[str], device_urn: str) -> Json:
+    agents: list[Json] = [
+        {
+            "type": {"coding": [{"system": PARTICIPANT_TYPE, "code": "author", "display": "Author"}]},
+            "who": ref(device_urn, f"bmefhir {__version__}"),
+        }
+    ]
+    if signature:
+        agents.append(
+            {
+                "type": {"coding": [{"system": PARTICIPANT_TYPE, "code": "verifier", "display": "Verifier"}]},
+                "who": ref(signature.practitioner_ref, signature.display),
+            }
+        )
+    entities = [
+        {"role": "source", "what": ref(f"{s.ref}/_history/{s.version}" if s.version else s.ref)}
+        for s in analysis.record.sources
+    ]
+    res: Json = {
+        "resourceType": "Provenance",
+        "id": ids.output_uuid(analysis.record.patient.ref, "provenance"),
+        "meta": {"profile": [ids.profile_url("provenance")]},
+        "target": [ref(t) for t in targets],
+        "recorded": instant(analysis),
+        "agent": agents,
+    }
+    if entities:
+        res["entity"] = entities
+    return res
+
+
+def operation_outcome(analysis: Analysis) -> Json:
+    """Data-quality issues as an OperationOutcome (always present; 'no issues' is stated)."""
+    issues = [
+        {
+            "severity": i.severity,
+            "code": i.code,
+            "diagnostics": f"{i.resource}: {i.message}",
+            "expression": [i.element] if i.element else [],
+        }
+        for i in analysis.record.issues
+    ]
+    for issue in issues:
+        if not issue["expression"]:
+            del issue["expression"]
+    if not issues:
+        issues = [{"severity": "information", "code": "informational", "diagnostics": "No data-quality issues."}]
+    return {
+        "resourceType": "OperationOutcome",
+        "id": ids.output_uuid(analysis.record.patient.ref, "data-quality"),
+        "issue": issues,
+    }

@@ -1,0 +1,72 @@
+"""The per-patient JSON summary (CLI ``--format json``, folder sink ``summary.json``, web API)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from bmefhir.anatomy import lane_label
+
+if TYPE_CHECKING:
+    from bmefhir.pipeline import Analysis
+
+
+def summarize(analysis: Analysis) -> dict[str, Any]:
+    d = analysis.differential
+    timeline = analysis.derived.timeline
+    return {
+        "patient": analysis.record.patient.ref,
+        "ranking": [
+            {
+                "code": c.code,
+                "display": c.display,
+                "probability": c.probability,
+                "for": [h.criterion_id for h in c.supporting],
+                "against": [h.criterion_id for h in c.opposing],
+            }
+            for c in d.ranking
+        ],
+        "red_flags": [
+            {
+                "candidate": f.code,
+                "criterion": f.criterion_id,
+                "message": f.message,
+                "citation": f.citation.text,
+                "evidence": list(f.evidence),
+            }
+            for f in d.red_flags
+        ],
+        "next_steps": [
+            {"id": s.id, "text": s.text, "citation": s.citation.text, "evidence": list(s.evidence)}
+            for s in d.next_steps
+        ],
+        "data_quality": [
+            {"severity": i.severity, "code": i.code, "resource": i.resource, "element": i.element, "message": i.message}
+            for i in analysis.record.issues
+        ],
+        "timeline": {
+            "episodes": [
+                {
+                    "site": lane_label(e.structure, e.side),
+                    "structure": e.structure,
+                    "side": e.side,
+                    "first_seen": e.first_seen.isoformat(),
+                    "last_seen": e.last_seen.isoformat(),
+                    "resolved_on": e.resolved_on.isoformat() if e.resolved_on else None,
+                }
+                for e in timeline.episodes
+            ],
+            "migrations": [
+                {
+                    "from": m.from_episode,
+                    "to": m.to_episode,
+                    "interval_days": m.interval_days,
+                    "kind": m.kind,
+                    "proximal_to_distal": m.proximal_to_distal,
+                }
+                for m in timeline.migrations
+            ],
+        },
+        "risk_factors": list(analysis.derived.risk_factors),
+        "insufficient_data": d.insufficient_data,
+        "knowledge_version": d.knowledge_version,
+    }

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Set everything up and run the whole test suite: lint, types, unit, fault and integration tests.
+# Needs only the package registries (PyPI, npm, Maven Central, Debian). Downloads are cached in
+# ${BMEFHIR_CACHE:-~/.cache/bmefhir} and ~/.m2, so later runs on the same machine start fast.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "Python environment"
+scripts/setup.sh
+
+step "HL7 FHIR R4 examples (npm hl7.fhir.r4.examples 4.0.1)"
+scripts/fetch-r4-examples.sh
+
+step "HAPI FHIR JPA server (Maven Central)"
+scripts/hapi-build.sh
+
+step "ruff"
+.venv/bin/ruff check bmefhir tests scripts examples
+step "mypy (strict)"
+.venv/bin/mypy
+
+step "pytest"
+# CI=true makes missing prerequisites fail instead of skip.
+export CI="${CI:-true}"
+exec .venv/bin/pytest "$@"
