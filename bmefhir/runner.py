@@ -11,21 +11,17 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Literal
 
 from bmefhir.fhir.errors import FhirError
 from bmefhir.fhir.raw import RawPatient
+from bmefhir.fhir.sinks import Sink
 from bmefhir.pipeline import PatientResult, process_patient
 from bmefhir.render.bundle import collection_bundle, transaction_bundle
 
 log = logging.getLogger(__name__)
 
 BundleKind = Literal["collection", "transaction"]
-
-
-class Sink(Protocol):
-    def write(self, patient_id: str, bundle: dict[str, Any], summary: dict[str, Any]) -> Any: ...
-    def finish(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

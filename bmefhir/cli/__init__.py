@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
 
 from bmefhir.cli import analyze, knowledge
@@ -19,4 +21,6 @@ app.add_typer(knowledge.app, name="knowledge")
 
 
 def main() -> None:
+    # httpx logs full request URLs at INFO, and search URLs carry patient ids.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     app()

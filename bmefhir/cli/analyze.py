@@ -19,15 +19,23 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from bmefhir.cli.output import Format, err, print_failure, print_json, print_report, print_table
+from bmefhir.cli.output import (
+    Format,
+    err,
+    print_failure,
+    print_json,
+    print_report,
+    print_source_problems,
+    print_table,
+)
 from bmefhir.fhir.client import FhirClient
 from bmefhir.fhir.errors import FhirError
-from bmefhir.fhir.files import open_source
+from bmefhir.fhir.files import PatientSource, open_source
 from bmefhir.fhir.patient_fetch import fetch_patient
 from bmefhir.fhir.raw import RawPatient
-from bmefhir.fhir.sinks import FolderSink, RestSink
+from bmefhir.fhir.sinks import FolderSink, RestSink, Sink
 from bmefhir.pipeline import PatientResult
-from bmefhir.runner import BundleKind, Failure, Sink, run
+from bmefhir.runner import BundleKind, Failure, run
 
 NowOption = Annotated[
     datetime | None,
@@ -79,6 +87,8 @@ def _execute(
                 print_table(outcome, console)
 
         report = run(patients, now, sink=sink, bundle_kind=kind, on_patient=on_patient)
+    if isinstance(patients, PatientSource):
+        print_source_problems(patients)
     print_report(report, out_label)
     if report.analysed == 0 and not report.failures:
         err.print("[red]error[/]: the source contained no patients")

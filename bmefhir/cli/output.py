@@ -10,6 +10,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
+from bmefhir.fhir.files import PatientSource
 from bmefhir.pipeline import PatientResult
 from bmefhir.render.narrative import DISCLAIMER, pct
 from bmefhir.runner import Failure, RunReport
@@ -55,6 +56,13 @@ def print_table(result: PatientResult, console: Console) -> None:
 
 def print_failure(failure: Failure) -> None:
     err.print(f"[red]failed[/] {failure.patient_id}: {failure.reason}")
+
+
+def print_source_problems(source: PatientSource) -> None:
+    """Issues that belong to no patient (an unreadable file, a resource pointing nowhere)."""
+    for p in source.problems:
+        i = p.issue
+        err.print(f"[yellow]{i.severity}[/] {i.resource} {i.element}: {i.message}")
 
 
 def print_report(report: RunReport, out_dir: str | None) -> None:

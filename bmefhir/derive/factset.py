@@ -48,7 +48,8 @@ class Votes:
 
 
 def join_notes(notes: Iterable[str]) -> str:
-    unique = list(dict.fromkeys(n for n in notes if n))
+    """Sorted, de-duplicated, at most a few: the same facts give the same note in any input order."""
+    unique = sorted({n for n in notes if n})
     extra = len(unique) - _MAX_NOTES
     text = "; ".join(unique[:_MAX_NOTES])
     return f"{text}; +{extra} more" if extra > 0 else text

@@ -56,10 +56,7 @@ def _bool_votes(index: RecordIndex, votes: Votes, concept: str) -> None:
 
 
 def _numeric(index: RecordIndex, concept: str) -> list[ClinicalObservation]:
-    return [
-        o for o in index.observations.get(concept, ())
-        if not is_flag(o.value) and _dated_ok(o, index.today)
-    ]
+    return [o for o in index.observations.get(concept, ()) if not is_flag(o.value) and _dated_ok(o, index.today)]
 
 
 def is_flag(value: bool | float | None) -> bool:
@@ -207,7 +204,13 @@ def derive_history(
 
 # A driver of red-marrow reconversion (seed 004 §causes): these facts, any True.
 RECONVERSION_DRIVERS = (
-    "anaemia", "heart_failure", "myeloma", "chemotherapy", "gcsf_or_epo", "glucocorticoid_exposure", "smoker",
+    "anaemia",
+    "heart_failure",
+    "myeloma",
+    "chemotherapy",
+    "gcsf_or_epo",
+    "glucocorticoid_exposure",
+    "smoker",
 )
 
 

@@ -50,7 +50,8 @@ class LabWindow:
     def get(self, concept: str, windowed: bool = True) -> list[LabResult]:
         labs = self._index.labs.get(concept, ())
         return [
-            lab for lab in labs
+            lab
+            for lab in labs
             if lab.date is None or (lab.date <= self._today and (not windowed or lab.date >= self._start))
         ]
 
@@ -63,9 +64,7 @@ def _value(lab: LabResult) -> float:
     return lab.value
 
 
-def _extreme(
-    facts: FactSet, labs: list[LabResult], name: str | None, highest: bool
-) -> LabResult | None:
+def _extreme(facts: FactSet, labs: list[LabResult], name: str | None, highest: bool) -> LabResult | None:
     """The highest (or lowest) numeric result, recorded as fact ``name`` when given."""
     numeric = [lab for lab in labs if lab.value is not None]
     if not numeric:
@@ -153,9 +152,8 @@ def _anaemia(index: RecordIndex, w: LabWindow, sex: Sex | None, facts: FactSet) 
         hb = _value(lab)
         if sex == "male":
             votes.vote(hb < male_limit, lab.ref, _fmt(lab))
-        elif sex == "female":
-            votes.vote(hb < female_limit, lab.ref, _fmt(lab))
-        elif hb < female_limit or hb >= male_limit:  # sex unknown: only values clear for both sexes
+        elif sex == "female" or hb < female_limit or hb >= male_limit:
+            # Sex unknown: only values on the same side of both limits are judged.
             votes.vote(hb < female_limit, lab.ref, _fmt(lab))
     facts.decide("anaemia", votes)
 
@@ -172,11 +170,10 @@ def _monoclonal(w: LabWindow, facts: FactSet) -> None:
         # Compute the ratio from kappa and lambda drawn on the same date.
         lambdas = {lab.date: lab for lab in w.numeric("flc_lambda") if lab.date is not None}
         for kappa in w.numeric("flc_kappa"):
-            lam = lambdas.get(kappa.date)
+            lam = lambdas.get(kappa.date) if kappa.date is not None else None
             if lam is not None and _value(lam) > 0:
                 ratio = _value(kappa) / _value(lam)
-                when = kappa.date.isoformat() if kappa.date else ""
-                note = f"FLC kappa/lambda {ratio:.2f} {when} (ref 0.26-1.65)"
+                note = f"FLC kappa/lambda {ratio:.2f} {lam.date} (ref 0.26-1.65)"
                 votes.vote(not low <= ratio <= high, kappa.ref, note)
                 votes.vote(not low <= ratio <= high, lam.ref, note)
     facts.decide("monoclonal_protein", votes)

@@ -14,8 +14,20 @@ from bmefhir.record import MedicationExposure
 # Routes that do not give a systemic glucocorticoid dose. Anything else (oral,
 # intravenous, intramuscular, or an unstated route) counts as systemic.
 NON_SYSTEMIC_ROUTES = frozenset(
-    {"inhaled", "inhalation", "topical", "cutaneous", "intra-articular", "intraarticular",
-     "nasal", "intranasal", "ophthalmic", "otic", "epidural", "intralesional"}
+    {
+        "inhaled",
+        "inhalation",
+        "topical",
+        "cutaneous",
+        "intra-articular",
+        "intraarticular",
+        "nasal",
+        "intranasal",
+        "ophthalmic",
+        "otic",
+        "epidural",
+        "intralesional",
+    }
 )
 INTRAVENOUS_ROUTES = frozenset({"intravenous", "iv"})
 # ">= 3 months" of glucocorticoids: ACR 2017 glucocorticoid-induced osteoporosis
@@ -90,7 +102,9 @@ def derive_glucocorticoids(index: RecordIndex, bme_start: date | None, facts: Fa
     systemic = [m for m in meds if is_systemic(m.route)]
     if not systemic:
         facts.put(
-            "glucocorticoid_exposure", False, [m.ref for m in meds],
+            "glucocorticoid_exposure",
+            False,
+            [m.ref for m in meds],
             "only non-systemic glucocorticoid: " + join_notes(_describe(m) for m in meds),
         )
         return
@@ -115,7 +129,9 @@ def derive_glucocorticoids(index: RecordIndex, bme_start: date | None, facts: Fa
     last = max(courses, key=lambda c: (c.ongoing, c.end))
     since = 0 if last.ongoing else (today - last.end).days
     facts.put(
-        "glucocorticoid_days_since_last", since, [last.ref],
+        "glucocorticoid_days_since_last",
+        since,
+        [last.ref],
         "ongoing" if last.ongoing else f"last dose {last.end.isoformat()}",
     )
 
@@ -125,12 +141,16 @@ def derive_glucocorticoids(index: RecordIndex, bme_start: date | None, facts: Fa
     anchor = "first BME" if bme_start else "analysis date"
     if recent:
         facts.put(
-            "glucocorticoid_recent", True, [c.ref for c in recent],
+            "glucocorticoid_recent",
+            True,
+            [c.ref for c in recent],
             f"systemic course within 365 d before {anchor} {ref_date.isoformat()}",
         )
     elif all_dated:
         facts.put(
-            "glucocorticoid_recent", False, refs,
+            "glucocorticoid_recent",
+            False,
+            refs,
             f"no systemic course within 365 d before {anchor} {ref_date.isoformat()}",
         )
 
@@ -139,8 +159,7 @@ def derive_medication_flags(index: RecordIndex, facts: FactSet) -> None:
     today = index.today
     for name, concepts in _FLAG_FACTS:
         meds = [
-            m for concept in concepts for m in index.medications.get(concept, ())
-            if m.start is None or m.start <= today
+            m for concept in concepts for m in index.medications.get(concept, ()) if m.start is None or m.start <= today
         ]
         if meds:
             facts.put(name, True, [m.ref for m in meds], join_notes(map(_describe, meds)))

@@ -19,7 +19,6 @@ from bmefhir.record import (
     PatientRecord,
 )
 
-
 # Labs, exam and symptoms count from this many days before the first BME episode
 # (or before the analysis date when there is none) to the analysis date: the
 # work-up of the episodes plus about 6 months of baseline. A project choice, not

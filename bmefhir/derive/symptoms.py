@@ -26,9 +26,7 @@ SYMPTOM_FACTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("constitutional_symptoms", ("weight_loss", "night_sweats")),
 )
 # Observation concepts drawn as symptom events when present.
-EVENT_OBSERVATIONS = frozenset(
-    {c for _, concepts in SYMPTOM_FACTS for c in concepts} | {"limp"}
-)
+EVENT_OBSERVATIONS = frozenset({c for _, concepts in SYMPTOM_FACTS for c in concepts} | {"limp"})
 # Presenting-complaint conditions drawn as symptom events at their onset.
 EVENT_CONDITIONS = ("joint_pain", "low_back_pain", "crps")
 # What dates the onset of symptoms (for the early-imaging caveats).
@@ -48,9 +46,9 @@ def symptom_events(index: RecordIndex) -> tuple[SymptomEvent, ...]:
                 events.append(SymptomEvent(concept, obs.date, _label(obs.site), obs.ref))
     fever_limit = THRESHOLDS["fever_celsius"][0]
     for obs in index.observations.get("body_temperature", ()):
-        if not is_flag(obs.value) and obs.value is not None and obs.value >= fever_limit:
-            if obs.date is None or obs.date <= today:
-                events.append(SymptomEvent("fever", obs.date, None, obs.ref))
+        value, when = obs.value, obs.date
+        if not is_flag(value) and value is not None and value >= fever_limit and (when is None or when <= today):
+            events.append(SymptomEvent("fever", when, None, obs.ref))
     for cond in index.conditions_of(*EVENT_CONDITIONS):
         events.append(SymptomEvent(cond.concept, cond.onset, _label(cond.site), cond.ref))
     events.sort(key=lambda e: (e.date or date.min, e.concept, e.ref))

@@ -65,10 +65,19 @@ def ndjson_patients(base: Path, files: list[Path], problems: list[SourceProblem]
         for handle in handles.values():
             handle.close()
     for ref in sorted(set(index.shared) - used_shared):
-        file, _, line = index.shared[ref]
-        problems.append(SourceProblem(source, issue(
-            "information", "informational", f"{index.names[file]}:{line}", ref.split("/")[0],
-            f"{ref} is not referenced by any patient's resources; not used")))
+        number, _, line = index.shared[ref]
+        problems.append(
+            SourceProblem(
+                source,
+                issue(
+                    "information",
+                    "informational",
+                    f"{index.names[number]}:{line}",
+                    ref.split("/")[0],
+                    f"{ref} is not referenced by any patient's resources; not used",
+                ),
+            )
+        )
 
 
 def _scan(number: int, file: Path, index: _Index, source: str, problems: list[SourceProblem]) -> None:
@@ -81,9 +90,15 @@ def _scan(number: int, file: Path, index: _Index, source: str, problems: list[So
                 if raw.strip():
                     _index_line(raw, (number, start, line_no), index, source, problems)
     except OSError as exc:
-        index.file_issues.append(issue("error", "structure", name, "file",
-                                       f"{name} could not be read ({exc.strerror or type(exc).__name__}); "
-                                       "resources in it are missing"))
+        index.file_issues.append(
+            issue(
+                "error",
+                "structure",
+                name,
+                "file",
+                f"{name} could not be read ({exc.strerror or type(exc).__name__}); resources in it are missing",
+            )
+        )
 
 
 def _index_line(
@@ -109,8 +124,12 @@ def _index_line(
     if owner is None and link is not None:
         target = relative_reference(link[1])
         if target is None or target[0] != "Patient":
-            problem("error", "not-found", f"{kind or 'Resource'}.{link[0]}",
-                    f"{where} does not reference a Patient; the resource was skipped")
+            problem(
+                "error",
+                "not-found",
+                f"{kind or 'Resource'}.{link[0]}",
+                f"{where} does not reference a Patient; the resource was skipped",
+            )
             return
         owner = target[1]
     if not isinstance(kind, str) or not kind:
@@ -125,8 +144,12 @@ def _index_line(
             index.known.add(owner)
         index.lines[owner].extend(place)
     elif kind == "Patient" or not isinstance(rid, str):
-        problem("error" if kind == "Patient" else "information", "required", f"{kind}.id",
-                f"{where} ({kind}) has no id{'' if kind == 'Patient' else ' and no patient link'}; not used")
+        problem(
+            "error" if kind == "Patient" else "information",
+            "required",
+            f"{kind}.id",
+            f"{where} ({kind}) has no id{'' if kind == 'Patient' else ' and no patient link'}; not used",
+        )
     else:
         index.shared[f"{kind}/{rid}"] = place
 
@@ -149,15 +172,27 @@ def _patient(
         if shared is not None:
             resources.append(shared)
     if pid not in index.known:
-        issues.append(issue("warning", "not-found", f"Patient/{pid}", "Patient",
-                            f"resources reference Patient/{pid} but {source} holds no such Patient"))
+        issues.append(
+            issue(
+                "warning",
+                "not-found",
+                f"Patient/{pid}",
+                "Patient",
+                f"resources reference Patient/{pid} but {source} holds no such Patient",
+            )
+        )
     kept, med_issues = prefer_statements(resources)
     return RawPatient(pid, tuple(kept), tuple(issues + med_issues + index.file_issues))
 
 
 def _read(
-    number: int, offset: int, line: int, files: list[Path], index: _Index,
-    handles: dict[int, IO[bytes]], issues: list[DataQualityIssue],
+    number: int,
+    offset: int,
+    line: int,
+    files: list[Path],
+    index: _Index,
+    handles: dict[int, IO[bytes]],
+    issues: list[DataQualityIssue],
 ) -> dict[str, Any] | None:
     where = f"{index.names[number]}:{line}"
     try:
@@ -165,7 +200,14 @@ def _read(
         handle.seek(offset)
         resource: dict[str, Any] = orjson.loads(handle.readline())
     except (OSError, orjson.JSONDecodeError):
-        issues.append(issue("error", "structure", where, "line",
-                            f"{where} changed or became unreadable while reading; the resource is missing"))
+        issues.append(
+            issue(
+                "error",
+                "structure",
+                where,
+                "line",
+                f"{where} changed or became unreadable while reading; the resource is missing",
+            )
+        )
         return None
     return resource

@@ -110,5 +110,7 @@ def _load(path: Path, name: str) -> tuple[list[Item], list[DataQualityIssue]]:
     for i, entry in enumerate(entries):
         entry = entry if isinstance(entry, dict) else {}
         full_url = entry.get("fullUrl")
-        items.append(Item(f"{name}#Bundle.entry[{i}]", entry.get("resource"), full_url if isinstance(full_url, str) else None))
+        items.append(
+            Item(f"{name}#Bundle.entry[{i}]", entry.get("resource"), full_url if isinstance(full_url, str) else None)
+        )
     return items, []

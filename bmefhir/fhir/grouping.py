@@ -65,7 +65,9 @@ def referenced(node: object) -> Iterator[str]:
 def _rewrite(node: Any, aliases: Mapping[str, str]) -> Any:
     if isinstance(node, dict):
         return {
-            key: aliases.get(value, value) if key == "reference" and isinstance(value, str) else _rewrite(value, aliases)
+            key: aliases.get(value, value)
+            if key == "reference" and isinstance(value, str)
+            else _rewrite(value, aliases)
             for key, value in node.items()
         }
     if isinstance(node, list):
@@ -114,8 +116,13 @@ def group_items(
         resources = sorted(groups.patients[pid], key=lambda r: r.get("resourceType") != "Patient")
         if resources[0].get("resourceType") != "Patient":
             groups.issues[pid].append(
-                issue("warning", "not-found", f"Patient/{pid}", "Patient",
-                      f"resources reference Patient/{pid} but {source} holds no such Patient")
+                issue(
+                    "warning",
+                    "not-found",
+                    f"Patient/{pid}",
+                    "Patient",
+                    f"resources reference Patient/{pid} but {source} holds no such Patient",
+                )
             )
         wanted = {ref for r in resources for ref in referenced(r) if ref in groups.shared}
         used_shared |= wanted
@@ -123,8 +130,15 @@ def group_items(
         kept, med_issues = prefer_statements(resources)
         result.append(RawPatient(pid, tuple(kept), tuple(groups.issues[pid] + med_issues + file_issues)))
     for ref in sorted(set(groups.shared) - used_shared):
-        groups.problem(issue("information", "informational", ref, ref.split("/")[0],
-                             f"{ref} in {source} is not referenced by any patient's resources; not used"))
+        groups.problem(
+            issue(
+                "information",
+                "informational",
+                ref,
+                ref.split("/")[0],
+                f"{ref} in {source} is not referenced by any patient's resources; not used",
+            )
+        )
     problems.extend(groups.problems)
     return result
 
@@ -149,16 +163,22 @@ def _uuid(full_url: str | None) -> str | None:
 def _place(item: Item, aliases: Mapping[str, str], groups: _Groups, seen: set[str]) -> None:
     resource = item.resource
     if not isinstance(resource, dict):
-        groups.problem(issue("error", "structure", item.where, "resource",
-                             f"{item.where} has no resource object; skipped"))
+        groups.problem(
+            issue("error", "structure", item.where, "resource", f"{item.where} has no resource object; skipped")
+        )
         return
     resource = _rewrite(resource, aliases)
     kind = resource.get("resourceType")
     link = patient_reference(resource)
     owner = _owner(resource, link, item, groups)
     if not isinstance(kind, str) or not kind:
-        found = issue("error", "required", item.where, "resourceType",
-                      f"{item.where} has no resourceType; the resource was skipped")
+        found = issue(
+            "error",
+            "required",
+            item.where,
+            "resourceType",
+            f"{item.where} has no resourceType; the resource was skipped",
+        )
         groups.report(owner, found)
         return
     rid = resource.get("id") or _uuid(item.full_url)
@@ -176,30 +196,49 @@ def _place(item: Item, aliases: Mapping[str, str], groups: _Groups, seen: set[st
     elif link is None and key is not None:
         groups.shared[key] = resource
     elif link is None:
-        groups.problem(issue("information", "informational", item.where, kind,
-                             f"{item.where} ({kind}) has no id and no patient link; not used"))
+        groups.problem(
+            issue(
+                "information",
+                "informational",
+                item.where,
+                kind,
+                f"{item.where} ({kind}) has no id and no patient link; not used",
+            )
+        )
 
 
-def _owner(
-    resource: Mapping[str, Any], link: tuple[str, str] | None, item: Item, groups: _Groups
-) -> str | None:
+def _owner(resource: Mapping[str, Any], link: tuple[str, str] | None, item: Item, groups: _Groups) -> str | None:
     """The patient id the resource belongs to; records a problem when its link leads nowhere."""
     kind = resource.get("resourceType")
     if kind == "Patient":
         rid = resource.get("id") or _uuid(item.full_url)
         if isinstance(rid, str):
             return rid
-        groups.problem(issue("error", "required", item.where, "Patient.id",
-                             f"{item.where} is a Patient without id or urn:uuid fullUrl; skipped"))
+        groups.problem(
+            issue(
+                "error",
+                "required",
+                item.where,
+                "Patient.id",
+                f"{item.where} is a Patient without id or urn:uuid fullUrl; skipped",
+            )
+        )
         return None
     if link is None:
         return None
     element, reference = link
     target = relative_reference(reference)
     if target is None or target[0] != "Patient":
-        groups.problem(issue("error", "not-found", item.where, f"{kind or 'Resource'}.{element}",
-                             f"{item.where} references {_describe(reference)}, which is not a Patient in this "
-                             "source; the resource was skipped"))
+        groups.problem(
+            issue(
+                "error",
+                "not-found",
+                item.where,
+                f"{kind or 'Resource'}.{element}",
+                f"{item.where} references {_describe(reference)}, which is not a Patient in this "
+                "source; the resource was skipped",
+            )
+        )
         return None
     return target[1]
 

@@ -53,7 +53,7 @@ def page_flow(
         link = next_link(bundle)
         if link is None:
             return
-        following = resolve_link(url, link)
+        following = resolve_link(base, link)  # FHIR: relative URLs are relative to the service base
         label = request_label(url, base)
         if not same_origin(following, base):
             # Following it would send our credentials to another host.

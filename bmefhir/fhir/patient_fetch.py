@@ -12,6 +12,8 @@ from collections.abc import Iterator, Mapping
 from itertools import chain
 from typing import Any
 
+import httpx
+
 from bmefhir.fhir.batch import BatchRequest, BatchResult
 from bmefhir.fhir.client import FhirClient
 from bmefhir.fhir.errors import FhirError, FhirResponseError
@@ -64,9 +66,9 @@ def fetch_patient(client: FhirClient, patient_id: str, *, count: int = 100) -> R
 
 def fetch_patient_ids(client: FhirClient, params: SearchParams | None = None) -> Iterator[str]:
     """Ids of the Patients matching ``params`` (all pages), for population runs."""
-    query = dict(params or {}) if isinstance(params, Mapping) else list(params or [])
-    if isinstance(query, dict):
-        query.setdefault("_elements", "id")  # ids only: less data, less PHI on the wire
+    query = httpx.QueryParams(params or {})
+    if "_elements" not in query:
+        query = query.set("_elements", "id")  # ids only: less data, less PHI on the wire
     for resource in client.search("Patient", query):
         if resource.get("resourceType") == "Patient" and isinstance(resource.get("id"), str):
             yield resource["id"]

@@ -43,9 +43,7 @@ class RetryPolicy:
 NO_RETRY = RetryPolicy(max_attempts=1)
 
 
-def is_replayable(
-    method: str, *, path: str, bundle: Mapping[str, Any] | None = None, policy: RetryPolicy
-) -> bool:
+def is_replayable(method: str, *, path: str, bundle: Mapping[str, Any] | None = None, policy: RetryPolicy) -> bool:
     """True when sending the request twice has the same effect as sending it once."""
     method = method.upper()
     if method in _IDEMPOTENT:
@@ -92,7 +90,7 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
 
 def backoff_delay(policy: RetryPolicy, attempt: int, rand: float) -> float:
     """Full jitter after the ``attempt``-th failure (1-based); ``rand`` in [0, 1)."""
-    ceiling = min(policy.backoff_cap, policy.backoff_base * 2 ** (attempt - 1))
+    ceiling = min(policy.backoff_cap, policy.backoff_base * 2.0 ** (attempt - 1))
     return rand * ceiling
 
 

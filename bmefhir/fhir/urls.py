@@ -13,7 +13,8 @@ from urllib.parse import quote
 
 import httpx
 
-SearchParams = Mapping[str, str | int | Sequence[str | int]] | Sequence[tuple[str, str | int]]
+_Primitive = str | int | float | bool | None
+SearchParams = httpx.QueryParams | Mapping[str, _Primitive | Sequence[_Primitive]] | list[tuple[str, _Primitive]]
 
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _FHIR_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")

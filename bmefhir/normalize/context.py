@@ -1,0 +1,37 @@
+"""State shared by the per-type readers while one record is built."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from bmefhir.normalize.dates import parse_date
+from bmefhir.normalize.fhirjson import JSON
+from bmefhir.normalize.issues import IssueLog
+from bmefhir.record import Severity
+
+
+@dataclass
+class Context:
+    """Resources by "Type/id" (for ImagingStudy and Medication look-ups) and the issue log."""
+
+    by_ref: dict[str, JSON] = field(default_factory=dict)
+    issues: IssueLog = field(default_factory=IssueLog)
+    used_refs: set[str] = field(default_factory=set)  # resources consumed by another one (Medication)
+
+    def date(self, ref: str, element: str, raw: object, *, severity: Severity = "warning") -> date | None:
+        """Parse a FHIR date/dateTime; a bad one is reported (never echoed) and read as unknown."""
+        if raw is None:
+            return None
+        parsed = parse_date(raw)
+        if parsed.value is None:
+            self.issues.add(severity, "value", ref, element, "not a valid FHIR date or dateTime; date unknown")
+        elif parsed.precision != "day":
+            self.issues.add(
+                "information", "value", ref, element,
+                f"date given to {parsed.precision} precision; the first day of the {parsed.precision} is used",
+            )
+        return parsed.value
+
+    def note(self, severity: Severity, code: str, ref: str, element: str, message: str) -> None:
+        self.issues.add(severity, code, ref, element, message)

@@ -1,0 +1,99 @@
+"""A narrow, tolerant typed view over raw FHIR JSON.
+
+The builder reads every resource through these helpers, valid or not: a
+resource that failed validation still yields the elements that are well formed
+(a wrong-typed element reads as absent), so one bad date does not lose the
+code and value next to it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+JSON = dict[str, Any]
+
+
+class Coding(NamedTuple):
+    system: str | None
+    code: str | None
+    display: str | None
+
+
+def obj(d: JSON | None, key: str) -> JSON | None:
+    value = d.get(key) if d else None
+    return value if isinstance(value, dict) else None
+
+
+def objs(d: JSON | None, key: str) -> list[JSON]:
+    value = d.get(key) if d else None
+    if isinstance(value, dict):  # a repeating element sent as a single object
+        return [value]
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def string(d: JSON | None, key: str) -> str | None:
+    value = d.get(key) if d else None
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def number(d: JSON | None, key: str) -> float | None:
+    value = d.get(key) if d else None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    return None
+
+
+def boolean(d: JSON | None, key: str) -> bool | None:
+    value = d.get(key) if d else None
+    return value if isinstance(value, bool) else None
+
+
+def coding(c: JSON | None) -> Coding | None:
+    if c is None:
+        return None
+    return Coding(string(c, "system"), string(c, "code"), string(c, "display"))
+
+
+def codings(cc: JSON | None) -> list[Coding]:
+    """Codings of a CodeableConcept (or of a bare Coding, as R4 ImagingStudy.series uses)."""
+    if cc is None:
+        return []
+    if "coding" in cc:
+        return [c for c in (coding(x) for x in objs(cc, "coding")) if c is not None]
+    single = coding(cc)
+    return [single] if single and (single.code or single.system) else []
+
+
+def texts(cc: JSON | None) -> list[str]:
+    """CodeableConcept.text then the codings' displays: the inputs of keyword fallback."""
+    if cc is None:
+        return []
+    out = [t] if (t := string(cc, "text")) else []
+    out.extend(c.display for c in codings(cc) if c.display)
+    return out
+
+
+def reference(ref: JSON | None) -> str | None:
+    """"Type/id" of a Reference (absolute URLs and _history suffixes reduced), or the raw string."""
+    raw = string(ref, "reference")
+    if raw is None:
+        return None
+    return relative_ref(raw)
+
+
+def relative_ref(raw: str) -> str:
+    if raw.startswith(("urn:", "#")):
+        return raw
+    parts = [p for p in raw.split("/") if p]
+    if "_history" in parts:
+        parts = parts[: parts.index("_history")]
+    return "/".join(parts[-2:]) if len(parts) >= 2 else raw
+
+
+def extension_value(d: JSON | None, url: str) -> JSON | None:
+    for ext in objs(d, "extension"):
+        if ext.get("url") == url:
+            return ext
+    return None

@@ -1,0 +1,148 @@
+"""ImagingStudy → ImagingStudyInfo; radiology DiagnosticReport → RadiologyReport + findings."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from bmefhir import terminology
+from bmefhir.normalize.context import Context
+from bmefhir.normalize.fhirjson import JSON, codings, obj, objs, reference, string, texts
+from bmefhir.normalize.sites import side_of, structure_of
+from bmefhir.record import ImagingFinding, ImagingStudyInfo, RadiologyReport, Site
+
+DCM = "http://dicom.nema.org/resources/ontology/DCM"
+RADIOLOGY_CATEGORIES = frozenset(
+    {("http://loinc.org", "LP29684-5"), ("http://terminology.hl7.org/CodeSystem/v2-0074", "RAD")}
+)
+
+
+def _modality(ctx: Context | None, ref: str, element: str, c: JSON | None) -> str | None:
+    for coding in codings(c):
+        if coding.code and (coding.system in (None, DCM)) and terminology.is_modality(DCM, coding.code):
+            return coding.code
+        if ctx is not None:
+            ctx.note("information", "code-invalid", ref, element, "imaging modality not recognised (DICOM DCM code expected)")
+    return None
+
+
+def study_parts(res: JSON, ctx: Context | None = None, ref: str = "") -> tuple[tuple[str, ...], tuple[Site, ...]]:
+    """Modalities and series sites of an ImagingStudy; issues only when ``ctx`` is given."""
+    modalities: set[str] = set()
+    sites: set[Site] = set()
+    for i, m in enumerate(objs(res, "modality")):
+        if (code := _modality(ctx, ref, f"ImagingStudy.modality[{i}]", m)) is not None:
+            modalities.add(code)
+    for i, series in enumerate(objs(res, "series")):
+        if (code := _modality(ctx, ref, f"ImagingStudy.series[{i}].modality", obj(series, "modality"))) is not None:
+            modalities.add(code)
+        body = obj(series, "bodySite")
+        structure, implied = structure_of(body)
+        if body is not None and structure is None and ctx is not None:
+            ctx.note("information", "code-invalid", ref, f"ImagingStudy.series[{i}].bodySite", "body site not recognised")
+        lat = obj(series, "laterality")
+        side = implied or side_of(lat) or side_of(body)
+        if lat is not None and side_of(lat) is None and ctx is not None:
+            ctx.note("warning", "code-invalid", ref, f"ImagingStudy.series[{i}].laterality", "laterality not recognised; side unknown")
+        if structure is not None:
+            sites.add(Site(structure, side))
+    return tuple(sorted(modalities)), tuple(sorted(sites, key=_site_key))
+
+
+def _site_key(s: Site) -> tuple[str, str]:
+    return s.structure, s.side or ""
+
+
+def read_imaging_study(ctx: Context, ref: str, res: JSON) -> ImagingStudyInfo:
+    modalities, sites = study_parts(res, ctx, ref)
+    started = ctx.date(ref, "ImagingStudy.started", res.get("started"))
+    if started is None:
+        series_dates = [
+            d for i, s in enumerate(objs(res, "series"))
+            if (d := ctx.date(ref, f"ImagingStudy.series[{i}].started", s.get("started"))) is not None
+        ]
+        started = min(series_dates) if series_dates else None
+    if not modalities:
+        ctx.note("warning", "incomplete", ref, "ImagingStudy.modality", "no recognised modality; findings from it carry none")
+    return ImagingStudyInfo(ref, modalities, started, sites)
+
+
+def study_context(ctx: Context, study_refs: list[str]) -> tuple[str | None, tuple[Site, ...]]:
+    """(single modality or None, all sites) of the referenced studies present in the input."""
+    modalities: set[str] = set()
+    sites: set[Site] = set()
+    for sref in study_refs:
+        study = ctx.by_ref.get(sref)
+        if study is None:
+            continue
+        mods, ss = study_parts(study)
+        modalities.update(mods)
+        sites.update(ss)
+    modality = next(iter(modalities)) if len(modalities) == 1 else None
+    return modality, tuple(sorted(sites, key=_site_key))
+
+
+def is_radiology(res: JSON) -> bool:
+    for cat in objs(res, "category"):
+        for c in codings(cat):
+            if (terminology.canonical_system(c.system), c.code) in RADIOLOGY_CATEGORIES:
+                return True
+    return bool(objs(res, "imagingStudy"))
+
+
+def report_date(ctx: Context, ref: str, res: JSON) -> date | None:
+    if "effectiveDateTime" in res:
+        return ctx.date(ref, "DiagnosticReport.effectiveDateTime", res.get("effectiveDateTime"))
+    if (period := obj(res, "effectivePeriod")) is not None:
+        return ctx.date(ref, "DiagnosticReport.effectivePeriod.start", period.get("start"))
+    return ctx.date(ref, "DiagnosticReport.issued", res.get("issued"))
+
+
+def read_diagnostic_report(
+    ctx: Context, ref: str, res: JSON
+) -> tuple[RadiologyReport | None, list[ImagingFinding]]:
+    conclusion_codes = objs(res, "conclusionCode")
+    finding_codes = [cc for cc in conclusion_codes if _finding_mapping(cc) is not None]
+    if not is_radiology(res) and not finding_codes:
+        ctx.note(
+            "information", "not-supported", ref, "DiagnosticReport.category",
+            "not a radiology report; only radiology reports are read (lab values come from their Observations)",
+        )
+        return None, []
+    when = report_date(ctx, ref, res)
+    study_refs = sorted({r for s in objs(res, "imagingStudy") if (r := reference(s)) is not None})
+    report = RadiologyReport(ref, when, tuple(study_refs))
+    modality, sites = study_context(ctx, study_refs)
+    site = sites[0] if len(sites) == 1 else None
+    findings: list[ImagingFinding] = []
+    for i, cc in enumerate(conclusion_codes):
+        element = f"DiagnosticReport.conclusionCode[{i}]"
+        mapping = _finding_mapping(cc)
+        if mapping is None:
+            ctx.note("information", "code-invalid", ref, element, "conclusion code is not an imaging finding bmefhir reads")
+            continue
+        if mapping.match == "text":
+            ctx.note("information", "code-invalid", ref, element, f"finding matched by text as {mapping.concept}")
+        if len(sites) > 1:
+            ctx.note(
+                "information", "incomplete", ref, element,
+                "the report's studies cover several sites; the finding's site is left unknown",
+            )
+        findings.append(
+            ImagingFinding(ref, mapping.concept, True, site, when, modality, study_refs[0] if len(study_refs) == 1 else None)
+        )
+    if not conclusion_codes and not study_refs:
+        ctx.note("information", "incomplete", ref, "DiagnosticReport.conclusionCode", "radiology report without coded conclusions")
+    return report, findings
+
+
+def _finding_mapping(cc: JSON) -> terminology.Mapping | None:
+    for c in codings(cc):
+        if (m := terminology.concept_for(c.system, c.code, "finding")) is not None:
+            return m
+    for text in texts(cc):
+        if (m := terminology.concept_for_text(text, "finding")) is not None:
+            return m
+    return None
+
+
+__all__ = ["read_diagnostic_report", "read_imaging_study", "string", "study_context"]

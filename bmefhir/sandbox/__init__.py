@@ -1,0 +1,21 @@
+"""Local HAPI FHIR R4 JPA sandbox server for integration tests (see :mod:`.server`)."""
+
+from bmefhir.sandbox.server import (
+    SandboxError,
+    SandboxServer,
+    build,
+    running,
+    start,
+    status,
+    stop,
+)
+
+__all__ = [
+    "SandboxError",
+    "SandboxServer",
+    "build",
+    "running",
+    "start",
+    "status",
+    "stop",
+]

@@ -1,0 +1,354 @@
+"""A real HAPI FHIR R4 JPA server on loopback, for integration tests and demos.
+
+The server is the small Maven project in ``sandbox/hapi`` (HAPI FHIR 8 JPA,
+embedded Jetty, in-memory H2: every start is a clean database).  It serves
+``http://127.0.0.1:<port>/fhir``.  Java 17+ and Maven are required; the first
+build downloads about 300 MB from Maven Central into ``~/.m2``.
+
+Public API::
+
+    build() -> Path                        # build (or reuse) the server; returns its dir
+    start(port=None, timeout=240) -> SandboxServer
+    stop() -> bool                         # True if a server was stopped
+    status() -> SandboxServer | None
+    running(port=None, timeout=240)        # context manager: start ... stop
+    SandboxServer(base_url, pid, port, log_path)
+    SandboxError
+
+``start``/``stop``/``status`` share a state file, so they work across separate
+processes (e.g. CLI invocations).  One server per cache directory.
+
+pytest::
+
+    @pytest.fixture(scope="session")
+    def fhir_base_url() -> Iterator[str]:
+        with running() as server:
+            yield server.base_url
+
+Files live under ``$BMEFHIR_CACHE/hapi`` (default ``~/.cache/bmefhir/hapi``):
+``builds/``, ``current`` (see ``scripts/hapi-build.sh``), ``run/state.json`` and
+``run/server.log``.  Environment: ``BMEFHIR_CACHE``; ``BMEFHIR_HAPI_JAVA_OPTS``
+(JVM options, default ``-Xmx1g -XX:+UseSerialGC -XX:TieredStopAtLevel=1``);
+``JAVA_HOME``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+
+__all__ = [
+    "SandboxError",
+    "SandboxServer",
+    "build",
+    "running",
+    "start",
+    "status",
+    "stop",
+]
+
+MAIN_CLASS = "io.bmefhir.sandbox.SandboxMain"
+DEFAULT_JAVA_OPTS = "-Xmx1g -XX:+UseSerialGC -XX:TieredStopAtLevel=1"
+_LOG_TAIL_LINES = 60
+
+# Popen handles of servers started by this process, so they are reaped on stop().
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+class SandboxError(RuntimeError):
+    """The sandbox server could not be built, started or stopped."""
+
+
+@dataclass(frozen=True)
+class SandboxServer:
+    """A running sandbox server."""
+
+    base_url: str
+    pid: int
+    port: int
+    log_path: Path
+
+
+def cache_dir() -> Path:
+    """Directory holding builds and run state (``$BMEFHIR_CACHE/hapi``)."""
+    root = os.environ.get("BMEFHIR_CACHE")
+    if root:
+        return Path(root).expanduser() / "hapi"
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "bmefhir" / "hapi"
+
+
+def _run_dir() -> Path:
+    return cache_dir() / "run"
+
+
+def _state_path() -> Path:
+    return _run_dir() / "state.json"
+
+
+def _build_script() -> Path:
+    return Path(__file__).resolve().parents[2] / "scripts" / "hapi-build.sh"
+
+
+def build() -> Path:
+    """Build the server (``scripts/hapi-build.sh``) unless an up-to-date build exists.
+
+    Returns the build directory (with ``classes/`` and ``lib/``).  Without the
+    repository's script (e.g. an installed wheel) the last build in the cache is used.
+    """
+    script = _build_script()
+    if script.is_file():
+        env = dict(os.environ)
+        env.setdefault("BMEFHIR_CACHE", str(cache_dir().parent))
+        proc = subprocess.run(
+            ["bash", str(script)],
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            check=False,
+        )
+        if proc.returncode != 0:
+            err = proc.stderr.decode(errors="replace")
+            raise SandboxError(f"HAPI sandbox build failed:\n{_tail(err)}")
+        out = proc.stdout.decode().strip().splitlines()
+        if not out:
+            raise SandboxError("HAPI sandbox build printed no build directory")
+        return Path(out[-1])
+    current = cache_dir() / "current"
+    if (current / ".complete").is_file():
+        return current.resolve()
+    raise SandboxError(f"no HAPI sandbox build in {cache_dir()} and no build script at {script}")
+
+
+def status() -> SandboxServer | None:
+    """The server recorded in the state file, if its process is still alive."""
+    server = _read_state()
+    if server is None:
+        return None
+    if not _is_sandbox_process(server.pid):
+        _state_path().unlink(missing_ok=True)
+        return None
+    return server
+
+
+def start(port: int | None = None, timeout: float = 240) -> SandboxServer:
+    """Start the server and wait until ``GET /fhir/metadata`` answers 200.
+
+    ``port`` defaults to a free loopback port.  If a server is already running
+    (see :func:`status`) it is returned as it is.  Raises :class:`SandboxError`,
+    with the tail of the server log, if the JVM exits or ``timeout`` passes.
+    """
+    existing = status()
+    if existing is not None:
+        return existing
+    build_dir = build()
+    java = _java()
+    port = port if port is not None else _free_port()
+    run_dir = _run_dir()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log_path = run_dir / "server.log"
+    if log_path.exists():
+        log_path.replace(run_dir / "server.log.1")
+
+    java_opts = shlex.split(os.environ.get("BMEFHIR_HAPI_JAVA_OPTS", DEFAULT_JAVA_OPTS))
+    classpath = f"{build_dir / 'classes'}{os.pathsep}{build_dir / 'lib'}{os.sep}*"
+    cmd = [java, *java_opts, "-cp", classpath, MAIN_CLASS, "--port", str(port)]
+    with log_path.open("wb") as log:
+        log.write(f"$ {shlex.join(cmd)}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=run_dir,
+            start_new_session=True,  # survives the CLI process; not hit by its Ctrl-C
+        )
+    _children[proc.pid] = proc
+    server = SandboxServer(
+        base_url=f"http://127.0.0.1:{port}/fhir",
+        pid=proc.pid,
+        port=port,
+        log_path=log_path,
+    )
+    _write_state(server)
+    try:
+        _wait_ready(server, proc, timeout)
+    except BaseException:
+        _terminate(proc.pid)
+        _state_path().unlink(missing_ok=True)
+        raise
+    return server
+
+
+def stop(timeout: float = 30) -> bool:
+    """Stop the recorded server (SIGTERM, then SIGKILL). True if one was running."""
+    server = status()
+    _state_path().unlink(missing_ok=True)
+    if server is None:
+        return False
+    _terminate(server.pid, timeout)
+    return True
+
+
+@contextlib.contextmanager
+def running(port: int | None = None, timeout: float = 240) -> Iterator[SandboxServer]:
+    """Start a server for the ``with`` block and stop it afterwards.
+
+    If a server is already running (e.g. started from the CLI) it is reused and
+    left running; its database then holds whatever earlier runs stored.
+    """
+    existing = status()
+    if existing is not None:
+        yield existing
+        return
+    server = start(port=port, timeout=timeout)
+    try:
+        yield server
+    finally:
+        stop()
+
+
+# ---------------------------------------------------------------- internals
+
+
+def _java() -> str:
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").is_file():
+        return str(Path(home) / "bin" / "java")
+    found = shutil.which("java")
+    if found is None:
+        raise SandboxError("java not found: install Java 17+ or set JAVA_HOME")
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _wait_ready(server: SandboxServer, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    url = f"{server.base_url}/metadata"
+    with httpx.Client(timeout=10.0) as client:
+        while True:
+            code = proc.poll()
+            if code is not None:
+                raise SandboxError(
+                    f"HAPI sandbox exited with code {code} during start-up; "
+                    f"log {server.log_path}:\n{_log_tail(server.log_path)}"
+                )
+            try:
+                if client.get(url).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise SandboxError(
+                    f"HAPI sandbox not ready after {timeout:.0f}s; log {server.log_path}:\n{_log_tail(server.log_path)}"
+                )
+            time.sleep(0.5)
+
+
+def _terminate(pid: int, timeout: float = 30) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+        time.sleep(0.2)
+    _children.pop(pid, None)
+
+
+def _alive(pid: int) -> bool:
+    child = _children.get(pid)
+    if child is not None:
+        return child.poll() is None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie is dead for our purposes.
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _is_sandbox_process(pid: int) -> bool:
+    """Alive and (where /proc exists) really our JVM, not a recycled pid."""
+    if not _alive(pid):
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+    return MAIN_CLASS.encode() in cmdline
+
+
+def _read_state() -> SandboxServer | None:
+    try:
+        data = json.loads(_state_path().read_text())
+        return SandboxServer(
+            base_url=str(data["base_url"]),
+            pid=int(data["pid"]),
+            port=int(data["port"]),
+            log_path=Path(data["log_path"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_state(server: SandboxServer) -> None:
+    data = asdict(server)
+    data["log_path"] = str(server.log_path)
+    tmp = _state_path().with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(_state_path())
+
+
+def _tail(text: str, lines: int = _LOG_TAIL_LINES) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _log_tail(path: Path) -> str:
+    try:
+        return _tail(path.read_text(errors="replace"))
+    except OSError as exc:
+        return f"(could not read log: {exc})"
+
+
+if __name__ == "__main__":  # pragma: no cover - manual use: python -m bmefhir.sandbox.server start
+    import sys
+
+    action = sys.argv[1] if len(sys.argv) > 1 else "status"
+    if action == "build":
+        print(build())
+    elif action == "start":
+        s = start(int(sys.argv[2]) if len(sys.argv) > 2 else None)
+        print(f"{s.base_url} pid={s.pid} log={s.log_path}")
+    elif action == "stop":
+        print("stopped" if stop() else "not running")
+    else:
+        cur = status()
+        print(f"{cur.base_url} pid={cur.pid}" if cur else "not running")
