@@ -1,4 +1,4 @@
-"""Build the example FHIR R4 transaction Bundles and ``expected.json``.
+"""Build the example FHIR R4 transaction Bundles and ``expected.yaml``.
 
 One function per case; each uses the small builders of ``Case`` so every
 resource of a kind has the same shape (see docs/input-conventions.md). Output
@@ -54,7 +54,7 @@ MEDCLASS_CS = f"{BMEFHIR}/medication-class"
 CONDITION_CS = f"{BMEFHIR}/condition"
 
 # The one place the laterality extension URL lives (docs/input-conventions.md).
-LATERALITY_EXT = "http://hl7.org/fhir/StructureDefinition/observation-structureLaterality"
+LATERALITY_EXT = "http://bmefhir.org/fhir/StructureDefinition/laterality"
 
 SIDES: dict[str, tuple[str, str]] = {
     "left": ("7771000", "Left"),
@@ -1484,7 +1484,7 @@ def dump(data: Any) -> str:
 
 
 def build(out_dir: Path) -> list[Path]:
-    """Write every case bundle and ``expected.json`` into ``out_dir``; return the paths written."""
+    """Write every case bundle and ``expected.yaml`` into ``out_dir``; return the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     expected: dict[str, Expectation] = {}
     written = []
@@ -1494,7 +1494,7 @@ def build(out_dir: Path) -> list[Path]:
         path.write_text(dump(c.bundle()), encoding="utf-8")
         expected[path.name] = {"patient": c.case_id, **expectation}
         written.append(path)
-    exp_path = out_dir / "expected.json"
+    exp_path = out_dir / "expected.yaml"
     exp_path.write_text(dump(expected), encoding="utf-8")
     return [*written, exp_path]
 

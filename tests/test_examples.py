@@ -1,5 +1,5 @@
 """The example bundles: valid FHIR R4, self-contained, coded as docs/input-conventions.md says,
-regenerable byte for byte, and covered by expected.json."""
+regenerable byte for byte, and covered by expected.yaml."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ CASES = list_examples()
 NAMES = [c.name for c in CASES]
 
 BMEFHIR = "http://bmefhir.org/fhir/CodeSystem"
-LATERALITY_EXT = "http://hl7.org/fhir/StructureDefinition/observation-structureLaterality"
+LATERALITY_EXT = "http://bmefhir.org/fhir/StructureDefinition/laterality"
 CANDIDATES = {
     "transient_osteoporosis",
     "regional_migratory_osteoporosis",
@@ -299,12 +299,12 @@ def test_generator_is_deterministic_and_the_committed_files_are_current(tmp_path
 
 def test_loader_rejects_a_directory_without_expected_json(tmp_path, monkeypatch):
     monkeypatch.setenv("BMEFHIR_EXAMPLES_DIR", str(tmp_path))
-    with pytest.raises(ExamplesError, match=r"no expected\.json"):
+    with pytest.raises(ExamplesError, match=r"no expected\.yaml"):
         examples_dir()
 
 
 def test_loader_names_a_bundle_missing_from_expected_json(tmp_path, monkeypatch):
-    (tmp_path / "expected.json").write_text("{}")
+    (tmp_path / "expected.yaml").write_text("{}")
     (tmp_path / "orphan.json").write_text(json.dumps({"resourceType": "Bundle"}))
     monkeypatch.setenv("BMEFHIR_EXAMPLES_DIR", str(tmp_path))
     with pytest.raises(ExamplesError, match=r"no entry for orphan\.json"):
@@ -312,7 +312,7 @@ def test_loader_names_a_bundle_missing_from_expected_json(tmp_path, monkeypatch)
 
 
 def test_loader_rejects_a_malformed_expectation(tmp_path, monkeypatch):
-    (tmp_path / "expected.json").write_text(json.dumps({"a.json": {"patient": "p", "top": "osteonecrosis"}}))
+    (tmp_path / "expected.yaml").write_text(json.dumps({"a.json": {"patient": "p", "top": "osteonecrosis"}}))
     (tmp_path / "a.json").write_text(json.dumps({"resourceType": "Bundle"}))
     monkeypatch.setenv("BMEFHIR_EXAMPLES_DIR", str(tmp_path))
     with pytest.raises(ExamplesError, match=r"\.top must be a list"):

@@ -49,10 +49,22 @@ class Votes:
 
 def join_notes(notes: Iterable[str]) -> str:
     """Sorted, de-duplicated, at most a few: the same facts give the same note in any input order."""
+    if isinstance(notes, list) and len(notes) == 1:
+        return notes[0]
     unique = sorted({n for n in notes if n})
     extra = len(unique) - _MAX_NOTES
     text = "; ".join(unique[:_MAX_NOTES])
     return f"{text}; +{extra} more" if extra > 0 else text
+
+
+_BOOL_FACTS = frozenset(name for name, spec in FACTS.items() if spec.kind == "bool")
+_NUMBER_FACTS = frozenset(name for name, spec in FACTS.items() if spec.kind == "number")
+
+
+def _kind_error(name: str, value: FactValue) -> Exception:
+    if name not in FACTS:
+        return KeyError(f"fact {name!r} is not in bmefhir.derive.registry.FACTS")
+    return TypeError(f"fact {name!r} is {FACTS[name].kind}, got {type(value).__name__}")
 
 
 class FactSet:
@@ -64,17 +76,16 @@ class FactSet:
         self._facts: dict[str, Fact] = {}
 
     def put(self, name: str, value: FactValue, refs: Iterable[str] = (), note: str = "") -> None:
-        spec = FACTS.get(name)
-        if spec is None:
-            raise KeyError(f"fact {name!r} is not in bmefhir.derive.registry.FACTS")
-        if spec.kind == "bool":
-            if not isinstance(value, bool):
-                raise TypeError(f"fact {name!r} is boolean, got {type(value).__name__}")
-        elif isinstance(value, bool):
-            raise TypeError(f"fact {name!r} is a number, got bool")
-        else:
+        if value.__class__ is bool:
+            if name not in _BOOL_FACTS:
+                raise _kind_error(name, value)
+        elif name in _NUMBER_FACTS:
             value = float(value)
-        self._facts[name] = Fact(value, tuple(sorted(set(refs))), note)
+        else:
+            raise _kind_error(name, value)
+        if not isinstance(refs, tuple | list) or len(refs) > 1:
+            refs = sorted(set(refs))
+        self._facts[name] = Fact(value, tuple(refs), note)
 
     def decide(self, name: str, votes: Votes) -> None:
         """Set ``name`` True if anything says yes, False if only noes, else leave it unknown."""

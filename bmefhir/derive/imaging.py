@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import date
+from functools import cache
 
 from bmefhir.anatomy import STRUCTURES, lane_label
 from bmefhir.derive.factset import FactSet, Votes
@@ -76,8 +77,13 @@ def _refs(episodes: Iterable[Episode]) -> list[str]:
     return [ref for e in episodes for ref in e.evidence]
 
 
+@cache
+def _label(structure: str, side: str | None) -> str:
+    return lane_label(structure, side)
+
+
 def _labels(episodes: Iterable[Episode]) -> str:
-    return ", ".join(dict.fromkeys(lane_label(e.structure, e.side) for e in episodes))
+    return ", ".join(dict.fromkeys(_label(e.structure, e.side) for e in episodes))
 
 
 def _site(e: Episode) -> tuple[str, str | None]:
@@ -172,7 +178,7 @@ def _course(lesions: Lesions, facts: FactSet) -> None:
         facts.put("bme_all_resolved", False, _refs(persisting), "persisting on follow-up: " + _labels(persisting))
     longest = max(episodes, key=lambda e: ((e.resolved_on or e.last_seen) - e.first_seen).days)
     days = ((longest.resolved_on or longest.last_seen) - longest.first_seen).days
-    facts.put("episode_duration_days_max", days, longest.evidence, f"{lane_label(longest.structure, longest.side)}")
+    facts.put("episode_duration_days_max", days, longest.evidence, f"{_label(longest.structure, longest.side)}")
 
     affected = {_site(e) for e in episodes}
     followed = [
@@ -216,7 +222,7 @@ def _course(lesions: Lesions, facts: FactSet) -> None:
             "migration_proximal_to_distal",
             bool(first.proximal_to_distal),
             first.evidence,
-            f"{lane_label(a.structure, a.side)} → {lane_label(b.structure, b.side)}",
+            f"{_label(a.structure, a.side)} → {_label(b.structure, b.side)}",
         )
     if migrations:
         shortest = min(migrations, key=lambda m: (m.interval_days, m.to_episode))
@@ -230,13 +236,16 @@ def _course(lesions: Lesions, facts: FactSet) -> None:
 
 def _morphology(index: RecordIndex, bme_present: bool, facts: FactSet) -> None:
     today = index.today
-    for concept, name in MORPHOLOGY_FACTS.items():
-        votes = Votes()
-        for f in index.findings.get(concept, ()):
-            if f.date is None or f.date <= today:
-                when = f.date.isoformat() if f.date else "undated"
-                votes.vote(f.present, f.ref, f"{concept} {'present' if f.present else 'absent'} {when}")
-        facts.decide(name, votes)
+    for concept in index.findings.keys() & MORPHOLOGY_FACTS.keys():
+        seen = [f for f in index.findings[concept] if f.date is None or f.date <= today]
+        present = [f for f in seen if f.present]
+        chosen = present or seen
+        if chosen:
+            first = min(chosen, key=lambda f: (f.date or date.min, f.ref))
+            when = first.date.isoformat() if first.date else "undated"
+            word = "present" if present else "absent"
+            more = f" (+{len(chosen) - 1})" if len(chosen) > 1 else ""
+            facts.put(MORPHOLOGY_FACTS[concept], bool(present), [f.ref for f in chosen], f"{word} {when}{more}")
     contrast = [f.ref for c in CONTRAST_FINDINGS for f in index.findings.get(c, ())]
     if contrast:
         facts.put("contrast_mri_done", True, contrast, "contrast-enhanced MRI findings reported")

@@ -42,6 +42,10 @@ RADIOGRAPH_MODALITIES = frozenset({"CR", "DX"})
 # Closer relations win ties between equally recent migration sources.
 _RELATION_RANK: dict[str, int] = {"same_joint": 3, "adjacent_joint": 2, "contralateral": 1, "distant": 0}
 
+# Structure → its joint, or the structure itself when it belongs to none (for grouping).
+_GROUP: dict[str, str] = {key: s.joint or key for key, s in STRUCTURES.items()}
+_JOINT_LEVEL = frozenset(key for key, s in STRUCTURES.items() if s.region == "joint" or key == s.joint)
+
 Lane = tuple[str, str | None]  # as Episode.lane
 SidedLane = tuple[str, Side | None]
 ReadingKey = tuple[date, str, Side | None]  # (date, structure, side)
@@ -69,16 +73,16 @@ class Lesions:
 
 
 def is_joint_level(structure: str) -> bool:
-    s = STRUCTURES.get(structure)
-    return s is not None and (s.region == "joint" or s.key == s.joint)
+    return structure in _JOINT_LEVEL
 
 
 def _sides(side: Side | None) -> tuple[Side | None, ...]:
     return ("left", "right") if side == "bilateral" else (side,)
 
 
-def _group(joint_or_structure: str | None, structure: str) -> str:
-    return joint_or_structure or structure
+def group_of(structure: str) -> str:
+    """The joint of a structure, or the structure itself when it has none."""
+    return _GROUP.get(structure, structure)
 
 
 def _collect(index: RecordIndex, undated: list[str], unsited: list[str]) -> dict[ReadingKey, _Reading]:
@@ -121,7 +125,7 @@ def _fold_joint_level(readings: dict[ReadingKey, _Reading]) -> None:
             specific[(d, joint, side)].append(reading)
     for (d, structure, side), reading in readings.items():
         if reading.present and is_joint_level(structure):
-            targets = specific.get((d, joint_of(structure) or structure, side))
+            targets = specific.get((d, group_of(structure), side))
             if targets:
                 for target in targets:
                     target.present.extend(reading.present)
@@ -199,8 +203,11 @@ def _migrations(episodes: list[Episode]) -> list[Migration]:
     migrations: list[Migration] = []
     for j, b in enumerate(episodes):
         best: tuple[tuple[date, int, int], int, MigrationKind] | None = None
-        for i in range(j):
+        # Episodes are sorted by first_seen: walk back from the most recent source.
+        for i in range(j - 1, -1, -1):
             a = episodes[i]
+            if best is not None and a.first_seen < best[0][0]:
+                break  # only equally recent sources can still compete
             if a.first_seen >= b.first_seen or a.lane == b.lane:
                 continue
             if (b.first_seen - (a.resolved_on or a.last_seen)).days > MIGRATION_WINDOW_DAYS:
@@ -274,16 +281,15 @@ def _early_imaging_caveats(index: RecordIndex, onsets: list[tuple[date, str]]) -
     return caveats
 
 
-def _mri_dates(
-    index: RecordIndex, readings: dict[ReadingKey, _Reading]
-) -> dict[Lane, frozenset[date]]:
+def _mri_dates(index: RecordIndex, readings: dict[ReadingKey, _Reading]) -> dict[Lane, frozenset[date]]:
     dates: defaultdict[Lane, set[date]] = defaultdict(set)
     for d, structure, side in readings:
-        dates[(_group(joint_of(structure), structure), side)].add(d)
+        dates[(group_of(structure), side)].add(d)
     for f in index.record.findings:
-        if f.modality in MRI_MODALITIES and f.date is not None and f.site is not None:
-            for side in _sides(f.site.side):
-                dates[(_group(joint_of(f.site.structure), f.site.structure), side)].add(f.date)
+        if f.modality == "MR" and f.date is not None and f.site is not None:
+            group = group_of(f.site.structure)
+            for side in ("left", "right") if f.site.side == "bilateral" else (f.site.side,):
+                dates[(group, side)].add(f.date)
     return {key: frozenset(v) for key, v in dates.items()}
 
 

@@ -185,8 +185,7 @@ def compile_condition(
                 errors.append(f"{where}: malformed condition: '{combinator}' needs a non-empty list")
                 return None
             compiled = [
-                compile_condition(item, f"{where}.{combinator}[{i}]", errors, registry)
-                for i, item in enumerate(items)
+                compile_condition(item, f"{where}.{combinator}[{i}]", errors, registry) for i, item in enumerate(items)
             ]
             if any(c is None for c in compiled):
                 return None

@@ -135,7 +135,8 @@ def _next_steps(
             ok, names = spec.when.matches(facts)
             if ok:
                 fired = True
-                because.extend(names)
+                # A step triggered by missing data names the facts it found missing.
+                because.extend(names or spec.when.fact_names())
                 used.extend(names)
         if not insufficient:
             for code in spec.plausible:

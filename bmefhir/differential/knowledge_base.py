@@ -147,7 +147,8 @@ def _load(root: Path) -> KnowledgeBase:
     meta = _read_yaml(root / "knowledge.yaml", errors)
     version = _req_str(meta, "version", "knowledge.yaml", errors)
     url = _req_str(meta, "url", "knowledge.yaml", errors)
-    seeds = tuple(s for s in (meta.get("seeds") or []) if isinstance(s, str))
+    raw_seeds = meta.get("seeds")
+    seeds = tuple(s for s in raw_seeds if isinstance(s, str)) if isinstance(raw_seeds, list) else ()
     parts = version.split(".")
     if version and (len(parts) != 3 or not all(p.isdigit() for p in parts)):
         errors.append(f"knowledge.yaml: version '{version}' is not semver (MAJOR.MINOR.PATCH)")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from bmefhir.normalize.dates import parse_date
-from bmefhir.normalize.fhirjson import JSON
+from bmefhir.normalize.fhirjson import JSON, relative_ref, string
 from bmefhir.normalize.issues import IssueLog
 from bmefhir.record import Severity
 
@@ -18,6 +18,14 @@ class Context:
     by_ref: dict[str, JSON] = field(default_factory=dict)
     issues: IssueLog = field(default_factory=IssueLog)
     used_refs: set[str] = field(default_factory=set)  # resources consumed by another one (Medication)
+    full_urls: dict[str, str] = field(default_factory=dict)  # Bundle.entry.fullUrl → "Type/id"
+
+    def resolve(self, reference: JSON | None) -> str | None:
+        """"Type/id" a Reference points at, resolving bundle fullUrls (urn:uuid:...) where known."""
+        raw = string(reference, "reference")
+        if raw is None:
+            return None
+        return self.full_urls.get(raw) or relative_ref(raw)
 
     def date(self, ref: str, element: str, raw: object, *, severity: Severity = "warning") -> date | None:
         """Parse a FHIR date/dateTime; a bad one is reported (never echoed) and read as unknown."""

@@ -109,7 +109,7 @@ def read_diagnostic_report(
         )
         return None, []
     when = report_date(ctx, ref, res)
-    study_refs = sorted({r for s in objs(res, "imagingStudy") if (r := reference(s)) is not None})
+    study_refs = sorted({r for s in objs(res, "imagingStudy") if (r := ctx.resolve(s)) is not None})
     report = RadiologyReport(ref, when, tuple(study_refs))
     modality, sites = study_context(ctx, study_refs)
     site = sites[0] if len(sites) == 1 else None

@@ -113,11 +113,10 @@ def read_observation(ctx: Context, ref: str, res: JSON) -> ObservationItems:
             ctx.note("information", "not-supported", ref, "Observation.code", f"a {mapping.group} code is not read from an Observation")
     items.findings.extend(_component_findings(ctx, ref, res, when, mapping))
 
-    if items.empty() and mapping is None and not ctx.issues.mentions(ref):
-        severe = "warning" if "imaging" in categories else "information"
-        ctx.note(severe, "code-invalid", ref, "Observation.code", "code not recognised; observation not used")
-    elif items.empty() and mapping is None:
-        ctx.note("information", "code-invalid", ref, "Observation.code", "code not recognised; observation not used")
+    if items.empty() and mapping is None:
+        # An unrecognised imaging observation is likely something the analysis needed.
+        severity = "warning" if "imaging" in categories else "information"
+        ctx.note(severity, "code-invalid", ref, "Observation.code", "code not recognised; observation not used")
     return items
 
 
@@ -240,8 +239,8 @@ def _answered(
 # --- imaging findings ------------------------------------------------------------------------
 
 
-def _study_refs(res: JSON) -> list[str]:
-    refs = {r for key in ("partOf", "derivedFrom") for x in objs(res, key) if (r := reference(x))}
+def _study_refs(ctx: Context, res: JSON) -> list[str]:
+    refs = {r for key in ("partOf", "derivedFrom") for x in objs(res, key) if (r := ctx.resolve(x))}
     return sorted(r for r in refs if r.startswith("ImagingStudy/"))
 
 
@@ -268,7 +267,7 @@ def _finding_present(ctx: Context, ref: str, holder: JSON, element: str) -> bool
 
 
 def _findings(ctx: Context, ref: str, res: JSON, mapping: Mapping, when: date | None) -> list[ImagingFinding]:
-    refs = _study_refs(res)
+    refs = _study_refs(ctx, res)
     modality, study_sites = study_context(ctx, refs)
     site = _finding_site(ctx, ref, res, study_sites)
     present = _finding_present(ctx, ref, res, "Observation.value")
@@ -282,7 +281,7 @@ def _component_findings(
     mapped = [(i, m) for i, comp in enumerate(components) if (m := _map(obj(comp, "code"), ("finding",))) is not None]
     if not mapped:
         return []
-    refs = _study_refs(res)
+    refs = _study_refs(ctx, res)
     modality, study_sites = study_context(ctx, refs)
     site = _finding_site(ctx, ref, res, study_sites)
     out = []

@@ -1,0 +1,185 @@
+"""MedicationStatement / MedicationRequest → MedicationExposure (drug class, dates, route, dose)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from bmefhir import terminology
+from bmefhir.normalize.context import Context
+from bmefhir.normalize.fhirjson import JSON, codings, number, obj, objs, string, texts
+from bmefhir.normalize.values import quantity
+from bmefhir.record import MedicationExposure
+from bmefhir.terminology import Mapping
+
+SKIPPED_STATUS: dict[str, frozenset[str]] = {
+    "MedicationStatement": frozenset({"entered-in-error", "not-taken"}),
+    "MedicationRequest": frozenset({"entered-in-error", "cancelled", "draft"}),
+}
+# Timing.repeat.periodUnit (UCUM) in days.
+_PERIOD_DAYS = {"s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1.0, "wk": 7.0, "mo": 30.0, "a": 365.0}
+# Timing.code (HL7 v3 GTSAbbreviation) administrations per day.
+_TIMING_CODES = {"QD": 1.0, "AM": 1.0, "PM": 1.0, "QAM": 1.0, "QPM": 1.0, "BID": 2.0, "TID": 3.0, "QID": 4.0, "QOD": 0.5}
+_MG_PER_UNIT = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "mcg": 0.001}
+
+
+def drug_mapping(cc: JSON | None) -> Mapping | None:
+    """Drug class of a medication CodeableConcept: RxNorm / ATC / bmefhir class code, then text."""
+    for c in codings(cc):
+        if (m := terminology.concept_for(c.system, c.code, "medication")) is not None:
+            return m
+    for text in texts(cc):
+        if (m := terminology.concept_for_text(text, "medication")) is not None:
+            return m
+    return None
+
+
+def _drug_name(m: Mapping, cc: JSON | None) -> str:
+    if m.drug:
+        return m.drug
+    for text in texts(cc):  # a class-level code (ATC H02AB) with a named drug in text / display
+        if (kw := terminology.concept_for_text(text, "medication")) is not None and kw.drug:
+            return kw.drug
+    return (texts(cc) or [m.concept])[0].lower()
+
+
+def _medication_concept(ctx: Context, ref: str, res: JSON) -> tuple[Mapping | None, JSON | None, str]:
+    """(mapping, the CodeableConcept it came from, element) — resolving medicationReference."""
+    rt = str(res.get("resourceType"))
+    if (cc := obj(res, "medicationCodeableConcept")) is not None:
+        return drug_mapping(cc), cc, f"{rt}.medicationCodeableConcept"
+    med_ref = obj(res, "medicationReference")
+    element = f"{rt}.medicationReference"
+    if med_ref is None:
+        ctx.note("error", "required", ref, f"{rt}.medication", "no medication given; not used")
+        return None, None, element
+    raw = string(med_ref, "reference") or ""
+    medication: JSON | None = None
+    if raw.startswith("#"):
+        medication = next((c for c in objs(res, "contained") if c.get("id") == raw[1:]), None)
+    elif (target := ctx.resolve(med_ref)) is not None:
+        medication = ctx.by_ref.get(target)
+        if medication is not None:
+            ctx.used_refs.add(target)
+    if medication is None:
+        if (cc := obj(med_ref, "concept")) is None and (text := string(med_ref, "display")) is not None:
+            return drug_mapping({"text": text}), {"text": text}, element
+        ctx.note("error", "not-found", ref, element, "referenced Medication not found in the input; not used")
+        return None, None, element
+    code = obj(medication, "code")
+    if (m := drug_mapping(code)) is not None:
+        return m, code, element
+    for ing in objs(medication, "ingredient"):
+        item = obj(ing, "itemCodeableConcept")
+        if (m := drug_mapping(item)) is not None:
+            return m, item, element
+    return None, code, element
+
+
+def _dosages(res: JSON) -> list[JSON]:
+    return objs(res, "dosage" if res.get("resourceType") == "MedicationStatement" else "dosageInstruction")
+
+
+def _dates(ctx: Context, ref: str, res: JSON) -> tuple[date | None, date | None]:
+    rt = str(res.get("resourceType"))
+    if rt == "MedicationStatement":
+        if "effectiveDateTime" in res:
+            d = ctx.date(ref, f"{rt}.effectiveDateTime", res.get("effectiveDateTime"))
+            return d, d
+        if (period := obj(res, "effectivePeriod")) is not None:
+            return (
+                ctx.date(ref, f"{rt}.effectivePeriod.start", period.get("start")),
+                ctx.date(ref, f"{rt}.effectivePeriod.end", period.get("end")),
+            )
+    starts: list[date] = []
+    ends: list[date] = []
+    for i, dosage in enumerate(_dosages(res)):
+        bounds = obj(obj(obj(dosage, "timing"), "repeat"), "boundsPeriod")
+        element = f"{rt}.{'dosage' if rt == 'MedicationStatement' else 'dosageInstruction'}[{i}].timing.repeat.boundsPeriod"
+        if bounds is not None:
+            if (s := ctx.date(ref, f"{element}.start", bounds.get("start"))) is not None:
+                starts.append(s)
+            if (e := ctx.date(ref, f"{element}.end", bounds.get("end"))) is not None:
+                ends.append(e)
+    if starts or ends:
+        return (min(starts) if starts else None), (max(ends) if ends else None)
+    if rt == "MedicationRequest" and "authoredOn" in res:
+        return ctx.date(ref, f"{rt}.authoredOn", res.get("authoredOn")), None
+    if rt == "MedicationStatement" and "dateAsserted" in res:
+        ctx.note("information", "incomplete", ref, f"{rt}.effective", "no effective period; the date asserted is used as start")
+        return ctx.date(ref, f"{rt}.dateAsserted", res.get("dateAsserted")), None
+    ctx.note("warning", "incomplete", ref, f"{rt}.effective", "no medication dates; exposure period unknown")
+    return None, None
+
+
+def _route(res: JSON) -> str | None:
+    for dosage in _dosages(res):
+        route_cc = obj(dosage, "route")
+        for c in codings(route_cc):
+            if (r := terminology.route(c.system, c.code)) is not None:
+                return r
+        for text in texts(route_cc) + [t for t in [string(dosage, "text")] if t]:
+            if (r := terminology.route(None, None, text)) is not None:
+                return r
+    return None
+
+
+def _per_day(ctx: Context, ref: str, element: str, timing: JSON | None) -> float | None:
+    repeat = obj(timing, "repeat")
+    if repeat is not None and (repeat.get("frequency") is not None or repeat.get("period") is not None):
+        frequency = number(repeat, "frequency") or 1.0
+        period = number(repeat, "period") or 1.0
+        unit_days = _PERIOD_DAYS.get(string(repeat, "periodUnit") or "d")
+        if unit_days is None or period <= 0:
+            ctx.note("information", "value", ref, f"{element}.timing.repeat", "dose frequency not understood; daily dose unknown")
+            return None
+        return frequency / (period * unit_days)
+    for c in codings(obj(timing, "code")):
+        if c.code in _TIMING_CODES:
+            return _TIMING_CODES[c.code]
+    ctx.note("information", "incomplete", ref, f"{element}.timing", "no dose frequency; once daily assumed")
+    return 1.0
+
+
+def _daily_dose(ctx: Context, ref: str, res: JSON, drug: str) -> float | None:
+    """Prednisone-equivalent mg/day for a glucocorticoid with a mg dose (factors: medications.yaml)."""
+    factor = terminology.prednisone_equivalent(drug)
+    rt = str(res.get("resourceType"))
+    key = "dosage" if rt == "MedicationStatement" else "dosageInstruction"
+    for i, dosage in enumerate(_dosages(res)):
+        element = f"{rt}.{key}[{i}]"
+        for j, dr in enumerate(objs(dosage, "doseAndRate")):
+            q = quantity(obj(dr, "doseQuantity"))
+            if q is None or q.value is None:
+                continue
+            if factor is None:
+                ctx.note("information", "incomplete", ref, element, "no prednisone-equivalent factor for this glucocorticoid")
+                return None
+            mg = _MG_PER_UNIT.get((q.unit or "").lower())
+            if mg is None:
+                ctx.note(
+                    "information", "value", ref, f"{element}.doseAndRate[{j}].doseQuantity",
+                    "dose not in a mass unit; daily dose unknown",
+                )
+                return None
+            per_day = _per_day(ctx, ref, element, obj(dosage, "timing"))
+            return None if per_day is None else round(q.value * mg * per_day * factor, 3)
+    return None
+
+
+def read_medication_use(ctx: Context, ref: str, res: JSON) -> MedicationExposure | None:
+    rt = str(res.get("resourceType"))
+    status = string(res, "status")
+    if status in SKIPPED_STATUS.get(rt, frozenset()):
+        ctx.note("information", "informational", ref, f"{rt}.status", f"status {status}; ignored")
+        return None
+    mapping, cc, element = _medication_concept(ctx, ref, res)
+    if mapping is None:
+        if cc is not None:
+            ctx.note("information", "code-invalid", ref, element, "medication not in a drug class bmefhir reads; not used")
+        return None
+    if mapping.match == "text":
+        ctx.note("information", "code-invalid", ref, element, f"medication code not recognised; matched by text as {mapping.concept}")
+    drug = _drug_name(mapping, cc)
+    start, end = _dates(ctx, ref, res)
+    dose = _daily_dose(ctx, ref, res, drug) if mapping.concept == "glucocorticoid" else None
+    return MedicationExposure(ref, mapping.concept, drug, _route(res), start, end, status, dose)
