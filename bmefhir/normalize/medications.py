@@ -61,8 +61,9 @@ def _medication_concept(ctx: Context, ref: str, res: JSON) -> tuple[Mapping | No
         if medication is not None:
             ctx.used_refs.add(target)
     if medication is None:
-        if (cc := obj(med_ref, "concept")) is None and (text := string(med_ref, "display")) is not None:
-            return drug_mapping({"text": text}), {"text": text}, element
+        if (text := string(med_ref, "display")) is not None and (m := drug_mapping({"text": text})) is not None:
+            ctx.note("information", "not-found", ref, element, "referenced Medication not in the input; its display is used")
+            return m, {"text": text}, element
         ctx.note("error", "not-found", ref, element, "referenced Medication not found in the input; not used")
         return None, None, element
     code = obj(medication, "code")

@@ -62,6 +62,7 @@ __all__ = [
 MAIN_CLASS = "io.bmefhir.sandbox.SandboxMain"
 DEFAULT_JAVA_OPTS = "-Xmx1g -XX:+UseSerialGC -XX:TieredStopAtLevel=1"
 _LOG_TAIL_LINES = 60
+_READY_MARKER = "bmefhir sandbox ready at"  # logged by SandboxMain once Jetty serves /fhir
 
 # Popen handles of servers started by this process, so they are reaped on stop().
 _children: dict[int, subprocess.Popen[bytes]] = {}
@@ -155,7 +156,10 @@ def start(port: int | None = None, timeout: float = 240) -> SandboxServer:
         return existing
     build_dir = build()
     java = _java()
-    port = port if port is not None else _free_port()
+    if port is None:
+        port = _free_port()
+    elif _port_in_use(port):
+        raise SandboxError(f"port {port} on 127.0.0.1 is already in use")
     run_dir = _run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
     log_path = run_dir / "server.log"
@@ -241,6 +245,12 @@ def _free_port() -> int:
         return port
 
 
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(1.0)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 def _wait_ready(server: SandboxServer, proc: subprocess.Popen[bytes], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     url = f"{server.base_url}/metadata"
@@ -252,11 +262,12 @@ def _wait_ready(server: SandboxServer, proc: subprocess.Popen[bytes], timeout: f
                     f"HAPI sandbox exited with code {code} during start-up; "
                     f"log {server.log_path}:\n{_log_tail(server.log_path)}"
                 )
-            try:
-                if client.get(url).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
+            if _READY_MARKER in _read_text(server.log_path):
+                try:
+                    if client.get(url).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
             if time.monotonic() > deadline:
                 raise SandboxError(
                     f"HAPI sandbox not ready after {timeout:.0f}s; log {server.log_path}:\n{_log_tail(server.log_path)}"
@@ -331,24 +342,12 @@ def _tail(text: str, lines: int = _LOG_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def _log_tail(path: Path) -> str:
+def _read_text(path: Path) -> str:
     try:
-        return _tail(path.read_text(errors="replace"))
-    except OSError as exc:
-        return f"(could not read log: {exc})"
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
 
 
-if __name__ == "__main__":  # pragma: no cover - manual use: python -m bmefhir.sandbox.server start
-    import sys
-
-    action = sys.argv[1] if len(sys.argv) > 1 else "status"
-    if action == "build":
-        print(build())
-    elif action == "start":
-        s = start(int(sys.argv[2]) if len(sys.argv) > 2 else None)
-        print(f"{s.base_url} pid={s.pid} log={s.log_path}")
-    elif action == "stop":
-        print("stopped" if stop() else "not running")
-    else:
-        cur = status()
-        print(f"{cur.base_url} pid={cur.pid}" if cur else "not running")
+def _log_tail(path: Path) -> str:
+    return _tail(_read_text(path)) or f"(log {path} is empty or unreadable)"

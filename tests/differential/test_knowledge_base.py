@@ -62,7 +62,8 @@ def test_default_knowledge_is_cached() -> None:
 
 def test_every_criterion_has_a_citation_and_rationale() -> None:
     for c in load_knowledge().criteria:
-        assert c.citation.text and (c.citation.seed or c.citation.doi or c.citation.pmid), c.id
+        assert c.citation.text, c.id
+        assert c.citation.seed or c.citation.doi or c.citation.pmid, c.id
         assert c.rationale, c.id
 
 
