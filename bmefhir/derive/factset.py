@@ -76,6 +76,8 @@ class FactSet:
         self._facts: dict[str, Fact] = {}
 
     def put(self, name: str, value: FactValue, refs: Iterable[str] = (), note: str = "") -> None:
+        """Set a fact. ``refs`` in any order; a tuple is taken as already sorted and unique
+        (episode and fact evidence are), which keeps the hot path free of re-sorting."""
         if value.__class__ is bool:
             if name not in _BOOL_FACTS:
                 raise _kind_error(name, value)
@@ -83,9 +85,8 @@ class FactSet:
             value = float(value)
         else:
             raise _kind_error(name, value)
-        if not isinstance(refs, tuple | list) or len(refs) > 1:
-            refs = sorted(set(refs))
-        self._facts[name] = Fact(value, tuple(refs), note)
+        evidence = refs if isinstance(refs, tuple) else tuple(sorted(set(refs)))
+        self._facts[name] = Fact(value, evidence, note)
 
     def decide(self, name: str, votes: Votes) -> None:
         """Set ``name`` True if anything says yes, False if only noes, else leave it unknown."""

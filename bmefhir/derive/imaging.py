@@ -13,7 +13,7 @@ from datetime import date
 from functools import cache
 
 from bmefhir.anatomy import STRUCTURES, lane_label
-from bmefhir.derive.factset import FactSet, Votes
+from bmefhir.derive.factset import FactSet
 from bmefhir.derive.lesions import Lesions
 from bmefhir.derive.model import Episode
 from bmefhir.derive.recordindex import RecordIndex
@@ -97,7 +97,7 @@ def _overlap(a: Episode, b: Episode) -> bool:
 class _Known:
     """Sets a boolean True with the matching episodes, else False with the BME-status evidence."""
 
-    def __init__(self, facts: FactSet, base_refs: list[str]) -> None:
+    def __init__(self, facts: FactSet, base_refs: tuple[str, ...]) -> None:
         self.facts, self.base_refs = facts, base_refs
 
     def __call__(self, name: str, hits: list[Episode], note_false: str) -> None:
@@ -241,11 +241,12 @@ def _morphology(index: RecordIndex, bme_present: bool, facts: FactSet) -> None:
         present = [f for f in seen if f.present]
         chosen = present or seen
         if chosen:
-            first = min(chosen, key=lambda f: (f.date or date.min, f.ref))
-            when = first.date.isoformat() if first.date else "undated"
-            word = "present" if present else "absent"
-            more = f" (+{len(chosen) - 1})" if len(chosen) > 1 else ""
-            facts.put(MORPHOLOGY_FACTS[concept], bool(present), [f.ref for f in chosen], f"{word} {when}{more}")
+            dates = [f.date for f in chosen if f.date is not None]
+            when = min(dates).isoformat() if dates else "undated"
+            note = f"{'present' if present else 'absent'} {when}" + (
+                f" (+{len(chosen) - 1})" if len(chosen) > 1 else ""
+            )
+            facts.put(MORPHOLOGY_FACTS[concept], bool(present), [f.ref for f in chosen], note)
     contrast = [f.ref for c in CONTRAST_FINDINGS for f in index.findings.get(c, ())]
     if contrast:
         facts.put("contrast_mri_done", True, contrast, "contrast-enhanced MRI findings reported")
@@ -277,10 +278,10 @@ def derive_imaging(index: RecordIndex, lesions: Lesions, facts: FactSet) -> None
         if f.present and f.modality in (None, "MR") and (f.date is None or f.date <= index.today)
     ]
     if episodes:
-        base = _refs(episodes)
+        base = tuple(sorted(set(_refs(episodes))))
         facts.put("bme_present", True, base, _labels(episodes))
     elif lesions.absent_refs or normal_mri:
-        base = [*lesions.absent_refs, *normal_mri]
+        base = tuple(sorted({*lesions.absent_refs, *normal_mri}))
         facts.put("bme_present", False, base, "MRI without BME")
     else:
         _morphology(index, False, facts)

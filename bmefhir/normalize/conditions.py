@@ -33,18 +33,32 @@ def _when(ctx: Context, ref: str, res: JSON, prefix: str, period_key: str) -> da
 def read_condition(ctx: Context, ref: str, res: JSON) -> ConditionEntry | None:
     verification = _status(obj(res, "verificationStatus"))
     if verification in IGNORED_VERIFICATION:
-        ctx.note("information", "informational", ref, "Condition.verificationStatus", f"verification status {verification}; ignored")
+        ctx.note(
+            "information",
+            "informational",
+            ref,
+            "Condition.verificationStatus",
+            f"verification status {verification}; ignored",
+        )
         return None
     code = obj(res, "code")
     mapping = next(
         (m for c in codings(code) if (m := terminology.concept_for(c.system, c.code, "condition")) is not None), None
     )
     if mapping is None:
-        mapping = next((m for t in texts(code) if (m := terminology.concept_for_text(t, "condition")) is not None), None)
+        mapping = next(
+            (m for t in texts(code) if (m := terminology.concept_for_text(t, "condition")) is not None), None
+        )
         if mapping is None:
             ctx.note("information", "code-invalid", ref, "Condition.code", "condition not recognised; not used")
             return None
-        ctx.note("information", "code-invalid", ref, "Condition.code", f"code not recognised; matched by text as {mapping.concept}")
+        ctx.note(
+            "information",
+            "code-invalid",
+            ref,
+            "Condition.code",
+            f"code not recognised; matched by text as {mapping.concept}",
+        )
 
     onset = _when(ctx, ref, res, "onset", "start")
     abatement = _when(ctx, ref, res, "abatement", "end")
@@ -56,7 +70,10 @@ def read_condition(ctx: Context, ref: str, res: JSON) -> ConditionEntry | None:
     else:
         active = abatement is None and res.get("abatementBoolean") is not True
         ctx.note(
-            "information", "incomplete", ref, "Condition.clinicalStatus",
+            "information",
+            "incomplete",
+            ref,
+            "Condition.clinicalStatus",
             f"clinical status missing or unknown; read as {'active' if active else 'inactive'} from abatement",
         )
 

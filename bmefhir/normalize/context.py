@@ -21,7 +21,7 @@ class Context:
     full_urls: dict[str, str] = field(default_factory=dict)  # Bundle.entry.fullUrl → "Type/id"
 
     def resolve(self, reference: JSON | None) -> str | None:
-        """"Type/id" a Reference points at, resolving bundle fullUrls (urn:uuid:...) where known."""
+        """ "Type/id" a Reference points at, resolving bundle fullUrls (urn:uuid:...) where known."""
         raw = string(reference, "reference")
         if raw is None:
             return None
@@ -36,7 +36,10 @@ class Context:
             self.issues.add(severity, "value", ref, element, "not a valid FHIR date or dateTime; date unknown")
         elif parsed.precision != "day":
             self.issues.add(
-                "information", "value", ref, element,
+                "information",
+                "value",
+                ref,
+                element,
                 f"date given to {parsed.precision} precision; the first day of the {parsed.precision} is used",
             )
         return parsed.value

@@ -76,7 +76,7 @@ def texts(cc: JSON | None) -> list[str]:
 
 
 def reference(ref: JSON | None) -> str | None:
-    """"Type/id" of a Reference (absolute URLs and _history suffixes reduced), or the raw string."""
+    """ "Type/id" of a Reference (absolute URLs and _history suffixes reduced), or the raw string."""
     raw = string(ref, "reference")
     if raw is None:
         return None

@@ -6,7 +6,7 @@ from datetime import date
 
 from bmefhir import terminology
 from bmefhir.normalize.context import Context
-from bmefhir.normalize.fhirjson import JSON, codings, obj, objs, reference, string, texts
+from bmefhir.normalize.fhirjson import JSON, codings, obj, objs, string, texts
 from bmefhir.normalize.sites import side_of, structure_of
 from bmefhir.record import ImagingFinding, ImagingStudyInfo, RadiologyReport, Site
 
@@ -21,7 +21,9 @@ def _modality(ctx: Context | None, ref: str, element: str, c: JSON | None) -> st
         if coding.code and (coding.system in (None, DCM)) and terminology.is_modality(DCM, coding.code):
             return coding.code
         if ctx is not None:
-            ctx.note("information", "code-invalid", ref, element, "imaging modality not recognised (DICOM DCM code expected)")
+            ctx.note(
+                "information", "code-invalid", ref, element, "imaging modality not recognised (DICOM DCM code expected)"
+            )
     return None
 
 
@@ -38,11 +40,19 @@ def study_parts(res: JSON, ctx: Context | None = None, ref: str = "") -> tuple[t
         body = obj(series, "bodySite")
         structure, implied = structure_of(body)
         if body is not None and structure is None and ctx is not None:
-            ctx.note("information", "code-invalid", ref, f"ImagingStudy.series[{i}].bodySite", "body site not recognised")
+            ctx.note(
+                "information", "code-invalid", ref, f"ImagingStudy.series[{i}].bodySite", "body site not recognised"
+            )
         lat = obj(series, "laterality")
         side = implied or side_of(lat) or side_of(body)
         if lat is not None and side_of(lat) is None and ctx is not None:
-            ctx.note("warning", "code-invalid", ref, f"ImagingStudy.series[{i}].laterality", "laterality not recognised; side unknown")
+            ctx.note(
+                "warning",
+                "code-invalid",
+                ref,
+                f"ImagingStudy.series[{i}].laterality",
+                "laterality not recognised; side unknown",
+            )
         if structure is not None:
             sites.add(Site(structure, side))
     return tuple(sorted(modalities)), tuple(sorted(sites, key=_site_key))
@@ -57,12 +67,15 @@ def read_imaging_study(ctx: Context, ref: str, res: JSON) -> ImagingStudyInfo:
     started = ctx.date(ref, "ImagingStudy.started", res.get("started"))
     if started is None:
         series_dates = [
-            d for i, s in enumerate(objs(res, "series"))
+            d
+            for i, s in enumerate(objs(res, "series"))
             if (d := ctx.date(ref, f"ImagingStudy.series[{i}].started", s.get("started"))) is not None
         ]
         started = min(series_dates) if series_dates else None
     if not modalities:
-        ctx.note("warning", "incomplete", ref, "ImagingStudy.modality", "no recognised modality; findings from it carry none")
+        ctx.note(
+            "warning", "incomplete", ref, "ImagingStudy.modality", "no recognised modality; findings from it carry none"
+        )
     return ImagingStudyInfo(ref, modalities, started, sites)
 
 
@@ -97,14 +110,15 @@ def report_date(ctx: Context, ref: str, res: JSON) -> date | None:
     return ctx.date(ref, "DiagnosticReport.issued", res.get("issued"))
 
 
-def read_diagnostic_report(
-    ctx: Context, ref: str, res: JSON
-) -> tuple[RadiologyReport | None, list[ImagingFinding]]:
+def read_diagnostic_report(ctx: Context, ref: str, res: JSON) -> tuple[RadiologyReport | None, list[ImagingFinding]]:
     conclusion_codes = objs(res, "conclusionCode")
     finding_codes = [cc for cc in conclusion_codes if _finding_mapping(cc) is not None]
     if not is_radiology(res) and not finding_codes:
         ctx.note(
-            "information", "not-supported", ref, "DiagnosticReport.category",
+            "information",
+            "not-supported",
+            ref,
+            "DiagnosticReport.category",
             "not a radiology report; only radiology reports are read (lab values come from their Observations)",
         )
         return None, []
@@ -118,20 +132,33 @@ def read_diagnostic_report(
         element = f"DiagnosticReport.conclusionCode[{i}]"
         mapping = _finding_mapping(cc)
         if mapping is None:
-            ctx.note("information", "code-invalid", ref, element, "conclusion code is not an imaging finding bmefhir reads")
+            ctx.note(
+                "information", "code-invalid", ref, element, "conclusion code is not an imaging finding bmefhir reads"
+            )
             continue
         if mapping.match == "text":
             ctx.note("information", "code-invalid", ref, element, f"finding matched by text as {mapping.concept}")
         if len(sites) > 1:
             ctx.note(
-                "information", "incomplete", ref, element,
+                "information",
+                "incomplete",
+                ref,
+                element,
                 "the report's studies cover several sites; the finding's site is left unknown",
             )
         findings.append(
-            ImagingFinding(ref, mapping.concept, True, site, when, modality, study_refs[0] if len(study_refs) == 1 else None)
+            ImagingFinding(
+                ref, mapping.concept, True, site, when, modality, study_refs[0] if len(study_refs) == 1 else None
+            )
         )
     if not conclusion_codes and not study_refs:
-        ctx.note("information", "incomplete", ref, "DiagnosticReport.conclusionCode", "radiology report without coded conclusions")
+        ctx.note(
+            "information",
+            "incomplete",
+            ref,
+            "DiagnosticReport.conclusionCode",
+            "radiology report without coded conclusions",
+        )
     return report, findings
 
 

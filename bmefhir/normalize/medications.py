@@ -18,7 +18,17 @@ SKIPPED_STATUS: dict[str, frozenset[str]] = {
 # Timing.repeat.periodUnit (UCUM) in days.
 _PERIOD_DAYS = {"s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1.0, "wk": 7.0, "mo": 30.0, "a": 365.0}
 # Timing.code (HL7 v3 GTSAbbreviation) administrations per day.
-_TIMING_CODES = {"QD": 1.0, "AM": 1.0, "PM": 1.0, "QAM": 1.0, "QPM": 1.0, "BID": 2.0, "TID": 3.0, "QID": 4.0, "QOD": 0.5}
+_TIMING_CODES = {
+    "QD": 1.0,
+    "AM": 1.0,
+    "PM": 1.0,
+    "QAM": 1.0,
+    "QPM": 1.0,
+    "BID": 2.0,
+    "TID": 3.0,
+    "QID": 4.0,
+    "QOD": 0.5,
+}
 _MG_PER_UNIT = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "mcg": 0.001}
 
 
@@ -62,7 +72,9 @@ def _medication_concept(ctx: Context, ref: str, res: JSON) -> tuple[Mapping | No
             ctx.used_refs.add(target)
     if medication is None:
         if (text := string(med_ref, "display")) is not None and (m := drug_mapping({"text": text})) is not None:
-            ctx.note("information", "not-found", ref, element, "referenced Medication not in the input; its display is used")
+            ctx.note(
+                "information", "not-found", ref, element, "referenced Medication not in the input; its display is used"
+            )
             return m, {"text": text}, element
         ctx.note("error", "not-found", ref, element, "referenced Medication not found in the input; not used")
         return None, None, element
@@ -95,7 +107,9 @@ def _dates(ctx: Context, ref: str, res: JSON) -> tuple[date | None, date | None]
     ends: list[date] = []
     for i, dosage in enumerate(_dosages(res)):
         bounds = obj(obj(obj(dosage, "timing"), "repeat"), "boundsPeriod")
-        element = f"{rt}.{'dosage' if rt == 'MedicationStatement' else 'dosageInstruction'}[{i}].timing.repeat.boundsPeriod"
+        element = (
+            f"{rt}.{'dosage' if rt == 'MedicationStatement' else 'dosageInstruction'}[{i}].timing.repeat.boundsPeriod"
+        )
         if bounds is not None:
             if (s := ctx.date(ref, f"{element}.start", bounds.get("start"))) is not None:
                 starts.append(s)
@@ -106,7 +120,13 @@ def _dates(ctx: Context, ref: str, res: JSON) -> tuple[date | None, date | None]
     if rt == "MedicationRequest" and "authoredOn" in res:
         return ctx.date(ref, f"{rt}.authoredOn", res.get("authoredOn")), None
     if rt == "MedicationStatement" and "dateAsserted" in res:
-        ctx.note("information", "incomplete", ref, f"{rt}.effective", "no effective period; the date asserted is used as start")
+        ctx.note(
+            "information",
+            "incomplete",
+            ref,
+            f"{rt}.effective",
+            "no effective period; the date asserted is used as start",
+        )
         return ctx.date(ref, f"{rt}.dateAsserted", res.get("dateAsserted")), None
     ctx.note("warning", "incomplete", ref, f"{rt}.effective", "no medication dates; exposure period unknown")
     return None, None
@@ -131,7 +151,13 @@ def _per_day(ctx: Context, ref: str, element: str, timing: JSON | None) -> float
         period = number(repeat, "period") or 1.0
         unit_days = _PERIOD_DAYS.get(string(repeat, "periodUnit") or "d")
         if unit_days is None or period <= 0:
-            ctx.note("information", "value", ref, f"{element}.timing.repeat", "dose frequency not understood; daily dose unknown")
+            ctx.note(
+                "information",
+                "value",
+                ref,
+                f"{element}.timing.repeat",
+                "dose frequency not understood; daily dose unknown",
+            )
             return None
         return frequency / (period * unit_days)
     for c in codings(obj(timing, "code")):
@@ -153,12 +179,17 @@ def _daily_dose(ctx: Context, ref: str, res: JSON, drug: str) -> float | None:
             if q is None or q.value is None:
                 continue
             if factor is None:
-                ctx.note("information", "incomplete", ref, element, "no prednisone-equivalent factor for this glucocorticoid")
+                ctx.note(
+                    "information", "incomplete", ref, element, "no prednisone-equivalent factor for this glucocorticoid"
+                )
                 return None
             mg = _MG_PER_UNIT.get((q.unit or "").lower())
             if mg is None:
                 ctx.note(
-                    "information", "value", ref, f"{element}.doseAndRate[{j}].doseQuantity",
+                    "information",
+                    "value",
+                    ref,
+                    f"{element}.doseAndRate[{j}].doseQuantity",
                     "dose not in a mass unit; daily dose unknown",
                 )
                 return None
@@ -176,10 +207,18 @@ def read_medication_use(ctx: Context, ref: str, res: JSON) -> MedicationExposure
     mapping, cc, element = _medication_concept(ctx, ref, res)
     if mapping is None:
         if cc is not None:
-            ctx.note("information", "code-invalid", ref, element, "medication not in a drug class bmefhir reads; not used")
+            ctx.note(
+                "information", "code-invalid", ref, element, "medication not in a drug class bmefhir reads; not used"
+            )
         return None
     if mapping.match == "text":
-        ctx.note("information", "code-invalid", ref, element, f"medication code not recognised; matched by text as {mapping.concept}")
+        ctx.note(
+            "information",
+            "code-invalid",
+            ref,
+            element,
+            f"medication code not recognised; matched by text as {mapping.concept}",
+        )
     drug = _drug_name(mapping, cc)
     start, end = _dates(ctx, ref, res)
     dose = _daily_dose(ctx, ref, res, drug) if mapping.concept == "glucocorticoid" else None

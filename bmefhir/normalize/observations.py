@@ -7,7 +7,7 @@ from datetime import date
 
 from bmefhir import terminology
 from bmefhir.normalize.context import Context
-from bmefhir.normalize.fhirjson import JSON, codings, obj, objs, reference, string, texts
+from bmefhir.normalize.fhirjson import JSON, codings, obj, objs, string, texts
 from bmefhir.normalize.imaging import study_context
 from bmefhir.normalize.sites import extension_side, read_site
 from bmefhir.normalize.values import coded_result, interpretation, presence, result_from_text, value_quantity
@@ -31,10 +31,7 @@ class ObservationItems:
 
 def _categories(res: JSON) -> set[str]:
     return {
-        c.code
-        for cc in objs(res, "category")
-        for c in codings(cc)
-        if c.code and c.system in (None, CATEGORY_SYSTEM)
+        c.code for cc in objs(res, "category") for c in codings(cc) if c.code and c.system in (None, CATEGORY_SYSTEM)
     }
 
 
@@ -97,7 +94,13 @@ def read_observation(ctx: Context, ref: str, res: JSON) -> ObservationItems:
                 return items
         mapping = _map_text(code, order)
         if mapping is not None:
-            ctx.note("information", "code-invalid", ref, "Observation.code", f"code not recognised; matched by text as {mapping.concept}")
+            ctx.note(
+                "information",
+                "code-invalid",
+                ref,
+                "Observation.code",
+                f"code not recognised; matched by text as {mapping.concept}",
+            )
 
     when = effective_date(ctx, ref, res) if mapping is not None or objs(res, "component") else None
     if mapping is not None:
@@ -110,7 +113,13 @@ def read_observation(ctx: Context, ref: str, res: JSON) -> ObservationItems:
         elif mapping.group == "finding":
             items.findings.extend(_findings(ctx, ref, res, mapping, when))
         else:
-            ctx.note("information", "not-supported", ref, "Observation.code", f"a {mapping.group} code is not read from an Observation")
+            ctx.note(
+                "information",
+                "not-supported",
+                ref,
+                "Observation.code",
+                f"a {mapping.group} code is not read from an Observation",
+            )
     items.findings.extend(_component_findings(ctx, ref, res, when, mapping))
 
     if items.empty() and mapping is None:
@@ -135,7 +144,11 @@ def _lab(ctx: Context, ref: str, res: JSON, mapping: Mapping, code: str, when: d
         if q.value is None:
             problem = ("value", "Observation.valueQuantity.value", "quantity has no numeric value")
         elif canonical is None:
-            problem = ("value", "Observation.valueQuantity", f"numeric result for the coded test {concept}; value not used")
+            problem = (
+                "value",
+                "Observation.valueQuantity",
+                f"numeric result for the coded test {concept}; value not used",
+            )
         else:
             converted = terminology.convert(concept, q.value, q.unit)
             if isinstance(converted, UnitError):
@@ -145,7 +158,10 @@ def _lab(ctx: Context, ref: str, res: JSON, mapping: Mapping, code: str, when: d
                 value, unit = converted
                 if q.comparator:
                     ctx.note(
-                        "information", "value", ref, "Observation.valueQuantity.comparator",
+                        "information",
+                        "value",
+                        ref,
+                        "Observation.valueQuantity.comparator",
                         f"comparator {q.comparator} ignored; the limit is used as the value",
                     )
                 if high is None:
@@ -201,12 +217,20 @@ def _clinical(ctx: Context, ref: str, res: JSON, mapping: Mapping, when: date | 
     if terminology.canonical_unit(mapping.concept) is not None:
         q = value_quantity(res)
         if q is None or q.value is None:
-            ctx.note("error", "incomplete", ref, "Observation.value", f"no numeric value for {mapping.concept}; not used")
+            ctx.note(
+                "error", "incomplete", ref, "Observation.value", f"no numeric value for {mapping.concept}; not used"
+            )
             return []
         converted = terminology.convert(mapping.concept, q.value, q.unit)
         if isinstance(converted, UnitError):
             element = "Observation.valueQuantity.code" if q.unit else "Observation.valueQuantity.unit"
-            ctx.note("error", "incomplete" if q.unit is None else "value", ref, element, f"{converted.reason}; value not used")
+            ctx.note(
+                "error",
+                "incomplete" if q.unit is None else "value",
+                ref,
+                element,
+                f"{converted.reason}; value not used",
+            )
             return []
         return [ClinicalObservation(ref, mapping.concept, converted[0], converted[1], when, site)]
     present = presence(res)
@@ -225,12 +249,21 @@ def _answered(
         ans = terminology.answer(mapping.answers, c.system, c.code)
         if ans is not None:
             if not ans.facts:
-                ctx.note("information", "incomplete", ref, "Observation.valueCodeableConcept", "answer states no usable fact (unknown)")
+                ctx.note(
+                    "information",
+                    "incomplete",
+                    ref,
+                    "Observation.valueCodeableConcept",
+                    "answer states no usable fact (unknown)",
+                )
             return [ClinicalObservation(ref, concept, value, None, when, site) for concept, value in ans.facts]
     if (b := presence(res)) is not None and cc is None:
         return [ClinicalObservation(ref, mapping.concept, b, None, when, site)]
     ctx.note(
-        "error", "code-invalid", ref, "Observation.valueCodeableConcept",
+        "error",
+        "code-invalid",
+        ref,
+        "Observation.valueCodeableConcept",
         f"answer not recognised for {mapping.concept}; not used",
     )
     return []

@@ -46,7 +46,10 @@ def read_site(
     if structure is None:
         ctx.note(
             "warning" if severity_unknown == "warning" else "information",
-            "code-invalid", ref, element, "body site not recognised (no known SNOMED CT, body-structure code or keyword)",
+            "code-invalid",
+            ref,
+            element,
+            "body site not recognised (no known SNOMED CT, body-structure code or keyword)",
         )
         return None
     return Site(structure, side or side_of(body_site))
@@ -61,7 +64,10 @@ def extension_side(ctx: Context, ref: str, resource: JSON) -> Side | None:
     side = side_of(value)
     if side is None:
         ctx.note(
-            "warning", "code-invalid", ref, f"{resource.get('resourceType')}.extension('{LATERALITY_EXT}')",
+            "warning",
+            "code-invalid",
+            ref,
+            f"{resource.get('resourceType')}.extension('{LATERALITY_EXT}')",
             "laterality not recognised (expected SNOMED CT 7771000, 24028007 or 51440002); side unknown",
         )
     return side

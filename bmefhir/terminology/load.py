@@ -80,7 +80,7 @@ class Tables:
 
 def _read(name: str) -> dict[str, Any]:
     text = resources.files("bmefhir.terminology").joinpath(name).read_text(encoding="utf-8")
-    data = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a SafeLoader (C version when available)
+    data = yaml.load(text, Loader=_LOADER)  # a SafeLoader (the C one when available)
     if not isinstance(data, dict):
         raise TerminologyError(f"{name}: expected a mapping at the top level")
     return data
@@ -241,8 +241,16 @@ def tables() -> Tables:
             answer_table = row.get("answers")
             for uri in ctx.system(where, row):
                 m = Mapping(
-                    group, concept, uri, code, ctx.verified(where, row), "exact",
-                    row.get("display"), row.get("drug"), answer_table, ctx.site(where, row.get("site")),
+                    group,
+                    concept,
+                    uri,
+                    code,
+                    ctx.verified(where, row),
+                    "exact",
+                    row.get("display"),
+                    row.get("drug"),
+                    answer_table,
+                    ctx.site(where, row.get("site")),
                 )
                 exact.setdefault((uri, _norm(uri, code)), []).append(m)
         for i, row in enumerate(ctx.rows(data, "prefixes")):
@@ -251,8 +259,16 @@ def tables() -> Tables:
             prefix = ctx.string(where, row, "prefix")
             for uri in ctx.system(where, row):
                 m = Mapping(
-                    group, concept, uri, _norm(uri, prefix), ctx.verified(where, row), "prefix",
-                    row.get("display"), row.get("drug"), None, ctx.site(where, row.get("site")),
+                    group,
+                    concept,
+                    uri,
+                    _norm(uri, prefix),
+                    ctx.verified(where, row),
+                    "prefix",
+                    row.get("display"),
+                    row.get("drug"),
+                    None,
+                    ctx.site(where, row.get("site")),
                 )
                 prefixes.setdefault(uri, []).append(m)
         for i, row in enumerate(ctx.rows(data, "keywords")):
@@ -298,7 +314,8 @@ def tables() -> Tables:
             where = f"laterality[{i}]"
             for uri in ctx.system(where, row):
                 laterality[(uri, ctx.string(where, row, "code"))] = (
-                    ctx.side(where, row.get("side")), ctx.verified(where, row)
+                    ctx.side(where, row.get("side")),
+                    ctx.verified(where, row),
                 )
         for i, row in enumerate(ctx.rows(data, "laterality_keywords")):
             where = f"laterality_keywords[{i}]"
@@ -337,9 +354,7 @@ def tables() -> Tables:
     )
 
 
-def _check_answer_tables(
-    exact: AbcMapping[tuple[str, str], list[Mapping]], answers: AbcMapping[str, object]
-) -> None:
+def _check_answer_tables(exact: AbcMapping[tuple[str, str], list[Mapping]], answers: AbcMapping[str, object]) -> None:
     for rows in exact.values():
         for m in rows:
             if m.answers is not None and m.answers not in answers:

@@ -1,0 +1,248 @@
+"""Raw FHIR R4 resources of one patient → ``PatientRecord``.
+
+Every input resource ends up somewhere: as an item of the record, as a
+``DataQualityIssue`` (ignored type, bad element, unknown code), or both. Output
+tuples are sorted so the same input always gives an identical record.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from bmefhir.normalize.conditions import read_condition
+from bmefhir.normalize.context import Context
+from bmefhir.normalize.fhirjson import JSON, obj, objs, relative_ref, string
+from bmefhir.normalize.imaging import read_diagnostic_report, read_imaging_study
+from bmefhir.normalize.medications import read_medication_use
+from bmefhir.normalize.observations import read_observation
+from bmefhir.normalize.parse import validate
+from bmefhir.normalize.patient import read_patient
+from bmefhir.record import (
+    ClinicalObservation,
+    ConditionEntry,
+    DataQualityIssue,
+    ImagingFinding,
+    ImagingStudyInfo,
+    LabResult,
+    MedicationExposure,
+    PatientInfo,
+    PatientRecord,
+    RadiologyReport,
+    SourceRef,
+)
+
+READ_TYPES = frozenset(
+    {
+        "Patient",
+        "Observation",
+        "ImagingStudy",
+        "MedicationStatement",
+        "MedicationRequest",
+        "Medication",
+        "Condition",
+        "DiagnosticReport",
+    }
+)
+# The element naming the patient a resource is about.
+SUBJECT_ELEMENT = {
+    "Observation": "subject",
+    "ImagingStudy": "subject",
+    "MedicationStatement": "subject",
+    "MedicationRequest": "subject",
+    "Condition": "subject",
+    "DiagnosticReport": "subject",
+}
+_MAX_BUNDLE_DEPTH = 3
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    ref: str
+    resource: JSON
+
+
+def _flatten(resources: Iterable[object], ctx: Context) -> list[_Entry]:
+    """Input resources (Bundles unpacked, their fullUrls remembered), each with its reference."""
+    entries: list[_Entry] = []
+    seen: set[str] = set()
+
+    def visit(item: object, position: str, depth: int) -> None:
+        if not isinstance(item, dict) or not isinstance(item.get("resourceType"), str):
+            ctx.note("error", "structure", position, "resourceType", "not a FHIR resource (no resourceType); ignored")
+            return
+        if item["resourceType"] == "Bundle" and depth < _MAX_BUNDLE_DEPTH:
+            for j, entry in enumerate(objs(item, "entry")):
+                resource = obj(entry, "resource")
+                if resource is None:
+                    continue
+                full_url, rid = string(entry, "fullUrl"), string(resource, "id")
+                if full_url and rid and isinstance(resource.get("resourceType"), str):
+                    ctx.full_urls[full_url] = f"{resource['resourceType']}/{rid}"
+                visit(resource, f"Bundle.entry[{j}]", depth + 1)
+            return
+        rid = string(item, "id")
+        ref = f"{item['resourceType']}/{rid}" if rid else position
+        if ref in seen:
+            ctx.note(
+                "warning",
+                "duplicate",
+                ref,
+                item["resourceType"],
+                "resource appears more than once; the first copy is used",
+            )
+            return
+        seen.add(ref)
+        entries.append(_Entry(ref, item))
+
+    for i, item in enumerate(resources):
+        visit(item, f"Bundle.entry[{i}]", 0)
+    return entries
+
+
+def _subject(ctx: Context, res: JSON) -> str | None:
+    element = SUBJECT_ELEMENT.get(str(res.get("resourceType")))
+    target = ctx.resolve(obj(res, element)) if element else None
+    return target if target and target.startswith("Patient/") else None
+
+
+def _choose_patient(ctx: Context, entries: list[_Entry], patient_id: str | None) -> str:
+    if patient_id:
+        return relative_ref(patient_id) if "/" in patient_id else f"Patient/{patient_id}"
+    patients = sorted(e.ref for e in entries if e.resource.get("resourceType") == "Patient" and "/" in e.ref)
+    if patients:
+        return patients[0]
+    subjects = Counter(s for e in entries if (s := _subject(ctx, e.resource)) is not None)
+    if subjects:
+        # Most referenced patient; ties broken by reference for determinism.
+        return min(subjects, key=lambda s: (-subjects[s], s))
+    return "Patient/unknown"
+
+
+def _date_key(d: date | None) -> tuple[bool, date]:
+    return d is None, d or date.min
+
+
+def _sorted(items: list[Any], when: Callable[[Any], date | None]) -> tuple[Any, ...]:
+    return tuple(sorted(items, key=lambda x: (_date_key(when(x)), x.ref, repr(x))))
+
+
+def build_record(
+    resources: Iterable[dict[str, Any]],
+    *,
+    patient_id: str | None = None,
+    source_issues: Iterable[DataQualityIssue] = (),
+) -> PatientRecord:
+    """Build the typed record of one patient from raw FHIR R4 JSON resources (Bundles are unpacked).
+
+    ``patient_id`` ("abc" or "Patient/abc") picks the patient when the input holds
+    several; resources about another patient are left out with a warning.
+    ``source_issues`` (e.g. from the fetcher) are carried into ``record.issues``.
+    """
+    ctx = Context()
+    ctx.issues.extend(list(source_issues))
+    entries = _flatten(resources, ctx)
+    for e in entries:
+        ctx.by_ref.setdefault(e.ref, e.resource)
+    patient_ref = _choose_patient(ctx, entries, patient_id)
+
+    patient: PatientInfo | None = None
+    labs: list[LabResult] = []
+    observations: list[ClinicalObservation] = []
+    findings: list[ImagingFinding] = []
+    studies: list[ImagingStudyInfo] = []
+    medications: list[MedicationExposure] = []
+    conditions: list[ConditionEntry] = []
+    reports: list[RadiologyReport] = []
+    sources: list[SourceRef] = []
+    requests: list[MedicationExposure] = []
+    medication_refs: list[str] = []
+
+    for e in entries:
+        res, ref = e.resource, e.ref
+        rtype = str(res["resourceType"])
+        if rtype not in READ_TYPES:
+            ctx.note("information", "not-supported", ref, rtype, f"resource type {rtype} is not used by bmefhir")
+            continue
+        if rtype == "Patient" and ref != patient_ref:
+            ctx.note("warning", "business-rule", ref, "Patient", "another patient than the one analysed; not used")
+            continue
+        subject = _subject(ctx, res)
+        if subject is not None and subject != patient_ref:
+            ctx.note("warning", "business-rule", ref, f"{rtype}.subject", "about another patient; not used")
+            continue
+        sources.append(SourceRef(ref, string(obj(res, "meta"), "versionId")))
+        ctx.issues.extend(validate(res, ref))
+        if rtype == "Patient":
+            patient = read_patient(ctx, ref, res)
+        elif rtype == "Observation":
+            items = read_observation(ctx, ref, res)
+            labs += items.labs
+            observations += items.observations
+            findings += items.findings
+        elif rtype == "ImagingStudy":
+            studies.append(read_imaging_study(ctx, ref, res))
+        elif rtype == "DiagnosticReport":
+            report, report_findings = read_diagnostic_report(ctx, ref, res)
+            reports += [report] if report else []
+            findings += report_findings
+        elif rtype == "Condition":
+            if (condition := read_condition(ctx, ref, res)) is not None:
+                conditions.append(condition)
+        elif rtype == "Medication":
+            medication_refs.append(ref)
+        elif (exposure := read_medication_use(ctx, ref, res)) is not None:
+            (medications if rtype == "MedicationStatement" else requests).append(exposure)
+
+    medications += _requests_without_statement(ctx, requests, medications)
+    for ref in medication_refs:
+        if ref not in ctx.used_refs:
+            ctx.note(
+                "information",
+                "informational",
+                ref,
+                "Medication",
+                "Medication not referenced by any statement or request",
+            )
+    if patient is None:
+        patient = PatientInfo(patient_ref, None, None)
+        ctx.note(
+            "warning", "not-found", patient_ref, "Patient", "no Patient resource in the input; age and sex unknown"
+        )
+
+    issues = sorted(ctx.issues.items(), key=lambda i: (i.resource, i.element, i.severity, i.code, i.message))
+    return PatientRecord(
+        patient=patient,
+        labs=_sorted(labs, lambda x: x.date),
+        observations=_sorted(observations, lambda x: x.date),
+        findings=_sorted(findings, lambda x: x.date),
+        studies=_sorted(studies, lambda x: x.date),
+        medications=_sorted(medications, lambda x: x.start),
+        conditions=_sorted(conditions, lambda x: x.onset),
+        reports=_sorted(reports, lambda x: x.date),
+        sources=tuple(sorted(sources, key=lambda s: (s.ref, s.version or ""))),
+        issues=tuple(issues),
+    )
+
+
+def _requests_without_statement(
+    ctx: Context, requests: list[MedicationExposure], statements: list[MedicationExposure]
+) -> list[MedicationExposure]:
+    """MedicationRequests count only for drugs with no MedicationStatement (docs/input-conventions.md)."""
+    stated = {(m.concept, m.drug) for m in statements}
+    kept = []
+    for r in requests:
+        if (r.concept, r.drug) in stated:
+            ctx.note(
+                "information",
+                "informational",
+                r.ref,
+                "MedicationRequest",
+                "a MedicationStatement for the same drug is used instead",
+            )
+        else:
+            kept.append(r)
+    return kept
