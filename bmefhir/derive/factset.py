@@ -50,7 +50,7 @@ class Votes:
 def join_notes(notes: Iterable[str]) -> str:
     """Sorted, de-duplicated, at most a few: the same facts give the same note in any input order."""
     if isinstance(notes, list) and len(notes) == 1:
-        return notes[0]
+        return str(notes[0])
     unique = sorted({n for n in notes if n})
     extra = len(unique) - _MAX_NOTES
     text = "; ".join(unique[:_MAX_NOTES])

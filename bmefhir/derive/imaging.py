@@ -243,7 +243,7 @@ def _morphology(index: RecordIndex, bme_present: bool, facts: FactSet) -> None:
         if chosen:
             dates = [f.date for f in chosen if f.date is not None]
             when = min(dates).isoformat() if dates else "undated"
-            note = f"{'present' if present else 'absent'} {when}" + (
+            note = f"{concept} {'present' if present else 'absent'} {when}" + (
                 f" (+{len(chosen) - 1})" if len(chosen) > 1 else ""
             )
             facts.put(MORPHOLOGY_FACTS[concept], bool(present), [f.ref for f in chosen], note)
@@ -251,21 +251,21 @@ def _morphology(index: RecordIndex, bme_present: bool, facts: FactSet) -> None:
     if contrast:
         facts.put("contrast_mri_done", True, contrast, "contrast-enhanced MRI findings reported")
     if bme_present:
-        seen = [facts.get(name) for name in SUBCHONDRAL_CHANGES]
-        present = [f for f in seen if f is not None and f.value is True]
-        absent = [f for f in seen if f is not None and f.value is False]
-        if present:
+        changes = [facts.get(name) for name in SUBCHONDRAL_CHANGES]
+        found = [f for f in changes if f is not None and f.value is True]
+        ruled_out = [f for f in changes if f is not None and f.value is False]
+        if found:
             facts.put(
                 "subchondral_changes_absent",
                 False,
-                [r for f in present for r in f.evidence],
+                [r for f in found for r in f.evidence],
                 "subchondral change present",
             )
-        elif absent:
+        elif ruled_out:
             facts.put(
                 "subchondral_changes_absent",
                 True,
-                [r for f in absent for r in f.evidence],
+                [r for f in ruled_out for r in f.evidence],
                 "subchondral changes looked for and absent",
             )
 

@@ -26,6 +26,9 @@ FLC_RATIO_RANGE = (0.26, 1.65)
 CALCIUM_MG_DL_PER_MMOL_L = 4.008
 
 
+_NOTED = 2  # results named in a note
+
+
 def _t(key: str) -> float:
     return THRESHOLDS[key][0]
 
@@ -78,10 +81,20 @@ def _extreme(facts: FactSet, labs: list[LabResult], name: str | None, highest: b
 
 
 def _threshold_votes(labs: Iterable[LabResult], above: Callable[[float], bool]) -> Votes:
+    """Votes from numeric results; notes name only the latest few (the refs cite all)."""
     votes = Votes()
+    yes: list[LabResult] = []
+    no: list[LabResult] = []
     for lab in labs:
         if lab.value is not None:
-            votes.vote(above(lab.value), lab.ref, _fmt(lab))
+            (yes if above(lab.value) else no).append(lab)
+    for group, refs, notes in ((yes, votes.yes_refs, votes.yes_notes), (no, votes.no_refs, votes.no_notes)):
+        if group:
+            refs += [lab.ref for lab in group]
+            latest = sorted(group, key=lambda lab: (lab.date or date.min, lab.ref), reverse=True)[:_NOTED]
+            notes += [_fmt(lab) for lab in latest]
+            if len(group) > _NOTED:
+                notes.append(f"{len(group)} results")
     return votes
 
 

@@ -34,22 +34,38 @@ THRESHOLDS: Final[dict[str, tuple[float, str]]] = {
     "esr_elevated_mm_h": (30.0, "Margaretten ME et al. JAMA 2007;297:1478-88 (ESR > 30 mm/h)"),
     "vitamin_d_low_ng_ml": (20.0, "Holick MF et al. J Clin Endocrinol Metab 2011;96:1911-30 (deficiency < 20 ng/mL)"),
     "tsh_high_miu_l": (4.5, "Conventional upper reference limit of TSH (4.5 mIU/L)"),
-    "uric_acid_high_mg_dl": (6.8, "Urate saturation threshold 6.8 mg/dL (Neogi T et al. Arthritis Rheumatol 2015;67:2557-68)"),
+    "uric_acid_high_mg_dl": (
+        6.8,
+        "Urate saturation threshold 6.8 mg/dL (Neogi T et al. Arthritis Rheumatol 2015;67:2557-68)",
+    ),
     "wbc_high_10e3_ul": (11.0, "Conventional upper reference limit of WBC (11 x10^3/uL)"),
     "hemoglobin_low_g_dl": (12.0, "WHO anaemia threshold (Hb < 12 g/dL women; < 13 g/dL men)"),
     "hemoglobin_low_male_g_dl": (13.0, "WHO anaemia threshold (Hb < 13 g/dL men)"),
     "egfr_low": (60.0, "KDIGO 2012 CKD definition (eGFR < 60 mL/min/1.73 m2)"),
-    "procalcitonin_high_ng_ml": (0.5, "Procalcitonin > 0.5 ng/mL suggests bacterial infection (Maharajan K et al. J Orthop Surg Res 2013;8:19)"),
+    "procalcitonin_high_ng_ml": (
+        0.5,
+        "Procalcitonin > 0.5 ng/mL suggests bacterial infection (Maharajan K et al. J Orthop Surg Res 2013;8:19)",
+    ),
     "calcium_high_mg_dl": (10.5, "Conventional upper reference limit of total calcium (10.5 mg/dL)"),
     "alp_high_u_l": (130.0, "Conventional upper reference limit of alkaline phosphatase (130 U/L)"),
     "triglycerides_high_mg_dl": (150.0, "NCEP ATP III: triglycerides >= 150 mg/dL"),
     "dxa_osteoporosis_t": (-2.5, "WHO 1994: T-score <= -2.5 osteoporosis"),
     "dxa_osteopenia_t": (-1.0, "WHO 1994: T-score between -1 and -2.5 osteopenia"),
     "fever_celsius": (38.0, "Fever: body temperature >= 38.0 Cel"),
-    "heavy_alcohol_units_week": (14.0, "Heavy drinking above 14 units/week (UK CMO 2016); AUDIT-C >= 4 men / >= 3 women (Bradley KA et al. 2007)"),
-    "glucocorticoid_recent_days": (365.0, "Glucocorticoid-associated osteonecrosis usually appears within 1-2 years of exposure (Mont MA et al. J Bone Joint Surg Am 2015;97:1604-27; seed 004)"),
+    "heavy_alcohol_units_week": (
+        14.0,
+        "Heavy drinking above 14 units/week (UK CMO 2016); AUDIT-C >= 4 men / >= 3 women (Bradley KA et al. 2007)",
+    ),
+    "glucocorticoid_recent_days": (
+        365.0,
+        "Glucocorticoid-associated osteonecrosis usually appears within 1-2 years of exposure "
+        "(Mont MA et al. J Bone Joint Surg Am 2015;97:1604-27; seed 004)",
+    ),
     "mri_early_hours": (48.0, "MRI may be normal within 48 h of onset (seed 000 §MRI; seed 001 §MRI)"),
-    "radiograph_osteopenia_weeks": (3.0, "Radiographic osteopenia appears 3-6 weeks after onset (seed 000 §radiographs)"),
+    "radiograph_osteopenia_weeks": (
+        3.0,
+        "Radiographic osteopenia appears 3-6 weeks after onset (seed 000 §radiographs)",
+    ),
 }
 
 FACTS: Final[dict[str, FactSpec]] = {
@@ -104,7 +120,10 @@ FACTS: Final[dict[str, FactSpec]] = {
     "heart_failure": _b("Chronic heart failure"),
     "myeloma": _b("Multiple myeloma or myelofibrosis"),
     "haematological_malignancy": _b("Leukaemia, lymphoma or myeloma"),
-    "reconversion_driver": _b("A driver of red-marrow reconversion (anaemia, heart failure, myeloma, myelofibrosis, chemotherapy, G-CSF/EPO, glucocorticoids, smoking, obesity)"),
+    "reconversion_driver": _b(
+        "A driver of red-marrow reconversion (anaemia, heart failure, myeloma, myelofibrosis, chemotherapy, "
+        "G-CSF/EPO, glucocorticoids, smoking)"
+    ),
     "sickle_cell": _b("Sickle cell disease or haemoglobinopathy"),
     "gaucher": _b("Gaucher disease"),
     "sle": _b("Systemic lupus erythematosus"),

@@ -11,7 +11,7 @@ from bmefhir.normalize.fhirjson import JSON, codings, obj, objs, string, texts
 from bmefhir.normalize.imaging import study_context
 from bmefhir.normalize.sites import extension_side, read_site
 from bmefhir.normalize.values import coded_result, interpretation, presence, result_from_text, value_quantity
-from bmefhir.record import ClinicalObservation, ImagingFinding, LabResult, Site
+from bmefhir.record import ClinicalObservation, ImagingFinding, LabResult, Severity, Site
 from bmefhir.terminology import Group, Mapping, UnitError
 
 CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
@@ -124,7 +124,7 @@ def read_observation(ctx: Context, ref: str, res: JSON) -> ObservationItems:
 
     if items.empty() and mapping is None:
         # An unrecognised imaging observation is likely something the analysis needed.
-        severity = "warning" if "imaging" in categories else "information"
+        severity: Severity = "warning" if "imaging" in categories else "information"
         ctx.note(severity, "code-invalid", ref, "Observation.code", "code not recognised; observation not used")
     return items
 

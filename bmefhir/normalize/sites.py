@@ -36,16 +36,14 @@ def side_of(cc: JSON | None) -> Side | None:
     return None
 
 
-def read_site(
-    ctx: Context, ref: str, element: str, body_site: JSON | None, *, severity_unknown: str = "warning"
-) -> Site | None:
+def read_site(ctx: Context, ref: str, element: str, body_site: JSON | None) -> Site | None:
     """Site from a bodySite; an unrecognised body site is reported, not guessed."""
     if body_site is None:
         return None
     structure, side = structure_of(body_site)
     if structure is None:
         ctx.note(
-            "warning" if severity_unknown == "warning" else "information",
+            "warning",
             "code-invalid",
             ref,
             element,

@@ -8,6 +8,7 @@ row, instead of a mapping that silently never matches.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -78,7 +79,10 @@ class Tables:
     units: dict[str, UnitSpec] = field(default_factory=dict)
 
 
-def _read(name: str) -> dict[str, Any]:
+Reader = Callable[[str], dict[str, Any]]
+
+
+def read_packaged(name: str) -> dict[str, Any]:
     text = resources.files("bmefhir.terminology").joinpath(name).read_text(encoding="utf-8")
     data = yaml.load(text, Loader=_LOADER)  # a SafeLoader (the C one when available)
     if not isinstance(data, dict):
@@ -151,8 +155,8 @@ class _Ctx:
         return SiteHint(structure, self.side(where, side) if side is not None else None)
 
 
-def _load_systems() -> dict[str, str]:
-    data = _read("systems.yaml").get("systems")
+def _load_systems(read: Reader) -> dict[str, str]:
+    data = read("systems.yaml").get("systems")
     if not isinstance(data, dict):
         raise TerminologyError("systems.yaml: expected 'systems' mapping")
     out: dict[str, str] = {}
@@ -181,9 +185,9 @@ def _conversion(ctx: _Ctx, where: str, value: object) -> Conversion:
     raise ctx.fail(where, "a conversion is a number or {multiply, divide, offset}")
 
 
-def _load_units(systems: dict[str, str]) -> tuple[dict[str, str], dict[str, UnitSpec]]:
+def _load_units(read: Reader, systems: dict[str, str]) -> tuple[dict[str, str], dict[str, UnitSpec]]:
     ctx = _Ctx("units.yaml", systems)
-    data = _read("units.yaml")
+    data = read("units.yaml")
     aliases = {str(k).lower(): str(v) for k, v in (data.get("aliases") or {}).items()}
     numeric = set(concepts.OBSERVATION_CONCEPTS) | {k for k, (_, u) in concepts.LAB_CONCEPTS.items() if u}
     specs: dict[str, UnitSpec] = {}
@@ -207,8 +211,13 @@ def _load_units(systems: dict[str, str]) -> tuple[dict[str, str], dict[str, Unit
 
 @cache
 def tables() -> Tables:
-    """Load and validate all tables (once per process)."""
-    systems = _load_systems()
+    """The package's tables, loaded and validated once per process."""
+    return load_tables(read_packaged)
+
+
+def load_tables(read: Reader) -> Tables:
+    """Load and validate the tables ``read(file name)`` returns; ``TerminologyError`` names the bad row."""
+    systems = _load_systems(read)
     exact: dict[tuple[str, str], list[Mapping]] = {}
     prefixes: dict[str, list[Mapping]] = {}
     keywords: dict[Group, list[tuple[Keyword, Mapping]]] = {g: [] for g in GROUPS}
@@ -225,7 +234,7 @@ def tables() -> Tables:
     pred_eq: dict[str, float] = {}
 
     for group, file in GROUP_FILES.items():
-        data = _read(file)
+        data = read(file)
         ctx = _Ctx(file, systems)
         if data.get("group") != group:
             raise ctx.fail("group", f"expected {group!r}")
@@ -332,7 +341,7 @@ def tables() -> Tables:
             pred_eq[str(drug)] = float(factor)
 
     _check_answer_tables(exact, answers)
-    aliases, units = _load_units(systems)
+    aliases, units = _load_units(read, systems)
     return Tables(
         system_uri=systems,
         exact={k: tuple(v) for k, v in exact.items()},

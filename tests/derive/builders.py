@@ -78,7 +78,9 @@ def lab(
 def obs(
     concept: str, value: bool | float | None = True, day: str | None = "2024-05-01", site: Site | None = None
 ) -> ClinicalObservation:
-    return ClinicalObservation(f"Observation/{concept}-{value}-{day}", concept, value, None, d(day) if day else None, site)
+    return ClinicalObservation(
+        f"Observation/{concept}-{value}-{day}", concept, value, None, d(day) if day else None, site
+    )
 
 
 def med(

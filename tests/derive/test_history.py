@@ -53,12 +53,14 @@ def test_late_pregnancy_projects_gestational_age_to_the_bme() -> None:
 
 def test_postpartum_within_six_months_before_the_bme() -> None:
     mri = bme("2024-03-15", "femoral_head", "left")
-    assert run(obs("postpartum", True, "2024-01-10"), mri, sex="female").facts[
-        "pregnancy_late_or_postpartum"
-    ].value is True
-    assert run(obs("postpartum", False, "2024-01-10"), mri, sex="female").facts[
-        "pregnancy_late_or_postpartum"
-    ].value is False
+    assert (
+        run(obs("postpartum", True, "2024-01-10"), mri, sex="female").facts["pregnancy_late_or_postpartum"].value
+        is True
+    )
+    assert (
+        run(obs("postpartum", False, "2024-01-10"), mri, sex="female").facts["pregnancy_late_or_postpartum"].value
+        is False
+    )
     assert "pregnancy_late_or_postpartum" not in run(obs("postpartum", True, "2023-01-10"), mri, sex="female").facts
     assert run(mri).facts["pregnancy_late_or_postpartum"].value is False  # male
 

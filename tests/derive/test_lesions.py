@@ -26,7 +26,9 @@ def test_consecutive_positives_form_one_episode_closed_by_the_first_absent() -> 
     )
     (episode,) = derived.timeline.episodes
     assert (episode.first_seen, episode.last_seen, episode.resolved_on) == (
-        d("2024-01-10"), d("2024-02-10"), d("2024-04-10"),
+        d("2024-01-10"),
+        d("2024-02-10"),
+        d("2024-04-10"),
     )
     assert episode.joint == "ankle"
     assert "Observation/bone_marrow_edema-talus-right-2024-04-10-False" in episode.evidence
@@ -73,7 +75,8 @@ def test_seed_001_hip_to_ankle_is_distant_proximal_to_distal_then_ankle_to_knee_
     assert episodes[first.to_episode].structure == "talus"
     assert (first.kind, first.proximal_to_distal, first.interval_days) == ("distant", True, 181)
     assert (episodes[second.from_episode].structure, episodes[second.to_episode].structure) == (
-        "talus", "medial_femoral_condyle",
+        "talus",
+        "medial_femoral_condyle",
     )
     assert (second.kind, second.proximal_to_distal, second.interval_days) == ("adjacent_joint", False, 46)
     facts = derived.facts
@@ -128,7 +131,10 @@ def test_seed_004_simultaneous_bilateral_femoral_heads_are_not_a_migration() -> 
         bme("2024-05-20", "femoral_neck", "bilateral"),
     )
     assert [(e.structure, e.side) for e in derived.timeline.episodes] == [
-        ("femoral_head", "left"), ("femoral_head", "right"), ("femoral_neck", "left"), ("femoral_neck", "right"),
+        ("femoral_head", "left"),
+        ("femoral_head", "right"),
+        ("femoral_neck", "left"),
+        ("femoral_neck", "right"),
     ]
     assert derived.timeline.migrations == ()
     facts = derived.facts

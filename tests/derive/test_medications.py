@@ -23,11 +23,13 @@ def test_overlapping_courses_are_merged_before_counting_days() -> None:
 
 
 def test_merge_joins_back_to_back_courses() -> None:
-    spans = merge_courses([
-        Course(date(2023, 1, 1), date(2023, 1, 10), False, "b"),
-        Course(date(2023, 1, 11), date(2023, 1, 20), False, "a"),
-        Course(date(2023, 3, 1), date(2023, 3, 2), False, "c"),
-    ])
+    spans = merge_courses(
+        [
+            Course(date(2023, 1, 1), date(2023, 1, 10), False, "b"),
+            Course(date(2023, 1, 11), date(2023, 1, 20), False, "a"),
+            Course(date(2023, 3, 1), date(2023, 3, 2), False, "c"),
+        ]
+    )
     assert spans == [(date(2023, 1, 1), date(2023, 1, 20), ["b", "a"]), (date(2023, 3, 1), date(2023, 3, 2), ["c"])]
 
 
@@ -41,7 +43,9 @@ def test_iv_pulse_then_six_months_oral_is_a_long_recent_course() -> None:
     )
     facts = derived.facts
     assert facts["glucocorticoid_iv_pulse"].value is True
-    assert facts["glucocorticoid_iv_pulse"].evidence == ("MedicationStatement/methylprednisolone-intravenous-2023-04-01",)
+    assert facts["glucocorticoid_iv_pulse"].evidence == (
+        "MedicationStatement/methylprednisolone-intravenous-2023-04-01",
+    )
     assert facts["glucocorticoid_long_course"].value is True
     assert facts["glucocorticoid_recent"].value is True
     assert facts["glucocorticoid_duration_days"].value == 1.0 + 184.0
@@ -104,5 +108,8 @@ def test_other_drug_classes_and_exposure_bands() -> None:
         assert facts[name].value is True, name
     assert facts["reconversion_driver"].value is True
     assert [e.drug for e in derived.exposures] == [
-        "cyclophosphamide", "naproxen", "colecalciferol", "alendronic acid",
+        "cyclophosphamide",
+        "naproxen",
+        "colecalciferol",
+        "alendronic acid",
     ]
