@@ -32,8 +32,8 @@ def conv(concept: str, value: float, unit: str | None) -> float:
         # umol/L → mg/dL: 1 umol/L = M ug/L = M/10000 mg/dL
         ("uric_acid", "umol/L", M_URATE / 10000, 1 / 59.48),
         ("uric_acid", "mmol/L", M_URATE / 10, 16.81),
-        # pmol/L → ng/dL: 1 pmol/L = M pg/L = M/1e5 ng/dL
-        ("free_t4", "pmol/L", M_THYROXINE / 1e5, 1 / 12.87),
+        # pmol/L → ng/dL: 1 pmol/L = M pg/L = M/1000 ng/L = M/1e4 ng/dL
+        ("free_t4", "pmol/L", M_THYROXINE / 1e4, 1 / 12.87),
         # mmol/L → mg/dL: 1 mmol/L = M mg/L = M/10 mg/dL
         ("calcium", "mmol/L", M_CALCIUM / 10, 4.008),
         ("calcium_corrected", "mg/dL", 10 / M_CALCIUM, 1 / 4.008),
