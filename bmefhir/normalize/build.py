@@ -205,7 +205,7 @@ def build_record(
                 "informational",
                 ref,
                 "Medication",
-                "Medication not referenced by any statement or request",
+                "Medication not used: unreferenced, or its drug is not in a class bmefhir reads",
             )
     if patient is None:
         patient = PatientInfo(patient_ref, None, None)

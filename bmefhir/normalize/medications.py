@@ -68,8 +68,6 @@ def _medication_concept(ctx: Context, ref: str, res: JSON) -> tuple[Mapping | No
         medication = next((c for c in objs(res, "contained") if c.get("id") == raw[1:]), None)
     elif (target := ctx.resolve(med_ref)) is not None:
         medication = ctx.by_ref.get(target)
-        if medication is not None:
-            ctx.used_refs.add(target)
     if medication is None:
         if (text := string(med_ref, "display")) is not None and (m := drug_mapping({"text": text})) is not None:
             ctx.note(
@@ -79,13 +77,19 @@ def _medication_concept(ctx: Context, ref: str, res: JSON) -> tuple[Mapping | No
         ctx.note("error", "not-found", ref, element, "referenced Medication not found in the input; not used")
         return None, None, element
     code = obj(medication, "code")
-    if (m := drug_mapping(code)) is not None:
-        return m, code, element
-    for ing in objs(medication, "ingredient"):
-        item = obj(ing, "itemCodeableConcept")
-        if (m := drug_mapping(item)) is not None:
-            return m, item, element
-    return None, code, element
+    found = next(
+        (
+            (m, cc)
+            for cc in [code, *(obj(ing, "itemCodeableConcept") for ing in objs(medication, "ingredient"))]
+            if (m := drug_mapping(cc)) is not None
+        ),
+        None,
+    )
+    if found is None:
+        return None, code, element
+    if not raw.startswith("#") and (target := ctx.resolve(med_ref)) is not None:
+        ctx.used_refs.add(target)  # the bundled Medication contributed through this statement
+    return found[0], found[1], element
 
 
 def _dosages(res: JSON) -> list[JSON]:
@@ -206,7 +210,7 @@ def read_medication_use(ctx: Context, ref: str, res: JSON) -> MedicationExposure
         return None
     mapping, cc, element = _medication_concept(ctx, ref, res)
     if mapping is None:
-        if cc is not None:
+        if not ctx.issues.flagged(ref, element):
             ctx.note(
                 "information", "code-invalid", ref, element, "medication not in a drug class bmefhir reads; not used"
             )

@@ -19,7 +19,9 @@ def cc(system: str, code: str, display: str | None = None) -> dict[str, Any]:
     return {"coding": [coding]}
 
 
-def lab(rid: str, code: str, value: float | None, unit: str | None, when: Any = "2024-03-01", **extra: Any) -> dict[str, Any]:
+def lab(
+    rid: str, code: str, value: float | None, unit: str | None, when: Any = "2024-03-01", **extra: Any
+) -> dict[str, Any]:
     res: dict[str, Any] = {
         "resourceType": "Observation",
         "id": rid,
@@ -50,7 +52,9 @@ def finding(rid: str, concept: str, present: bool = True, when: str = "2024-03-0
     } | extra
 
 
-def study(rid: str = "mr1", modality: str = "MR", structure: str = "femoral_head", side_code: str = "7771000") -> dict[str, Any]:
+def study(
+    rid: str = "mr1", modality: str = "MR", structure: str = "femoral_head", side_code: str = "7771000"
+) -> dict[str, Any]:
     return {
         "resourceType": "ImagingStudy",
         "id": rid,

@@ -59,8 +59,13 @@ def _leaf_resources(resource: dict[str, Any], position: str) -> Iterator[tuple[s
 
 def _contributed(record: PatientRecord, ref: str) -> bool:
     items = [
-        *record.labs, *record.observations, *record.findings, *record.studies,
-        *record.medications, *record.conditions, *record.reports,
+        *record.labs,
+        *record.observations,
+        *record.findings,
+        *record.studies,
+        *record.medications,
+        *record.conditions,
+        *record.reports,
     ]
     return record.patient.ref == ref or any(getattr(x, "ref", None) == ref for x in items)
 
@@ -84,6 +89,7 @@ def test_every_r4_example_is_used_or_reported(examples):
 def test_relevant_r4_examples_produce_items(examples):
     by_name = dict(examples)
     study = build_record([by_name["ImagingStudy-example-xr.json"]])
-    assert study.studies and study.studies[0].modalities == ("DX",)
+    assert study.studies
+    assert study.studies[0].modalities == ("DX",)
     statement = build_record([by_name["MedicationStatement-example001.json"]])
     assert {s.ref for s in statement.sources} == {"MedicationStatement/example001"}

@@ -40,7 +40,11 @@ R4_MEDICATION_STATEMENT = {
             "route": {"coding": [{"system": "http://snomed.info/sct", "code": "26643006", "display": "Oral Route"}]},
             "doseAndRate": [
                 {
-                    "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/dose-rate-type", "code": "ordered"}]},
+                    "type": {
+                        "coding": [
+                            {"system": "http://terminology.hl7.org/CodeSystem/dose-rate-type", "code": "ordered"}
+                        ]
+                    },
                     "doseRange": {"low": {"value": 1, "unit": "TAB"}, "high": {"value": 2, "unit": "TAB"}},
                 }
             ],
@@ -76,7 +80,11 @@ def test_r4_medication_statement_validates_and_reads():
     r = build_record([R4_MEDICATION_STATEMENT])
     (m,) = r.medications
     assert (m.concept, m.drug, m.route, m.start, m.status) == (
-        "glucocorticoid", "prednisone", "oral", date(2015, 2, 22), "active"
+        "glucocorticoid",
+        "prednisone",
+        "oral",
+        date(2015, 2, 22),
+        "active",
     )
     assert m.daily_dose_mg is None  # a dose range in tablets has no mg amount
 
@@ -89,9 +97,14 @@ def test_r4_imaging_study_validates_and_reads():
 
 
 def test_r5_shape_is_reported_not_fatal():
-    r5 = dict(R4_IMAGING_STUDY, id="r5", modality=[{"coding": [{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "MR"}]}])
+    r5 = dict(
+        R4_IMAGING_STUDY,
+        id="r5",
+        modality=[{"coding": [{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "MR"}]}],
+    )
     issues = validate(r5, "ImagingStudy/r5")
-    assert issues and all(i.resource == "ImagingStudy/r5" for i in issues)
+    assert issues
+    assert all(i.resource == "ImagingStudy/r5" for i in issues)
     assert any(i.element.startswith("ImagingStudy.modality[0]") for i in issues)
     r = build_record([r5])
     assert r.studies[0].modalities == ("DX", "MR")  # the tolerant reader still finds both codes

@@ -168,9 +168,11 @@ def test_text_fallback(text, group, concept):
 
 def test_text_fallback_is_word_bounded():
     m = terminology.concept_for_text("methylprednisolone", "medication")
-    assert m is not None and m.drug == "methylprednisolone"
+    assert m is not None
+    assert m.drug == "methylprednisolone"
     h = terminology.concept_for_text("hydrocortisone cream", "medication")
-    assert h is not None and h.drug == "hydrocortisone"
+    assert h is not None
+    assert h.drug == "hydrocortisone"
     assert terminology.concept_for_text("subtle stirring artefact", "finding") is None
     assert terminology.concept_for_text("", "finding") is None
 
@@ -208,12 +210,16 @@ def _reader_with(file: str, patch: dict[str, Any]):
 
 def test_packaged_tables_validate():
     t = load_tables(read_packaged)
-    assert t.exact and t.prefixes and t.units
+    assert t.exact
+    assert t.prefixes
+    assert t.units
 
 
 def test_unknown_concept_is_a_load_error_naming_file_and_row():
     bad = {"codes": [{"system": "loinc", "code": "1-1", "concept": "not_a_concept", "verified": True}]}
-    with pytest.raises(terminology.TerminologyError, match=r"labs\.yaml: codes\[0\]: unknown lab concept 'not_a_concept'"):
+    with pytest.raises(
+        terminology.TerminologyError, match=r"labs\.yaml: codes\[0\]: unknown lab concept 'not_a_concept'"
+    ):
         load_tables(_reader_with("labs.yaml", bad))
 
 
