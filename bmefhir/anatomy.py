@@ -128,12 +128,12 @@ def proximal_to_distal(joint_a: str, joint_b: str) -> bool | None:
     return b[1] > a[1]
 
 
-def relation(
-    struct_a: str, side_a: str | None, struct_b: str, side_b: str | None
-) -> Relation:
+def relation(struct_a: str, side_a: str | None, struct_b: str, side_b: str | None) -> Relation:
     """How lesion site b relates to site a (used for migration classification)."""
     ja, jb = joint_of(struct_a), joint_of(struct_b)
-    sides_differ = side_a is not None and side_b is not None and side_a != side_b and "bilateral" not in (side_a, side_b)
+    sides_differ = (
+        side_a is not None and side_b is not None and side_a != side_b and "bilateral" not in (side_a, side_b)
+    )
     if sides_differ:
         return "contralateral" if ja is not None and ja == jb else "distant"
     if struct_a == struct_b:

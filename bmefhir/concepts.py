@@ -87,7 +87,9 @@ FINDING_CONCEPTS: Final[dict[str, str]] = {
     "band_like_t1_lesion": "Band-like (serpiginous) subchondral lesion on T1 demarcating a necrotic segment",
     "crescent_sign": "Crescent sign (subchondral collapse) on radiograph or CT",
     "articular_collapse": "Articular surface contour deformity / collapse",
-    "marrow_reconversion_pattern": "Red marrow reconversion pattern (patchy or diffuse T1 low, not below muscle, fat signal preserved)",
+    "marrow_reconversion_pattern": (
+        "Red marrow reconversion pattern (patchy or diffuse T1 low, not below muscle, fat signal preserved)"
+    ),
     "marrow_replacement": "Marrow replacing lesion (T1 signal below muscle, no fat signal)",
     "focal_enhancing_lesion": "Focal enhancing lesion / tumour tissue on contrast MRI",
     "cortical_destruction": "Cortical destruction",

@@ -10,6 +10,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
+from bmefhir.differential.model import CriterionHit
 from bmefhir.fhir.files import PatientSource
 from bmefhir.pipeline import PatientResult
 from bmefhir.render.narrative import DISCLAIMER, pct
@@ -28,29 +29,43 @@ def print_json(summary: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+SHOWN_MIN_PROBABILITY = 0.01
+KEY_CRITERIA = 3
+
+
+def _strongest(hits: tuple[CriterionHit, ...]) -> str:
+    ranked = sorted(hits, key=lambda h: (-abs(h.weight), h.criterion_id))[:KEY_CRITERIA]
+    text = "; ".join(h.title for h in ranked)
+    return text + (f" (+{len(hits) - KEY_CRITERIA})" if len(hits) > KEY_CRITERIA else "")
+
+
 def print_table(result: PatientResult, console: Console) -> None:
-    s = result.summary
+    """Red flags first, then the candidates that matter, each with its strongest criteria."""
     d = result.analysis.differential
-    table = Table(title=f"{s['patient']}: differential diagnosis", title_justify="left")
-    table.add_column("#", justify="right")
-    table.add_column("Candidate")
-    table.add_column("Probability", justify="right")
-    table.add_column("Criteria for / against")
-    for i, c in enumerate(d.ranking, 1):
-        crit = ", ".join(h.criterion_id for h in c.supporting)
-        if c.opposing:
-            crit += (" / " if crit else "/ ") + ", ".join(h.criterion_id for h in c.opposing)
-        table.add_row(str(i), c.display, pct(c.probability), crit)
-    console.print(table)
-    if d.insufficient_data:
-        console.print("[yellow]No bone marrow edema imaging on record: ranking is priors only.[/]")
+    console.print(f"[bold]{result.summary['patient']}[/]: bone marrow edema differential (decision support)")
     for f in d.red_flags:
-        console.print(f"[bold red]RED FLAG[/] {f.code}: {f.message} [dim]({f.criterion_id}; {f.citation.text})[/]")
+        console.print(f"  [bold red]RED FLAG[/] {f.code}: {f.message} [dim]({f.criterion_id}; {f.citation.text})[/]")
+    if d.insufficient_data:
+        console.print("  [yellow]No bone marrow edema imaging on record: ranking is priors only.[/]")
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column("#", justify="right")
+    table.add_column("Candidate", max_width=34)
+    table.add_column("Prob.", justify="right")
+    table.add_column("Strongest evidence for", ratio=3)
+    table.add_column("Against", ratio=2)
+    shown = [c for i, c in enumerate(d.ranking) if i < 3 or c.probability >= SHOWN_MIN_PROBABILITY]
+    for i, c in enumerate(shown, 1):
+        table.add_row(str(i), c.display, pct(c.probability), _strongest(c.supporting), _strongest(c.opposing))
+    console.print(table)
+    if hidden := len(d.ranking) - len(shown):
+        console.print(f"  [dim]+{hidden} more candidates below 1%[/]")
     for step in d.next_steps:
-        console.print(f"[cyan]Next step[/] {step.text} [dim]({step.citation.text})[/]")
+        console.print(f"  [cyan]Next step[/] {step.text} [dim]({step.citation.text})[/]")
     issues = result.analysis.record.issues
     if issues:
-        console.print(f"[yellow]{len(issues)} data-quality issue(s)[/]; see the OperationOutcome / --format json.")
+        console.print(
+            f"  [yellow]{len(issues)} data-quality issue(s)[/]: see the output OperationOutcome or --format json"
+        )
     console.print()
 
 
