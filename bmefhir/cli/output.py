@@ -16,7 +16,7 @@ from bmefhir.pipeline import PatientResult
 from bmefhir.render.narrative import DISCLAIMER, pct
 from bmefhir.runner import Failure, RunReport
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one line per message, also in logs
 
 
 class Format(StrEnum):

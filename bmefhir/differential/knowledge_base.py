@@ -25,6 +25,7 @@ import yaml
 
 from bmefhir.differential.conditions import Condition, compile_condition
 from bmefhir.differential.model import Citation
+from bmefhir.yamlio import load_yaml
 
 DEFAULT_DIR: Final[Path] = Path(__file__).with_name("knowledge")
 MAX_WEIGHT: Final[float] = 4.0
@@ -182,7 +183,7 @@ def _load(root: Path) -> KnowledgeBase:
 
 def _read_yaml(path: Path, errors: list[str]) -> Mapping[str, object]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path)
     except FileNotFoundError:
         errors.append(f"{path.name}: file not found at {path}")
         return {}

@@ -24,7 +24,7 @@ from typing import IO, Any
 import orjson
 
 from bmefhir.fhir.grouping import issue, patient_reference, referenced, relative_reference
-from bmefhir.fhir.raw import RawPatient, SourceProblem, prefer_statements
+from bmefhir.fhir.raw import RawPatient, SourceProblem, usable_inputs
 from bmefhir.record import DataQualityIssue, Severity
 
 __all__ = ["NDJSON_SUFFIX", "ndjson_patients"]
@@ -181,7 +181,7 @@ def _patient(
                 f"resources reference Patient/{pid} but {source} holds no such Patient",
             )
         )
-    kept, med_issues = prefer_statements(resources)
+    kept, med_issues = usable_inputs(resources)
     return RawPatient(pid, tuple(kept), tuple(issues + med_issues + index.file_issues))
 
 

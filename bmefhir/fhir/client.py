@@ -142,11 +142,16 @@ class FhirClient:
         body = self._json("POST", self.base, payload=bundle, label="Bundle (batch)", expect="Bundle")
         return read_batch_response(body, requests, self.base)
 
-    def transaction(self, bundle: Mapping[str, Any]) -> dict[str, Any]:
-        """POST a transaction Bundle (all or nothing); a failure raises with the server's issues."""
+    def transaction(self, bundle: Mapping[str, Any], *, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """POST a transaction Bundle (all or nothing); a failure raises with the server's issues.
+
+        ``headers`` are extra request headers (e.g. HAPI's ``X-Meta-Snapshot-Mode``).
+        """
         if bundle.get("resourceType") != "Bundle" or bundle.get("type") != "transaction":
             raise ValueError("transaction() needs a Bundle with type 'transaction'")
-        return self._json("POST", self.base, payload=bundle, label="Bundle (transaction)", expect="Bundle")
+        return self._json(
+            "POST", self.base, payload=bundle, label="Bundle (transaction)", expect="Bundle", headers=headers
+        )
 
     def update(self, resource: Mapping[str, Any], *, if_match: str | None = None) -> dict[str, Any]:
         """PUT ``resource`` to its id; ``if_match`` (a versionId) turns a lost update into ``FhirConflict``."""

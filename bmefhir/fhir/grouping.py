@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bmefhir.fhir.raw import RawPatient, SourceProblem, prefer_statements
+from bmefhir.fhir.raw import RawPatient, SourceProblem, usable_inputs
 from bmefhir.record import DataQualityIssue, Severity
 
 __all__ = ["Item", "group_items", "issue", "patient_reference", "referenced", "relative_reference"]
@@ -127,7 +127,7 @@ def group_items(
         wanted = {ref for r in resources for ref in referenced(r) if ref in groups.shared}
         used_shared |= wanted
         resources += [groups.shared[ref] for ref in sorted(wanted)]
-        kept, med_issues = prefer_statements(resources)
+        kept, med_issues = usable_inputs(resources)
         result.append(RawPatient(pid, tuple(kept), tuple(groups.issues[pid] + med_issues + file_issues)))
     for ref in sorted(set(groups.shared) - used_shared):
         groups.problem(

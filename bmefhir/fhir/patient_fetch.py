@@ -1,9 +1,11 @@
 """Fetch everything bmefhir reads about one patient in as few round trips as possible.
 
-One batch Bundle asks for the Patient and six patient-compartment searches at
-once; only searches with more than one page cost further requests. A failed
+One batch Bundle asks for the Patient, six patient-compartment searches and
+bmefhir's own outputs of the patient (for write-back, ``bmefhir.fhir.existing``)
+at once; only searches with more than one page cost further requests. A failed
 search does not sink the patient: it becomes a DataQualityIssue naming the
 search, and the rest is used. A missing Patient is an error (``FhirNotFound``).
+Our own outputs are never returned as input, even when a search finds them.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import httpx
 from bmefhir.fhir.batch import BatchRequest, BatchResult
 from bmefhir.fhir.client import FhirClient
 from bmefhir.fhir.errors import FhirError, FhirResponseError
+from bmefhir.fhir.existing import ExistingOutput, existing_requests, read_existing
 from bmefhir.fhir.outcome import parse_outcome
 from bmefhir.fhir.paging import bundle_resources
-from bmefhir.fhir.raw import RawPatient, prefer_statements
+from bmefhir.fhir.raw import RawPatient, usable_inputs
 from bmefhir.fhir.urls import SearchParams, check_id
 from bmefhir.record import DataQualityIssue
 
@@ -45,22 +48,32 @@ def patient_requests(patient_id: str, count: int) -> list[BatchRequest]:
 
 
 def fetch_patient(client: FhirClient, patient_id: str, *, count: int = 100) -> RawPatient:
-    """The Patient and its resources; raises ``FhirNotFound`` if the Patient does not exist."""
+    """The Patient, its resources and our existing outputs; raises ``FhirNotFound`` if the Patient
+    does not exist. ``RawPatient.existing`` is None when the outputs could not be looked up
+    (write-back then looks again, and refuses to write blind)."""
     before = client.requests_sent
-    results = client.batch(patient_requests(patient_id, count))
-    patient = _patient(results[0])
+    data_requests = patient_requests(patient_id, count)
+    results = client.batch(data_requests + existing_requests(patient_id))
+    data_results, output_results = results[: len(data_requests)], results[len(data_requests) :]
+    patient = _patient(data_results[0])
     resources: list[dict[str, Any]] = [patient]
     issues: list[DataQualityIssue] = []
-    for index, result in enumerate(results[1:], start=1):
+    for index, result in enumerate(data_results[1:], start=1):
         found, problems = _search_results(client, result, index)
         resources.extend(found)
         issues.extend(problems)
-    kept, med_issues = prefer_statements(_unique(resources))
+    existing: tuple[ExistingOutput, ...] | None
+    try:
+        existing = read_existing(output_results)
+    except FhirError:
+        existing = None
+    kept, med_issues = usable_inputs(_unique(resources))
     return RawPatient(
         patient_id=patient_id,
         resources=tuple(kept),
         issues=tuple(issues + med_issues),
         requests=client.requests_sent - before,
+        existing=existing,
     )
 
 

@@ -6,22 +6,26 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from bmefhir.fhir.existing import ExistingOutput, is_own_output
 from bmefhir.record import DataQualityIssue
 
-__all__ = ["RawPatient", "SourceProblem", "prefer_statements"]
+__all__ = ["RawPatient", "SourceProblem", "prefer_statements", "usable_inputs"]
 
 
 @dataclass(frozen=True, slots=True)
 class RawPatient:
     """``resources`` as read (Patient first when present); ``issues`` found while reading them.
 
-    ``requests`` counts the HTTP requests it took (0 for files).
+    ``requests`` counts the HTTP requests it took (0 for files). ``existing`` is
+    bmefhir's own outputs found on the server with the data (see
+    ``bmefhir.fhir.existing``); ``None`` when they were not looked up (files).
     """
 
     patient_id: str
     resources: tuple[dict[str, Any], ...]
     issues: tuple[DataQualityIssue, ...] = ()
     requests: int = 0
+    existing: tuple[ExistingOutput, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,3 +61,12 @@ def prefer_statements(
         "and describe what was actually taken",
     )
     return kept, [issue]
+
+
+def usable_inputs(
+    resources: Iterable[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[DataQualityIssue]]:
+    """What every source hands the record builder: bmefhir's own outputs dropped, then
+    ``prefer_statements``. Our outputs are not clinical input (and not bad input either,
+    so dropping them is not an issue: it keeps a re-run's result identical)."""
+    return prefer_statements(r for r in resources if not is_own_output(r))

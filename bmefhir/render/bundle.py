@@ -2,16 +2,21 @@
 
 The transaction uses conditional update on each output's business identifier,
 so writing the same patient again updates the existing resources instead of
-creating duplicates, and the server applies it all or nothing.
+creating duplicates, and the server applies it all or nothing. When the caller
+knows the server's current copies (``bmefhir.writeback``), it updates them by id
+with ``If-Match`` instead, so a concurrent change fails the transaction rather
+than being overwritten.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bmefhir.render import ids
+from bmefhir.render.content_hash import content_hash, hash_tag
 from bmefhir.render.resources import (
     Json,
     clinical_impression,
@@ -39,10 +44,15 @@ class Outputs:
     provenance: Json
     data_quality: Json
     timestamp: str
+    content_hash: str = ""  # see ``content_hash``; also in each assessment output's meta.tag
 
     def written(self) -> tuple[Json, ...]:
         """The resources written to a server, in transaction order."""
         return (self.device, self.risk_assessment, self.clinical_impression, self.diagnostic_report, self.provenance)
+
+    def assessment(self) -> tuple[Json, ...]:
+        """The patient's own outputs (not the shared Device), in transaction order."""
+        return (self.risk_assessment, self.clinical_impression, self.diagnostic_report, self.provenance)
 
 
 def render_outputs(analysis: Analysis, signature: Signature | None = None) -> Outputs:
@@ -52,7 +62,10 @@ def render_outputs(analysis: Analysis, signature: Signature | None = None) -> Ou
     ci = clinical_impression(analysis, signature, urn(ra["id"]))
     dr = diagnostic_report(analysis, signature)
     prov = provenance(analysis, signature, [urn(dr["id"]), urn(ci["id"]), urn(ra["id"])], urn(dev["id"]))
-    return Outputs(pref, dev, dr, ci, ra, prov, operation_outcome(analysis), instant(analysis))
+    digest = content_hash(analysis, signature)
+    for res in (dr, ci, ra, prov):
+        res.setdefault("meta", {}).setdefault("tag", []).append(hash_tag(digest))
+    return Outputs(pref, dev, dr, ci, ra, prov, operation_outcome(analysis), instant(analysis), digest)
 
 
 def _conditional_url(resource: Json) -> str:
@@ -60,19 +73,42 @@ def _conditional_url(resource: Json) -> str:
     return f"{resource['resourceType']}?identifier={ident['system']}|{ident['value']}"
 
 
-def transaction_bundle(outputs: Outputs) -> Json:
-    """One all-or-nothing transaction; conditional updates on the business identifiers."""
+def transaction_bundle(
+    outputs: Outputs,
+    current: Mapping[str, tuple[str, str | None]] | None = None,
+    *,
+    extra_tags: Sequence[Mapping[str, str]] = (),
+) -> Json:
+    """One all-or-nothing transaction writing the outputs.
+
+    ``current`` maps a resource type to the server's ``(id, versionId)`` of the
+    existing output: that one is updated by id with ``ifMatch`` (a concurrent
+    change then fails the transaction with 412/409). Outputs not in ``current``
+    are written by conditional update on their business identifier, Provenance
+    (which has no identifier in R4) by its fixed id. ``extra_tags`` are added to
+    every resource's ``meta.tag`` (e.g. to mark test data).
+    """
+    current = current or {}
     entries: list[Json] = []
     for res in outputs.written():
         body = copy.deepcopy(res)
-        if body["resourceType"] == "Provenance":
+        kind = body["resourceType"]
+        request: Json = {"method": "PUT"}
+        if kind in current:
+            body["id"], version = current[kind]
+            request["url"] = f"{kind}/{body['id']}"
+            if version is not None:
+                request["ifMatch"] = f'W/"{version}"'
+        elif kind == "Provenance":
             # R4 Provenance has no identifier: a stable client-assigned id makes re-runs update it.
-            url = f"Provenance/{body['id']}"
+            request["url"] = f"Provenance/{body['id']}"
         else:
             # Servers reject a body id that differs from the matched resource's; let the server assign it.
             del body["id"]
-            url = _conditional_url(res)
-        entries.append({"fullUrl": urn(res["id"]), "resource": body, "request": {"method": "PUT", "url": url}})
+            request["url"] = _conditional_url(res)
+        if extra_tags:
+            body.setdefault("meta", {}).setdefault("tag", []).extend(dict(t) for t in extra_tags)
+        entries.append({"fullUrl": urn(res["id"]), "resource": body, "request": request})
     return {
         "resourceType": "Bundle",
         "id": ids.output_uuid(outputs.patient_ref, "transaction"),

@@ -15,8 +15,6 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal, cast
 
-import yaml
-
 from bmefhir import anatomy, concepts
 from bmefhir.record import Side
 from bmefhir.terminology.model import (
@@ -31,6 +29,7 @@ from bmefhir.terminology.model import (
     TerminologyError,
     UnitSpec,
 )
+from bmefhir.yamlio import parse_yaml
 
 GROUP_FILES: dict[Group, str] = {
     "lab": "labs.yaml",
@@ -45,9 +44,6 @@ SIDES: frozenset[str] = frozenset({"left", "right", "bilateral"})
 PREFIX_NORMALISED: frozenset[str] = frozenset(
     {"http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-10", "http://www.whocc.no/atc"}
 )
-
-
-_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def vocabulary(group: Group) -> frozenset[str]:
@@ -84,7 +80,7 @@ Reader = Callable[[str], dict[str, Any]]
 
 def read_packaged(name: str) -> dict[str, Any]:
     text = resources.files("bmefhir.terminology").joinpath(name).read_text(encoding="utf-8")
-    data = yaml.load(text, Loader=_LOADER)  # a SafeLoader (the C one when available)
+    data = parse_yaml(text)
     if not isinstance(data, dict):
         raise TerminologyError(f"{name}: expected a mapping at the top level")
     return data

@@ -17,8 +17,12 @@ NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 def _record(pid: str = "p1") -> PatientRecord:
     finding = ImagingFinding(
-        ref="Observation/f1", concept="bone_marrow_edema", present=True,
-        site=Site("femoral_head", "right"), date=date(2026, 9, 1), modality="MR",
+        ref="Observation/f1",
+        concept="bone_marrow_edema",
+        present=True,
+        site=Site("femoral_head", "right"),
+        date=date(2026, 9, 1),
+        modality="MR",
     )
     return PatientRecord(
         patient=PatientInfo(ref=f"Patient/{pid}", birth_date=date(1980, 1, 1), sex="male"),
@@ -52,8 +56,9 @@ def test_ids_depend_on_patient_only_not_on_run() -> None:
 def test_provenance_targets_outputs_and_cites_versioned_sources() -> None:
     out = render_outputs(analyse(_record(), NOW))
     targets = {t["reference"] for t in out.provenance["target"]}
-    assert targets == {f"urn:uuid:{r['id']}" for r in (out.diagnostic_report, out.clinical_impression,
-                                                        out.risk_assessment)}
+    assert targets == {
+        f"urn:uuid:{r['id']}" for r in (out.diagnostic_report, out.clinical_impression, out.risk_assessment)
+    }
     entities = {e["what"]["reference"] for e in out.provenance["entity"]}
     assert entities == {"Observation/f1/_history/3", "Patient/p1/_history/1"}
     assert out.provenance["agent"][0]["who"]["reference"] == f"urn:uuid:{out.device['id']}"
@@ -85,5 +90,6 @@ def test_probabilities_sum_to_one_and_qualitative_risk_matches() -> None:
     for p in preds:
         code = p["qualitativeRisk"]["coding"][0]["code"]
         prob = p["probabilityDecimal"]
-        assert code == ("high" if prob >= 0.5 else "moderate" if prob >= 0.2 else "low" if prob >= 0.05
-                        else "negligible")
+        assert code == (
+            "high" if prob >= 0.5 else "moderate" if prob >= 0.2 else "low" if prob >= 0.05 else "negligible"
+        )

@@ -1,0 +1,134 @@
+"""bmefhir's own outputs already on a server: finding them, and keeping them out of the input.
+
+Write-back needs the server's current copy of each output (logical id,
+``meta.versionId``, content hash, status) to update it with ``If-Match``, to
+skip an unchanged write and to leave a signed report alone. The fetch asks for
+them in the same batch as the patient's data (``existing_requests``).
+
+Our outputs must never be read back as clinical input — the DiagnosticReport is
+category Radiology and would feed its own conclusion into the next run — so
+every source drops them (``is_own_output``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from bmefhir.fhir.batch import BatchRequest, BatchResult
+from bmefhir.fhir.errors import FhirResponseError
+from bmefhir.fhir.paging import bundle_resources
+from bmefhir.fhir.urls import check_id
+from bmefhir.render import ids
+from bmefhir.render.content_hash import CONTENT_HASH_SYSTEM
+
+__all__ = [
+    "OUTPUT_TYPES",
+    "ExistingOutput",
+    "existing_requests",
+    "is_own_output",
+    "read_existing",
+]
+
+# Output resource type → its kind in ``bmefhir.render.ids`` (identifier value suffix, uuid5 name).
+OUTPUT_TYPES: Final[Mapping[str, str]] = {
+    "DiagnosticReport": "diagnostic-report",
+    "ClinicalImpression": "clinical-impression",
+    "RiskAssessment": "risk-assessment",
+    "Provenance": "provenance",
+}
+_OWN_PROFILES: Final = frozenset(ids.profile_url(kind) for kind in OUTPUT_TYPES.values())
+
+
+@dataclass(frozen=True, slots=True)
+class ExistingOutput:
+    """The server's current copy of one output: enough to update it safely, never its content."""
+
+    resource_type: str
+    id: str
+    version_id: str | None
+    content_hash: str | None  # None when absent or ambiguous (several hash tags)
+    status: str | None
+
+    @property
+    def signed(self) -> bool:
+        """A clinician signed it (a final DiagnosticReport); an unsigned re-run must not replace it."""
+        return self.resource_type == "DiagnosticReport" and self.status in ("final", "amended", "corrected")
+
+
+def is_own_output(resource: Mapping[str, Any]) -> bool:
+    """True for a resource bmefhir wrote: our assessment identifier or one of our output profiles.
+
+    Input profiles (e.g. ``bmefhir-imaging-finding``) do not count: those mark clinical input.
+    """
+    for ident in resource.get("identifier") or ():
+        if isinstance(ident, Mapping) and ident.get("system") == ids.ASSESSMENT_SYSTEM:
+            return True
+    meta = resource.get("meta")
+    profiles = meta.get("profile") if isinstance(meta, Mapping) else None
+    return isinstance(profiles, list) and any(p in _OWN_PROFILES for p in profiles if isinstance(p, str))
+
+
+def existing_requests(patient_id: str) -> list[BatchRequest]:
+    """Searches for the patient's outputs: by business identifier, Provenance by its fixed id."""
+    check_id(patient_id)
+    ref = f"Patient/{patient_id}"
+    requests = []
+    for kind, name in OUTPUT_TYPES.items():
+        if kind == "Provenance":
+            requests.append(BatchRequest("GET", f"Provenance?_id={ids.output_uuid(ref, name)}"))
+        else:
+            value = ids.identifier_value(ref, name)
+            requests.append(BatchRequest("GET", f"{kind}?identifier={ids.ASSESSMENT_SYSTEM}|{value}"))
+    return requests
+
+
+def read_existing(results: Sequence[BatchResult]) -> tuple[ExistingOutput, ...]:
+    """The outputs found by ``existing_requests``' results (one per type at most).
+
+    Raises the entry's ``FhirError`` when a search failed: without knowing what
+    exists, a write could overwrite a signed report, so the caller must not write.
+    """
+    found: list[ExistingOutput] = []
+    for result in results:
+        error = result.error()
+        if error is not None:
+            raise error
+        page = result.resource
+        if page is None or page.get("resourceType") != "Bundle":
+            raise FhirResponseError(
+                "the batch response holds no searchset Bundle for this search", method="GET", request=result.label
+            )
+        kind = result.request.url.split("?", 1)[0]
+        matches = sorted(
+            (r for r in bundle_resources(page) if r.get("resourceType") == kind and isinstance(r.get("id"), str)),
+            key=lambda r: str(r["id"]),
+        )
+        if matches:
+            found.append(_existing(matches[0]))
+    return tuple(found)
+
+
+def _existing(resource: Mapping[str, Any]) -> ExistingOutput:
+    meta = resource.get("meta")
+    meta = meta if isinstance(meta, Mapping) else {}
+    version = meta.get("versionId")
+    hashes = {
+        t.get("code") for t in _list(meta.get("tag")) if isinstance(t, Mapping) and t.get("system") == CONTENT_HASH_SYSTEM
+    }
+    digest = hashes.pop() if len(hashes) == 1 else None
+    status = resource.get("status")
+    return ExistingOutput(
+        resource_type=str(resource["resourceType"]),
+        id=str(resource["id"]),
+        version_id=version if isinstance(version, str) else None,
+        content_hash=digest if isinstance(digest, str) else None,
+        status=status if isinstance(status, str) else None,
+    )
+
+
+def _list(value: object) -> Iterable[object]:
+    return value if isinstance(value, list) else ()
+
+

@@ -1,0 +1,45 @@
+"""A stable hash of what an assessment says, carried in each output's ``meta.tag``.
+
+Write-back compares it with the hash on the server's copy and skips the write
+when nothing changed, so a nightly re-run does not mint new versions. It covers
+what the outputs conclude and what they were concluded from — ranking (with
+probabilities and criteria), red flags, next steps, knowledge and software
+version, the input resources with their versions, and the signature — and
+deliberately not the analysis time or anything derived from it alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any, Final
+
+import orjson
+
+from bmefhir import __version__
+from bmefhir.render.ids import BASE
+from bmefhir.render.signature import Signature
+from bmefhir.render.summary import summarize
+
+if TYPE_CHECKING:
+    from bmefhir.pipeline import Analysis
+
+__all__ = ["CONTENT_HASH_SYSTEM", "content_hash", "hash_tag"]
+
+CONTENT_HASH_SYSTEM: Final = f"{BASE}/CodeSystem/content-hash"
+_HASHED_SUMMARY_KEYS: Final = ("ranking", "red_flags", "next_steps", "insufficient_data", "knowledge_version")
+
+
+def content_hash(analysis: Analysis, signature: Signature | None = None) -> str:
+    """Hex SHA-256 (first 32 digits) of the assessment's content; equal content, equal hash."""
+    summary = summarize(analysis)
+    content: dict[str, Any] = {key: summary.get(key) for key in _HASHED_SUMMARY_KEYS}
+    content["software"] = __version__
+    content["inputs"] = sorted([s.ref, s.version or ""] for s in analysis.record.sources)
+    content["signature"] = (
+        [signature.practitioner_ref, signature.display or "", signature.comment or ""] if signature else None
+    )
+    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+
+
+def hash_tag(digest: str) -> dict[str, str]:
+    return {"system": CONTENT_HASH_SYSTEM, "code": digest}

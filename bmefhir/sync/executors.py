@@ -1,0 +1,156 @@
+"""Executors: who runs the per-patient work of a sync run (a local pool, or Celery workers).
+
+The unit of work is ``process_one(job, patient_id)``: fetch the patient, run the
+pipeline, write back only when the result changed. It never raises: every
+failure becomes a ``PatientOutcome`` with a one-line reason (no patient data
+beyond the id). It is idempotent (conditional updates keyed on content-derived
+identifiers, a content-hash skip), so running a patient twice — a retry, a
+restart after a crash, a redelivered Celery task — is harmless.
+
+An ``Executor`` maps ``process_one`` over patient ids and yields outcomes as they
+complete (any order). Closing the returned iterator early (``close()``, or the
+consumer stopping on SIGTERM) stops submitting new patients; patients already
+started finish or are abandoned, and an abandoned patient is simply redone on the
+next run. ``LocalExecutor`` is the embedded default; ``bmefhir.sync.celery_app``
+provides ``CeleryExecutor`` with the same interface.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from bmefhir.fhir.errors import FhirError
+from bmefhir.fhir.patient_fetch import fetch_patient
+from bmefhir.pipeline import process_patient
+from bmefhir.sync.connect import client_for, close_clients
+from bmefhir.sync.spec import AuthConfig, SyncJobSpec
+from bmefhir.sync.writeback_port import write_result
+
+__all__ = [
+    "AuthConfig",
+    "Executor",
+    "LocalExecutor",
+    "OutcomeStatus",
+    "PatientJob",
+    "PatientOutcome",
+    "SyncJobSpec",
+    "process_one",
+]
+
+log = logging.getLogger("bmefhir.sync")
+
+OutcomeStatus = Literal["written", "unchanged", "failed"]
+
+
+class PatientJob(Protocol):
+    """The picklable description of the work shared by every patient of a run (``SyncJobSpec``)."""
+
+    @property
+    def fhir_base(self) -> str: ...
+    @property
+    def now(self) -> str: ...
+    @property
+    def dry_run(self) -> bool: ...
+    def to_json(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PatientOutcome:
+    """What happened to one patient. ``reason`` says why it failed (or why nothing was written)."""
+
+    patient_id: str
+    status: OutcomeStatus
+    reason: str | None
+    requests: int
+    content_hash: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "patient_id": self.patient_id,
+            "status": self.status,
+            "reason": self.reason,
+            "requests": self.requests,
+            "content_hash": self.content_hash,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> PatientOutcome:
+        status = data["status"]
+        if status not in ("written", "unchanged", "failed"):
+            raise ValueError("PatientOutcome.status must be written, unchanged or failed")
+        requests = data.get("requests", 0)
+        reason, digest = data.get("reason"), data.get("content_hash")
+        return cls(
+            patient_id=str(data["patient_id"]),
+            status=status,
+            reason=reason if isinstance(reason, str) else None,
+            requests=requests if isinstance(requests, int) else 0,
+            content_hash=digest if isinstance(digest, str) else None,
+        )
+
+
+class Executor(Protocol):
+    def run(self, job: SyncJobSpec, patient_ids: Iterable[str]) -> Iterator[PatientOutcome]:
+        """Process every id with ``process_one``; yield each outcome when it completes (any order)."""
+        ...
+
+
+def process_one(job: SyncJobSpec, patient_id: str) -> PatientOutcome:
+    """Fetch → ``process_patient`` → write back (unless ``job.dry_run``). Never raises."""
+    requests = 0
+    try:
+        client = client_for(job)
+        before = client.requests_sent
+        try:
+            raw = fetch_patient(client, patient_id, count=job.page_size)
+            result = process_patient(raw.resources, job.now_dt, patient_id=raw.patient_id, source_issues=raw.issues)
+            if job.dry_run:
+                return PatientOutcome(patient_id, "unchanged", "dry run: nothing written", raw.requests, None)
+            written = write_result(client, raw, result)
+            status: OutcomeStatus = "written" if written.changed else "unchanged"
+            return PatientOutcome(patient_id, status, None, client.requests_sent - before, written.content_hash)
+        finally:
+            requests = client.requests_sent - before
+    except FhirError as exc:
+        return PatientOutcome(patient_id, "failed", str(exc), requests, None)
+    except ValueError as exc:  # an id FHIR does not allow, an unusable job setting
+        return PatientOutcome(patient_id, "failed", f"invalid input: {exc}", requests, None)
+    except Exception as exc:  # one patient's bug must not end a population run
+        log.exception("sync: patient %s failed", patient_id)
+        reason = f"internal error ({type(exc).__name__}); see the log"
+        return PatientOutcome(patient_id, "failed", reason, requests, None)
+
+
+class LocalExecutor:
+    """A thread pool in this process, no broker. At most ``2 * workers`` patients are in flight,
+    so memory stays flat however many patients a run has."""
+
+    def __init__(self, workers: int = 4) -> None:
+        if workers < 1:
+            raise ValueError("LocalExecutor needs at least one worker")
+        self.workers = workers
+
+    def run(self, job: SyncJobSpec, patient_ids: Iterable[str]) -> Iterator[PatientOutcome]:
+        ids = iter(patient_ids)
+        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="bmefhir-sync")
+        pending: set[Future[PatientOutcome]] = set()
+        try:
+            for pid in ids:
+                pending.add(pool.submit(process_one, job, pid))
+                if len(pending) >= 2 * self.workers:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        yield future.result()
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
+        finally:
+            for future in pending:
+                future.cancel()  # not started yet: redone on the next run
+            pool.shutdown(wait=True)  # started ones finish (one patient each at most)
+            close_clients(job)

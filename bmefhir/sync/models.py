@@ -1,0 +1,78 @@
+"""The sync state store's tables (SQLAlchemy 2 typed ORM); the same schema on SQLite and PostgreSQL.
+
+Times are stored as ISO 8601 UTC text where they come from the FHIR server (the
+cursor: exact to the server's precision, never re-interpreted by a driver) and
+as timezone-aware ``DateTime`` where they come from this machine (leases, backoff).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = ["Base", "Cursor", "DeadLetter", "Lease", "Run", "RunPatient"]
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Cursor(Base):
+    """Per server: every change up to ``position`` (server time) has been handled."""
+
+    __tablename__ = "sync_cursor"
+    server: Mapped[str] = mapped_column(String(500), primary_key=True)
+    position: Mapped[str] = mapped_column(String(40))
+    moved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Run(Base):
+    """One sync run. ``until`` (server time when discovery began) becomes the cursor when it completes."""
+
+    __tablename__ = "sync_run"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    server: Mapped[str] = mapped_column(String(500), index=True)
+    state: Mapped[str] = mapped_column(String(16))  # discovering | processing | complete | stopped
+    job: Mapped[str] = mapped_column(Text)  # SyncJobSpec JSON: a resumed run analyses "as of" the same now
+    since: Mapped[str | None] = mapped_column(String(40))
+    until: Mapped[str | None] = mapped_column(String(40))
+    method: Mapped[str] = mapped_column(String(16))  # full | search | export
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RunPatient(Base):
+    """A patient of a run and how it ended; ``pending`` ones are what a restart still has to do."""
+
+    __tablename__ = "sync_run_patient"
+    run_id: Mapped[int] = mapped_column(ForeignKey("sync_run.id", ondelete="CASCADE"), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # pending | written | unchanged | failed
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    content_hash: Mapped[str | None] = mapped_column(String(128))
+
+    __table_args__ = (Index("ix_sync_run_patient_status", "run_id", "status"),)
+
+
+class DeadLetter(Base):
+    """A patient that failed; retried by later runs once ``next_attempt_at`` has passed."""
+
+    __tablename__ = "sync_dead_letter"
+    server: Mapped[str] = mapped_column(String(500), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    first_failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Lease(Base):
+    """One run at a time per server: held by ``owner`` until ``expires_at`` unless renewed (heartbeat)."""
+
+    __tablename__ = "sync_lease"
+    server: Mapped[str] = mapped_column(String(500), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,117 @@
+"""The bmefhir command as a user runs it: exit codes, JSON lines, outputs on disk, clear errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from bmefhir.cli import app
+from bmefhir.testing.examples import examples_dir, list_examples
+
+runner = CliRunner()
+NOW = "2026-11-01T12:00:00"
+
+
+def _json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_analyze_examples_folder_prints_one_json_line_per_patient_and_writes_outputs(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["analyze", str(examples_dir()), "--out", str(tmp_path), "--format", "json", "--now", NOW]
+    )
+    assert result.exit_code == 0, result.output
+    lines = _json_lines(result.stdout)
+    cases = list_examples()
+    assert sorted(d["patient"] for d in lines) == sorted(f"Patient/{c.expectation.patient}" for c in cases)
+    for line in lines:
+        assert {"patient", "ranking", "red_flags", "next_steps", "data_quality"} <= line.keys()
+        assert {"code", "display", "probability"} <= line["ranking"][0].keys()
+    bundles = sorted(p.name for p in tmp_path.glob("*.bundle.json"))
+    assert len(bundles) == len(cases)
+    summary = orjson.loads((tmp_path / "summary.json").read_bytes())
+    assert len(summary) == len(cases)
+
+
+def test_analyze_is_reproducible_byte_for_byte(tmp_path: Path) -> None:
+    for out in ("a", "b"):
+        r = runner.invoke(
+            app, ["analyze", str(examples_dir()), "--out", str(tmp_path / out), "--now", NOW, "--format", "json"]
+        )
+        assert r.exit_code == 0, r.output
+    for path in sorted((tmp_path / "a").iterdir()):
+        assert path.read_bytes() == (tmp_path / "b" / path.name).read_bytes(), path.name
+
+
+def test_table_shows_red_flags_first(tmp_path: Path) -> None:
+    r = runner.invoke(app, ["analyze", str(examples_dir() / "seed-004-marrow-reconversion.json"), "--now", NOW])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.index("RED FLAG") < r.stdout.index("Red marrow reconversion")
+    assert "decision support" in r.stdout
+
+
+def test_missing_source_is_a_one_line_error() -> None:
+    r = runner.invoke(app, ["analyze", "/nonexistent/bundle.json"])
+    assert r.exit_code == 2
+    assert "does not exist" in r.output
+
+
+def test_broken_file_is_reported_and_the_rest_analysed(tmp_path: Path) -> None:
+    good = examples_dir() / "seed-002-to-talus-to-tibia.json"
+    (tmp_path / "good.json").write_bytes(good.read_bytes())
+    (tmp_path / "broken.json").write_text('{"resourceType": "Bundle", "entry": [')
+    r = runner.invoke(app, ["analyze", str(tmp_path), "--format", "json", "--now", NOW])
+    lines = _json_lines(r.stdout)
+    assert [d["patient"] for d in lines] == ["Patient/seed-002"]
+    assert "broken.json" in r.output  # the unreadable file is named, not silently skipped
+
+
+def test_knowledge_validate_and_show() -> None:
+    r = runner.invoke(app, ["knowledge", "validate"])
+    assert r.exit_code == 0, r.output
+    assert "every criterion cited" in r.output
+    r = runner.invoke(app, ["knowledge", "show"])
+    assert r.exit_code == 0
+    assert "TO-NO-SUBCHONDRAL-CHANGES" in r.stdout
+
+
+def test_knowledge_validate_rejects_an_uncited_rule(tmp_path: Path) -> None:
+    from bmefhir.differential.knowledge_base import DEFAULT_DIR
+
+    kb = tmp_path / "kb"
+
+    shutil.copytree(DEFAULT_DIR, kb)
+    crit = next((kb / "criteria").glob("*.yaml"))
+    text = crit.read_text()
+    crit.write_text(text.replace("source:", "unsourced:", 1))
+    r = runner.invoke(app, ["knowledge", "validate", "--path", str(kb)])
+    assert r.exit_code == 1
+    assert crit.name in r.output
+
+
+@pytest.mark.slow
+def test_console_script_runs_in_a_fresh_process() -> None:
+    exe = Path(sys.executable).with_name("bmefhir")
+    proc = subprocess.run(
+        [
+            str(exe),
+            "analyze",
+            str(examples_dir() / "seed-000-transient-osteoporosis-hip.json"),
+            "--format",
+            "json",
+            "--now",
+            NOW,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert _json_lines(proc.stdout)[0]["ranking"][0]["code"] == "transient_osteoporosis"
