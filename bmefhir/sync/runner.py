@@ -1,0 +1,243 @@
+"""One sync run: take the server's lease, discover, process every patient, move the cursor.
+
+Crash safety comes from the store's order of events: the discovered set is
+recorded before any patient is processed, each outcome is recorded as it
+completes, and the cursor moves (to the server time at which discovery began)
+in the same transaction that marks the run complete, and only when no patient
+is pending. A failed patient is not pending: it is in the dead-letter table and
+later runs retry it. A run killed at any point is resumed by the next start
+with the same job (the same analysis time), so no patient is missed and none is
+done twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from bmefhir.fhir.urls import normalise_base
+from bmefhir.sync.bulk_export import discover_by_export, supports_export
+from bmefhir.sync.connect import auth_for, open_client
+from bmefhir.sync.discovery import Discovery, discover_all, discover_changed, iso, since_with_overlap
+from bmefhir.sync.executors import Executor, LocalExecutor, PatientOutcome
+from bmefhir.sync.spec import AuthConfig, SyncJobSpec
+from bmefhir.sync.store import RunView, SyncStore, owner_name
+
+__all__ = ["LeaseHeld", "SyncOptions", "SyncSummary", "server_key", "sync_once"]
+
+log = logging.getLogger("bmefhir.sync")
+
+DiscoveryMode = Literal["auto", "search", "export"]
+
+
+class LeaseHeld(RuntimeError):
+    """Another run holds this server's lease."""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncOptions:
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    overlap: timedelta = timedelta(minutes=5)
+    since: str | None = None  # overrides the stored cursor (e.g. a re-sync from a date)
+    discovery: DiscoveryMode = "auto"
+    page_size: int = 100
+    dry_run: bool = False
+    lease_ttl: timedelta = timedelta(minutes=2)
+    retry_base: timedelta = timedelta(minutes=5)
+    retry_cap: timedelta = timedelta(hours=24)
+
+
+@dataclass(slots=True)
+class SyncSummary:
+    server: str
+    run_id: int = 0
+    method: str = ""
+    resumed: bool = False
+    discovered: int = 0
+    analysed: int = 0
+    unchanged: int = 0
+    written: int = 0
+    failed: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+    complete: bool = False
+    cursor: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+
+
+def server_key(base_url: str) -> str:
+    return str(normalise_base(base_url))
+
+
+class _Heartbeat:
+    """Renews the lease every ttl/3; if it is ever lost, ``stop`` is set so the run winds down."""
+
+    def __init__(self, store: SyncStore, server: str, owner: str, ttl: timedelta, stop: threading.Event) -> None:
+        self._args = (store, server, owner, ttl)
+        self._stop = stop
+        self._done = threading.Event()
+        self.lost = False
+        self._thread = threading.Thread(target=self._beat, name="bmefhir-sync-lease", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        store, server, owner, ttl = self._args
+        while not self._done.wait(ttl.total_seconds() / 3):
+            try:
+                ok = store.renew(server, owner, ttl)
+            except Exception:  # a database hiccup: try again at the next beat, the lease has slack
+                log.warning("sync: could not renew the lease; retrying", exc_info=True)
+                continue
+            if not ok:
+                log.error("sync: the lease was lost (expired and taken by another run); stopping")
+                self.lost = True
+                self._stop.set()
+                return
+
+
+def sync_once(
+    store: SyncStore,
+    base_url: str,
+    *,
+    options: SyncOptions = SyncOptions(),  # noqa: B008 - frozen
+    executor: Executor | None = None,
+    stop: threading.Event | None = None,
+    on_discovered: Callable[[int], None] | None = None,
+    on_outcome: Callable[[PatientOutcome], None] | None = None,
+) -> SyncSummary:
+    """Run (or resume) one sync of ``base_url``. ``stop`` ends it gracefully: no new patients start."""
+    server = server_key(base_url)
+    stop = stop or threading.Event()
+    executor = executor or LocalExecutor()
+    summary = SyncSummary(server=server)
+    started = time.perf_counter()
+    owner = owner_name()
+    if not store.acquire(server, owner, options.lease_ttl):
+        held = store.lease(server)
+        until = f" until {held[1]:%Y-%m-%d %H:%M:%SZ}" if held else ""
+        raise LeaseHeld(f"another sync run holds the lock for {server}{until}; try again later")
+    try:
+        with _Heartbeat(store, server, owner, options.lease_ttl, stop):
+            run = store.open_run(server)
+            if run is not None and run.state == "processing":
+                job = SyncJobSpec.from_json(run.job)
+                summary.run_id, summary.method, summary.resumed = run.id, run.method, True
+            else:
+                job, run_id = _discover(store, server, options, run, summary)
+                summary.run_id = run_id
+            summary.discovered = sum(store.runs(server, limit=1)[0].counts.values())
+            if on_discovered is not None:
+                on_discovered(summary.discovered)
+            _process(store, server, job, executor, stop, options, summary, on_outcome)
+            if not stop.is_set() and not store.pending(summary.run_id):
+                store.finish_run(summary.run_id)
+                summary.complete = True
+    finally:
+        store.release(server, owner)
+        summary.seconds = time.perf_counter() - started
+        summary.cursor = store.cursor(server)
+    return summary
+
+
+def _discover(
+    store: SyncStore, server: str, options: SyncOptions, run: RunView | None, summary: SyncSummary
+) -> tuple[SyncJobSpec, int]:
+    """Start a run (or redo the discovery of one killed while discovering) and record its patient set."""
+    if run is not None:  # killed during discovery: same run, same job; ids already stored stay
+        job, run_id, since, method = SyncJobSpec.from_json(run.job), run.id, run.since, run.method
+        summary.resumed = True
+    else:
+        cursor = store.cursor(server)
+        since = options.since or (since_with_overlap(cursor, options.overlap) if cursor else None)
+        job = SyncJobSpec(
+            fhir_base=server,
+            now=iso(datetime.now(UTC)),
+            auth=options.auth,
+            page_size=options.page_size,
+            dry_run=options.dry_run,
+        )
+        method = _method(job, since, options.discovery)
+        run_id = store.start_run(server, job.to_json(), since=since, method=method)
+    summary.method = method
+    found = Discovery()
+    if method == "export":
+        ids: Iterator[str] = discover_by_export(server, since, found, auth=auth_for(job.auth), timeout=job.timeout)
+        store.add_patients(run_id, ids)
+        summary.requests += found.pages
+    else:
+        with open_client(job) as client:
+            ids = discover_all(client, found) if since is None else discover_changed(client, since, found)
+            store.add_patients(run_id, ids)
+            summary.requests += client.requests_sent
+    store.add_patients(run_id, store.due_failures(server))
+    until = found.until
+    if until is None:  # no server time seen (an odd server): this machine's clock, less the overlap
+        log.warning("sync: the server sent no Bundle.meta.lastUpdated; using the local clock for the cursor")
+        until = iso(datetime.now(UTC) - options.overlap)
+    store.discovered(run_id, until)
+    return job, run_id
+
+
+def _method(job: SyncJobSpec, since: str | None, mode: DiscoveryMode) -> str:
+    if since is None:
+        return "full"  # no cursor yet: every Patient is new
+    if mode != "auto":
+        return mode
+    with open_client(job) as client:
+        try:
+            return "export" if supports_export(client.capabilities()) else "search"
+        except Exception:
+            log.warning("sync: could not read the CapabilityStatement; discovering by search")
+            return "search"
+
+
+def _process(
+    store: SyncStore,
+    server: str,
+    job: SyncJobSpec,
+    executor: Executor,
+    stop: threading.Event,
+    options: SyncOptions,
+    summary: SyncSummary,
+    on_outcome: Callable[[PatientOutcome], None] | None,
+) -> None:
+    def feed() -> Iterator[str]:
+        for pid in store.pending(summary.run_id):
+            if stop.is_set():
+                return
+            yield pid
+
+    outcomes = executor.run(job, feed())
+    with contextlib.closing(outcomes) if hasattr(outcomes, "close") else contextlib.nullcontext(outcomes):
+        for outcome in outcomes:
+            store.record(
+                summary.run_id, server, outcome.patient_id, outcome.status, reason=outcome.reason,
+                requests=outcome.requests, content_hash=outcome.content_hash,
+                retry_base=options.retry_base, retry_cap=options.retry_cap,
+            )  # fmt: skip
+            summary.requests += outcome.requests
+            if outcome.status == "failed":
+                summary.failed += 1
+            else:
+                summary.analysed += 1
+                summary.written += outcome.status == "written"
+                summary.unchanged += outcome.status == "unchanged"
+            if on_outcome is not None:
+                on_outcome(outcome)
+            if stop.is_set():
+                break
