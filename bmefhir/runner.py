@@ -15,7 +15,7 @@ from typing import Literal
 
 from bmefhir.fhir.errors import FhirError
 from bmefhir.fhir.raw import RawPatient
-from bmefhir.fhir.sinks import Sink
+from bmefhir.fhir.sinks import ResultSink, Sink
 from bmefhir.pipeline import PatientResult, process_patient
 from bmefhir.render.bundle import collection_bundle, transaction_bundle
 
@@ -33,7 +33,8 @@ class Failure:
 @dataclass(slots=True)
 class RunReport:
     analysed: int = 0
-    written: int = 0
+    written: int = 0  # patients whose outputs the sink stored (or found already stored: see ``unchanged``)
+    unchanged: int = 0  # of those, patients a server sink left as they were (same content, or signed)
     red_flagged: int = 0
     data_quality_issues: int = 0
     failures: list[Failure] = field(default_factory=list)
@@ -64,7 +65,11 @@ def run(
             report.analysed += 1
             report.red_flagged += bool(result.analysis.differential.red_flags)
             report.data_quality_issues += len(result.analysis.record.issues)
-            if sink is not None:
+            if isinstance(sink, ResultSink):
+                # A server sink decides per patient what to send (write-back rules: bmefhir.writeback).
+                report.unchanged += not sink.write_result(raw, result).changed
+                report.written += 1
+            elif sink is not None:
                 bundle = (transaction_bundle if bundle_kind == "transaction" else collection_bundle)(result.outputs)
                 sink.write(raw.patient_id, bundle, result.summary)
                 report.written += 1

@@ -5,13 +5,18 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import orjson
 
 from bmefhir.fhir.client import FhirClient
+from bmefhir.fhir.raw import RawPatient
 
-__all__ = ["FolderSink", "RestSink", "Sink"]
+if TYPE_CHECKING:
+    from bmefhir.pipeline import PatientResult
+    from bmefhir.writeback import WriteOutcome
+
+__all__ = ["FolderSink", "RestSink", "ResultSink", "Sink"]
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # a FHIR id; no path separators
 
@@ -24,6 +29,13 @@ class Sink(Protocol):
     def finish(self) -> None:
         """Called once after the last patient."""
         ...
+
+
+@runtime_checkable
+class ResultSink(Protocol):
+    """A sink that needs the whole result and what was read (the runner prefers this over ``write``)."""
+
+    def write_result(self, raw: RawPatient, result: PatientResult) -> WriteOutcome: ...
 
 
 def _dumps(data: object) -> bytes:
@@ -60,17 +72,29 @@ class FolderSink:
 
 
 class RestSink:
-    """POSTs each patient's transaction Bundle (conditional creates/updates built by the renderer).
+    """Writes each patient's outputs to a FHIR server.
 
+    The runner calls ``write_result``: ``bmefhir.writeback.write_back`` (If-Match on
+    existing outputs, unchanged content skipped, signed reports kept); ``outcomes``
+    collects its results. ``write`` POSTs a ready transaction Bundle as it is.
     Failures raise the ``bmefhir.fhir.errors`` tree; a transaction is never retried
     blindly (see ``retry``), so a lost response surfaces as an error, not a duplicate.
     """
 
-    def __init__(self, client: FhirClient) -> None:
+    def __init__(self, client: FhirClient, *, extra_tags: tuple[dict[str, str], ...] = ()) -> None:
         self.client = client
+        self.extra_tags = extra_tags
+        self.outcomes: list[WriteOutcome] = []
 
     def write(self, patient_id: str, bundle: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
         return self.client.transaction(bundle)
+
+    def write_result(self, raw: RawPatient, result: PatientResult) -> WriteOutcome:
+        from bmefhir.writeback import write_back  # the write-back rules sit above the FHIR edge
+
+        outcome = write_back(self.client, raw, result, extra_tags=self.extra_tags)
+        self.outcomes.append(outcome)
+        return outcome
 
     def finish(self) -> None:
         return None

@@ -19,7 +19,7 @@ from bmefhir.normalize.fhirjson import JSON, obj, objs, relative_ref, string
 from bmefhir.normalize.imaging import read_diagnostic_report, read_imaging_study
 from bmefhir.normalize.medications import read_medication_use
 from bmefhir.normalize.observations import read_observation
-from bmefhir.normalize.parse import validate
+from bmefhir.normalize.parse import READ_TYPES, validate
 from bmefhir.normalize.patient import read_patient
 from bmefhir.record import (
     ClinicalObservation,
@@ -35,18 +35,6 @@ from bmefhir.record import (
     SourceRef,
 )
 
-READ_TYPES = frozenset(
-    {
-        "Patient",
-        "Observation",
-        "ImagingStudy",
-        "MedicationStatement",
-        "MedicationRequest",
-        "Medication",
-        "Condition",
-        "DiagnosticReport",
-    }
-)
 # The element naming the patient a resource is about.
 SUBJECT_ELEMENT = {
     "Observation": "subject",

@@ -18,7 +18,8 @@ from pydantic import ValidationError
 from bmefhir.normalize.fhirjson import JSON
 from bmefhir.record import DataQualityIssue
 
-VALIDATED_TYPES = frozenset(
+# The resource types the analysis reads (and so validates); others are reported as ignored.
+READ_TYPES = frozenset(
     {
         "Patient",
         "Observation",
@@ -75,7 +76,7 @@ def _message(error: Any) -> str:
 def validate(resource: JSON, ref: str) -> list[DataQualityIssue]:
     """Issues for every R4B validation error of ``resource`` (empty when it is valid)."""
     resource_type = str(resource.get("resourceType"))
-    if resource_type not in VALIDATED_TYPES:
+    if resource_type not in READ_TYPES:
         return []
     try:
         _model(resource_type).model_validate(resource)
