@@ -52,6 +52,9 @@ SCENARIOS: Final = (
     "infection",
     "neoplasm",
     "inflammatory_arthritis",
+    "crps",
+    "bone_contusion",
+    "degenerative_bml",
 )
 
 
@@ -268,6 +271,35 @@ def _scenario(b: _Builder, scenario: str, onset: date, side: str, rng: random.Ra
             onset + timedelta(days=30),
             [("marrow_replacement", "femoral_neck", side, True), ("cortical_destruction", "femoral_neck", side, True)],
         )
+    elif scenario == "crps":  # after an ankle sprain: Budapest-type signs, patchy foot/ankle BME
+        b.clinical("trauma", onset - timedelta(days=30))
+        for sign in ("allodynia", "skin_changes", "joint_swelling", "joint_warmth"):
+            b.clinical(sign, onset)
+        b.mri(
+            onset + timedelta(days=21),
+            [("bone_marrow_edema", bone, side, True) for bone in ("talus", "calcaneus", "distal_tibia")],
+        )
+    elif scenario == "bone_contusion":  # twisting knee injury, impaction-site marrow signal
+        b.clinical("trauma", onset)
+        b.mri(
+            onset + timedelta(days=5),
+            [
+                ("bone_marrow_edema", "lateral_femoral_condyle", side, True),
+                ("geographic_reticular_bme_trauma_pattern", "lateral_femoral_condyle", side, True),
+                ("joint_effusion", "knee", side, True),
+            ],
+        )
+        b.mri(onset + timedelta(days=120), [("bone_marrow_edema", "lateral_femoral_condyle", side, False)])
+    elif scenario == "degenerative_bml":  # older patient, knee osteoarthritis, BML under worn cartilage
+        b.condition(ICD10CM, "M17.11", "Unilateral primary osteoarthritis, right knee", onset - timedelta(days=900))
+        b.mri(
+            onset + timedelta(days=40),
+            [
+                ("bone_marrow_edema", "medial_tibial_plateau", side, True),
+                ("cartilage_loss", "knee", side, True),
+                ("osteophytes", "knee", side, True),
+            ],
+        )
     else:  # inflammatory_arthritis: axial spondyloarthritis pattern
         b.clinical("inflammatory_back_pain", onset)
         b.mri(
@@ -284,6 +316,8 @@ def synth_patient(index: int, *, seed: int = 0, resources: int = 100, scenario: 
     b = _Builder(pid)
     sex = "female" if scenario in {"subchondral_insufficiency_fracture", "bone_marrow_reconversion"} else "male"
     birth = date(1950, 1, 1) + timedelta(days=rng.randrange(0, 365 * 45))
+    if scenario == "degenerative_bml":
+        birth = date(1940, 1, 1) + timedelta(days=rng.randrange(0, 365 * 20))  # 60 and over
     b.add(
         {
             "resourceType": "Patient",

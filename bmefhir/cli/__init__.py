@@ -7,6 +7,8 @@ import logging
 import typer
 
 from bmefhir.cli import analyze, knowledge
+from bmefhir.cli import sync as sync_cli
+from bmefhir.cli import synth as synth_cli
 
 app = typer.Typer(
     name="bmefhir",
@@ -18,6 +20,8 @@ app = typer.Typer(
 app.command("analyze")(analyze.analyze)
 app.command("run")(analyze.run_server)
 app.add_typer(knowledge.app, name="knowledge")
+app.add_typer(sync_cli.app, name="sync")
+app.command("synth")(synth_cli.synth)
 
 
 def main() -> None:

@@ -114,9 +114,8 @@ def _existing(resource: Mapping[str, Any]) -> ExistingOutput:
     meta = resource.get("meta")
     meta = meta if isinstance(meta, Mapping) else {}
     version = meta.get("versionId")
-    hashes = {
-        t.get("code") for t in _list(meta.get("tag")) if isinstance(t, Mapping) and t.get("system") == CONTENT_HASH_SYSTEM
-    }
+    tags = [t for t in _list(meta.get("tag")) if isinstance(t, Mapping)]
+    hashes = {t.get("code") for t in tags if t.get("system") == CONTENT_HASH_SYSTEM}
     digest = hashes.pop() if len(hashes) == 1 else None
     status = resource.get("status")
     return ExistingOutput(
