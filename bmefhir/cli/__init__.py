@@ -6,9 +6,11 @@ import logging
 
 import typer
 
-from bmefhir.cli import analyze, knowledge
+from bmefhir.cli import analyze, knowledge, sandbox
+from bmefhir.cli import keys as keys_cli
 from bmefhir.cli import sync as sync_cli
 from bmefhir.cli import synth as synth_cli
+from bmefhir.cli import worker as worker_cli
 
 app = typer.Typer(
     name="bmefhir",
@@ -20,6 +22,9 @@ app = typer.Typer(
 app.command("analyze")(analyze.analyze)
 app.command("run")(analyze.run_server)
 app.add_typer(knowledge.app, name="knowledge")
+app.add_typer(keys_cli.app, name="keys")
+app.command("worker")(worker_cli.worker)
+app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(sync_cli.app, name="sync")
 app.command("synth")(synth_cli.synth)
 

@@ -65,7 +65,7 @@ def narrative_div(analysis: Analysis) -> str:
         fors = "; ".join(escape(h.title) for h in c.supporting) or "-"
         against = "; ".join(escape(h.title) for h in c.opposing) or "-"
         out.append(
-            f"<tr><td>{escape(c.display)}</td><td>{pct(c.probability)}</td><td>{fors}</td><td>{against}</td></tr>"
+            f"<tr><td>{escape(c.display)}</td><td>{escape(pct(c.probability))}</td><td>{fors}</td><td>{against}</td></tr>"
         )
     out.append("</table>")
     episodes = analysis.derived.timeline.episodes

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from bmefhir.fhir import existing
 from bmefhir.fhir.client import FhirClient
-from bmefhir.render.ids import ASSESSMENT_SYSTEM, BASE
+from bmefhir.render.ids import BASE
 
 __all__ = [
     "CHANGE_TYPES",
@@ -96,17 +97,13 @@ def patient_of(resource: Mapping[str, Any]) -> str | None:
 
 
 def is_own_output(resource: Mapping[str, Any]) -> bool:
-    """bmefhir wrote it: an identifier in the assessment system, or a bmefhir meta.tag / profile."""
-    for ident in resource.get("identifier") or []:
-        if isinstance(ident, Mapping) and ident.get("system") == ASSESSMENT_SYSTEM:
-            return True
+    """bmefhir wrote it: our assessment identifier or output profile, or a bmefhir ``meta.tag``."""
+    if existing.is_own_output(resource):
+        return True
     meta = resource.get("meta")
     if isinstance(meta, Mapping):
         for tag in meta.get("tag") or []:
             if isinstance(tag, Mapping) and str(tag.get("system", "")).startswith(BASE):
-                return True
-        for profile in meta.get("profile") or []:
-            if isinstance(profile, str) and profile.startswith(f"{BASE}/StructureDefinition/"):
                 return True
     return False
 
@@ -129,7 +126,7 @@ def discover_changed(client: FhirClient, since: str, found: Discovery) -> Iterat
     for kind, element in CHANGE_TYPES.items():
         found.types.append(kind)
         elements = "id" if not element else f"{element},identifier"
-        params = {"_lastUpdated": f"ge{since}", "_elements": elements, "_count": DISCOVERY_PAGE}
+        params: dict[str, str | int] = {"_lastUpdated": f"ge{since}", "_elements": elements, "_count": DISCOVERY_PAGE}
         for bundle in client.search_bundles(kind, params):
             found.pages += 1
             if found.until is None:

@@ -28,7 +28,7 @@ from bmefhir.fhir.patient_fetch import fetch_patient
 from bmefhir.pipeline import process_patient
 from bmefhir.sync.connect import client_for, close_clients
 from bmefhir.sync.spec import AuthConfig, SyncJobSpec
-from bmefhir.sync.writeback_port import write_result
+from bmefhir.writeback import patient_lock, write_back
 
 __all__ = [
     "AuthConfig",
@@ -106,11 +106,13 @@ def process_one(job: SyncJobSpec, patient_id: str) -> PatientOutcome:
         client = client_for(job)
         before = client.requests_sent
         try:
-            raw = fetch_patient(client, patient_id, count=job.page_size)
-            result = process_patient(raw.resources, job.now_dt, patient_id=raw.patient_id, source_issues=raw.issues)
-            if job.dry_run:
-                return PatientOutcome(patient_id, "unchanged", "dry run: nothing written", raw.requests, None)
-            written = write_result(client, raw, result)
+            with patient_lock(client.base, patient_id):
+                raw = fetch_patient(client, patient_id, count=job.page_size)
+                result = process_patient(raw.resources, job.now_dt, patient_id=raw.patient_id, source_issues=raw.issues)
+                digest = result.outputs.content_hash or None
+                if job.dry_run:
+                    return PatientOutcome(patient_id, "unchanged", "dry run: nothing written", raw.requests, digest)
+                written = write_back(client, raw, result)
             status: OutcomeStatus = "written" if written.changed else "unchanged"
             return PatientOutcome(patient_id, status, None, client.requests_sent - before, written.content_hash)
         finally:

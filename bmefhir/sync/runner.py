@@ -12,7 +12,6 @@ done twice.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -51,6 +50,7 @@ class SyncOptions:
     lease_ttl: timedelta = timedelta(minutes=2)
     retry_base: timedelta = timedelta(minutes=5)
     retry_cap: timedelta = timedelta(hours=24)
+    export_poll_max: timedelta = timedelta(seconds=120)  # longest wait between $export status polls
 
 
 @dataclass(slots=True)
@@ -70,7 +70,7 @@ class SyncSummary:
     cursor: str | None = None
 
     def as_dict(self) -> dict[str, object]:
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 def server_key(base_url: str) -> str:
@@ -114,7 +114,7 @@ def sync_once(
     store: SyncStore,
     base_url: str,
     *,
-    options: SyncOptions = SyncOptions(),  # noqa: B008 - frozen
+    options: SyncOptions = SyncOptions(),
     executor: Executor | None = None,
     stop: threading.Event | None = None,
     on_discovered: Callable[[int], None] | None = None,
@@ -176,7 +176,14 @@ def _discover(
     summary.method = method
     found = Discovery()
     if method == "export":
-        ids: Iterator[str] = discover_by_export(server, since, found, auth=auth_for(job.auth), timeout=job.timeout)
+        ids: Iterator[str] = discover_by_export(
+            server,
+            since,
+            found,
+            auth=auth_for(job.auth),
+            timeout=job.timeout,
+            max_poll_interval=options.export_poll_max.total_seconds(),
+        )
         store.add_patients(run_id, ids)
         summary.requests += found.pages
     else:
@@ -223,13 +230,19 @@ def _process(
             yield pid
 
     outcomes = executor.run(job, feed())
-    with contextlib.closing(outcomes) if hasattr(outcomes, "close") else contextlib.nullcontext(outcomes):
+    try:
         for outcome in outcomes:
             store.record(
-                summary.run_id, server, outcome.patient_id, outcome.status, reason=outcome.reason,
-                requests=outcome.requests, content_hash=outcome.content_hash,
-                retry_base=options.retry_base, retry_cap=options.retry_cap,
-            )  # fmt: skip
+                summary.run_id,
+                server,
+                outcome.patient_id,
+                outcome.status,
+                reason=outcome.reason,
+                requests=outcome.requests,
+                content_hash=outcome.content_hash,
+                retry_base=options.retry_base,
+                retry_cap=options.retry_cap,
+            )
             summary.requests += outcome.requests
             if outcome.status == "failed":
                 summary.failed += 1
@@ -241,3 +254,7 @@ def _process(
                 on_outcome(outcome)
             if stop.is_set():
                 break
+    finally:
+        close = getattr(outcomes, "close", None)
+        if close is not None:  # a generator: stop submitting, let started patients finish
+            close()

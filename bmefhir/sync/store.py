@@ -98,7 +98,8 @@ class DeadLetterView:
 
 def retry_delay(attempts: int, base: timedelta, cap: timedelta) -> timedelta:
     """Exponential backoff for a patient that failed ``attempts`` times: base, 2·base, 4·base … ≤ cap."""
-    return min(cap, base * (2 ** max(0, attempts - 1)))
+    delay: timedelta = base * (2 ** max(0, attempts - 1))
+    return min(cap, delay)
 
 
 def owner_name() -> str:
@@ -168,9 +169,15 @@ class SyncStore:
     def start_run(self, server: str, job: str, *, since: str | None, method: str, now: datetime | None = None) -> int:
         with self._session.begin() as s:
             run = Run(
-                server=server, state="discovering", job=job, since=since, until=None, method=method,
-                started_at=now or utcnow(), finished_at=None,
-            )  # fmt: skip
+                server=server,
+                state="discovering",
+                job=job,
+                since=since,
+                until=None,
+                method=method,
+                started_at=now or utcnow(),
+                finished_at=None,
+            )
             s.add(run)
             s.flush()
             return run.id
@@ -190,11 +197,9 @@ class SyncStore:
 
     def _add_chunk(self, run_id: int, ids: Sequence[str]) -> int:
         rows = [{"run_id": run_id, "patient_id": pid, "status": "pending", "requests": 0} for pid in dict.fromkeys(ids)]
-        stmt = self._insert(RunPatient).values(rows).on_conflict_do_nothing()
+        stmt = self._insert(RunPatient).values(rows).on_conflict_do_nothing().returning(RunPatient.patient_id)
         with self._session.begin() as s:
-            result = s.execute(stmt)
-            count: int = getattr(result, "rowcount", 0) or 0
-            return count
+            return len(s.execute(stmt).all())
 
     def discovered(self, run_id: int, until: str) -> None:
         with self._session.begin() as s:
@@ -240,10 +245,15 @@ class SyncStore:
                 delay = retry_delay(1, retry_base, retry_cap)
                 s.add(
                     DeadLetter(
-                        server=server, patient_id=patient_id, reason=reason or "failed", attempts=1,
-                        first_failed_at=when, last_failed_at=when, next_attempt_at=when + delay,
+                        server=server,
+                        patient_id=patient_id,
+                        reason=reason or "failed",
+                        attempts=1,
+                        first_failed_at=when,
+                        last_failed_at=when,
+                        next_attempt_at=when + delay,
                     )
-                )  # fmt: skip
+                )
             else:
                 letter.attempts += 1
                 letter.reason = reason or "failed"
@@ -256,9 +266,7 @@ class SyncStore:
             run = s.get(Run, run_id)
             if run is None:
                 raise StoreError(f"no sync run {run_id}")
-            left = s.scalar(
-                select(func.count()).where(RunPatient.run_id == run_id, RunPatient.status == "pending")
-            )
+            left = s.scalar(select(func.count()).where(RunPatient.run_id == run_id, RunPatient.status == "pending"))
             if state == "complete" and left:
                 raise StoreError(f"run {run_id} still has {left} pending patients; the cursor cannot move")
             run.state, run.finished_at = state, now or utcnow()
@@ -279,19 +287,26 @@ class SyncStore:
     def run_outcomes(self, run_id: int) -> dict[str, str]:
         with self._session() as s:
             rows = s.execute(select(RunPatient.patient_id, RunPatient.status).where(RunPatient.run_id == run_id))
-            return {pid: status for pid, status in rows}
+            return {row[0]: row[1] for row in rows}
 
     def _view(self, s: Session, run: Run) -> RunView:
         counts = dict(
             s.execute(
                 select(RunPatient.status, func.count()).where(RunPatient.run_id == run.id).group_by(RunPatient.status)
-            ).tuples()
+            ).all()
         )
         return RunView(
-            id=run.id, server=run.server, state=run.state, method=run.method, job=run.job, since=run.since,
-            until=run.until, started_at=_aware(run.started_at),
-            finished_at=_aware(run.finished_at) if run.finished_at else None, counts=counts,
-        )  # fmt: skip
+            id=run.id,
+            server=run.server,
+            state=run.state,
+            method=run.method,
+            job=run.job,
+            since=run.since,
+            until=run.until,
+            started_at=_aware(run.started_at),
+            finished_at=_aware(run.finished_at) if run.finished_at else None,
+            counts=counts,
+        )
 
     # -- dead letters ----------------------------------------------------------
 
@@ -312,9 +327,14 @@ class SyncStore:
                 query = query.where(DeadLetter.server == server)
             return [
                 DeadLetterView(
-                    d.server, d.patient_id, d.reason, d.attempts, _aware(d.first_failed_at),
-                    _aware(d.last_failed_at), _aware(d.next_attempt_at),
-                )  # fmt: skip
+                    d.server,
+                    d.patient_id,
+                    d.reason,
+                    d.attempts,
+                    _aware(d.first_failed_at),
+                    _aware(d.last_failed_at),
+                    _aware(d.next_attempt_at),
+                )
                 for d in s.scalars(query)
             ]
 

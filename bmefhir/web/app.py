@@ -1,0 +1,60 @@
+"""The FastAPI application: SMART launch, the patient page, demo mode and the JSON API.
+
+    app = create_app()                       # settings from BMEFHIR_WEB_* (get_settings)
+    app.dependency_overrides[get_settings] = lambda: WebSettings(...)   # tests
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from bmefhir import __version__
+from bmefhir.differential.knowledge_base import load_knowledge
+from bmefhir.smart.sessions import MemorySessionStore, SessionStore
+from bmefhir.web import api, demo_routes, launch_routes, patient_routes
+from bmefhir.web.errors import install_error_handlers
+from bmefhir.web.security import SecurityHeaders
+from bmefhir.web.settings import WebSettings, get_settings
+
+__all__ = ["create_app"]
+
+SMART_TIMEOUT = httpx.Timeout(10.0)
+
+
+def create_app(settings: WebSettings | None = None, *, store: SessionStore | None = None) -> FastAPI:
+    """Build the app. ``settings`` fixes what start-up needs (headers, session lifetime); request
+    handlers read settings through ``get_settings`` so tests can override them per app."""
+    settings = settings or get_settings()
+    load_knowledge()  # fail at start-up, not on the first launch, if the knowledge base is broken
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.http.close()
+
+    app = FastAPI(
+        title="bmefhir SMART app",
+        version=__version__,
+        description="Explainable differential diagnosis of bone marrow edema syndromes (decision support).",
+        openapi_url="/api/openapi.json",
+        docs_url=None,  # the interactive docs load scripts from a CDN, which the CSP forbids
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.sessions = store or MemorySessionStore(ttl=timedelta(minutes=settings.session_idle_minutes))
+    app.state.http = httpx.Client(timeout=SMART_TIMEOUT, follow_redirects=False)
+    app.add_middleware(SecurityHeaders, settings=settings)
+    install_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    app.include_router(launch_routes.router)
+    app.include_router(patient_routes.router)
+    app.include_router(demo_routes.router)
+    app.include_router(api.router)
+    return app

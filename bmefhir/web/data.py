@@ -1,0 +1,122 @@
+"""Where the page's data comes from: the EHR (with the session's tokens) or the demo examples."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import datetime
+
+import httpx
+
+from bmefhir.fhir.auth import BearerAuth
+from bmefhir.fhir.client import FhirClient
+from bmefhir.fhir.errors import FhirAuthError, FhirError, FhirNotFound
+from bmefhir.fhir.files import read_bundle
+from bmefhir.fhir.patient_fetch import fetch_patient
+from bmefhir.fhir.raw import RawPatient
+from bmefhir.fhir.retry import RetryPolicy
+from bmefhir.pipeline import PatientResult, process_patient
+from bmefhir.record import DataQualityIssue
+from bmefhir.smart.launch import ClientCredentials, TokenSet, refresh
+from bmefhir.smart.keys import load_signing_key
+from bmefhir.smart.sessions import WebSession
+from bmefhir.testing.examples import ExamplesError, list_examples
+from bmefhir.web.errors import AppError
+from bmefhir.web.settings import WebSettings
+
+__all__ = [
+    "client_credentials",
+    "demo_names",
+    "demo_patient",
+    "ehr_client",
+    "fetch_session_patient",
+    "fresh_tokens",
+    "scope_issues",
+    "signed_in",
+]
+
+log = logging.getLogger("bmefhir.web")
+FHIR_TIMEOUT = 30.0
+
+
+def client_credentials(settings: WebSettings) -> ClientCredentials:
+    key = load_signing_key(settings.private_key_file) if settings.private_key_file else None
+    return ClientCredentials(settings.client_id, settings.client_secret, key)
+
+
+def signed_in(session: WebSession | None) -> TokenSet:
+    if session is None or session.tokens is None:
+        raise AppError(401, "Not signed in", "Your session has ended or was never started. "
+                       "Launch the app again from the EHR.")
+    if session.tokens.patient is None:
+        raise AppError(400, "No patient selected", "The EHR did not say which patient to show. "
+                       "Launch the app from a patient's chart.")
+    return session.tokens
+
+
+def fresh_tokens(session: WebSession, settings: WebSettings, http: httpx.Client, now: datetime) -> TokenSet:
+    """The session's tokens, refreshed first when the access token has expired."""
+    tokens = signed_in(session)
+    if tokens.expired(now):
+        tokens = refresh(http, tokens, client_credentials(settings), now=now)
+        session.tokens = tokens
+        log.info("access token refreshed")
+    return tokens
+
+
+def ehr_client(tokens: TokenSet) -> FhirClient:
+    return FhirClient(tokens.iss, auth=BearerAuth(tokens.access_token), timeout=FHIR_TIMEOUT,
+                      retry=RetryPolicy(max_attempts=2))
+
+
+def scope_issues(tokens: TokenSet) -> tuple[DataQualityIssue, ...]:
+    return tuple(
+        DataQualityIssue("warning", "forbidden", kind, kind,
+                         f"the EHR did not grant read access to {kind}; its data is not in this analysis")
+        for kind in tokens.grant.unreadable
+    )
+
+
+def fetch_session_patient(
+    session: WebSession, settings: WebSettings, http: httpx.Client, now: datetime
+) -> tuple[RawPatient, PatientResult]:
+    """Read the launch patient from the EHR and analyse it (one refresh-and-retry on a 401)."""
+    tokens = fresh_tokens(session, settings, http, now)
+    for attempt in (1, 2):
+        try:
+            with ehr_client(tokens) as client:
+                raw = fetch_patient(client, tokens.patient or "")
+            break
+        except FhirAuthError as exc:
+            # 401: the token died early (refresh once); 403: not allowed, refreshing will not help.
+            if exc.status != 401 or attempt == 2 or tokens.refresh_token is None:
+                raise AppError(401, "Access refused", "The EHR refused this app's access. Launch it again.") from None
+            tokens = refresh(http, tokens, client_credentials(settings), now=now)
+            session.tokens = tokens
+        except FhirNotFound:
+            raise AppError(404, "Patient not found", "The EHR has no record of the launch patient.") from None
+        except FhirError as exc:
+            log.warning("EHR read failed: %s", type(exc).__name__)
+            raise AppError(502, "The EHR could not be read", str(exc)) from None
+    raw = replace(raw, issues=raw.issues + scope_issues(tokens))
+    result = process_patient(raw.resources, now, patient_id=raw.patient_id, source_issues=raw.issues)
+    return raw, result
+
+
+def demo_names() -> list[str]:
+    try:
+        return [case.name for case in list_examples()]
+    except ExamplesError:
+        return []
+
+
+def demo_patient(name: str, now: datetime) -> tuple[RawPatient, PatientResult]:
+    cases = {case.name: case for case in list_examples()} if name in demo_names() else {}
+    if name not in cases:
+        raise AppError(404, "No such demo patient", "Pick one of the example patients from the list.")
+    raws = list(read_bundle(cases[name].path))
+    if not raws:
+        raise AppError(404, "No such demo patient", "The example holds no patient.")
+    raw = raws[0]
+    return raw, process_patient(raw.resources, now, patient_id=raw.patient_id, source_issues=raw.issues)
+

@@ -1,0 +1,86 @@
+"""Response hardening: security headers on every response, and the session cookie's attributes.
+
+Cookie choice (docs/smart-app.md): an EHR shows the app in an iframe, so the
+cookie is cross-site there; only ``SameSite=None`` (which browsers accept only
+with ``Secure``) reaches it, and ``Partitioned`` (CHIPS) keeps it working where
+third-party cookies are blocked, scoped to the EHR's site. Outside a frame
+``Lax`` is the stronger choice and still survives the top-level redirect back
+from the authorization server. Local development drops ``Secure`` (plain http).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bmefhir.web.settings import WebSettings
+
+__all__ = ["COOKIE_NAME", "SecurityHeaders", "clear_session_cookie", "content_security_policy", "set_session_cookie"]
+
+COOKIE_NAME = "bmefhir_session"
+
+
+def content_security_policy(settings: WebSettings) -> str:
+    ancestors = " ".join(settings.frame_ancestors) or "'none'"
+    return (
+        "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; "
+        f"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors {ancestors}"
+    )
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware adding the CSP and friends (no buffering of bodies)."""
+
+    def __init__(self, app: ASGIApp, settings: WebSettings) -> None:
+        self.app = app
+        self.headers = [
+            (b"content-security-policy", content_security_policy(settings).encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"no-referrer"),  # the callback URL holds the code; never pass it on
+            (b"cache-control", b"no-store"),  # pages hold patient data
+            (b"cross-origin-opener-policy", b"same-origin-allow-popups"),
+        ]
+        if not settings.dev:
+            self.headers.append((b"strict-transport-security", b"max-age=31536000"))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def add_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                existing = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(n, v) for n, v in self.headers if n not in existing]
+                message["headers"] = list(message.get("headers", [])) + extra
+            await send(message)
+
+        await self.app(scope, receive, add_headers)
+
+
+def _cookie_policy(settings: WebSettings) -> tuple[bool, Literal["lax", "none"], bool]:
+    """(secure, samesite, partitioned)."""
+    if settings.framed and not settings.dev:
+        return True, "none", True
+    return not settings.dev, "lax", False
+
+
+def set_session_cookie(response: Response, session_id: str, settings: WebSettings) -> None:
+    secure, samesite, partitioned = _cookie_policy(settings)
+    response.set_cookie(
+        COOKIE_NAME,
+        session_id,
+        max_age=settings.session_idle_minutes * 60,
+        path="/",
+        secure=secure,
+        httponly=True,
+        samesite=samesite,
+        partitioned=partitioned,
+    )
+
+
+def clear_session_cookie(response: Response, settings: WebSettings) -> None:
+    secure, samesite, partitioned = _cookie_policy(settings)
+    response.delete_cookie(COOKIE_NAME, path="/", secure=secure, httponly=True, samesite=samesite)

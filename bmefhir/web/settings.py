@@ -1,0 +1,56 @@
+"""The web app's settings, from ``BMEFHIR_WEB_*`` environment variables (or a ``.env`` file).
+
+Tests override ``get_settings`` through ``app.dependency_overrides``; nothing
+reads a module-level global. Secrets are ``SecretStr`` so they print as ``**********``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["WebSettings", "get_settings"]
+
+
+class WebSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BMEFHIR_WEB_", env_file=".env", extra="ignore")
+
+    # -- SMART client registration ------------------------------------------------------------
+    client_id: str = "bmefhir"
+    client_secret: SecretStr | None = None  # confidential client (client_secret_basic)
+    private_key_file: Path | None = None  # confidential client (private_key_jwt); wins over the secret
+    public_url: str = "http://127.0.0.1:8000"  # where the browser reaches the app; redirect_uri = {public_url}/callback
+    # FHIR bases the app may be launched from; any other iss gets 400 and no request.
+    allowed_issuers: list[str] = Field(default_factory=list)
+    standalone_iss: str | None = None  # the EHR for /standalone when none is given
+    scope_style: Literal["v1", "v2"] = "v2"
+    request_write: bool = True  # ask for create/update of the four outputs (sign & write back)
+
+    # -- hardening ----------------------------------------------------------------------------
+    # Local development on http://127.0.0.1: session cookie without Secure, SameSite=Lax.
+    dev: bool = False
+    # Launched inside an EHR iframe: the cookie must be SameSite=None (so Secure) to reach the app there.
+    framed: bool = True
+    frame_ancestors: list[str] = Field(default_factory=lambda: ["'self'"])
+    session_idle_minutes: int = Field(default=480, ge=1)
+    launch_timeout_seconds: int = Field(default=600, ge=10)
+
+    # -- demo ---------------------------------------------------------------------------------
+    demo: bool = False  # /demo shows the example patients, no EHR needed
+
+    @property
+    def redirect_uri(self) -> str:
+        return self.public_url.rstrip("/") + "/callback"
+
+    def allows_issuer(self, iss: str) -> bool:
+        wanted = iss.rstrip("/")
+        return any(wanted == allowed.rstrip("/") for allowed in self.allowed_issuers)
+
+
+@lru_cache
+def get_settings() -> WebSettings:
+    return WebSettings()

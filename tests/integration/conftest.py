@@ -1,0 +1,74 @@
+"""One live FHIR server per test session: the HAPI sandbox, or ``BMEFHIR_TEST_FHIR_BASE``.
+
+In CI (``CI`` set) a sandbox that cannot start fails the session with the
+reason; elsewhere the integration tests are skipped with it. Validation
+warnings collected by the tests are printed in the terminal summary (they are
+not Python warnings: pytest runs with ``filterwarnings = error``).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from bmefhir import sandbox
+from bmefhir.fhir.client import FhirClient
+from bmefhir.testing.examples import list_examples
+
+from .target import ENV_BASE, Target
+
+VALIDATION_WARNINGS: list[str] = []
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration/" in item.nodeid.replace("\\", "/"):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def target() -> Iterator[Target]:
+    external = os.environ.get(ENV_BASE)
+    if external:
+        found = Target(external, external=True, prefix=f"bmt{uuid.uuid4().hex[:8]}-")
+        yield found
+        with found.client() as client:
+            found.cleanup(client)
+        return
+    try:
+        manager = sandbox.running()
+        server = manager.__enter__()
+    except sandbox.SandboxError as exc:
+        reason = f"the HAPI FHIR sandbox did not start: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    try:
+        yield Target(server.base_url, external=False, prefix="")
+    finally:
+        manager.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def loaded(target: Target) -> Target:
+    """Every example bundle loaded into the server (once per session)."""
+    with target.client() as client:
+        for case in list_examples():
+            target.load(client, target.example_bundle(case))
+    return target
+
+
+@pytest.fixture
+def client(target: Target) -> Iterator[FhirClient]:
+    with target.client() as fhir:
+        yield fhir
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if VALIDATION_WARNINGS:
+        terminalreporter.section("HAPI $validate warnings on bmefhir resources")
+        for line in sorted(set(VALIDATION_WARNINGS)):
+            terminalreporter.write_line(line)

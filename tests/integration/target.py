@@ -1,0 +1,113 @@
+"""The FHIR server the integration tests run against, and how test data is made safe for it.
+
+Default: the project's HAPI sandbox, started once per session (empty in-memory
+database). With ``BMEFHIR_TEST_FHIR_BASE`` set: that server, shared with others,
+so every id the tests create gets a run-unique prefix, everything carries the
+test tag, and the session deletes what it created at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from bmefhir.fhir.client import FhirClient
+from bmefhir.fhir.files import read_bundle
+from bmefhir.fhir.raw import RawPatient
+from bmefhir.render import ids
+from bmefhir.testing.examples import ExampleCase, load_bundle
+
+ENV_BASE = "BMEFHIR_TEST_FHIR_BASE"
+TEST_TAG = {"system": "http://bmefhir.org/fhir/CodeSystem/test", "code": "integration"}
+_REF = re.compile(r"^([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})$")
+
+
+@dataclass
+class Target:
+    base: str
+    external: bool
+    prefix: str  # "" on the sandbox; "bmt<run>-" on an external server
+    created: list[str] = field(default_factory=list)  # "Type/id" to delete at the end (external only)
+    patients: list[str] = field(default_factory=list)  # patient ids whose outputs to delete
+    run: str = field(default_factory=lambda: uuid.uuid4().hex[:6])  # makes per-test copies unique per session
+
+    def client(self, **kwargs: Any) -> FhirClient:
+        kwargs.setdefault("timeout", 120.0)
+        return FhirClient(self.base, **kwargs)
+
+    def http(self) -> httpx.Client:
+        """A plain HTTP client for what FhirClient does not wrap ($validate, raw error bodies)."""
+        return httpx.Client(base_url=self.base.rstrip("/") + "/", timeout=120.0,
+                            headers={"Accept": "application/fhir+json", "Content-Type": "application/fhir+json"})
+
+    def example_bundle(self, case: ExampleCase, extra: str = "") -> dict[str, Any]:
+        """The example's transaction with ids prefixed (``extra`` makes a second, independent copy) and tagged."""
+        return rewrite_ids(load_bundle(case.name), self.prefix + extra)
+
+    def load(self, client: FhirClient, bundle: dict[str, Any]) -> None:
+        client.transaction(bundle)
+        for entry in bundle["entry"]:
+            res = entry["resource"]
+            ref = f"{res['resourceType']}/{res['id']}"
+            if ref not in self.created:
+                self.created.append(ref)
+            if res["resourceType"] == "Patient" and res["id"] not in self.patients:
+                self.patients.append(res["id"])
+
+    def cleanup(self, client: FhirClient) -> None:
+        """Delete outputs first (they reference the data), then the loaded data in reverse order."""
+        http = self.http()
+        with http:
+            for pid in self.patients:
+                ref = f"Patient/{pid}"
+                http.delete(f"Provenance/{ids.output_uuid(ref, 'provenance')}")
+                for kind, name in (("DiagnosticReport", "diagnostic-report"),
+                                   ("ClinicalImpression", "clinical-impression"),
+                                   ("RiskAssessment", "risk-assessment")):
+                    value = ids.identifier_value(ref, name)
+                    http.delete(kind, params={"identifier": f"{ids.ASSESSMENT_SYSTEM}|{value}"})
+            for ref in reversed(self.created):
+                http.delete(ref)
+
+
+def rewrite_ids(bundle: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """Prefix every id, ``Type/id`` reference and request url; add the test tag to every resource."""
+    out = copy.deepcopy(bundle)
+
+    def fix(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                k: (_ref(v, prefix) if k == "reference" and isinstance(v, str) else fix(v)) for k, v in node.items()
+            }
+        if isinstance(node, list):
+            return [fix(v) for v in node]
+        return node
+
+    for entry in out["entry"]:
+        res = fix(entry["resource"])
+        if prefix:
+            res["id"] = prefix + res["id"]
+        res.setdefault("meta", {}).setdefault("tag", []).append(dict(TEST_TAG))
+        entry["resource"] = res
+        entry["request"]["url"] = _ref(entry["request"]["url"], prefix)
+    return out
+
+
+def _ref(value: str, prefix: str) -> str:
+    match = _REF.match(value)
+    return f"{match.group(1)}/{prefix}{match.group(2)}" if match and prefix else value
+
+
+def file_patient(bundle: dict[str, Any], tmp_path: Any) -> RawPatient:
+    """The bundle read the way ``bmefhir analyze`` reads a file."""
+    import json
+
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle))
+    (raw,) = list(read_bundle(path))
+    return raw

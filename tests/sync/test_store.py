@@ -1,0 +1,99 @@
+"""The state store on SQLite and PostgreSQL: cursor, runs, dead letters, the lease."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bmefhir.sync.store import StoreError, SyncStore, retry_delay
+
+S = "http://fhir.example/fhir/"
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def test_cursor_moves_only_when_the_run_has_no_pending_patient(store: SyncStore) -> None:
+    assert store.cursor(S) is None
+    run = store.start_run(S, "{}", since=None, method="full")
+    assert store.add_patients(run, ["b", "a", "a"]) == 2
+    assert store.add_patients(run, ["a", "c"]) == 1  # re-discovery after a crash adds only new ids
+    store.discovered(run, "2025-03-01T12:00:00.000Z")
+    assert store.pending(run) == ["a", "b", "c"]
+    store.record(run, S, "a", "written", requests=3, content_hash="h")
+    with pytest.raises(StoreError, match="2 pending"):
+        store.finish_run(run)
+    assert store.cursor(S) is None
+    store.record(run, S, "b", "unchanged")
+    store.record(run, S, "c", "failed", reason="GET Patient/c → 503", now=T0)
+    store.finish_run(run)
+    assert store.cursor(S) == "2025-03-01T12:00:00.000Z"
+    assert store.open_run(S) is None
+    assert store.runs(S)[0].counts == {"written": 1, "unchanged": 1, "failed": 1}
+
+
+def test_cursor_never_moves_backwards(store: SyncStore) -> None:
+    store.set_cursor(S, "2025-03-02T00:00:00.000Z")
+    run = store.start_run(S, "{}", since=None, method="search")
+    store.discovered(run, "2025-03-01T00:00:00.000Z")
+    store.finish_run(run)
+    assert store.cursor(S) == "2025-03-02T00:00:00.000Z"
+
+
+def test_an_unfinished_run_is_found_again_for_resuming(store: SyncStore) -> None:
+    run = store.start_run(S, '{"now": "x"}', since="2025-01-01T00:00:00.000Z", method="search")
+    view = store.open_run(S)
+    assert view is not None
+    assert (view.id, view.state, view.job, view.since) == (run, "discovering", '{"now": "x"}', view.since)
+    store.discovered(run, "2025-03-01T00:00:00.000Z")
+    view = store.open_run(S)
+    assert view is not None
+    assert view.state == "processing"
+
+
+def test_dead_letter_backs_off_exponentially_and_clears_on_success(store: SyncStore) -> None:
+    run = store.start_run(S, "{}", since=None, method="full")
+    store.add_patients(run, ["p1"])
+    base, cap = timedelta(minutes=5), timedelta(hours=1)
+    store.record(run, S, "p1", "failed", reason="boom", now=T0, retry_base=base, retry_cap=cap)
+    assert store.due_failures(S, T0 + timedelta(minutes=4)) == []
+    assert store.due_failures(S, T0 + timedelta(minutes=5)) == ["p1"]
+    store.record(run, S, "p1", "failed", reason="again", now=T0, retry_base=base, retry_cap=cap)
+    [letter] = store.failures(S)
+    assert (letter.attempts, letter.reason, letter.next_attempt_at) == (2, "again", T0 + timedelta(minutes=10))
+    store.record(run, S, "p1", "written", now=T0)
+    assert store.failures(S) == []
+
+
+def test_retry_delay_is_capped() -> None:
+    base, cap = timedelta(minutes=5), timedelta(hours=1)
+    assert [retry_delay(n, base, cap).total_seconds() / 60 for n in (1, 2, 3, 4, 5, 9)] == [5, 10, 20, 40, 60, 60]
+
+
+def test_lease_is_exclusive_until_it_expires(store: SyncStore) -> None:
+    ttl = timedelta(seconds=30)
+    assert store.acquire(S, "host-a:1:x", ttl, now=T0)
+    assert not store.acquire(S, "host-b:2:y", ttl, now=T0 + timedelta(seconds=10))
+    assert store.acquire("http://other/fhir/", "host-b:2:y", ttl, now=T0)  # per server
+    assert store.renew(S, "host-a:1:x", ttl, now=T0 + timedelta(seconds=20))  # heartbeat: now until T0+50s
+    assert not store.acquire(S, "host-b:2:y", ttl, now=T0 + timedelta(seconds=40))
+    assert store.acquire(S, "host-b:2:y", ttl, now=T0 + timedelta(seconds=51))  # expired: taken over
+    assert not store.renew(S, "host-a:1:x", ttl, now=T0 + timedelta(seconds=52))  # the old holder learns it lost
+    store.release(S, "host-a:1:x")  # not the holder: no effect
+    assert store.lease(S) is not None
+    store.release(S, "host-b:2:y")
+    assert store.lease(S) is None
+
+
+def test_a_killed_holder_on_this_host_frees_the_lease_at_once(store: SyncStore) -> None:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    owner = f"{socket.gethostname()}:{dead.stdout.strip()}:x"
+    assert store.acquire(S, owner, timedelta(hours=1))
+    assert store.acquire(S, f"{socket.gethostname()}:999999999:y", timedelta(minutes=1)) is True
+
+
+def test_a_bad_state_url_is_a_clear_error() -> None:
+    with pytest.raises(StoreError, match="sqlite:///PATH or postgresql"):
+        SyncStore("mysql://x/y")

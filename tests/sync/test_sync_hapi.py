@@ -1,0 +1,197 @@
+"""Sync against the real HAPI sandbox: incremental discovery, crash safety (SIGKILL), server faults."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from faultproxy import FaultProxy, Rule
+from hapi_helpers import fresh_seed, load, now_on_server, reports_per_patient
+
+from bmefhir.fhir import FhirClient
+from bmefhir.sync import LocalExecutor
+from bmefhir.sync.runner import SyncOptions, server_key, sync_once
+from bmefhir.sync.store import SyncStore
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+CLI = [sys.executable, "-c", "from bmefhir.cli import main; main()"]
+
+
+def test_changing_one_observation_resyncs_exactly_that_patient(fhir_base: str, tmp_path: Path) -> None:
+    since = now_on_server(fhir_base)
+    ids = load(fhir_base, 6, fresh_seed())
+    store = SyncStore(f"sqlite:///{tmp_path / 'sync.db'}")
+    options = SyncOptions(since=since, discovery="search", overlap=timedelta(0))
+    first = sync_once(store, fhir_base, options=options, executor=LocalExecutor(2))
+    assert first.complete
+    assert set(ids) <= set(store.run_outcomes(first.run_id))
+
+    changed = ids[3]
+    with FhirClient(fhir_base) as client:
+        obs = next(client.search("Observation", {"patient": changed, "_count": 1}))
+        obs["status"] = "amended"
+        obs.setdefault("note", []).append({"text": "corrected"})
+        client.update(obs)
+    second = sync_once(
+        store, fhir_base, options=SyncOptions(discovery="search", overlap=timedelta(0)), executor=LocalExecutor(2)
+    )
+    assert second.complete
+    analysed = set(store.run_outcomes(second.run_id)) & set(ids)
+    assert analysed == {changed}  # our own write-backs of the first run did not re-trigger anyone
+    assert store.cursor(server_key(fhir_base)) is not None
+    assert reports_per_patient(fhir_base, since).most_common(1)[0][1] == 1
+    store.close()
+
+
+def test_sigkill_at_random_points_loses_and_duplicates_nothing(fhir_base: str, tmp_path: Path) -> None:
+    since = now_on_server(fhir_base)
+    ids = load(fhir_base, 200, fresh_seed(), resources=8, per_bundle=100)
+    state = f"sqlite:///{tmp_path / 'sync.db'}"
+    args = [
+        *CLI,
+        "sync",
+        "--fhir-base",
+        fhir_base,
+        "--state",
+        state,
+        "--since",
+        since,
+        "--discovery",
+        "search",
+        "--workers",
+        "4",
+        "--json",
+    ]
+    rng = random.Random(5)
+    kills = 0
+    while kills < 12:
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.8, 3.0))  # start-up is ~1s: kills land in discovery and mid-processing
+        if proc.poll() is not None:
+            break  # finished before the kill: the run is complete
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        kills += 1
+    final = subprocess.run(args, capture_output=True, text=True, timeout=240, check=False)
+    assert final.returncode == 0, final.stdout
+    summary = json.loads(final.stdout.strip().splitlines()[-1])
+    assert summary["complete"]
+    assert kills >= 10
+    counts = reports_per_patient(fhir_base, since)
+    assert {pid: counts.get(pid, 0) for pid in ids} == dict.fromkeys(ids, 1)  # none missing, none twice
+    ci = reports_per_patient(fhir_base, since, "ClinicalImpression")
+    assert all(ci.get(pid) == 1 for pid in ids)
+    store = SyncStore(state)
+    assert store.open_run(server_key(fhir_base)) is None
+    assert store.failures() == []
+    store.close()
+
+
+def test_server_faults_neither_duplicate_nor_lose(fhir_base: str, tmp_path: Path) -> None:
+    since = now_on_server(fhir_base)
+    ids = load(fhir_base, 8, fresh_seed())
+    with FaultProxy(fhir_base) as proxy:
+        proxy.rules = [
+            Rule("GET", "_lastUpdated", "status", times=1, status=429, retry_after="1"),
+            Rule("GET", "Observation", "status", times=1, status=503),
+            Rule("POST", "", "drop", times=1, body=b'"batch"'),  # a read: dropped before the server saw it
+            Rule("POST", "", "status", times=1, status=503, body=b'"batch"'),
+            Rule("POST", "", "drop_after", times=2, body=b'"transaction"'),  # committed, then the answer is lost
+        ]
+        store = SyncStore(f"sqlite:///{tmp_path / 'sync.db'}")
+        options = SyncOptions(since=since, discovery="search", retry_base=timedelta(0))
+        first = sync_once(store, proxy.base_url, options=options, executor=LocalExecutor(1))
+        assert first.complete
+        assert all(rule.fired == rule.times for rule in proxy.rules)
+        lost = {f.patient_id for f in store.failures()}
+        assert lost, "a lost transaction response must fail the patient, never be replayed blindly"
+        second = sync_once(
+            store,
+            proxy.base_url,
+            options=SyncOptions(discovery="search", retry_base=timedelta(0)),
+            executor=LocalExecutor(1),
+        )
+        assert lost <= set(store.run_outcomes(second.run_id))  # dead letters retried on the next run
+        assert store.failures() == []
+        store.close()
+    counts = reports_per_patient(fhir_base, since)
+    assert {pid: counts.get(pid, 0) for pid in ids} == dict.fromkeys(ids, 1)
+
+
+def test_sigterm_finishes_gracefully_and_the_next_run_resumes(fhir_base: str, tmp_path: Path) -> None:
+    since = now_on_server(fhir_base)
+    ids = load(fhir_base, 40, fresh_seed(), resources=8)
+    state = f"sqlite:///{tmp_path / 'sync.db'}"
+    args = [
+        *CLI,
+        "sync",
+        "--fhir-base",
+        fhir_base,
+        "--state",
+        state,
+        "--since",
+        since,
+        "--discovery",
+        "search",
+        "--workers",
+        "1",
+        "--every",
+        "1h",
+        "--json",
+    ]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.5)
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    store = SyncStore(state)
+    assert store.lease(server_key(fhir_base)) is None  # released
+    store.close()
+    rerun = [a for a in args if a not in ("--every", "1h")]
+    done = subprocess.run(rerun, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    counts = reports_per_patient(fhir_base, since)
+    assert all(counts.get(pid) == 1 for pid in ids)
+
+
+def test_bulk_export_discovery_finds_the_changed_patient(fhir_base: str, tmp_path: Path) -> None:
+    since = now_on_server(fhir_base)
+    ids = load(fhir_base, 3, fresh_seed())
+    store = SyncStore(f"sqlite:///{tmp_path / 'sync.db'}")
+    summary = sync_once(
+        store,
+        fhir_base,
+        options=SyncOptions(since=since, discovery="export", export_poll_max=timedelta(seconds=1)),
+        executor=LocalExecutor(2),
+    )
+    assert summary.method == "export"
+    assert summary.complete
+    assert set(ids) <= set(store.run_outcomes(summary.run_id))
+    store.close()
+
+
+def test_stop_event_ends_a_run_without_losing_patients(fhir_base: str, tmp_path: Path) -> None:
+    since = now_on_server(fhir_base)
+    ids = load(fhir_base, 12, fresh_seed(), resources=8)
+    store = SyncStore(f"sqlite:///{tmp_path / 'sync.db'}")
+    stop = threading.Event()
+    options = SyncOptions(since=since, discovery="search")
+    first = sync_once(
+        store, fhir_base, options=options, executor=LocalExecutor(1), stop=stop, on_outcome=lambda _o: stop.set()
+    )
+    assert not first.complete
+    assert first.analysed == 1
+    second = sync_once(store, fhir_base, options=options, executor=LocalExecutor(2))
+    assert second.resumed
+    assert second.complete
+    assert set(ids) <= set(store.run_outcomes(first.run_id))
+    store.close()
