@@ -10,6 +10,9 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 step "Python environment"
 scripts/setup.sh
 
+step "System packages (Debian): Redis, PostgreSQL, Chromium"
+scripts/system-packages.sh
+
 step "HL7 FHIR R4 examples (npm hl7.fhir.r4.examples 4.0.1)"
 scripts/fetch-r4-examples.sh
 

@@ -21,6 +21,7 @@ app = typer.Typer(
 )
 app.command("analyze")(analyze.analyze)
 app.command("run")(analyze.run_server)
+app.command("serve")(__import__("bmefhir.cli.serve", fromlist=["serve"]).serve)
 app.add_typer(knowledge.app, name="knowledge")
 app.add_typer(keys_cli.app, name="keys")
 app.command("worker")(worker_cli.worker)

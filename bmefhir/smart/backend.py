@@ -36,6 +36,7 @@ import jwt
 import orjson
 
 from bmefhir.smart.keys import SigningKey, load_signing_key, signing_key
+from bmefhir.smart.scopes import READ_TYPES, SHARED_WRITE_TYPES, WRITE_TYPES
 
 __all__ = [
     "ASSERTION_TYPE",
@@ -54,10 +55,10 @@ log = logging.getLogger("bmefhir.smart")
 
 ASSERTION_TYPE: Final = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_ASSERTION_LIFETIME: Final = timedelta(minutes=5)  # the spec's ceiling for ``exp``
-# Reads of every input type; create/update of the four outputs (write-back is idempotent PUTs).
-_READS: Final = ("Patient", "Observation", "Condition", "MedicationStatement", "ImagingStudy", "DiagnosticReport")
-_WRITES: Final = ("DiagnosticReport", "ClinicalImpression", "RiskAssessment", "Provenance")
-DEFAULT_SCOPE: Final = " ".join([f"system/{t}.rs" for t in _READS] + [f"system/{t}.cu" for t in _WRITES])
+# Read+search of every input type; create+update of the outputs and the shared authoring Device.
+DEFAULT_SCOPE: Final = " ".join(
+    [f"system/{t}.rs" for t in READ_TYPES] + [f"system/{t}.cu" for t in (*WRITE_TYPES, *SHARED_WRITE_TYPES)]
+)
 _MAX_DESCRIPTION: Final = 200
 _LOOPBACK_NAMES: Final = {"localhost"}
 

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
-__all__ = ["READ_TYPES", "WRITE_TYPES", "ScopeGrant", "ScopeStyle", "parse_scopes", "requested_scopes"]
+__all__ = ["READ_TYPES", "SHARED_WRITE_TYPES", "WRITE_TYPES", "ScopeGrant", "ScopeStyle", "parse_scopes", "requested_scopes"]
 
 ScopeStyle = Literal["v1", "v2"]
 LaunchKind = Literal["ehr", "standalone"]
@@ -33,6 +33,8 @@ READ_TYPES: Final = (
     "DiagnosticReport",
 )
 WRITE_TYPES: Final = ("DiagnosticReport", "ClinicalImpression", "RiskAssessment", "Provenance")
+# The Device that authors the outputs is shared by all patients, so it is a user-level write.
+SHARED_WRITE_TYPES: Final = ("Device",)
 
 _CLINICAL: Final = re.compile(r"^(patient|user)/([A-Za-z]+|\*)\.([a-z*]+)(\?.*)?$")
 _V2_ORDER: Final = "cruds"
@@ -65,8 +67,13 @@ class ScopeGrant:
         return tuple(t for t in READ_TYPES if not self.can_read(t))
 
     @property
+    def cannot_write(self) -> tuple[str, ...]:
+        """The types write-back needs but may not write (empty: signing can be offered)."""
+        return tuple(t for t in (*WRITE_TYPES, *SHARED_WRITE_TYPES) if not self.can_write(t))
+
+    @property
     def can_write_back(self) -> bool:
-        return all(self.can_write(t) for t in WRITE_TYPES)
+        return not self.cannot_write
 
     def __str__(self) -> str:
         return " ".join(sorted(self.scopes))
@@ -102,11 +109,13 @@ def requested_scopes(kind: LaunchKind, style: ScopeStyle, *, write: bool) -> str
         scopes += [f"patient/{t}.read" for t in READ_TYPES]
         if write:
             scopes += [s for t in WRITE_TYPES for s in (f"patient/{t}.read", f"patient/{t}.write")]
+            scopes += [f"user/{t}.write" for t in SHARED_WRITE_TYPES]
     else:
         reads = [f"patient/{t}.rs" for t in READ_TYPES]
         if write:
             reads = [r for r in reads if r.split("/")[1].split(".")[0] not in WRITE_TYPES]
             scopes += reads + [f"patient/{t}.crus" for t in WRITE_TYPES]
+            scopes += [f"user/{t}.cu" for t in SHARED_WRITE_TYPES]
         else:
             scopes += reads
     return " ".join(dict.fromkeys(scopes))

@@ -32,6 +32,7 @@ from typing import Any, Final
 
 import orjson
 from celery import Celery  # type: ignore[import-untyped]  # Celery ships no type information
+from celery.backends.redis import RedisBackend  # type: ignore[import-untyped]
 from kombu.exceptions import OperationalError
 from kombu.utils.url import maybe_sanitize_url
 
@@ -88,9 +89,12 @@ class CelerySettings:
     def conf(self) -> dict[str, Any]:
         """Celery settings (lower-case names) that give at-least-once delivery with bounded loss windows."""
         visibility = self.visibility_timeout
+        results = self.result_backend or self.broker_url
+        if results.startswith(("redis://", "rediss://")):
+            results = f"{__name__}:PollingRedisBackend+{results}"
         return {
             "broker_url": self.broker_url,
-            "result_backend": self.result_backend or self.broker_url,
+            "result_backend": results,
             "task_acks_late": True,
             "task_reject_on_worker_lost": True,
             "task_acks_on_failure_or_timeout": True,  # a timed-out task is failed, not requeued forever
@@ -116,6 +120,18 @@ class CelerySettings:
             "result_extended": False,
             "worker_send_task_events": False,
         }
+
+
+class PollingRedisBackend(RedisBackend):  # type: ignore[misc]
+    """Celery's Redis result backend without the pub/sub subscription it opens for every task sent.
+
+    ``CeleryExecutor`` reads results by polling (one ``MGET`` for all pending tasks);
+    the stock backend would also subscribe to each task's channel and, never being
+    drained, let unread messages pile up for a run of thousands of patients.
+    """
+
+    def on_task_call(self, producer: object, task_id: str) -> None:
+        pass
 
 
 def make_app(settings: CelerySettings | None = None) -> Celery:
@@ -147,7 +163,10 @@ class CeleryExecutor:
     ``poll_interval``. A task with no result after ``task_timeout`` seconds, or every
     pending task when no result at all arrived for ``stall_timeout`` seconds (no
     worker running?), becomes a failed outcome; the sync run dead-letters it and a
-    later run retries it. Closing the iterator early revokes the tasks not yet started.
+    later run retries it. The default ``task_timeout`` outlasts one redelivery (visibility
+    timeout plus the task time limit). Closing the iterator early revokes the tasks not
+    yet started. An unreachable broker raises ``ExecutorUnavailable`` (nothing to record
+    per patient: the run itself failed).
     """
 
     def __init__(
@@ -168,6 +187,7 @@ class CeleryExecutor:
         self.task_timeout = task_timeout
         self.stall_timeout = stall_timeout
         self.poll_interval = poll_interval
+        self._reads_failing = False
 
     def __repr__(self) -> str:
         broker = maybe_sanitize_url(str(self.app.conf.broker_url))
@@ -227,8 +247,13 @@ class CeleryExecutor:
             for task_id, meta in metas:
                 patient_id, _ = pending.pop(task_id)
                 outcomes.append(_outcome(patient_id, meta))
-        except OperationalError as exc:
-            log.warning("reading Celery results failed (%s); retrying", type(exc).__name__)
+        except (OperationalError, *backend.connection_errors) as exc:
+            # Redis restarting: keep polling; the stall timeout ends the run if it never comes back.
+            if not self._reads_failing:
+                log.warning("reading Celery results failed (%s); still trying", type(exc).__name__)
+            self._reads_failing = True
+        else:
+            self._reads_failing = False
         finally:
             metas.close()
         return outcomes

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from bmefhir.fhir.errors import FhirConflict, FhirError, FhirNotFound
 from bmefhir.fhir.urls import check_id
 from bmefhir.render.signature import Signature
-from bmefhir.smart.scopes import READ_TYPES, WRITE_TYPES
+from bmefhir.smart.scopes import READ_TYPES
 from bmefhir.smart.sessions import WebSession
 from bmefhir.web.data import ehr_client, fetch_session_patient, fresh_tokens, signed_in
 from bmefhir.web.deps import ClockDep, HttpDep, SessionDep, SettingsDep
@@ -36,7 +36,7 @@ def sign_blocked(session: WebSession) -> str | None:
     """Why signing is not offered, in words for the clinician; None when it is."""
     tokens = signed_in(session)
     if not tokens.grant.can_write_back:
-        missing = [t for t in WRITE_TYPES if not tokens.grant.can_write(t)]
+        missing = tokens.grant.cannot_write
         return ("Write-back is disabled: the EHR did not grant this app permission to write "
                 f"{', '.join(missing)}. You can read the assessment, but not sign it here.")
     if tokens.fhir_user is None:

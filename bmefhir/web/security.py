@@ -38,7 +38,7 @@ class SecurityHeaders:
         self.headers = [
             (b"content-security-policy", content_security_policy(settings).encode()),
             (b"x-content-type-options", b"nosniff"),
-            (b"referrer-policy", b"no-referrer"),  # the callback URL holds the code; never pass it on
+            (b"referrer-policy", b"same-origin"),  # the callback URL holds the code: never to other sites
             (b"cache-control", b"no-store"),  # pages hold patient data
             (b"cross-origin-opener-policy", b"same-origin-allow-popups"),
         ]
@@ -77,8 +77,15 @@ def set_session_cookie(response: Response, session_id: str, settings: WebSetting
         secure=secure,
         httponly=True,
         samesite=samesite,
-        partitioned=partitioned,
     )
+    if partitioned:
+        # Starlette sets Partitioned only on Python 3.14+; the attribute is plain text, so add it here.
+        raw = response.raw_headers
+        for i in range(len(raw) - 1, -1, -1):
+            name, value = raw[i]
+            if name == b"set-cookie" and value.startswith(COOKIE_NAME.encode() + b"="):
+                raw[i] = (name, value + b"; Partitioned")
+                break
 
 
 def clear_session_cookie(response: Response, settings: WebSettings) -> None:

@@ -9,6 +9,7 @@ The real ``FhirClient`` talks to it with ``BackendServicesAuth`` over TCP.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import urllib.parse
@@ -18,11 +19,18 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 
 from bmefhir.fhir import FhirAuthError, FhirClient, RetryPolicy
-from bmefhir.smart.backend import ASSERTION_TYPE, BackendServicesAuth, SmartAuthError, auth_from_config
+from bmefhir.smart.backend import (
+    ASSERTION_TYPE,
+    BackendServicesAuth,
+    SmartAuthError,
+    auth_from_config,
+    backend_auth_from_env,
+)
 from bmefhir.smart.keys import SigningKey, generate_key, private_key_pem, signing_key
 
 CLIENT_ID = "bmefhir-sync"
@@ -253,6 +261,20 @@ class _NeverValid(set[str]):
         pass
 
 
+def test_async_clients_share_the_same_flow(server: AuthServer, key: SigningKey, clock: Clock) -> None:
+    auth = _auth(server, key, clock)
+
+    async def main() -> list[int]:
+        async with httpx.AsyncClient(auth=auth) as http:
+            first = await http.get(f"{server.fhir_base}/Patient/p1")
+            server.revoke_all()
+            second = await http.get(f"{server.fhir_base}/Patient/p2")
+            return [first.status_code, second.status_code]
+
+    assert asyncio.run(main()) == [200, 200]
+    assert server.token_calls == 2  # the revoked token cost exactly one re-authentication
+
+
 def test_token_endpoint_is_discovered_from_smart_configuration(
     server: AuthServer, key: SigningKey, clock: Clock
 ) -> None:
@@ -331,3 +353,18 @@ def test_auth_from_config_refuses_a_mismatched_algorithm(key: SigningKey) -> Non
     other = "RS384" if key.alg == "ES384" else "ES384"
     with pytest.raises(SmartAuthError, match=f"configured algorithm {other}"):
         auth_from_config(_Config(token_url="https://ehr.example/token", alg=other), environ=env)
+
+
+def test_backend_auth_from_env(server: AuthServer, key: SigningKey, clock: Clock) -> None:
+    assert backend_auth_from_env(server.fhir_base, {}) is None  # no client id: not configured
+    env = {
+        "BMEFHIR_CLIENT_ID": CLIENT_ID,
+        "BMEFHIR_PRIVATE_KEY": private_key_pem(key.private_key).decode(),
+        "BMEFHIR_SCOPE": SCOPE,
+    }
+    auth = backend_auth_from_env(server.fhir_base, env)  # token endpoint discovered
+    assert auth is not None
+    with _client(server, auth) as fhir:
+        assert fhir.read("Patient", "p1")["id"] == "p1"
+    assert server.discovery_calls == 1
+    assert server.forms[0]["scope"] == SCOPE

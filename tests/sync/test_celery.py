@@ -19,12 +19,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import pytest
 
 from bmefhir.cli.synth import transaction_of
 from bmefhir.fhir.client import FhirClient
 from bmefhir.render import ids
-from bmefhir.sync.celery_app import CeleryExecutor, CelerySettings, make_app
+from bmefhir.sync.celery_app import CeleryExecutor, CelerySettings, ExecutorUnavailable, analyse_patient, make_app
+from bmefhir.sync.connect import close_clients
 from bmefhir.sync.executors import PatientOutcome
 from bmefhir.sync.spec import SyncJobSpec
 from bmefhir.synth import synth_patient
@@ -34,7 +36,7 @@ BMEFHIR = Path(sys.executable).with_name("bmefhir")
 VISIBILITY = 12  # seconds: how long a killed worker's task waits in Redis before it is redelivered
 PATIENTS = 40
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(180)]
+live = pytest.mark.integration  # the HAPI tests; the executor tests at the end need only Redis
 
 
 def _unavailable(what: str) -> None:
@@ -65,12 +67,19 @@ def settings(redis_url: str) -> CelerySettings:
 class Worker:
     """One ``bmefhir worker`` process in its own session (so a SIGKILL takes its pool children too)."""
 
-    def __init__(self, settings: CelerySettings, log: Path, concurrency: int = 2) -> None:
-        env = dict(os.environ, BMEFHIR_BROKER_URL=settings.broker_url, BMEFHIR_VISIBILITY_TIMEOUT=str(VISIBILITY))
+    def __init__(self, settings: CelerySettings, log: Path, *, broker_option: bool = False) -> None:
+        """The broker comes from ``BMEFHIR_BROKER_URL``, or from ``--broker`` when ``broker_option``."""
+        env = dict(os.environ, BMEFHIR_VISIBILITY_TIMEOUT=str(VISIBILITY))
+        env.pop("BMEFHIR_BROKER_URL", None)
+        args = [str(BMEFHIR), "worker", "--concurrency", "2", "--loglevel", "INFO"]
+        if broker_option:
+            args += ["--broker", settings.broker_url]
+        else:
+            env["BMEFHIR_BROKER_URL"] = settings.broker_url
         self.log = log
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [str(BMEFHIR), "worker", "--concurrency", str(concurrency), "--loglevel", "INFO"],
+                args,
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -120,7 +129,7 @@ def steady_worker(settings: CelerySettings, tmp_path_factory: pytest.TempPathFac
 
 @pytest.fixture
 def second_worker(settings: CelerySettings, steady_worker: Worker, tmp_path: Path) -> Iterator[Worker]:
-    worker = Worker(settings, tmp_path / "second.log")
+    worker = Worker(settings, tmp_path / "second.log", broker_option=True)
     try:
         _wait_ready(settings, [steady_worker, worker])
         yield worker
@@ -158,6 +167,9 @@ def _by_patient(outcomes: list[PatientOutcome]) -> dict[str, PatientOutcome]:
     return found
 
 
+@live
+@pytest.mark.slow
+@pytest.mark.timeout(180)
 def test_two_workers_analyse_every_patient_once_and_a_rerun_writes_nothing(
     fhir_base: str, settings: CelerySettings, steady_worker: Worker, second_worker: Worker
 ) -> None:
@@ -176,8 +188,14 @@ def test_two_workers_analyse_every_patient_once_and_a_rerun_writes_nothing(
         (p, first[p].content_hash, o.content_hash) for p, o in again.items() if o.status != "unchanged"
     ]
     assert set(_reports_per_patient(fhir_base, patient_ids).values()) == {1}
+    worker_logs = steady_worker.log.read_text() + second_worker.log.read_text()
+    assert "analyse_patient" in worker_logs  # the workers did log their tasks...
+    assert not [pid for pid in patient_ids if pid in worker_logs]  # ...but never a patient id
 
 
+@live
+@pytest.mark.slow
+@pytest.mark.timeout(180)
 def test_killing_one_of_two_workers_mid_run_loses_and_duplicates_nothing(
     fhir_base: str, settings: CelerySettings, steady_worker: Worker, second_worker: Worker
 ) -> None:
@@ -208,3 +226,59 @@ def _active_patients(app: object, worker: Worker) -> set[str]:
     inspect = app.control.inspect(destination=[worker.hostname], timeout=1.0)  # type: ignore[attr-defined]
     active = (inspect.active() or {}).get(worker.hostname, [])
     return {task["args"][1] for task in active}
+
+
+# -- the executor's own edges (Redis only, no workers, no FHIR server) ---------------------------------
+
+
+def _quiet_job() -> SyncJobSpec:
+    return SyncJobSpec(fhir_base="http://127.0.0.1:9/fhir", now="2026-01-15T08:00:00+00:00", max_attempts=1)
+
+
+@pytest.mark.timeout(60)
+def test_no_worker_means_failed_outcomes_after_the_stall_timeout(redis_url: str) -> None:
+    # A database no worker listens on: the tasks are queued and nobody answers.
+    idle = CelerySettings(broker_url=redis_url.rsplit("/", 1)[0] + "/7", visibility_timeout=VISIBILITY)
+    executor = CeleryExecutor(make_app(idle), stall_timeout=1.0, poll_interval=0.05)
+    started = time.monotonic()
+    outcomes = _by_patient(list(executor.run(_quiet_job(), ["a", "b", "c"])))
+    assert time.monotonic() - started < 10
+    assert set(outcomes) == {"a", "b", "c"}
+    assert {o.status for o in outcomes.values()} == {"failed"}
+    assert all("bmefhir worker" in (o.reason or "") for o in outcomes.values())
+
+
+@pytest.mark.timeout(60)
+def test_unreachable_broker_is_a_clear_error_without_the_password() -> None:
+    closed = CelerySettings(broker_url="redis://:s3cret@127.0.0.1:9/0")
+    executor = CeleryExecutor(make_app(closed))
+    with pytest.raises(ExecutorUnavailable) as caught:
+        list(executor.run(_quiet_job(), ["a"]))
+    assert "127.0.0.1:9" in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+
+
+def test_the_task_round_trips_the_job_and_never_raises() -> None:
+    # Called in-process: the JSON job is rebuilt, process_one runs, a dead server becomes a failed outcome.
+    spec = _quiet_job()
+    try:
+        outcome = PatientOutcome.from_dict(analyse_patient(orjson.loads(spec.to_json()), "p1"))
+    finally:
+        close_clients(spec)
+    assert (outcome.patient_id, outcome.status) == ("p1", "failed")
+    assert outcome.reason
+
+
+def test_settings_give_at_least_once_delivery_and_read_the_environment() -> None:
+    conf = CelerySettings.from_env(
+        {"BMEFHIR_BROKER_URL": "redis://10.0.0.5:6379/2", "BMEFHIR_VISIBILITY_TIMEOUT": "600"}
+    ).conf()
+    assert conf["broker_url"] == "redis://10.0.0.5:6379/2"
+    assert conf["result_backend"].endswith("+redis://10.0.0.5:6379/2")  # the polling Redis backend
+    assert conf["task_acks_late"] is conf["task_reject_on_worker_lost"] is True
+    assert conf["worker_prefetch_multiplier"] == 1
+    assert conf["broker_transport_options"]["visibility_timeout"] == 600
+    assert conf["task_time_limit"] < 600  # a running task is never redelivered
+    assert CelerySettings.from_env({}).broker_url == "redis://127.0.0.1:6379/0"
+    with pytest.raises(ValueError, match="BMEFHIR_VISIBILITY_TIMEOUT"):
+        CelerySettings.from_env({"BMEFHIR_VISIBILITY_TIMEOUT": "soon"})

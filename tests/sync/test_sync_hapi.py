@@ -74,7 +74,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(fhir_base: str, t
     rng = random.Random(5)
     kills = 0
     while kills < 12:
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.8, 3.0))  # start-up is ~1s: kills land in discovery and mid-processing
         if proc.poll() is not None:
             break  # finished before the kill: the run is complete

@@ -9,7 +9,7 @@ import pytest
 
 from bmefhir import sandbox
 
-from .harness import MockEhr, load_examples, mock_ehr, run_prefix
+from .harness import MockEhr, create_practitioner, load_examples, mock_ehr, run_prefix
 
 ENV_BASE = "BMEFHIR_TEST_FHIR_BASE"
 
@@ -42,13 +42,19 @@ def patients(hapi_base: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
+def practitioner(hapi_base: str) -> str:
+    return create_practitioner(hapi_base, run_prefix())
+
+
+@pytest.fixture(scope="session")
 def ehr_session(hapi_base: str) -> Iterator[MockEhr]:
     with mock_ehr(hapi_base) as ehr:
         yield ehr
 
 
 @pytest.fixture
-def ehr(ehr_session: MockEhr) -> Iterator[MockEhr]:
-    ehr_session.reset()
+def ehr(ehr_session: MockEhr, practitioner: str) -> Iterator[MockEhr]:
+    """The mock EHR with default knobs: approves, grants what is asked, names ``practitioner``."""
+    ehr_session.reset(practitioner)
     yield ehr_session
-    ehr_session.reset()
+    ehr_session.reset(practitioner)

@@ -105,6 +105,16 @@ def load_examples(base: str, prefix: str) -> dict[str, str]:
     return patients
 
 
+def create_practitioner(base: str, prefix: str) -> str:
+    """The signing clinician (HAPI checks that Provenance.agent.who exists): ``Practitioner/<id>``."""
+    pid = f"{prefix}clinician"
+    practitioner = {"resourceType": "Practitioner", "id": pid, "meta": {"tag": [TEST_TAG]},
+                    "name": [{"family": "Clinician", "given": ["Test"], "prefix": ["Dr"]}]}
+    with FhirClient(base, timeout=60.0) as client:
+        client.update(practitioner)
+    return f"Practitioner/{pid}"
+
+
 # ----------------------------------------------------------------------------- the stand-in EHR
 
 
@@ -127,8 +137,8 @@ class MockEhr:
         counts: dict[str, int] = httpx.get(f"{self.origin}/__control", timeout=10).json()["counters"]
         return counts
 
-    def reset(self) -> None:
-        self.control(patient=None, fhirUser="Practitioner/example", deny=False, withhold=[], expiresIn=3600,
+    def reset(self, fhir_user: str = "Practitioner/example") -> None:
+        self.control(patient=None, fhirUser=fhir_user, deny=False, withhold=[], expiresIn=3600,
                      clientSecret=None, clientJwk=None)
 
 
@@ -161,6 +171,9 @@ def mock_ehr(hapi_base: str) -> Iterator[MockEhr]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
 
 
 # ----------------------------------------------------------------------------- the app under uvicorn
