@@ -21,10 +21,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from web.harness import create_practitioner, free_port, load_examples, mock_ehr, run_prefix, serve_app  # noqa: E402
+from web.harness import create_practitioner, free_port, load_examples, mock_ehr, run_prefix, serve_app
 
-from bmefhir import sandbox  # noqa: E402
-from bmefhir.web import WebSettings, create_app, get_settings  # noqa: E402
+from bmefhir import sandbox
+from bmefhir.web import WebSettings, create_app, get_settings
 
 
 def one_launch(app_url: str, iss: str, patient: str) -> tuple[float, int]:

@@ -19,6 +19,9 @@ scripts/fetch-r4-examples.sh
 step "HAPI FHIR JPA server (Maven Central)"
 scripts/hapi-build.sh
 
+step "Browser-test prerequisites (Debian chromium, npm oauth2-mock-server)"
+scripts/browser-test-setup.sh
+
 step "ruff"
 .venv/bin/ruff check bmefhir tests scripts examples
 step "mypy (strict)"

@@ -6,11 +6,7 @@ import logging
 
 import typer
 
-from bmefhir.cli import analyze, knowledge, sandbox
-from bmefhir.cli import keys as keys_cli
-from bmefhir.cli import sync as sync_cli
-from bmefhir.cli import synth as synth_cli
-from bmefhir.cli import worker as worker_cli
+from bmefhir.cli import analyze, keys, knowledge, sandbox, serve, sync, synth, worker
 
 app = typer.Typer(
     name="bmefhir",
@@ -21,13 +17,13 @@ app = typer.Typer(
 )
 app.command("analyze")(analyze.analyze)
 app.command("run")(analyze.run_server)
-app.command("serve")(__import__("bmefhir.cli.serve", fromlist=["serve"]).serve)
 app.add_typer(knowledge.app, name="knowledge")
-app.add_typer(keys_cli.app, name="keys")
-app.command("worker")(worker_cli.worker)
 app.add_typer(sandbox.app, name="sandbox")
-app.add_typer(sync_cli.app, name="sync")
-app.command("synth")(synth_cli.synth)
+app.command("serve")(serve.serve)
+app.add_typer(sync.app, name="sync")
+app.command("worker")(worker.worker)
+app.command("synth")(synth.synth)
+app.add_typer(keys.app, name="keys")
 
 
 def main() -> None:

@@ -17,7 +17,15 @@ import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
-__all__ = ["READ_TYPES", "SHARED_WRITE_TYPES", "WRITE_TYPES", "ScopeGrant", "ScopeStyle", "parse_scopes", "requested_scopes"]
+__all__ = [
+    "READ_TYPES",
+    "SHARED_WRITE_TYPES",
+    "WRITE_TYPES",
+    "ScopeGrant",
+    "ScopeStyle",
+    "parse_scopes",
+    "requested_scopes",
+]
 
 ScopeStyle = Literal["v1", "v2"]
 LaunchKind = Literal["ehr", "standalone"]

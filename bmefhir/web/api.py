@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
@@ -18,8 +18,11 @@ __all__ = ["router"]
 
 log = logging.getLogger("bmefhir.web")
 router = APIRouter(prefix="/api", tags=["api"])
-_ERRORS = {401: {"description": "no signed-in session"}, 404: {"description": "not found"},
-           502: {"description": "the EHR could not be read"}}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no signed-in session"},
+    404: {"description": "not found"},
+    502: {"description": "the EHR could not be read"},
+}
 
 
 def _out(result: PatientResult) -> AnalysisOut:

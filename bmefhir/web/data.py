@@ -17,8 +17,8 @@ from bmefhir.fhir.raw import RawPatient
 from bmefhir.fhir.retry import RetryPolicy
 from bmefhir.pipeline import PatientResult, process_patient
 from bmefhir.record import DataQualityIssue
-from bmefhir.smart.launch import ClientCredentials, TokenSet, refresh
 from bmefhir.smart.keys import load_signing_key
+from bmefhir.smart.launch import ClientCredentials, TokenSet, refresh
 from bmefhir.smart.sessions import WebSession
 from bmefhir.testing.examples import ExamplesError, list_examples
 from bmefhir.web.errors import AppError

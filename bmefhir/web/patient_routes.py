@@ -127,7 +127,8 @@ async def sign(request: Request, settings: SettingsDep, http: HttpDep, now: Cloc
     if blocked:
         raise AppError(403, "Not signed", blocked)
     tokens = fresh_tokens(session, settings, http, now)
-    signature = Signature(tokens.fhir_user or "", tokens.user_display, form.get("comment", "").strip()[:MAX_COMMENT] or None)
+    comment = form.get("comment", "").strip()[:MAX_COMMENT] or None
+    signature = Signature(tokens.fhir_user or "", tokens.user_display, comment)
     try:
         with ehr_client(tokens) as client:
             _result, outcome = fetch_analyse_write(client, tokens.patient or "", now, signature=signature)

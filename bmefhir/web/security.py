@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bmefhir.web.settings import WebSettings
 
-__all__ = ["COOKIE_NAME", "SecurityHeaders", "clear_session_cookie", "content_security_policy", "set_session_cookie"]
+__all__ = ["COOKIE_NAME", "SecurityHeaders", "content_security_policy", "set_session_cookie"]
 
 COOKIE_NAME = "bmefhir_session"
 
@@ -86,8 +86,3 @@ def set_session_cookie(response: Response, session_id: str, settings: WebSetting
             if name == b"set-cookie" and value.startswith(COOKIE_NAME.encode() + b"="):
                 raw[i] = (name, value + b"; Partitioned")
                 break
-
-
-def clear_session_cookie(response: Response, settings: WebSettings) -> None:
-    secure, samesite, partitioned = _cookie_policy(settings)
-    response.delete_cookie(COOKIE_NAME, path="/", secure=secure, httponly=True, samesite=samesite)

@@ -58,7 +58,9 @@ def timeline_svg(analysis: Analysis) -> str:
         (e for e in analysis.derived.exposures if e.start is not None),
         key=lambda e: (e.concept not in _KEY_EXPOSURES, e.concept, e.drug, e.start or date.min),
     )
-    labs = [lab for lab in analysis.record.labs if lab.date is not None and (lab.high_flag or lab.coded_value == "positive")]
+    labs = [
+        lab for lab in analysis.record.labs if lab.date is not None and (lab.high_flag or lab.coded_value == "positive")
+    ]
     labs = sorted(labs, key=lambda lab: (lab.date or date.min, lab.concept))[:MAX_LABS]
     today = analysis.now.date()
 
@@ -93,9 +95,9 @@ def timeline_svg(analysis: Analysis) -> str:
 
     lane_y: dict[tuple[str, str | None], float] = {}
     for i, lane in enumerate(lanes):
-        y = TOP + i * LANE_H
-        lane_y[lane] = y
-        out.append(_lane_label(y, lane_label(lane[0], lane[1])))
+        top = float(TOP + i * LANE_H)
+        lane_y[lane] = top
+        out.append(_lane_label(top, lane_label(lane[0], lane[1])))
     centers: list[tuple[float, float]] = []
     for ep in episodes:
         y = lane_y[ep.lane] + LANE_H / 2
@@ -145,8 +147,8 @@ def timeline_svg(analysis: Analysis) -> str:
                 f"<title>{escape(f'{ex.drug}{route}: {ex.start.isoformat()} to {until}')}</title></rect>"
             )
     if labs:
-        y = base + len(exposure_lanes) * LANE_H + LANE_H / 2
-        out.append(_lane_label(y - LANE_H / 2, "Abnormal labs"))
+        lab_y = base + len(exposure_lanes) * LANE_H + LANE_H / 2
+        out.append(_lane_label(lab_y - LANE_H / 2, "Abnormal labs"))
         for lab in labs:
             if lab.date is None:
                 continue
@@ -155,7 +157,7 @@ def timeline_svg(analysis: Analysis) -> str:
             unit = f" {lab.unit}" if lab.unit and value else ""
             label = f"{lab.concept.replace('_', ' ')}{value}{unit} ({lab.date.isoformat()})"
             out.append(
-                f'<path class="lab" d="M{x:.1f},{y - 7:.1f} l7,7 l-7,7 l-7,-7 z" fill="#1f4e9c">'
+                f'<path class="lab" d="M{x:.1f},{lab_y - 7:.1f} l7,7 l-7,7 l-7,-7 z" fill="#1f4e9c">'
                 f"<title>{escape(label)}</title></path>"
             )
     out.append("</svg>")

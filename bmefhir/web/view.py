@@ -154,5 +154,5 @@ def page_view(result: PatientResult, source_prefix: str) -> PageView:
         risk_factors=tuple(r.replace("_", " ") for r in analysis.derived.risk_factors),
         insufficient_data=d.insufficient_data,
         knowledge_version=d.knowledge_version,
-        timeline=Markup(timeline_svg(analysis)),  # noqa: S704 - built from escaped parts in timeline_svg
+        timeline=Markup(timeline_svg(analysis)),
     )

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from web.conftest import ehr, ehr_session, hapi_base, patients, practitioner  # noqa: F401 - shared fixtures
 from web.harness import ROOT, MockEhr, free_port, missing, serve_app
 

@@ -9,6 +9,7 @@ test tag, and the session deletes what it created at the end.
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -90,8 +91,7 @@ def rewrite_ids(bundle: dict[str, Any], prefix: str) -> dict[str, Any]:
 
     for entry in out["entry"]:
         res = fix(entry["resource"])
-        if prefix:
-            res["id"] = prefix + res["id"]
+        res["id"] = _new_id(res["id"], prefix)
         res.setdefault("meta", {}).setdefault("tag", []).append(dict(TEST_TAG))
         entry["resource"] = res
         entry["request"]["url"] = _ref(entry["request"]["url"], prefix)
@@ -100,7 +100,14 @@ def rewrite_ids(bundle: dict[str, Any], prefix: str) -> dict[str, Any]:
 
 def _ref(value: str, prefix: str) -> str:
     match = _REF.match(value)
-    return f"{match.group(1)}/{prefix}{match.group(2)}" if match and prefix else value
+    return f"{match.group(1)}/{_new_id(match.group(2), prefix)}" if match and prefix else value
+
+
+def _new_id(rid: str, prefix: str) -> str:
+    """``prefix + rid``, or ``prefix`` + a hash of ``rid`` when that would exceed FHIR's 64 characters."""
+    if len(prefix) + len(rid) <= 64:
+        return prefix + rid
+    return prefix + hashlib.sha256(rid.encode()).hexdigest()[: 64 - len(prefix)]
 
 
 def file_patient(bundle: dict[str, Any], tmp_path: Any) -> RawPatient:

@@ -69,7 +69,8 @@ def prefixed(bundle: dict[str, Any], prefix: str) -> dict[str, Any]:
 
     def fix(node: Any) -> Any:
         if isinstance(node, dict):
-            return {k: (_ref(v, prefix) if k == "reference" and isinstance(v, str) else fix(v)) for k, v in node.items()}
+            return {k: _ref(v, prefix) if k == "reference" and isinstance(v, str) else fix(v)
+                    for k, v in node.items()}
         if isinstance(node, list):
             return [fix(v) for v in node]
         return node

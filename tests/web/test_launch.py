@@ -126,8 +126,11 @@ def test_without_write_scope_signing_is_disabled(ehr: MockEhr, patients: dict[st
         assert page.status_code == 200
         assert "Write-back is disabled" in page.text
         assert 'action="/sign"' not in page.text
-        refused = client.post("/sign", data={"csrf": client.app.state.sessions and "x"})  # type: ignore[attr-defined]
+        store = client.app.state.sessions  # type: ignore[attr-defined]
+        (session,) = [s for s in store._sessions.values() if s.tokens is not None]
+        refused = client.post("/sign", data={"csrf": session.csrf})  # a valid form still cannot sign
         assert refused.status_code == 403
+        assert "Write-back is disabled" in refused.text
 
 
 def _reports(hapi_base: str, patient: str) -> list[dict]:
@@ -184,7 +187,8 @@ def test_v1_scopes_are_requested_and_honoured(ehr: MockEhr, patients: dict[str, 
         scope = httpx.URL(start.headers["location"]).params["scope"].split()
         assert "patient/Observation.read" in scope
         assert "patient/DiagnosticReport.write" in scope
-        assert client.get(callback_path(authorize(start.headers["location"])), follow_redirects=False).status_code == 303
+        back = client.get(callback_path(authorize(start.headers["location"])), follow_redirects=False)
+        assert back.status_code == 303
         page = client.get("/patient")
         assert page.status_code == 200
         assert 'action="/sign"' in page.text
