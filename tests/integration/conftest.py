@@ -14,7 +14,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from bmefhir import sandbox
 from bmefhir.fhir.client import FhirClient
 from bmefhir.testing.examples import list_examples
 
@@ -30,26 +29,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def target() -> Iterator[Target]:
-    external = os.environ.get(ENV_BASE)
-    if external:
-        found = Target(external, external=True, prefix=f"bmt{uuid.uuid4().hex[:8]}-")
+def target(fhir_server: str) -> Iterator[Target]:
+    if os.environ.get(ENV_BASE):
+        found = Target(fhir_server, external=True, prefix=f"bmt{uuid.uuid4().hex[:8]}-")
         yield found
         with found.client() as client:
             found.cleanup(client)
         return
-    try:
-        manager = sandbox.running()
-        server = manager.__enter__()
-    except sandbox.SandboxError as exc:
-        reason = f"the HAPI FHIR sandbox did not start: {exc}"
-        if os.environ.get("CI"):
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
-    try:
-        yield Target(server.base_url, external=False, prefix="")
-    finally:
-        manager.__exit__(None, None, None)
+    yield Target(fhir_server, external=False, prefix="")
 
 
 @pytest.fixture(scope="session")

@@ -18,14 +18,12 @@ import pytest
 
 from bmefhir.sync.models import Base
 from bmefhir.sync.store import SyncStore
+from bmefhir.testing.prerequisites import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _unavailable(what: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} (CI is set: this must not be skipped)")
-    pytest.skip(what)
+_unavailable = unavailable
 
 
 @pytest.fixture(scope="session")
@@ -62,21 +60,5 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SyncStore]
 
 
 @pytest.fixture(scope="session")
-def fhir_base() -> Iterator[str]:
-    """The HAPI sandbox (``BMEFHIR_TEST_FHIR_BASE`` to use another server); reused if one is already running."""
-    url = os.environ.get("BMEFHIR_TEST_FHIR_BASE")
-    if url:
-        yield url
-        return
-    from bmefhir.sandbox import SandboxError, running
-
-    try:
-        context = running()
-        server = context.__enter__()
-    except SandboxError as exc:
-        _unavailable(f"HAPI sandbox unavailable: {str(exc)[:300]}")
-        return
-    try:
-        yield server.base_url
-    finally:
-        context.__exit__(None, None, None)
+def fhir_base(fhir_server: str) -> str:
+    return fhir_server

@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
-from bmefhir import sandbox
-
 from .harness import MockEhr, create_practitioner, load_examples, mock_ehr, run_prefix
-
-ENV_BASE = "BMEFHIR_TEST_FHIR_BASE"
 
 
 @pytest.fixture(scope="session")
-def hapi_base() -> Iterator[str]:
-    """The FHIR server: ``BMEFHIR_TEST_FHIR_BASE``, else the HAPI sandbox (reused when already running)."""
-    external = os.environ.get(ENV_BASE)
-    if external:
-        yield external.rstrip("/")
-        return
-    try:
-        manager = sandbox.running()
-        server = manager.__enter__()
-    except sandbox.SandboxError as exc:
-        reason = f"the HAPI FHIR sandbox did not start: {exc}"
-        if os.environ.get("CI"):
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
-    try:
-        yield server.base_url.rstrip("/")
-    finally:
-        manager.__exit__(None, None, None)
+def hapi_base(fhir_server: str) -> str:
+    return fhir_server
 
 
 @pytest.fixture(scope="session")
