@@ -60,6 +60,7 @@ from bmefhir.fhir.raw import RawPatient
 from bmefhir.pipeline import PatientResult, process_patient
 from bmefhir.render import ids
 from bmefhir.render.bundle import transaction_bundle
+from bmefhir.render.resources import device
 from bmefhir.render.signature import Signature
 
 __all__ = [
@@ -167,6 +168,21 @@ def patient_lock(base: str | httpx.URL, patient_id: str) -> Iterator[None]:
 # -- write-back ------------------------------------------------------------------
 
 
+def ensure_device(client: FhirClient) -> None:
+    """Create bmefhir's Device once (conditional create) before writers fan out.
+
+    Every write-back transaction also carries it with ``ifNoneExist``, so this is
+    only an optimisation against the first-write race between parallel workers.
+    """
+    dev = device()
+    ident = dev["identifier"][0]
+    entry = {
+        "resource": {k: v for k, v in dev.items() if k != "id"},
+        "request": {"method": "POST", "url": "Device", "ifNoneExist": f"identifier={ident['system']}|{ident['value']}"},
+    }
+    client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": [entry]})
+
+
 def write_back(
     client: FhirClient,
     raw: RawPatient,
@@ -199,9 +215,7 @@ def write_back(
         if outputs.content_hash and all(
             kind in current and current[kind].content_hash == outputs.content_hash for kind in OUTPUT_TYPES
         ):
-            return WriteOutcome(
-                patient_key, outputs.content_hash, as_is, "same-content", client.requests_sent - before
-            )
+            return WriteOutcome(patient_key, outputs.content_hash, as_is, "same-content", client.requests_sent - before)
 
         bundle = transaction_bundle(
             outputs, {k: (e.id, e.version_id) for k, e in current.items()}, extra_tags=extra_tags

@@ -10,7 +10,6 @@ than being overwritten.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -91,10 +90,19 @@ def transaction_bundle(
     current = current or {}
     entries: list[Json] = []
     for res in outputs.written():
-        body = copy.deepcopy(res)
+        body = dict(res)  # shallow: rendered outputs are never mutated
         kind = body["resourceType"]
         request: Json = {"method": "PUT"}
-        if kind in current:
+        if kind == "Device":
+            # Created once, never updated: an update per patient would serialise every writer on it.
+            del body["id"]
+            ident = res["identifier"][0]
+            request = {
+                "method": "POST",
+                "url": "Device",
+                "ifNoneExist": f"identifier={ident['system']}|{ident['value']}",
+            }
+        elif kind in current:
             body["id"], version = current[kind]
             request["url"] = f"{kind}/{body['id']}"
             if version is not None:
@@ -107,7 +115,9 @@ def transaction_bundle(
             del body["id"]
             request["url"] = _conditional_url(res)
         if extra_tags:
-            body.setdefault("meta", {}).setdefault("tag", []).extend(dict(t) for t in extra_tags)
+            meta = dict(body.get("meta", {}))
+            meta["tag"] = [*meta.get("tag", []), *(dict(t) for t in extra_tags)]
+            body["meta"] = meta
         entries.append({"fullUrl": urn(res["id"]), "resource": body, "request": request})
     return {
         "resourceType": "Bundle",

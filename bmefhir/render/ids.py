@@ -10,6 +10,8 @@ from __future__ import annotations
 import uuid
 from typing import Final
 
+from bmefhir import __version__
+
 BASE: Final = "http://bmefhir.org/fhir"
 ASSESSMENT_SYSTEM: Final = f"{BASE}/sid/assessment"
 DEVICE_SYSTEM: Final = f"{BASE}/sid/device"
@@ -37,5 +39,11 @@ def output_uuid(patient_ref: str, kind: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{ASSESSMENT_SYSTEM}|{identifier_value(patient_ref, kind)}"))
 
 
+def device_identifier_value() -> str:
+    # Versioned, so every Provenance names the exact software that wrote it and the
+    # shared Device never needs updating (concurrent writers would contend on it).
+    return f"bmefhir/{__version__}"
+
+
 def device_uuid() -> str:
-    return str(uuid.uuid5(_NAMESPACE, f"{DEVICE_SYSTEM}|bmefhir"))
+    return str(uuid.uuid5(_NAMESPACE, f"{DEVICE_SYSTEM}|{device_identifier_value()}"))

@@ -91,10 +91,11 @@ def input_refs(analysis: Analysis) -> dict[str, list[str]]:
 
 
 def device() -> Json:
+    """The software as a Device: one per released version, created once and never updated."""
     return {
         "resourceType": "Device",
         "id": ids.device_uuid(),
-        "identifier": [{"system": ids.DEVICE_SYSTEM, "value": "bmefhir"}],
+        "identifier": [{"system": ids.DEVICE_SYSTEM, "value": ids.device_identifier_value()}],
         "deviceName": [{"name": "bmefhir", "type": "manufacturer-name"}],
         "version": [{"value": __version__}],
         "status": "active",

@@ -27,6 +27,7 @@ from bmefhir.sync.discovery import Discovery, discover_all, discover_changed, is
 from bmefhir.sync.executors import Executor, LocalExecutor, PatientOutcome
 from bmefhir.sync.spec import AuthConfig, SyncJobSpec
 from bmefhir.sync.store import RunView, SyncStore, owner_name
+from bmefhir.writeback import ensure_device
 
 __all__ = ["LeaseHeld", "SyncOptions", "SyncSummary", "server_key", "sync_once"]
 
@@ -229,6 +230,9 @@ def _process(
                 return
             yield pid
 
+    if not job.dry_run:
+        with open_client(job) as client:
+            ensure_device(client)
     outcomes = executor.run(job, feed())
     try:
         for outcome in outcomes:

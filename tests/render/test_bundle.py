@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 
 from fhir.resources.R4B.bundle import Bundle
 
+from bmefhir import __version__
 from bmefhir.pipeline import analyse
 from bmefhir.record import ImagingFinding, PatientInfo, PatientRecord, Site, SourceRef
 from bmefhir.render import ids
@@ -39,7 +40,15 @@ def test_transaction_uses_conditional_update_on_identifiers() -> None:
     assert f"DiagnosticReport?identifier={ids.ASSESSMENT_SYSTEM}|p1/diagnostic-report" in urls
     assert f"ClinicalImpression?identifier={ids.ASSESSMENT_SYSTEM}|p1/clinical-impression" in urls
     assert f"RiskAssessment?identifier={ids.ASSESSMENT_SYSTEM}|p1/risk-assessment" in urls
-    assert all(e["request"]["method"] == "PUT" for e in tx["entry"])
+    outputs = [e for e in tx["entry"] if e["resource"]["resourceType"] != "Device"]
+    assert all(e["request"]["method"] == "PUT" for e in outputs)
+    # The shared Device is created once and never updated: parallel writers must not contend on it.
+    (dev,) = [e for e in tx["entry"] if e["resource"]["resourceType"] == "Device"]
+    assert dev["request"] == {
+        "method": "POST",
+        "url": "Device",
+        "ifNoneExist": f"identifier={ids.DEVICE_SYSTEM}|bmefhir/{__version__}",
+    }
     # Conditionally updated bodies carry no id (the server's match decides it); Provenance keeps its fixed id.
     for entry in tx["entry"]:
         res = entry["resource"]
