@@ -39,6 +39,7 @@ Usage::
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import threading
 import weakref
@@ -52,7 +53,7 @@ import httpx
 
 from bmefhir.differential.knowledge_base import KnowledgeBase
 from bmefhir.fhir.client import FhirClient
-from bmefhir.fhir.errors import FhirConflict, FhirResponseError
+from bmefhir.fhir.errors import FhirConflict, FhirError, FhirResponseError
 from bmefhir.fhir.existing import OUTPUT_TYPES, ExistingOutput, existing_requests, read_existing
 from bmefhir.fhir.outcome import OutcomeIssue
 from bmefhir.fhir.patient_fetch import fetch_patient
@@ -62,6 +63,8 @@ from bmefhir.render import ids
 from bmefhir.render.bundle import transaction_bundle
 from bmefhir.render.resources import device
 from bmefhir.render.signature import Signature
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Action",
@@ -180,7 +183,10 @@ def ensure_device(client: FhirClient) -> None:
         "resource": {k: v for k, v in dev.items() if k != "id"},
         "request": {"method": "POST", "url": "Device", "ifNoneExist": f"identifier={ident['system']}|{ident['value']}"},
     }
-    client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": [entry]})
+    try:
+        client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": [entry]})
+    except FhirError as exc:  # best effort: each write-back creates it anyway if still missing
+        log.warning("could not create the bmefhir Device up front: %s", exc)
 
 
 def write_back(

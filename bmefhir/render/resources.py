@@ -7,6 +7,7 @@ verified codes are emitted (terminology.md §9 and docs/terminology-verification
 from __future__ import annotations
 
 import base64
+from html import escape
 from typing import TYPE_CHECKING, Any, Final
 
 from bmefhir import __version__
@@ -57,6 +58,11 @@ def qualitative_risk(probability: float) -> Json:
 
 def instant(analysis: Analysis) -> str:
     return analysis.now.isoformat(timespec="seconds")
+
+
+def _text(plain: str) -> Json:
+    """A generated narrative (dom-6) from plain text, escaped."""
+    return {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><p>{escape(plain)}</p></div>'}
 
 
 def _identifier(analysis: Analysis, kind: str) -> list[Json]:
@@ -180,6 +186,7 @@ def clinical_impression(analysis: Analysis, signature: Signature | None, risk_ur
         notes.append({"text": f"Clinician comment: {signature.comment}"})
     res: Json = {
         "resourceType": "ClinicalImpression",
+        "text": _text(conclusion_text(analysis)),
         "id": ids.output_uuid(analysis.record.patient.ref, "clinical-impression"),
         "meta": {"profile": [ids.profile_url("clinical-impression")]},
         "identifier": _identifier(analysis, "clinical-impression"),
@@ -219,6 +226,7 @@ def risk_assessment(analysis: Analysis, signature: Signature | None) -> Json:
     )
     res: Json = {
         "resourceType": "RiskAssessment",
+        "text": _text("; ".join(f"{c.display}: {c.probability:.2f}" for c in d.ranking) + f". {DISCLAIMER}"),
         "id": ids.output_uuid(analysis.record.patient.ref, "risk-assessment"),
         "meta": {"profile": [ids.profile_url("risk-assessment")]},
         "identifier": _identifier(analysis, "risk-assessment"),
@@ -264,6 +272,10 @@ def provenance(analysis: Analysis, signature: Signature | None, targets: list[st
     ]
     res: Json = {
         "resourceType": "Provenance",
+        "text": _text(
+            f"Written by bmefhir {__version__} from {len(analysis.record.sources)} source resources"
+            + (f"; signed by {signature.display or signature.practitioner_ref}." if signature else ".")
+        ),
         "id": ids.output_uuid(analysis.record.patient.ref, "provenance"),
         "meta": {"profile": [ids.profile_url("provenance")]},
         "target": [ref(t) for t in targets],

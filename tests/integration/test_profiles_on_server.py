@@ -69,7 +69,7 @@ def test_everything_bmefhir_writes_validates_against_its_profile_and_base_r4(
                 where = f"{case.name} {written.resource_type}"
                 errors += _validate(http, resource, ids.profile_url(PROFILED[written.resource_type]), where)
                 errors += _validate(http, resource, None, where)
-            device = next(iter(client.search("Device", {"identifier": f"{ids.DEVICE_SYSTEM}|bmefhir"})))
+            device = next(iter(client.search("Device", {"identifier": f"{ids.DEVICE_SYSTEM}|{ids.device_identifier_value()}"})))
             errors += _validate(http, device, None, f"{case.name} Device")
     assert not errors, "\n".join(errors)
 
