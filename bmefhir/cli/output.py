@@ -83,7 +83,9 @@ def print_source_problems(source: PatientSource) -> None:
 def print_report(report: RunReport, out_dir: str | None) -> None:
     err.print(
         f"[bold]{report.analysed}[/] analysed, {len(report.failures)} failed, {report.red_flagged} with red flags, "
-        f"{report.data_quality_issues} data-quality issues, {report.seconds:.1f} s"
+        f"{report.data_quality_issues} data-quality issues"
+        + (f", {report.written - report.unchanged} written, {report.unchanged} unchanged" if report.written else "")
+        + f", {report.seconds:.1f} s"
         + (f"; outputs in {out_dir}" if out_dir else "")
     )
     err.print(f"[dim]{DISCLAIMER}[/]")

@@ -21,8 +21,12 @@ from .target import TEST_TAG, Target
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 CASES = list_examples()
-PROFILED = {"DiagnosticReport": "diagnostic-report", "ClinicalImpression": "clinical-impression",
-            "RiskAssessment": "risk-assessment", "Provenance": "provenance"}
+PROFILED = {
+    "DiagnosticReport": "diagnostic-report",
+    "ClinicalImpression": "clinical-impression",
+    "RiskAssessment": "risk-assessment",
+    "Provenance": "provenance",
+}
 FINDING_SYSTEM = "http://bmefhir.org/fhir/CodeSystem/imaging-finding"
 
 
@@ -69,7 +73,9 @@ def test_everything_bmefhir_writes_validates_against_its_profile_and_base_r4(
                 where = f"{case.name} {written.resource_type}"
                 errors += _validate(http, resource, ids.profile_url(PROFILED[written.resource_type]), where)
                 errors += _validate(http, resource, None, where)
-            device = next(iter(client.search("Device", {"identifier": f"{ids.DEVICE_SYSTEM}|{ids.device_identifier_value()}"})))
+            device = next(
+                iter(client.search("Device", {"identifier": f"{ids.DEVICE_SYSTEM}|{ids.device_identifier_value()}"}))
+            )
             errors += _validate(http, device, None, f"{case.name} Device")
     assert not errors, "\n".join(errors)
 
@@ -82,10 +88,12 @@ def test_example_imaging_findings_validate_against_the_imaging_finding_profile(p
             for entry in load_bundle(case.name)["entry"]:
                 resource = entry["resource"]
                 codings = resource.get("code", {}).get("coding", [])
-                if resource["resourceType"] == "Observation" and any(c.get("system") == FINDING_SYSTEM
-                                                                    for c in codings):
+                if resource["resourceType"] == "Observation" and any(
+                    c.get("system") == FINDING_SYSTEM for c in codings
+                ):
                     checked += 1
-                    errors += _validate(http, resource, ids.profile_url("imaging-finding"),
-                                        f"{case.name} {resource['id']}")
+                    errors += _validate(
+                        http, resource, ids.profile_url("imaging-finding"), f"{case.name} {resource['id']}"
+                    )
     assert checked >= len(CASES)
     assert not errors, "\n".join(errors)
