@@ -17,6 +17,7 @@ from bmefhir.fhir.errors import FhirError
 from bmefhir.fhir.raw import RawPatient
 from bmefhir.fhir.sinks import ResultSink, Sink
 from bmefhir.pipeline import PatientResult, process_patient
+from bmefhir.privacy import pseudonym
 from bmefhir.render.bundle import collection_bundle, transaction_bundle
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def run(
         except FhirError as exc:
             outcome = Failure(raw.patient_id, str(exc))
         except Exception as exc:  # one patient's bug must not end a population run
-            log.exception("patient %s failed", raw.patient_id)
+            log.exception("patient %s failed", pseudonym(raw.patient_id))
             outcome = Failure(raw.patient_id, f"internal error ({type(exc).__name__}); see the log")
         if isinstance(outcome, Failure):
             report.failures.append(outcome)

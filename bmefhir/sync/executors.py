@@ -26,6 +26,7 @@ from typing import Literal, Protocol
 from bmefhir.fhir.errors import FhirError
 from bmefhir.fhir.patient_fetch import fetch_patient
 from bmefhir.pipeline import process_patient
+from bmefhir.privacy import pseudonym
 from bmefhir.sync.connect import client_for, close_clients
 from bmefhir.sync.spec import AuthConfig, SyncJobSpec
 from bmefhir.writeback import patient_lock, write_back
@@ -122,7 +123,7 @@ def process_one(job: SyncJobSpec, patient_id: str) -> PatientOutcome:
     except ValueError as exc:  # an id FHIR does not allow, an unusable job setting
         return PatientOutcome(patient_id, "failed", f"invalid input: {exc}", requests, None)
     except Exception as exc:  # one patient's bug must not end a population run
-        log.exception("sync: patient %s failed", patient_id)
+        log.exception("sync: patient %s failed", pseudonym(patient_id))
         reason = f"internal error ({type(exc).__name__}); see the log"
         return PatientOutcome(patient_id, "failed", reason, requests, None)
 
