@@ -5,36 +5,99 @@
     .venv/bin/python benchmarks/sync.py --n 200 --fhir-base http://127.0.0.1:8080/fhir
 
 Prints, for the full sync and for an incremental sync after 1% of patients changed:
-patients/s, HTTP requests per patient and this process's peak RSS. Only the loaded
-cohort is synced (``--since`` the load), so a shared server's other data does not count.
+patients/s, HTTP requests per patient, the sync process's peak RSS and, with Celery,
+the workers' peak RSS (summed over every worker process). Peak RSS is the kernel's
+high-water mark (``VmHWM``), reset before each sync phase, so loading does not count.
+Only the loaded cohort is synced (``--since`` the load), so a shared server's other
+data does not count. Without ``--fhir-base`` a private sandbox is started and stopped.
+
+With ``--executor celery`` the script starts a throwaway Redis
+(``scripts/redis-test-server.sh``) and ``--workers`` ``bmefhir worker`` processes
+(default concurrency: one prefork child per CPU), and stops them at the end.
+
+**HAPI alone.** After the full sync, a sample of ``--sample`` patients is used to time
+what the server alone needs for the same reads and writes:
+
+1. their outputs are deleted (one transaction of conditional DELETEs per patient), so
+   the server is back where the full sync found it;
+2. each is processed once more in this process (fetch → analyse → write back) through
+   a transport that records every POST it sends: the patient's batch read and its
+   write-back transaction, byte for byte, with their headers (untimed);
+3. the outputs are deleted again, and the recorded requests are replayed with plain
+   httpx (no bmefhir code), ``--replay-threads`` patients at a time, each patient's
+   batch then its transaction, and timed.
+
+The ratio printed is (full sync seconds per patient) / (replay seconds per patient):
+1.0 means the sync adds nothing to the server's own time. The sync's figure also
+carries discovery (``Patient?_elements=id`` pages) and the state store; the replay
+carries neither. The incremental sync has no replay baseline (its If-Match versions
+are spent once written); its cost is judged by requests per changed patient.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import random
-import resource
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bmefhir.cli.synth import transaction_of
 from bmefhir.fhir import FhirClient
+from bmefhir.fhir.existing import existing_requests
+from bmefhir.fhir.patient_fetch import fetch_patient
+from bmefhir.pipeline import process_patient
 from bmefhir.sync import LocalExecutor
 from bmefhir.sync.discovery import server_time
 from bmefhir.sync.executors import Executor
 from bmefhir.sync.runner import SyncOptions, SyncSummary, sync_once
 from bmefhir.sync.store import SyncStore
 from bmefhir.synth import synth_cohort
+from bmefhir.writeback import write_back
+
+REPO = Path(__file__).resolve().parent.parent
+
+Recorded = tuple[str, dict[str, str], bytes]  # url, headers, body
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# ------------------------------------------------------------------ memory
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (prefork children of a Celery worker)."""
+    found = [pid]
+    with contextlib.suppress(OSError):
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            found.extend(_tree(int(child)))
+    return found
+
+
+def reset_peak(pids: list[int]) -> None:
+    """Reset the kernel's RSS high-water mark (``VmHWM``) of these processes."""
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def peak_mb(pid: int) -> float:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# ------------------------------------------------------------------ server, cohort
 
 
 @contextlib.contextmanager
@@ -48,14 +111,14 @@ def server(base: str | None) -> Iterator[str]:
         yield sandbox.base_url
 
 
-def load(base: str, n: int, seed: int, resources: int) -> list[str]:
+def load(base: str, n: int, seed: int, resources: int, per_transaction: int) -> list[str]:
     ids: list[str] = []
     batch: list[list[dict[str, Any]]] = []
     with FhirClient(base, timeout=600) as client:
         for pid, res in synth_cohort(n, seed=seed, resources=resources):
             ids.append(pid)
             batch.append(res)
-            if len(batch) == 50:
+            if len(batch) == per_transaction:
                 client.transaction(transaction_of(batch))
                 batch = []
         if batch:
@@ -80,54 +143,175 @@ def change(base: str, ids: list[str], fraction: float, rng: random.Random) -> li
     return chosen
 
 
-def executor_for(kind: str, workers: int) -> Executor:
+# ------------------------------------------------------------------ HAPI alone
+
+
+class RecordingTransport(httpx.BaseTransport):
+    """Sends as usual and keeps every POST (batch reads, transactions) for replay."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.posts: list[Recorded] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            keep = {k: v for k, v in request.headers.items() if k.lower() in ("content-type", "accept", "prefer")}
+            self.posts.append((str(request.url), keep, request.read()))
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def delete_outputs(base: str, pids: list[str]) -> None:
+    """Conditional DELETE of each patient's four outputs and Provenance, in one transaction per patient."""
+    with FhirClient(base, timeout=120) as client:
+        for pid in pids:
+            entries = [{"request": {"method": "DELETE", "url": r.url}} for r in existing_requests(pid)]
+            client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+
+
+def record(base: str, pids: list[str]) -> list[list[Recorded]]:
+    now = datetime.now(UTC)
+    recorded = []
+    for pid in pids:
+        transport = RecordingTransport()
+        with FhirClient(base, timeout=120, transport=transport) as client:
+            raw = fetch_patient(client, pid, count=SyncOptions().page_size)
+            result = process_patient(raw.resources, now, patient_id=raw.patient_id, source_issues=raw.issues)
+            write_back(client, raw, result)
+        recorded.append(transport.posts)
+    return recorded
+
+
+def replay(recorded: list[list[Recorded]], threads: int) -> float:
+    """Seconds for plain httpx to send the recorded requests, ``threads`` patients at a time."""
+    with httpx.Client(timeout=120, limits=httpx.Limits(max_connections=threads)) as http:
+
+        def one(posts: list[Recorded]) -> None:
+            for url, headers, body in posts:
+                http.post(url, headers=headers, content=body).raise_for_status()
+
+        with ThreadPoolExecutor(threads) as pool:
+            t0 = time.perf_counter()
+            list(pool.map(one, recorded))
+            return time.perf_counter() - t0
+
+
+def hapi_alone(base: str, pids: list[str], threads: int) -> tuple[float, int]:
+    """(replay seconds, requests replayed) for ``pids``; see the module docstring."""
+    delete_outputs(base, pids)
+    recorded = record(base, pids)
+    delete_outputs(base, pids)
+    return replay(recorded, threads), sum(len(p) for p in recorded)
+
+
+# ------------------------------------------------------------------ executors
+
+
+@contextlib.contextmanager
+def executor(kind: str, workers: int, tmp: Path) -> Iterator[tuple[Executor, list[int]]]:
+    """The executor and the pids of the worker processes it uses (none for the local pool)."""
     if kind == "local":
-        return LocalExecutor(workers)
+        yield LocalExecutor(workers), []
+        return
     from bmefhir.sync import celery_app
 
-    made: Executor = celery_app.CeleryExecutor()
-    return made
+    started = subprocess.run(
+        [str(REPO / "scripts/redis-test-server.sh")], capture_output=True, text=True, check=True
+    ).stdout.split()
+    url, redis_dir = started[0], started[1]
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        celery_app.configure(celery_app.CelerySettings(broker_url=url))
+        env = {**os.environ, "BMEFHIR_BROKER_URL": url}
+        cli = str(Path(sys.executable).parent / "bmefhir")
+        for i in range(workers):
+            with open(tmp / f"worker{i}.log", "wb") as log:
+                procs.append(
+                    subprocess.Popen([cli, "worker", "--loglevel", "WARNING"], env=env, stdout=log, stderr=log)
+                )
+        deadline = time.monotonic() + 90
+        while len(celery_app.app.control.ping(timeout=1.0) or []) < workers:
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                raise RuntimeError(f"Celery workers did not start; see {tmp}/worker*.log")
+        yield celery_app.CeleryExecutor(), [p.pid for p in procs]
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        subprocess.run([str(REPO / "scripts/redis-test-server.sh"), "stop", redis_dir], check=False)
 
 
-def row(label: str, s: SyncSummary) -> str:
+# ------------------------------------------------------------------ report
+
+
+HEADER = "phase        patients written unchanged failed  seconds patients/s  req/pat  syncRSS workersRSS"
+
+
+def run_phase(
+    label: str, workers: list[int], store: SyncStore, base: str, options: SyncOptions, ex: Executor
+) -> SyncSummary:
+    procs = [os.getpid(), *(p for w in workers for p in _tree(w))]
+    reset_peak(procs)
+    s = sync_once(store, base, options=options, executor=ex)
     n = max(1, s.discovered)
-    return (
+    worker_rss = sum(peak_mb(p) for w in workers for p in _tree(w))
+    print(
         f"{label:<12} {s.discovered:>7} {s.written:>7} {s.unchanged:>9} {s.failed:>6} {s.seconds:>8.1f} "
-        f"{s.discovered / s.seconds if s.seconds else 0:>10.1f} {s.requests / n:>9.2f} {peak_rss_mb():>9.0f}"
+        f"{s.discovered / s.seconds if s.seconds else 0:>10.1f} {s.requests / n:>8.2f} "
+        f"{peak_mb(os.getpid()):>6.0f}MB {f'{worker_rss:.0f}MB' if workers else '-':>10}",
+        flush=True,
     )
+    return s
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, nargs="+", default=[1000, 5000])
-    ap.add_argument("--resources", type=int, default=30, help="resources per patient")
+    ap.add_argument("--resources", "--resources-per-patient", type=int, default=30, help="resources per patient")
+    ap.add_argument("--per-transaction", type=int, default=100, help="patients per load transaction")
     ap.add_argument("--executor", choices=["local", "celery"], default="local")
-    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--workers", type=int, default=4, help="local threads, or Celery worker processes")
+    ap.add_argument("--sample", type=int, default=50, help="patients replayed for the HAPI-alone baseline (0: none)")
+    ap.add_argument("--replay-threads", type=int, default=4)
     ap.add_argument("--fhir-base")
     ap.add_argument("--seed", type=int, default=int(time.time()) % 1_000_000)
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    with server(args.fhir_base) as base:
+    with server(args.fhir_base) as base, tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
         print(f"server {base}; executor {args.executor} x{args.workers}; {args.resources} resources/patient")
-        header = "phase        patients written unchanged failed  seconds patients/s  req/pat  peakRSS"
-        for n in args.n:
-            seed = args.seed * 10 + n
-            since = now_on_server(base)
-            t0 = time.perf_counter()
-            ids = load(base, n, seed, args.resources)
-            print(f"\nN={n}: loaded {n * args.resources} resources in {time.perf_counter() - t0:.1f}s")
-            print(header)
-            with tempfile.TemporaryDirectory() as tmp:
-                store = SyncStore(f"sqlite:///{Path(tmp) / 'sync.db'}")
-                ex = executor_for(args.executor, args.workers)
-                full = sync_once(store, base, options=SyncOptions(since=since, discovery="search"), executor=ex)
-                print(row("full", full), flush=True)
+        with executor(args.executor, args.workers, tmp) as (ex, workers):
+            for n in args.n:
+                seed = args.seed * 10 + n
+                since = now_on_server(base)
+                t0 = time.perf_counter()
+                ids = load(base, n, seed, args.resources, args.per_transaction)
+                print(f"\nN={n}: loaded {n * args.resources} resources in {time.perf_counter() - t0:.1f}s")
+                print(HEADER)
+                store = SyncStore(f"sqlite:///{tmp / f'sync-{n}.db'}")
+                full = run_phase("full", workers, store, base, SyncOptions(since=since, discovery="search"), ex)
                 changed = change(base, ids, 0.01, rng)
-                incremental = sync_once(
-                    store, base, options=SyncOptions(discovery="search", overlap=timedelta(0)), executor=ex
-                )
-                print(row(f"incr {len(changed)}", incremental), flush=True)
+                incremental = SyncOptions(discovery="search", overlap=timedelta(0))
+                run_phase(f"incr {len(changed)}", workers, store, base, incremental, ex)
                 store.close()
+                if args.sample:
+                    sample = rng.sample(sorted(set(ids) - set(changed)), min(args.sample, n - len(changed)))
+                    seconds, requests = hapi_alone(base, sample, args.replay_threads)
+                    alone = seconds / len(sample)
+                    per_patient = full.seconds / max(1, full.discovered)
+                    print(
+                        f"HAPI alone: {len(sample)} patients, {requests} requests replayed in {seconds:.1f}s "
+                        f"({len(sample) / seconds:.1f} patients/s, {args.replay_threads} threads); "
+                        f"full sync / HAPI alone = {per_patient / alone:.2f}",
+                        flush=True,
+                    )
     return 0
 
 
