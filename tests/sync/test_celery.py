@@ -30,6 +30,7 @@ from bmefhir.sync.connect import close_clients
 from bmefhir.sync.executors import PatientOutcome
 from bmefhir.sync.spec import SyncJobSpec
 from bmefhir.synth import synth_patient
+from bmefhir.testing.prerequisites import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 BMEFHIR = Path(sys.executable).with_name("bmefhir")
@@ -39,10 +40,7 @@ PATIENTS = 40
 live = pytest.mark.integration  # the HAPI tests; the executor tests at the end need only Redis
 
 
-def _unavailable(what: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} (CI is set: this must not be skipped)", pytrace=False)
-    pytest.skip(what)
+_unavailable = unavailable
 
 
 @pytest.fixture(scope="session")

@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import httpx
-import pytest
 import uvicorn
 from fastapi import FastAPI
 
 from bmefhir.fhir.client import FhirClient
 from bmefhir.testing.examples import list_examples, load_bundle
+from bmefhir.testing.prerequisites import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 MOCK_EHR_SCRIPT = Path(__file__).with_name("mock_ehr.mjs")
@@ -39,9 +39,7 @@ _REF = re.compile(r"^([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})$")
 
 
 def missing(reason: str) -> NoReturn:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (run scripts/browser-test-setup.sh)", pytrace=False)
-    pytest.skip(reason)
+    unavailable(f"{reason} (run scripts/browser-test-setup.sh)")
 
 
 def free_port() -> int:
@@ -69,8 +67,7 @@ def prefixed(bundle: dict[str, Any], prefix: str) -> dict[str, Any]:
 
     def fix(node: Any) -> Any:
         if isinstance(node, dict):
-            return {k: _ref(v, prefix) if k == "reference" and isinstance(v, str) else fix(v)
-                    for k, v in node.items()}
+            return {k: _ref(v, prefix) if k == "reference" and isinstance(v, str) else fix(v) for k, v in node.items()}
         if isinstance(node, list):
             return [fix(v) for v in node]
         return node
@@ -109,8 +106,12 @@ def load_examples(base: str, prefix: str) -> dict[str, str]:
 def create_practitioner(base: str, prefix: str) -> str:
     """The signing clinician (HAPI checks that Provenance.agent.who exists): ``Practitioner/<id>``."""
     pid = f"{prefix}clinician"
-    practitioner = {"resourceType": "Practitioner", "id": pid, "meta": {"tag": [TEST_TAG]},
-                    "name": [{"family": "Clinician", "given": ["Test"], "prefix": ["Dr"]}]}
+    practitioner = {
+        "resourceType": "Practitioner",
+        "id": pid,
+        "meta": {"tag": [TEST_TAG]},
+        "name": [{"family": "Clinician", "given": ["Test"], "prefix": ["Dr"]}],
+    }
     with FhirClient(base, timeout=60.0) as client:
         client.update(practitioner)
     return f"Practitioner/{pid}"
@@ -139,8 +140,9 @@ class MockEhr:
         return counts
 
     def reset(self, fhir_user: str = "Practitioner/example") -> None:
-        self.control(patient=None, fhirUser=fhir_user, deny=False, withhold=[], expiresIn=3600,
-                     clientSecret=None, clientJwk=None)
+        self.control(
+            patient=None, fhirUser=fhir_user, deny=False, withhold=[], expiresIn=3600, clientSecret=None, clientJwk=None
+        )
 
 
 @contextlib.contextmanager
@@ -149,7 +151,8 @@ def mock_ehr(hapi_base: str) -> Iterator[MockEhr]:
     port = free_port()
     proc = subprocess.Popen(
         ["node", str(MOCK_EHR_SCRIPT), str(port), hapi_base.rstrip("/"), str(modules)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     ehr = MockEhr(f"http://127.0.0.1:{port}", proc)
     try:
