@@ -9,7 +9,10 @@ patients/s, HTTP requests per patient, the sync process's peak RSS and, with Cel
 the workers' peak RSS (summed over every worker process). Peak RSS is the kernel's
 high-water mark (``VmHWM``), reset before each sync phase, so loading does not count.
 Only the loaded cohort is synced (``--since`` the load), so a shared server's other
-data does not count. Without ``--fhir-base`` a private sandbox is started and stopped.
+data does not count. Without ``--fhir-base`` a sandbox is started and stopped, by default
+on a throwaway PostgreSQL cluster (``scripts/pg-test-server.sh``): with the in-memory H2
+(``--hapi-db h2``) HAPI's own id look-ups slow down as the database grows, which would
+be measured instead of the sync. JVM options: ``BMEFHIR_HAPI_JAVA_OPTS``.
 
 With ``--executor celery`` the script starts a throwaway Redis
 (``scripts/redis-test-server.sh``) and ``--workers`` ``bmefhir worker`` processes
@@ -101,14 +104,24 @@ def peak_mb(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def server(base: str | None) -> Iterator[str]:
+def server(base: str | None, database: str, tmp: Path) -> Iterator[str]:
+    """``base`` as given, or a private sandbox on in-memory H2 or a throwaway PostgreSQL."""
     if base:
         yield base
         return
     from bmefhir.sandbox import running
 
-    with running() as sandbox:
-        yield sandbox.base_url
+    if database == "h2":
+        with running() as sandbox:
+            yield sandbox.base_url
+        return
+    pg_script = str(REPO / "scripts/pg-test-server.sh")
+    url = subprocess.run([pg_script, "start", str(tmp / "pg")], capture_output=True, text=True, check=True).stdout
+    try:
+        with running(database=url.strip()) as sandbox:
+            yield sandbox.base_url
+    finally:
+        subprocess.run([pg_script, "stop", str(tmp / "pg")], check=False)
 
 
 def load(base: str, n: int, seed: int, resources: int, per_transaction: int) -> list[str]:
@@ -281,12 +294,17 @@ def main() -> int:
     ap.add_argument("--sample", type=int, default=50, help="patients replayed for the HAPI-alone baseline (0: none)")
     ap.add_argument("--replay-threads", type=int, default=4)
     ap.add_argument("--fhir-base")
+    ap.add_argument("--hapi-db", choices=["postgresql", "h2"], default="postgresql", help="sandbox database")
     ap.add_argument("--seed", type=int, default=int(time.time()) % 1_000_000)
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    with server(args.fhir_base) as base, tempfile.TemporaryDirectory() as tmpdir:
+    with tempfile.TemporaryDirectory() as tmpdir, server(args.fhir_base, args.hapi_db, Path(tmpdir)) as base:
         tmp = Path(tmpdir)
-        print(f"server {base}; executor {args.executor} x{args.workers}; {args.resources} resources/patient")
+        jvm = os.environ.get("BMEFHIR_HAPI_JAVA_OPTS", "default")
+        print(
+            f"server {base} ({args.hapi_db if not args.fhir_base else 'given'}; JVM {jvm}); "
+            f"executor {args.executor} x{args.workers}; {args.resources} resources/patient"
+        )
         with executor(args.executor, args.workers, tmp) as (ex, workers):
             for n in args.n:
                 seed = args.seed * 10 + n

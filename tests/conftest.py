@@ -1,15 +1,21 @@
-"""Fixtures shared by every test folder: the one live FHIR server of a test session.
+"""Fixtures shared by every test folder: the session's live FHIR server and PostgreSQL.
 
 The server is ``BMEFHIR_TEST_FHIR_BASE`` when set, else the project's HAPI FHIR
-sandbox, started once and stopped at the end. A prerequisite that cannot start
-fails the session in CI (``CI`` set) and is skipped with its reason elsewhere:
-CI must never skip the real-server tests.
+sandbox, started once and stopped at the end. PostgreSQL is
+``BMEFHIR_TEST_PG_URL`` when set, else a throwaway Debian cluster on loopback
+(``scripts/pg-test-server.sh``). A prerequisite that cannot start fails the
+session in CI (``CI`` set) and is skipped with its reason elsewhere: CI must
+never skip the real-server tests.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +23,7 @@ from bmefhir import sandbox
 from bmefhir.testing.prerequisites import unavailable
 
 ENV_BASE = "BMEFHIR_TEST_FHIR_BASE"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +42,24 @@ def fhir_server() -> Iterator[str]:
         yield server.base_url.rstrip("/")
     finally:
         manager.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """URL of a PostgreSQL database for the session (``postgresql://user@127.0.0.1:port/db``)."""
+    url = os.environ.get("BMEFHIR_TEST_PG_URL")
+    if url:
+        yield url
+        return
+    # Not pytest's tmp_path: its parents are private to root, and the cluster may run as `postgres`.
+    workdir = tempfile.mkdtemp(prefix="bmefhir-pg-")
+    script = ROOT / "scripts" / "pg-test-server.sh"
+    proc = subprocess.run(["bash", str(script), "start", workdir], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        shutil.rmtree(workdir, ignore_errors=True)
+        unavailable(f"PostgreSQL test server did not start: {proc.stderr.strip()[-500:]}")
+    try:
+        yield proc.stdout.strip().splitlines()[-1]
+    finally:
+        subprocess.run(["bash", str(script), "stop", workdir], capture_output=True, check=False)
+        shutil.rmtree(workdir, ignore_errors=True)

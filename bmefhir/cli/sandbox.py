@@ -30,21 +30,33 @@ FhirBaseOption = Annotated[
 def start(
     port: Annotated[int | None, typer.Option("--port", help="Port on 127.0.0.1; default: a free one")] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the server")] = 240,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            envvar="BMEFHIR_SANDBOX_DATABASE",
+            help="PostgreSQL URL (postgresql://user@host:port/db, existing database) instead of in-memory H2; "
+            "keeps data across restarts and scales to large cohorts",
+        ),
+    ] = None,
 ) -> None:
     """Build (first time: downloads from Maven Central) and start the sandbox; prints its base URL."""
     already = sandbox.status()
     try:
-        server = sandbox.start(port=port, timeout=timeout)
+        server = sandbox.start(port=port, timeout=timeout, database=database)
     except sandbox.SandboxError as exc:
         err.print(f"[red]error[/]: the sandbox did not start:\n{exc}", markup=True, highlight=False)
         raise typer.Exit(1) from None
     note = "already running" if already else "started"
+    in_memory = server.database == sandbox.IN_MEMORY
     typer.echo(server.base_url)
     err.print(
-        f"HAPI FHIR sandbox {note} at {server.base_url} (pid {server.pid}; log {server.log_path}).\n"
+        f"HAPI FHIR sandbox {note} at {server.base_url} (pid {server.pid}; database {server.database}; "
+        f"log {server.log_path}).\n"
         f"Load the examples: bmefhir sandbox load examples/ --profiles\n"
         f"Analyse from it:   bmefhir run --fhir-base {server.base_url} --patient seed-001\n"
-        "Stop it:           bmefhir sandbox stop   (the database is in memory: stopping empties it)",
+        "Stop it:           bmefhir sandbox stop   "
+        + ("(the database is in memory: stopping empties it)" if in_memory else "(the database keeps its data)"),
         markup=False,
         highlight=False,
     )
@@ -52,7 +64,7 @@ def start(
 
 @app.command("stop")
 def stop() -> None:
-    """Stop the sandbox (its in-memory database is lost)."""
+    """Stop the sandbox (an in-memory database is lost; a PostgreSQL one keeps its data)."""
     if sandbox.stop():
         err.print("sandbox stopped")
     else:
@@ -67,7 +79,7 @@ def status() -> None:
         err.print("no sandbox running (start one: bmefhir sandbox start)")
         raise typer.Exit(1)
     typer.echo(server.base_url)
-    err.print(f"pid {server.pid}, log {server.log_path}", markup=False, highlight=False)
+    err.print(f"pid {server.pid}, database {server.database}, log {server.log_path}", markup=False, highlight=False)
 
 
 @app.command("load")

@@ -1,6 +1,7 @@
 """Local HAPI FHIR R4 JPA sandbox server for integration tests (see :mod:`.server`)."""
 
 from bmefhir.sandbox.server import (
+    IN_MEMORY,
     SandboxError,
     SandboxServer,
     build,
@@ -11,6 +12,7 @@ from bmefhir.sandbox.server import (
 )
 
 __all__ = [
+    "IN_MEMORY",
     "SandboxError",
     "SandboxServer",
     "build",

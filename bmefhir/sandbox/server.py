@@ -1,22 +1,27 @@
 """A real HAPI FHIR R4 JPA server on loopback, for integration tests and demos.
 
 The server is the small Maven project in ``sandbox/hapi`` (HAPI FHIR 8 JPA,
-embedded Jetty, in-memory H2: every start is a clean database).  It serves
+embedded Jetty).  Its database is an in-memory H2, so every start is clean, or a
+PostgreSQL database given by URL (``start(database="postgresql://user@host/db")``),
+which keeps its data across restarts and stays fast with tens of thousands of
+resources (H2 slows down as the database grows).  It serves
 ``http://127.0.0.1:<port>/fhir``.  Java 17+ and Maven are required; the first
 build downloads about 300 MB from Maven Central into ``~/.m2``.
 
 Public API::
 
     build() -> Path                        # build (or reuse) the server; returns its dir
-    start(port=None, timeout=240) -> SandboxServer
+    start(port=None, timeout=240, database=None) -> SandboxServer
     stop() -> bool                         # True if a server was stopped
     status() -> SandboxServer | None
-    running(port=None, timeout=240)        # context manager: start ... stop
-    SandboxServer(base_url, pid, port, log_path)
+    running(port=None, timeout=240, database=None)  # context manager: start ... stop
+    SandboxServer(base_url, pid, port, log_path, database)
     SandboxError
 
 ``start``/``stop``/``status`` share a state file, so they work across separate
-processes (e.g. CLI invocations).  One server per cache directory.
+processes (e.g. CLI invocations).  One server per run directory
+(``BMEFHIR_SANDBOX_RUN_DIR``, default ``$BMEFHIR_CACHE/hapi/run``): give another
+run directory to run a second, independent server from the same build.
 
 pytest::
 
@@ -29,7 +34,8 @@ Files live under ``$BMEFHIR_CACHE/hapi`` (default ``~/.cache/bmefhir/hapi``):
 ``builds/``, ``current`` (see ``scripts/hapi-build.sh``), ``run/state.json`` and
 ``run/server.log``.  Environment: ``BMEFHIR_CACHE``; ``BMEFHIR_HAPI_JAVA_OPTS``
 (JVM options, default ``-Xmx1g -XX:+UseSerialGC -XX:TieredStopAtLevel=1``);
-``JAVA_HOME``.
+``JAVA_HOME``.  A database password is handed to the JVM in its environment, never
+on its command line, and is not written to the state file.
 """
 
 from __future__ import annotations
@@ -62,6 +68,7 @@ __all__ = [
 MAIN_CLASS = "io.bmefhir.sandbox.SandboxMain"
 DEFAULT_JAVA_OPTS = "-Xmx1g -XX:+UseSerialGC -XX:TieredStopAtLevel=1"
 _LOG_TAIL_LINES = 60
+IN_MEMORY = "h2:mem"
 _READY_MARKER = "bmefhir sandbox ready at"  # logged by SandboxMain once Jetty serves /fhir
 
 # Popen handles of servers started by this process, so they are reaped on stop().
@@ -80,6 +87,43 @@ class SandboxServer:
     pid: int
     port: int
     log_path: Path
+    database: str = IN_MEMORY  # "h2:mem", or the PostgreSQL URL without its password
+
+
+@dataclass(frozen=True)
+class _Database:
+    """How the JVM reaches its database: system properties and environment."""
+
+    label: str
+    properties: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+
+
+def _database(url: str | None) -> _Database:
+    """Translate a ``postgresql://user:pw@host:port/db`` URL into JDBC settings for the JVM."""
+    if url is None or url == IN_MEMORY:
+        return _Database(IN_MEMORY)
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise SandboxError("database must be a URL like postgresql://user@127.0.0.1:5432/hapi") from None
+    if parsed.get_backend_name() != "postgresql" or not parsed.database:
+        raise SandboxError(
+            f"unsupported sandbox database {parsed.get_backend_name()!r}: "
+            "use postgresql://user@host:port/dbname (or none, for in-memory H2)"
+        )
+    query = "&".join(f"{k}={v}" for k, v in sorted(parsed.query.items()) if isinstance(v, str))
+    jdbc = f"jdbc:postgresql://{parsed.host or '127.0.0.1'}:{parsed.port or 5432}/{parsed.database}"
+    props = [f"-Dsandbox.db.url={jdbc}{'?' + query if query else ''}"]
+    if parsed.username:
+        props.append(f"-Dsandbox.db.username={parsed.username}")
+    env = (("SANDBOX_DB_PASSWORD", parsed.password),) if parsed.password else ()
+    # URL.set() leaves a None field unchanged, so the password is dropped with the tuple's _replace.
+    label = parsed.set(drivername="postgresql")._replace(password=None).render_as_string(hide_password=False)
+    return _Database(label, tuple(props), env)
 
 
 def cache_dir() -> Path:
@@ -92,7 +136,9 @@ def cache_dir() -> Path:
 
 
 def _run_dir() -> Path:
-    return cache_dir() / "run"
+    # A separate run directory is a separate sandbox sharing the same build.
+    run = os.environ.get("BMEFHIR_SANDBOX_RUN_DIR")
+    return Path(run).expanduser() if run else cache_dir() / "run"
 
 
 def _state_path() -> Path:
@@ -144,15 +190,21 @@ def status() -> SandboxServer | None:
     return server
 
 
-def start(port: int | None = None, timeout: float = 240) -> SandboxServer:
+def start(port: int | None = None, timeout: float = 240, database: str | None = None) -> SandboxServer:
     """Start the server and wait until ``GET /fhir/metadata`` answers 200.
 
-    ``port`` defaults to a free loopback port.  If a server is already running
-    (see :func:`status`) it is returned as it is.  Raises :class:`SandboxError`,
-    with the tail of the server log, if the JVM exits or ``timeout`` passes.
+    ``port`` defaults to a free loopback port.  ``database`` is a PostgreSQL URL
+    (``postgresql://user[:password]@host[:port]/dbname``, the database must exist;
+    HAPI creates its tables) or None for a fresh in-memory H2.  If a server is
+    already running (see :func:`status`) on the same database it is returned as it
+    is; on another one, :class:`SandboxError` is raised.  Raises
+    :class:`SandboxError`, with the tail of the server log, if the JVM exits or
+    ``timeout`` passes.
     """
+    db = _database(database)
     existing = status()
     if existing is not None:
+        _check_same_database(existing, db)
         return existing
     build_dir = build()
     java = _java()
@@ -168,7 +220,7 @@ def start(port: int | None = None, timeout: float = 240) -> SandboxServer:
 
     java_opts = shlex.split(os.environ.get("BMEFHIR_HAPI_JAVA_OPTS", DEFAULT_JAVA_OPTS))
     classpath = f"{build_dir / 'classes'}{os.pathsep}{build_dir / 'lib'}{os.sep}*"
-    cmd = [java, *java_opts, "-cp", classpath, MAIN_CLASS, "--port", str(port)]
+    cmd = [java, *java_opts, *db.properties, "-cp", classpath, MAIN_CLASS, "--port", str(port)]
     with log_path.open("wb") as log:
         log.write(f"$ {shlex.join(cmd)}\n".encode())
         log.flush()
@@ -178,6 +230,7 @@ def start(port: int | None = None, timeout: float = 240) -> SandboxServer:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             cwd=run_dir,
+            env={**os.environ, **dict(db.env)},
             start_new_session=True,  # survives the CLI process; not hit by its Ctrl-C
         )
     _children[proc.pid] = proc
@@ -186,6 +239,7 @@ def start(port: int | None = None, timeout: float = 240) -> SandboxServer:
         pid=proc.pid,
         port=port,
         log_path=log_path,
+        database=db.label,
     )
     _write_state(server)
     try:
@@ -208,17 +262,19 @@ def stop(timeout: float = 30) -> bool:
 
 
 @contextlib.contextmanager
-def running(port: int | None = None, timeout: float = 240) -> Iterator[SandboxServer]:
+def running(port: int | None = None, timeout: float = 240, database: str | None = None) -> Iterator[SandboxServer]:
     """Start a server for the ``with`` block and stop it afterwards.
 
-    If a server is already running (e.g. started from the CLI) it is reused and
-    left running; its database then holds whatever earlier runs stored.
+    If a server is already running (e.g. started from the CLI) on the same
+    database it is reused and left running; its database then holds whatever
+    earlier runs stored.
     """
     existing = status()
     if existing is not None:
+        _check_same_database(existing, _database(database))
         yield existing
         return
-    server = start(port=port, timeout=timeout)
+    server = start(port=port, timeout=timeout, database=database)
     try:
         yield server
     finally:
@@ -226,6 +282,14 @@ def running(port: int | None = None, timeout: float = 240) -> Iterator[SandboxSe
 
 
 # ---------------------------------------------------------------- internals
+
+
+def _check_same_database(server: SandboxServer, db: _Database) -> None:
+    if server.database != db.label:
+        raise SandboxError(
+            f"a sandbox is already running at {server.base_url} on database {server.database}, "
+            f"not {db.label}; stop it first (bmefhir sandbox stop)"
+        )
 
 
 def _java() -> str:
@@ -325,6 +389,7 @@ def _read_state() -> SandboxServer | None:
             pid=int(data["pid"]),
             port=int(data["port"]),
             log_path=Path(data["log_path"]),
+            database=str(data.get("database", IN_MEMORY)),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -16,6 +16,7 @@ import ca.uhn.fhir.jpa.config.r4.JpaR4Config;
 import ca.uhn.fhir.jpa.config.util.HapiEntityManagerFactoryUtil;
 import ca.uhn.fhir.jpa.model.config.PartitionSettings;
 import ca.uhn.fhir.jpa.model.dialect.HapiFhirH2Dialect;
+import ca.uhn.fhir.jpa.model.dialect.HapiFhirPostgresDialect;
 import ca.uhn.fhir.jpa.provider.IJpaSystemProvider;
 import ca.uhn.fhir.jpa.provider.JpaCapabilityStatementProvider;
 import ca.uhn.fhir.jpa.provider.ValueSetOperationProvider;
@@ -101,14 +102,34 @@ public class SandboxConfig {
 		return new PartitionSettings();
 	}
 
+	/** In-memory H2 unless {@code -Dsandbox.db.url} names another database (PostgreSQL). */
+	static String databaseUrl() {
+		return System.getProperty("sandbox.db.url", "jdbc:h2:mem:bmefhir;DB_CLOSE_DELAY=-1");
+	}
+
+	static boolean isPostgres() {
+		return databaseUrl().startsWith("jdbc:postgresql:");
+	}
+
 	@Bean(destroyMethod = "close")
 	public BasicDataSource dataSource() {
 		BasicDataSource ds = new BasicDataSource();
-		ds.setDriver(new org.h2.Driver());
-		// In-memory: every JVM start is a clean database.
-		ds.setUrl("jdbc:h2:mem:bmefhir;DB_CLOSE_DELAY=-1");
-		ds.setUsername("sa");
-		ds.setPassword("");
+		String url = databaseUrl();
+		if (isPostgres()) {
+			ds.setDriver(new org.postgresql.Driver());
+			ds.setUsername(System.getProperty("sandbox.db.username", "postgres"));
+			// The password comes from the environment, so it is not on the command line (ps).
+			String password = System.getenv("SANDBOX_DB_PASSWORD");
+			ds.setPassword(password == null ? "" : password);
+		} else if (url.startsWith("jdbc:h2:")) {
+			// In-memory by default: every JVM start is a clean database.
+			ds.setDriver(new org.h2.Driver());
+			ds.setUsername("sa");
+			ds.setPassword("");
+		} else {
+			throw new IllegalArgumentException("sandbox.db.url must be jdbc:h2:... or jdbc:postgresql:...");
+		}
+		ds.setUrl(url);
 		ds.setMaxTotal(Integer.getInteger("sandbox.db.maxConnections", 20));
 		return ds;
 	}
@@ -125,7 +146,10 @@ public class SandboxConfig {
 		emf.setPersistenceUnitName("HAPI_PU");
 		emf.setDataSource(dataSource);
 		Properties p = new Properties();
-		p.put("hibernate.dialect", HapiFhirH2Dialect.class.getName());
+		// H2 resolves HAPI's "(type = ? AND id = ?) OR ..." id look-ups by scanning the whole
+		// resource table, so it slows down with the size of the database; PostgreSQL uses its index.
+		p.put("hibernate.dialect",
+				(isPostgres() ? HapiFhirPostgresDialect.class : HapiFhirH2Dialect.class).getName());
 		p.put("hibernate.hbm2ddl.auto", "update");
 		p.put("hibernate.format_sql", "false");
 		p.put("hibernate.show_sql", "false");

@@ -13,7 +13,9 @@ import org.springframework.context.annotation.AnnotationConfigApplicationContext
  * Entry point: {@code java -cp 'classes:lib/*' io.bmefhir.sandbox.SandboxMain --port 8080}.
  *
  * <p>Serves FHIR R4 at {@code http://127.0.0.1:PORT/fhir}, loopback only. The
- * database is an in-memory H2, so every start is clean. Stops on SIGTERM/SIGINT.
+ * database is an in-memory H2, so every start is clean, unless
+ * {@code -Dsandbox.db.url=jdbc:postgresql://...} names a PostgreSQL database
+ * (see SandboxConfig). Stops on SIGTERM/SIGINT.
  */
 public final class SandboxMain {
 	private static final Logger LOG = LoggerFactory.getLogger(SandboxMain.class);
