@@ -72,8 +72,10 @@ def main() -> None:
         per_res = 1e6 / core_rate / size
         base_per_resource = base_per_resource or per_res
         print(f"{size:>9} {core_rate:>10.0f} {build_rate:>10.0f} {e2e_rate:>9.0f} {peak:>9.0f} {per_res:>12.2f}")
-    print(f"target: >= {TARGET_PER_SECOND} typical (100-resource) patients/s for the core on one core; "
-          "µs/resource should stay flat as size grows (linear time)")
+    print(
+        f"target: >= {TARGET_PER_SECOND} typical (100-resource) patients/s for the core on one core; "
+        "µs/resource should stay flat as size grows (linear time)"
+    )
 
 
 if __name__ == "__main__":

@@ -147,8 +147,10 @@ def bench(base: str, patients: int, resources: int) -> None:
         report = load_bundles(client, [examples_dir() / f"{c.name}.json" for c in list_examples()])
     print(f"examples: {report.bundles} bundles, {report.entries} entries loaded in {report.seconds:.1f}s")
     entries, seconds = load_cohort(base, cohort_bundles(patients, resources))
-    print(f"synthetic: {patients} patients, {entries} resources loaded in {seconds:.1f}s "
-          f"({entries / seconds:.0f} resources/s, {PATIENTS_PER_BUNDLE} patients per transaction)")
+    print(
+        f"synthetic: {patients} patients, {entries} resources loaded in {seconds:.1f}s "
+        f"({entries / seconds:.0f} resources/s, {PATIENTS_PER_BUNDLE} patients per transaction)"
+    )
 
     example_ids = [c.expectation.patient for c in list_examples()]
     synth_ids = [f"synth-7-{i:06d}" for i in range(patients)]

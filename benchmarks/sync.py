@@ -43,6 +43,7 @@ import argparse
 import contextlib
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -104,7 +105,7 @@ def peak_mb(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def server(base: str | None, database: str, tmp: Path) -> Iterator[str]:
+def server(base: str | None, database: str) -> Iterator[str]:
     """``base`` as given, or a private sandbox on in-memory H2 or a throwaway PostgreSQL."""
     if base:
         yield base
@@ -116,12 +117,14 @@ def server(base: str | None, database: str, tmp: Path) -> Iterator[str]:
             yield sandbox.base_url
         return
     pg_script = str(REPO / "scripts/pg-test-server.sh")
-    url = subprocess.run([pg_script, "start", str(tmp / "pg")], capture_output=True, text=True, check=True).stdout
+    pg_dir = tempfile.mkdtemp(prefix="bmefhir-bench-pg-")  # in /tmp: the cluster may run as `postgres`
+    url = subprocess.run([pg_script, "start", pg_dir], capture_output=True, text=True, check=True).stdout
     try:
         with running(database=url.strip()) as sandbox:
             yield sandbox.base_url
     finally:
-        subprocess.run([pg_script, "stop", str(tmp / "pg")], check=False)
+        subprocess.run([pg_script, "stop", pg_dir], check=False)
+        shutil.rmtree(pg_dir, ignore_errors=True)
 
 
 def load(base: str, n: int, seed: int, resources: int, per_transaction: int) -> list[str]:
@@ -298,7 +301,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=int(time.time()) % 1_000_000)
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    with tempfile.TemporaryDirectory() as tmpdir, server(args.fhir_base, args.hapi_db, Path(tmpdir)) as base:
+    with tempfile.TemporaryDirectory() as tmpdir, server(args.fhir_base, args.hapi_db) as base:
         tmp = Path(tmpdir)
         jvm = os.environ.get("BMEFHIR_HAPI_JAVA_OPTS", "default")
         print(

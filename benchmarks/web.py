@@ -52,8 +52,12 @@ def main() -> None:
         with mock_ehr(hapi.base_url) as ehr:
             ehr.reset(create_practitioner(hapi.base_url, prefix))
             port = free_port()
-            settings = WebSettings(_env_file=None, allowed_issuers=[ehr.iss],  # type: ignore[call-arg]
-                                   public_url=f"http://127.0.0.1:{port}", dev=True)
+            settings = WebSettings(
+                _env_file=None,
+                allowed_issuers=[ehr.iss],  # type: ignore[call-arg]
+                public_url=f"http://127.0.0.1:{port}",
+                dev=True,
+            )
             app = create_app(settings)
             app.dependency_overrides[get_settings] = lambda: settings
             with serve_app(app, port) as url:
@@ -67,8 +71,10 @@ def main() -> None:
     print(f"launches               {len(times)}")
     print(f"launch→page median     {statistics.median(times) * 1000:.0f} ms")
     print(f"launch→page p95        {p95 * 1000:.0f} ms   (target < 1500 ms)")
-    print(f"page weight            {weight / 1000:.1f} kB (HTML {max(sizes) / 1000:.1f} kB + CSS {css / 1000:.1f} kB;"
-          " target < 200 kB)")
+    print(
+        f"page weight            {weight / 1000:.1f} kB (HTML {max(sizes) / 1000:.1f} kB + CSS {css / 1000:.1f} kB;"
+        " target < 200 kB)"
+    )
 
 
 if __name__ == "__main__":

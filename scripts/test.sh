@@ -23,7 +23,8 @@ step "Browser-test prerequisites (Debian chromium, npm oauth2-mock-server)"
 scripts/browser-test-setup.sh
 
 step "ruff"
-.venv/bin/ruff check bmefhir tests scripts examples
+.venv/bin/ruff check bmefhir tests scripts examples benchmarks
+.venv/bin/ruff format --check bmefhir tests scripts examples benchmarks
 step "mypy (strict)"
 .venv/bin/mypy
 

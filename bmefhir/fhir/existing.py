@@ -129,5 +129,3 @@ def _existing(resource: Mapping[str, Any]) -> ExistingOutput:
 
 def _list(value: object) -> Iterable[object]:
     return value if isinstance(value, list) else ()
-
-

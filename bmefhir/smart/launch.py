@@ -258,9 +258,9 @@ def _token_set(
         access_token=token,
         use_until=now + life - min(REFRESH_MARGIN, life / 2),
         grant=grant,
-        refresh_token=refresh_token if isinstance(refresh_token, str) and refresh_token else (
-            previous.refresh_token if previous else None
-        ),
+        refresh_token=refresh_token
+        if isinstance(refresh_token, str) and refresh_token
+        else (previous.refresh_token if previous else None),
         patient=patient if isinstance(patient, str) and patient else (previous.patient if previous else None),
         fhir_user=_relative_ref(user, iss) if isinstance(user, str) else (previous.fhir_user if previous else None),
         user_display=_display(claims) or (previous.user_display if previous else None),

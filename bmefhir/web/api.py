@@ -51,9 +51,7 @@ def demo_list(settings: SettingsDep) -> list[DemoPatientOut]:
 
 
 @router.get("/demo/patients/{name}", response_model=AnalysisOut, responses={404: _ERRORS[404]})
-def demo_analysis(
-    name: Annotated[str, Path(max_length=100)], settings: SettingsDep, now: ClockDep
-) -> AnalysisOut:
+def demo_analysis(name: Annotated[str, Path(max_length=100)], settings: SettingsDep, now: ClockDep) -> AnalysisOut:
     if not settings.demo:
         raise AppError(404, "Not found", "demo mode is off")
     _raw, result = demo_patient(name, now)

@@ -1,7 +1,11 @@
 """The FastAPI application: SMART launch, the patient page, demo mode and the JSON API.
 
+Usage::
+
     app = create_app()                       # settings from BMEFHIR_WEB_* (get_settings)
     app.dependency_overrides[get_settings] = lambda: WebSettings(...)   # tests
+
+The routes live in ``launch_routes``, ``patient_routes``, ``demo_routes`` and ``api``.
 """
 
 from __future__ import annotations

@@ -46,11 +46,15 @@ def client_credentials(settings: WebSettings) -> ClientCredentials:
 
 def signed_in(session: WebSession | None) -> TokenSet:
     if session is None or session.tokens is None:
-        raise AppError(401, "Not signed in", "Your session has ended or was never started. "
-                       "Launch the app again from the EHR.")
+        raise AppError(
+            401, "Not signed in", "Your session has ended or was never started. Launch the app again from the EHR."
+        )
     if session.tokens.patient is None:
-        raise AppError(400, "No patient selected", "The EHR did not say which patient to show. "
-                       "Launch the app from a patient's chart.")
+        raise AppError(
+            400,
+            "No patient selected",
+            "The EHR did not say which patient to show. Launch the app from a patient's chart.",
+        )
     return session.tokens
 
 
@@ -65,14 +69,20 @@ def fresh_tokens(session: WebSession, settings: WebSettings, http: httpx.Client,
 
 
 def ehr_client(tokens: TokenSet) -> FhirClient:
-    return FhirClient(tokens.iss, auth=BearerAuth(tokens.access_token), timeout=FHIR_TIMEOUT,
-                      retry=RetryPolicy(max_attempts=2))
+    return FhirClient(
+        tokens.iss, auth=BearerAuth(tokens.access_token), timeout=FHIR_TIMEOUT, retry=RetryPolicy(max_attempts=2)
+    )
 
 
 def scope_issues(tokens: TokenSet) -> tuple[DataQualityIssue, ...]:
     return tuple(
-        DataQualityIssue("warning", "forbidden", kind, kind,
-                         f"the EHR did not grant read access to {kind}; its data is not in this analysis")
+        DataQualityIssue(
+            "warning",
+            "forbidden",
+            kind,
+            kind,
+            f"the EHR did not grant read access to {kind}; its data is not in this analysis",
+        )
         for kind in tokens.grant.unreadable
     )
 
@@ -119,4 +129,3 @@ def demo_patient(name: str, now: datetime) -> tuple[RawPatient, PatientResult]:
         raise AppError(404, "No such demo patient", "The example holds no patient.")
     raw = raws[0]
     return raw, process_patient(raw.resources, now, patient_id=raw.patient_id, source_issues=raw.issues)
-

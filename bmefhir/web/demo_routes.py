@@ -30,8 +30,9 @@ def _require_demo(demo: bool) -> None:
 def home(request: Request, settings: SettingsDep) -> Response:
     if settings.demo:
         return RedirectResponse("/demo", status_code=303)
-    return message(request, "bmefhir SMART app",
-                   "Open this app from a patient's chart in your EHR (SMART on FHIR launch).")
+    return message(
+        request, "bmefhir SMART app", "Open this app from a patient's chart in your EHR (SMART on FHIR launch)."
+    )
 
 
 @router.get("/demo")
@@ -44,15 +45,24 @@ def demo_index(request: Request, settings: SettingsDep) -> Response:
 def demo_page(request: Request, name: str, settings: SettingsDep, now: ClockDep) -> Response:
     _require_demo(settings.demo)
     _raw, result = demo_patient(name, now)
-    return render(request, "patient.html", {
-        "v": page_view(result, f"/demo/{name}/source"), "demo": True, "notices": [DEMO_NOTICE],
-        "sign_blocked": DEMO_NOTICE, "csrf": "", "signer": None,
-    })
+    return render(
+        request,
+        "patient.html",
+        {
+            "v": page_view(result, f"/demo/{name}/source"),
+            "demo": True,
+            "notices": [DEMO_NOTICE],
+            "sign_blocked": DEMO_NOTICE,
+            "csrf": "",
+            "signer": None,
+        },
+    )
 
 
 @router.get("/demo/{name}/source/{resource_type}/{resource_id}")
-def demo_source(request: Request, name: str, resource_type: str, resource_id: str, settings: SettingsDep,
-                now: ClockDep) -> Response:
+def demo_source(
+    request: Request, name: str, resource_type: str, resource_id: str, settings: SettingsDep, now: ClockDep
+) -> Response:
     _require_demo(settings.demo)
     raw, _result = demo_patient(name, now)
     for resource in raw.resources:

@@ -52,8 +52,9 @@ def _is_api(request: Request) -> bool:
 def _respond(request: Request, status: int, heading: str, message: str, hint: str | None = None) -> Response:
     if _is_api(request):
         return JSONResponse({"error": heading, "detail": message}, status_code=status)
-    return render(request, "message.html", {"kind": "error", "heading": heading, "message": message, "hint": hint},
-                  status=status)
+    return render(
+        request, "message.html", {"kind": "error", "heading": heading, "message": message, "hint": hint}, status=status
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -64,8 +65,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LaunchError)
     async def launch_error(request: Request, exc: LaunchError) -> Response:
         log.info("launch refused (%s): %s", exc.status, exc)
-        return _respond(request, exc.status, "The launch did not work", str(exc),
-                        "Launch the app again from the EHR. If it keeps failing, tell your EHR administrator.")
+        return _respond(
+            request,
+            exc.status,
+            "The launch did not work",
+            str(exc),
+            "Launch the app again from the EHR. If it keeps failing, tell your EHR administrator.",
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -26,8 +26,13 @@ Param = Annotated[str | None, Query(max_length=2048)]
 
 @router.get("/launch")
 def ehr_launch(
-    settings: SettingsDep, store: StoreDep, http: HttpDep, now: ClockDep, session: SessionDep,
-    iss: Param = None, launch: Param = None,
+    settings: SettingsDep,
+    store: StoreDep,
+    http: HttpDep,
+    now: ClockDep,
+    session: SessionDep,
+    iss: Param = None,
+    launch: Param = None,
 ) -> Response:
     if not launch:
         raise AppError(400, "The launch did not work", "The EHR launch carried no launch parameter.")
@@ -36,27 +41,49 @@ def ehr_launch(
 
 @router.get("/standalone")
 def standalone_launch(
-    settings: SettingsDep, store: StoreDep, http: HttpDep, now: ClockDep, session: SessionDep, iss: Param = None,
+    settings: SettingsDep,
+    store: StoreDep,
+    http: HttpDep,
+    now: ClockDep,
+    session: SessionDep,
+    iss: Param = None,
 ) -> Response:
     return _start(settings, store, http, now, session, iss or settings.standalone_iss, None, "standalone")
 
 
 def _start(
-    settings: SettingsDep, store: StoreDep, http: HttpDep, now: ClockDep, session: SessionDep,
-    iss: str | None, launch: str | None, kind: Literal["ehr", "standalone"],
+    settings: SettingsDep,
+    store: StoreDep,
+    http: HttpDep,
+    now: ClockDep,
+    session: SessionDep,
+    iss: str | None,
+    launch: str | None,
+    kind: Literal["ehr", "standalone"],
 ) -> Response:
     if not iss:
         raise AppError(400, "The launch did not work", "The launch did not say which EHR (iss) it came from.")
     # Checked before anything is sent: an unlisted iss must not make this server talk to it.
     if not settings.allows_issuer(iss):
         log.info("launch refused: iss not on the allow-list")
-        raise AppError(400, "Unknown EHR", "This app is not registered with the EHR that launched it.",
-                       hint="Ask your EHR administrator to add this FHIR server to the app's allowed issuers.")
+        raise AppError(
+            400,
+            "Unknown EHR",
+            "This app is not registered with the EHR that launched it.",
+            hint="Ask your EHR administrator to add this FHIR server to the app's allowed issuers.",
+        )
     iss = next(a for a in settings.allowed_issuers if a.rstrip("/") == iss.rstrip("/")).rstrip("/")
     config = discover(http, iss)
     scope = requested_scopes(kind, settings.scope_style, write=settings.request_write)
-    pending, url = begin_launch(config, iss=iss, launch=launch, client=client_credentials(settings),
-                                redirect_uri=settings.redirect_uri, scope=scope, now=now)
+    pending, url = begin_launch(
+        config,
+        iss=iss,
+        launch=launch,
+        client=client_credentials(settings),
+        redirect_uri=settings.redirect_uri,
+        scope=scope,
+        now=now,
+    )
     session = session or store.create(now)
     session.add_pending(pending)
     response = RedirectResponse(url, status_code=302)
@@ -66,8 +93,14 @@ def _start(
 
 @router.get("/callback")
 def callback(
-    settings: SettingsDep, store: StoreDep, http: HttpDep, now: ClockDep, session: SessionDep,
-    state: Param = None, code: Param = None, error: Annotated[str | None, Query(max_length=64)] = None,
+    settings: SettingsDep,
+    store: StoreDep,
+    http: HttpDep,
+    now: ClockDep,
+    session: SessionDep,
+    state: Param = None,
+    code: Param = None,
+    error: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
     if not state:
         raise AppError(400, "The sign-in did not work", "The EHR's answer carried no state.")
@@ -75,14 +108,20 @@ def callback(
     if pending is None:
         # Unknown, already used (a replay), expired, or started in another browser.
         log.info("callback refused: state unknown, used or expired")
-        raise AppError(400, "The sign-in did not work",
-                       "This sign-in link is not valid for this browser, has expired, or was already used.",
-                       hint="Launch the app again from the EHR.")
+        raise AppError(
+            400,
+            "The sign-in did not work",
+            "This sign-in link is not valid for this browser, has expired, or was already used.",
+            hint="Launch the app again from the EHR.",
+        )
     if error:
         if error == "access_denied":
-            raise AppError(403, "Access not granted",
-                           "You (or the EHR) declined to give this app access, so it cannot show the assessment.",
-                           hint="Launch it again and approve access if you want to use it.")
+            raise AppError(
+                403,
+                "Access not granted",
+                "You (or the EHR) declined to give this app access, so it cannot show the assessment.",
+                hint="Launch it again and approve access if you want to use it.",
+            )
         raise AppError(502, "The sign-in did not work", f"The EHR answered with the error '{error}'.")
     if not code:
         raise AppError(400, "The sign-in did not work", "The EHR's answer carried no authorization code.")

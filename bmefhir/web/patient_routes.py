@@ -37,34 +37,55 @@ def sign_blocked(session: WebSession) -> str | None:
     tokens = signed_in(session)
     if not tokens.grant.can_write_back:
         missing = tokens.grant.cannot_write
-        return ("Write-back is disabled: the EHR did not grant this app permission to write "
-                f"{', '.join(missing)}. You can read the assessment, but not sign it here.")
+        return (
+            "Write-back is disabled: the EHR did not grant this app permission to write "
+            f"{', '.join(missing)}. You can read the assessment, but not sign it here."
+        )
     if tokens.fhir_user is None:
-        return ("Signing is disabled: the EHR did not say who you are (no fhirUser), "
-                "so the report could not name its author.")
+        return (
+            "Signing is disabled: the EHR did not say who you are (no fhirUser), "
+            "so the report could not name its author."
+        )
     return None
 
 
 @router.get("/patient")
-def patient_page(request: Request, settings: SettingsDep, http: HttpDep, now: ClockDep,
-                 session: SessionDep) -> Response:
+def patient_page(
+    request: Request, settings: SettingsDep, http: HttpDep, now: ClockDep, session: SessionDep
+) -> Response:
     tokens = signed_in(session)
     assert session is not None
     _raw, result = fetch_session_patient(session, settings, http, now)
     tokens = session.tokens or tokens
-    notices = [] if not tokens.grant.unreadable else [
-        f"The EHR did not grant read access to {', '.join(tokens.grant.unreadable)}; that data is missing below."
-    ]
-    return render(request, "patient.html", {
-        "v": page_view(result, "/source"), "demo": False, "notices": notices,
-        "sign_blocked": sign_blocked(session), "csrf": session.csrf,
-        "signer": tokens.user_display or tokens.fhir_user,
-    })
+    notices = (
+        []
+        if not tokens.grant.unreadable
+        else [f"The EHR did not grant read access to {', '.join(tokens.grant.unreadable)}; that data is missing below."]
+    )
+    return render(
+        request,
+        "patient.html",
+        {
+            "v": page_view(result, "/source"),
+            "demo": False,
+            "notices": notices,
+            "sign_blocked": sign_blocked(session),
+            "csrf": session.csrf,
+            "signer": tokens.user_display or tokens.fhir_user,
+        },
+    )
 
 
 @router.get("/source/{resource_type}/{resource_id}")
-def source(request: Request, resource_type: str, resource_id: str, settings: SettingsDep, http: HttpDep,
-           now: ClockDep, session: SessionDep) -> Response:
+def source(
+    request: Request,
+    resource_type: str,
+    resource_id: str,
+    settings: SettingsDep,
+    http: HttpDep,
+    now: ClockDep,
+    session: SessionDep,
+) -> Response:
     signed_in(session)
     assert session is not None
     if resource_type not in READ_TYPES:
@@ -114,15 +135,15 @@ def _same_origin(request: Request, public_url: str) -> bool:
 
 
 @router.post("/sign")
-async def sign(request: Request, settings: SettingsDep, http: HttpDep, now: ClockDep,
-               session: SessionDep) -> Response:
+async def sign(request: Request, settings: SettingsDep, http: HttpDep, now: ClockDep, session: SessionDep) -> Response:
     form = await _form(request)
     tokens = signed_in(session)
     assert session is not None
     if not hmac.compare_digest(form.get("csrf", ""), session.csrf) or not _same_origin(request, settings.public_url):
         log.info("sign refused: CSRF check failed")
-        raise AppError(403, "Not signed", "This form has expired or did not come from this app. Reload the page "
-                       "and sign again.")
+        raise AppError(
+            403, "Not signed", "This form has expired or did not come from this app. Reload the page and sign again."
+        )
     blocked = sign_blocked(session)
     if blocked:
         raise AppError(403, "Not signed", blocked)
@@ -133,18 +154,24 @@ async def sign(request: Request, settings: SettingsDep, http: HttpDep, now: Cloc
         with ehr_client(tokens) as client:
             _result, outcome = fetch_analyse_write(client, tokens.patient or "", now, signature=signature)
     except FhirConflict:
-        raise AppError(409, "Not signed: the record changed",
-                       "Someone changed this patient's report in the EHR after it was read. Nothing was written. "
-                       "Reload the page to see the current data, then sign again.") from None
+        raise AppError(
+            409,
+            "Not signed: the record changed",
+            "Someone changed this patient's report in the EHR after it was read. Nothing was written. "
+            "Reload the page to see the current data, then sign again.",
+        ) from None
     except FhirError as exc:
         log.warning("write-back failed: %s", type(exc).__name__)
         raise AppError(502, "Not signed: the EHR refused the report", f"Nothing was written. {exc}") from None
     report = outcome.resource("DiagnosticReport")
     what = {"created": "written", "updated": "updated", "unchanged": "already up to date"}[outcome.status.value]
     log.info("signed report %s", outcome.status.value)
-    return message(request, "Signed and saved",
-                   f"The report was {what} in the EHR as final (DiagnosticReport/{report.id}, version "
-                   f"{report.version_id}), with its ClinicalImpression, RiskAssessment and Provenance naming you "
-                   "as author.", kind="success", back="/patient")
-
-
+    return message(
+        request,
+        "Signed and saved",
+        f"The report was {what} in the EHR as final (DiagnosticReport/{report.id}, version "
+        f"{report.version_id}), with its ClinicalImpression, RiskAssessment and Provenance naming you "
+        "as author.",
+        kind="success",
+        back="/patient",
+    )

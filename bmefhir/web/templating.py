@@ -18,7 +18,19 @@ def render(request: Request, name: str, context: dict[str, Any], *, status: int 
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 
-def message(request: Request, heading: str, text: str, *, kind: str = "info", status: int = 200,
-            back: str | None = None, hint: str | None = None) -> Response:
-    return render(request, "message.html",
-                  {"kind": kind, "heading": heading, "message": text, "back": back, "hint": hint}, status=status)
+def message(
+    request: Request,
+    heading: str,
+    text: str,
+    *,
+    kind: str = "info",
+    status: int = 200,
+    back: str | None = None,
+    hint: str | None = None,
+) -> Response:
+    return render(
+        request,
+        "message.html",
+        {"kind": kind, "heading": heading, "message": text, "back": back, "hint": hint},
+        status=status,
+    )

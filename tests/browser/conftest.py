@@ -14,8 +14,16 @@ from web.harness import ROOT, MockEhr, free_port, missing, serve_app
 from bmefhir.web import WebSettings, create_app, get_settings
 
 CHROMIUM = os.environ.get("BMEFHIR_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = ROOT / "test-artifacts"
 
 
@@ -34,9 +42,14 @@ def browser() -> Iterator[object]:
 @pytest.fixture(scope="session")
 def app_url(ehr_session: MockEhr) -> Iterator[str]:  # noqa: F811
     port = free_port()
-    settings = WebSettings(_env_file=None, allowed_issuers=[ehr_session.iss],  # type: ignore[call-arg]
-                           standalone_iss=ehr_session.iss, public_url=f"http://127.0.0.1:{port}", dev=True,
-                           demo=True)
+    settings = WebSettings(
+        _env_file=None,
+        allowed_issuers=[ehr_session.iss],  # type: ignore[call-arg]
+        standalone_iss=ehr_session.iss,
+        public_url=f"http://127.0.0.1:{port}",
+        dev=True,
+        demo=True,
+    )
     app = create_app(settings)
     app.dependency_overrides[get_settings] = lambda: settings
     with serve_app(app, port) as url:

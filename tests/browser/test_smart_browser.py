@@ -17,8 +17,9 @@ def _ehr_launch(page: Any, app_url: str, ehr: MockEhr, patient: str) -> Any:
     return page.goto(f"{app_url}/launch?iss={ehr.iss}&launch=patient-{patient}")
 
 
-def test_ehr_launch_page_sign_and_report_on_hapi(page: Any, app_url: str, ehr: MockEhr, patients: dict[str, str],
-                                                 hapi_base: str, artifacts: Path) -> None:
+def test_ehr_launch_page_sign_and_report_on_hapi(
+    page: Any, app_url: str, ehr: MockEhr, patients: dict[str, str], hapi_base: str, artifacts: Path
+) -> None:
     patient = patients[SEED]
     answer = _ehr_launch(page, app_url, ehr, patient)
     assert answer.status == 200

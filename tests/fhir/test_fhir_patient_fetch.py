@@ -152,8 +152,10 @@ def own_output(kind: str, rid: str, version: str, digest: str, status: str = "pr
     return {
         "resourceType": kind,
         "id": rid,
-        "meta": {"versionId": version, "tag": [{"system": "http://bmefhir.org/fhir/CodeSystem/content-hash",
-                                                 "code": digest}]},
+        "meta": {
+            "versionId": version,
+            "tag": [{"system": "http://bmefhir.org/fhir/CodeSystem/content-hash", "code": digest}],
+        },
         "identifier": [{"system": ids.ASSESSMENT_SYSTEM, "value": f"p1/{kind}"}],
         "status": status,
         "subject": {"reference": "Patient/p1"},
@@ -172,7 +174,9 @@ def test_existing_outputs_are_kept_aside_and_never_read_as_input(client: FhirCli
     router.post("/").mock(return_value=batch_response(*entries))
     raw = fetch_patient(client, "p1")
     assert [f"{r['resourceType']}/{r['id']}" for r in raw.resources] == [
-        "Patient/p1", "Observation/o1", "DiagnosticReport/d1",
+        "Patient/p1",
+        "Observation/o1",
+        "DiagnosticReport/d1",
     ]
     assert raw.existing is not None
     (found,) = raw.existing

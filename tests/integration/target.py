@@ -43,8 +43,11 @@ class Target:
 
     def http(self) -> httpx.Client:
         """A plain HTTP client for what FhirClient does not wrap ($validate, raw error bodies)."""
-        return httpx.Client(base_url=self.base.rstrip("/") + "/", timeout=120.0,
-                            headers={"Accept": "application/fhir+json", "Content-Type": "application/fhir+json"})
+        return httpx.Client(
+            base_url=self.base.rstrip("/") + "/",
+            timeout=120.0,
+            headers={"Accept": "application/fhir+json", "Content-Type": "application/fhir+json"},
+        )
 
     def example_bundle(self, case: ExampleCase, extra: str = "") -> dict[str, Any]:
         """The example's transaction with ids prefixed (``extra`` makes a second, independent copy) and tagged."""
@@ -67,9 +70,11 @@ class Target:
             for pid in self.patients:
                 ref = f"Patient/{pid}"
                 http.delete(f"Provenance/{ids.output_uuid(ref, 'provenance')}")
-                for kind, name in (("DiagnosticReport", "diagnostic-report"),
-                                   ("ClinicalImpression", "clinical-impression"),
-                                   ("RiskAssessment", "risk-assessment")):
+                for kind, name in (
+                    ("DiagnosticReport", "diagnostic-report"),
+                    ("ClinicalImpression", "clinical-impression"),
+                    ("RiskAssessment", "risk-assessment"),
+                ):
                     value = ids.identifier_value(ref, name)
                     http.delete(kind, params={"identifier": f"{ids.ASSESSMENT_SYSTEM}|{value}"})
             for ref in reversed(self.created):

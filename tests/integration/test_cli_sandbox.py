@@ -34,8 +34,7 @@ def test_load_examples_then_run_and_write_back(target: Target, tmp_path: Path) -
 
     case = next(c for c in list_examples() if c.name.startswith("seed-001"))
     pid = (target.prefix + f"cli{target.run}-" if target.external else "") + case.expectation.patient
-    ran = _bmefhir("run", "--fhir-base", target.base, "--patient", pid, "--write", "--format", "json",
-                   "--count", "2")
+    ran = _bmefhir("run", "--fhir-base", target.base, "--patient", pid, "--write", "--format", "json", "--count", "2")
     assert ran.returncode == 0, ran.stderr
     (line,) = [json.loads(x) for x in ran.stdout.splitlines() if x.startswith("{")]
     assert line["patient"] == f"Patient/{pid}"
@@ -44,9 +43,20 @@ def test_load_examples_then_run_and_write_back(target: Target, tmp_path: Path) -
 
 def test_load_reports_a_bundle_the_server_rejects(target: Target, tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": {"resourceType": "Observation", "status": "nonsense", "code": {"text": "x"}},
-         "request": {"method": "POST", "url": "Observation"}}]}))
+    bad.write_text(
+        json.dumps(
+            {
+                "resourceType": "Bundle",
+                "type": "transaction",
+                "entry": [
+                    {
+                        "resource": {"resourceType": "Observation", "status": "nonsense", "code": {"text": "x"}},
+                        "request": {"method": "POST", "url": "Observation"},
+                    }
+                ],
+            }
+        )
+    )
     result = _bmefhir("sandbox", "load", str(bad), "--fhir-base", target.base)
     assert result.returncode == 1
     assert "failed bad.json: POST Bundle (transaction) → 400" in result.stderr

@@ -22,8 +22,11 @@ from .target import TEST_TAG, Target
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 CASE = next(c for c in list_examples() if c.name.startswith("seed-001"))
-KINDS = (("DiagnosticReport", "diagnostic-report"), ("ClinicalImpression", "clinical-impression"),
-         ("RiskAssessment", "risk-assessment"))
+KINDS = (
+    ("DiagnosticReport", "diagnostic-report"),
+    ("ClinicalImpression", "clinical-impression"),
+    ("RiskAssessment", "risk-assessment"),
+)
 TAGS = (TEST_TAG,)
 
 
@@ -48,7 +51,10 @@ def _outputs_on_server(client: FhirClient, pid: str) -> dict[str, list[dict[str,
 def _assert_one_of_each(client: FhirClient, pid: str) -> dict[str, dict[str, Any]]:
     found = _outputs_on_server(client, pid)
     assert {kind: len(copies) for kind, copies in found.items()} == {
-        "DiagnosticReport": 1, "ClinicalImpression": 1, "RiskAssessment": 1, "Provenance": 1,
+        "DiagnosticReport": 1,
+        "ClinicalImpression": 1,
+        "RiskAssessment": 1,
+        "Provenance": 1,
     }
     return {kind: copies[0] for kind, copies in found.items()}
 
@@ -58,8 +64,12 @@ def test_three_writes_leave_one_of_each_and_the_repeats_are_unchanged(target: Ta
     outcomes = [fetch_analyse_write(client, pid, NOW, extra_tags=TAGS)[1] for _ in range(3)]
     first, second, third = outcomes
     assert first.status is Action.CREATED
-    assert {r.resource_type for r in first.resources} == {"DiagnosticReport", "ClinicalImpression",
-                                                          "RiskAssessment", "Provenance"}
+    assert {r.resource_type for r in first.resources} == {
+        "DiagnosticReport",
+        "ClinicalImpression",
+        "RiskAssessment",
+        "Provenance",
+    }
     assert second.status is third.status is Action.UNCHANGED
     assert second.skipped == third.skipped == "same-content"
     assert second.requests == third.requests == 0
@@ -88,8 +98,7 @@ def test_changed_input_updates_the_outputs_instead_of_duplicating(target: Target
     assert report.version_id == "2"
     on_server = _assert_one_of_each(client, pid)
     assert on_server["DiagnosticReport"]["meta"]["versionId"] == "2"
-    hashes = [t["code"] for t in on_server["DiagnosticReport"]["meta"]["tag"]
-              if t["system"].endswith("/content-hash")]
+    hashes = [t["code"] for t in on_server["DiagnosticReport"]["meta"]["tag"] if t["system"].endswith("/content-hash")]
     assert hashes == [second.content_hash] != [first.content_hash]  # the old hash tag does not linger
 
 
@@ -150,15 +159,31 @@ def test_eight_parallel_identical_write_backs_leave_one_of_each(target: Target, 
 def test_transaction_with_one_invalid_entry_changes_nothing(target: Target, client: FhirClient) -> None:
     pid = _fresh_patient(target, client, "wbatom")
     before = len(list(client.search("Observation", {"patient": pid})))
-    good = {"resourceType": "Observation", "status": "final", "code": {"text": "pain score"},
-            "subject": {"reference": f"Patient/{pid}"}, "valueInteger": 3, "meta": {"tag": [TEST_TAG]}}
+    good = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "pain score"},
+        "subject": {"reference": f"Patient/{pid}"},
+        "valueInteger": 3,
+        "meta": {"tag": [TEST_TAG]},
+    }
     bad = {**good, "status": "not-a-status"}
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"fullUrl": "urn:uuid:8f3bd1a0-1c4e-4c55-9a53-7c2a3fb0c001", "resource": good,
-         "request": {"method": "POST", "url": "Observation"}},
-        {"fullUrl": "urn:uuid:8f3bd1a0-1c4e-4c55-9a53-7c2a3fb0c002", "resource": bad,
-         "request": {"method": "POST", "url": "Observation"}},
-    ]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": "urn:uuid:8f3bd1a0-1c4e-4c55-9a53-7c2a3fb0c001",
+                "resource": good,
+                "request": {"method": "POST", "url": "Observation"},
+            },
+            {
+                "fullUrl": "urn:uuid:8f3bd1a0-1c4e-4c55-9a53-7c2a3fb0c002",
+                "resource": bad,
+                "request": {"method": "POST", "url": "Observation"},
+            },
+        ],
+    }
     with pytest.raises(FhirHttpError) as info:
         client.transaction(bundle)
     assert info.value.status in (400, 422)
@@ -166,8 +191,13 @@ def test_transaction_with_one_invalid_entry_changes_nothing(target: Target, clie
 
 
 def test_server_operation_outcome_reaches_the_user_readably(target: Target, client: FhirClient) -> None:
-    invalid = {"resourceType": "DiagnosticReport", "id": f"{target.prefix}bad-report", "status": "finished",
-               "code": {"text": "x"}, "meta": {"tag": [TEST_TAG]}}
+    invalid = {
+        "resourceType": "DiagnosticReport",
+        "id": f"{target.prefix}bad-report",
+        "status": "finished",
+        "code": {"text": "x"},
+        "meta": {"tag": [TEST_TAG]},
+    }
     with pytest.raises(FhirHttpError) as info:
         client.update(invalid)
     text = str(info.value)

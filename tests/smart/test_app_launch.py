@@ -63,10 +63,24 @@ def test_pkce_s256_matches_rfc7636_appendix_b() -> None:
 
 def test_every_launch_has_its_own_state_and_verifier() -> None:
     client = ClientCredentials("app")
-    first, url = begin_launch(CONFIG, iss="https://ehr.example/fhir", launch="L", client=client,
-                              redirect_uri="https://app/callback", scope="launch openid", now=NOW)
-    second, _ = begin_launch(CONFIG, iss="https://ehr.example/fhir", launch="L", client=client,
-                             redirect_uri="https://app/callback", scope="launch openid", now=NOW)
+    first, url = begin_launch(
+        CONFIG,
+        iss="https://ehr.example/fhir",
+        launch="L",
+        client=client,
+        redirect_uri="https://app/callback",
+        scope="launch openid",
+        now=NOW,
+    )
+    second, _ = begin_launch(
+        CONFIG,
+        iss="https://ehr.example/fhir",
+        launch="L",
+        client=client,
+        redirect_uri="https://app/callback",
+        scope="launch openid",
+        now=NOW,
+    )
     assert first.state != second.state
     assert first.verifier != second.verifier
     assert 43 <= len(first.verifier) <= 128

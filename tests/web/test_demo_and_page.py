@@ -41,7 +41,7 @@ def test_page_has_timeline_with_migrations_and_is_small(demo: TestClient) -> Non
     page = demo.get("/demo/seed-001-rmo-hip-ankle-knee")
     assert page.status_code == 200
     assert len(page.content) < 200_000
-    svg = page.text[page.text.index("<svg"): page.text.index("</svg>")]
+    svg = page.text[page.text.index("<svg") : page.text.index("</svg>")]
     assert svg.count('class="episode"') >= 3
     assert 'class="migration"' in svg
     assert re.search(r">\d+ d</text>", svg)
@@ -80,15 +80,25 @@ def test_launch_without_parameters_is_400(demo: TestClient) -> None:
 
 
 def test_source_view_drops_the_ehr_narrative() -> None:
-    body = source_body({"resourceType": "Observation", "id": "1",
-                        "text": {"status": "generated", "div": "<div><script>alert(1)</script></div>"}})
+    body = source_body(
+        {
+            "resourceType": "Observation",
+            "id": "1",
+            "text": {"status": "generated", "div": "<div><script>alert(1)</script></div>"},
+        }
+    )
     assert "script" not in body
     assert '"id": "1"' in body
 
 
 def test_hostile_names_are_escaped(demo: TestClient) -> None:
-    bundle = {"resourceType": "Patient", "id": "p1", "name": [{"text": "<script>alert(1)</script>"}],
-              "birthDate": "1970-01-01", "gender": "male"}
+    bundle = {
+        "resourceType": "Patient",
+        "id": "p1",
+        "name": [{"text": "<script>alert(1)</script>"}],
+        "birthDate": "1970-01-01",
+        "gender": "male",
+    }
     answer = demo.post("/api/analyze", json={"resources": [bundle]})
     assert answer.status_code == 200
     assert answer.json()["patient"] == "Patient/p1"

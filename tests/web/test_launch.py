@@ -31,8 +31,9 @@ def _tokens(client: TestClient) -> TokenSet:
     return session.tokens
 
 
-def test_ehr_launch_shows_the_patient_and_keeps_tokens_server_side(ehr: MockEhr, patients: dict[str, str],
-                                                                   caplog: pytest.LogCaptureFixture) -> None:
+def test_ehr_launch_shows_the_patient_and_keeps_tokens_server_side(
+    ehr: MockEhr, patients: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     with make_client(settings_for(ehr.iss)) as client:
         answer = launch(client, ehr.iss, patients[SEED])
@@ -55,8 +56,14 @@ def test_ehr_launch_shows_the_patient_and_keeps_tokens_server_side(ehr: MockEhr,
 
 def test_authorize_request_uses_pkce_s256_fresh_state_and_aud(ehr: MockEhr) -> None:
     with make_client(settings_for(ehr.iss)) as client:
-        urls = [httpx.URL(client.get("/launch", params={"iss": ehr.iss, "launch": "x"},
-                                     follow_redirects=False).headers["location"]) for _ in range(2)]
+        urls = [
+            httpx.URL(
+                client.get("/launch", params={"iss": ehr.iss, "launch": "x"}, follow_redirects=False).headers[
+                    "location"
+                ]
+            )
+            for _ in range(2)
+        ]
     first, second = (u.params for u in urls)
     assert first["code_challenge_method"] == "S256"
     assert first["aud"] == ehr.iss
@@ -85,8 +92,9 @@ def test_unlisted_iss_is_refused_without_contacting_it(ehr: MockEhr) -> None:
 
 def test_replayed_and_unknown_state_are_rejected(ehr: MockEhr, patients: dict[str, str]) -> None:
     with make_client(settings_for(ehr.iss)) as client:
-        start = client.get("/launch", params={"iss": ehr.iss, "launch": f"patient-{patients[SEED]}"},
-                           follow_redirects=False)
+        start = client.get(
+            "/launch", params={"iss": ehr.iss, "launch": f"patient-{patients[SEED]}"}, follow_redirects=False
+        )
         path = callback_path(authorize(start.headers["location"]))
         assert client.get(path, follow_redirects=False).status_code == 303
         replay = client.get(path, follow_redirects=False)
@@ -135,12 +143,17 @@ def test_without_write_scope_signing_is_disabled(ehr: MockEhr, patients: dict[st
 
 def _reports(hapi_base: str, patient: str) -> list[dict]:
     with FhirClient(hapi_base) as fhir:
-        return list(fhir.search("DiagnosticReport", {"subject": f"Patient/{patient}",
-                                                     "_tag": "http://bmefhir.org/fhir/CodeSystem/tags|"}))
+        return list(
+            fhir.search(
+                "DiagnosticReport",
+                {"subject": f"Patient/{patient}", "_tag": "http://bmefhir.org/fhir/CodeSystem/tags|"},
+            )
+        )
 
 
-def test_sign_writes_a_final_report_and_resigning_updates_it(ehr: MockEhr, patients: dict[str, str],
-                                                             hapi_base: str, practitioner: str) -> None:
+def test_sign_writes_a_final_report_and_resigning_updates_it(
+    ehr: MockEhr, patients: dict[str, str], hapi_base: str, practitioner: str
+) -> None:
     patient = patients["seed-000-transient-osteoporosis-hip"]
     with make_client(settings_for(ehr.iss)) as client:
         assert launch(client, ehr.iss, patient).status_code == 303
@@ -153,8 +166,9 @@ def test_sign_writes_a_final_report_and_resigning_updates_it(ehr: MockEhr, patie
         assert again.status_code == 200
         assert "updated" in again.text
     with FhirClient(hapi_base) as fhir:
-        reports = [r for r in fhir.search("DiagnosticReport", {"subject": f"Patient/{patient}"})
-                   if r.get("status") == "final"]
+        reports = [
+            r for r in fhir.search("DiagnosticReport", {"subject": f"Patient/{patient}"}) if r.get("status") == "final"
+        ]
         provenance = list(fhir.search("Provenance", {"target": f"DiagnosticReport/{reports[0]['id']}"}))
     assert len(reports) == 1
     assert any(practitioner in str(p.get("agent")) for p in provenance)
@@ -182,8 +196,9 @@ def test_standalone_launch_uses_the_patient_the_ehr_picked(ehr: MockEhr, patient
 
 def test_v1_scopes_are_requested_and_honoured(ehr: MockEhr, patients: dict[str, str]) -> None:
     with make_client(settings_for(ehr.iss, scope_style="v1")) as client:
-        start = client.get("/launch", params={"iss": ehr.iss, "launch": f"patient-{patients[SEED]}"},
-                           follow_redirects=False)
+        start = client.get(
+            "/launch", params={"iss": ehr.iss, "launch": f"patient-{patients[SEED]}"}, follow_redirects=False
+        )
         scope = httpx.URL(start.headers["location"]).params["scope"].split()
         assert "patient/Observation.read" in scope
         assert "patient/DiagnosticReport.write" in scope
