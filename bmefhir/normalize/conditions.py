@@ -8,6 +8,7 @@ from bmefhir import terminology
 from bmefhir.normalize.context import Context
 from bmefhir.normalize.fhirjson import JSON, codings, obj, objs, texts
 from bmefhir.normalize.sites import read_site
+from bmefhir.normalize.text import negated_text_reason
 from bmefhir.record import ConditionEntry, Site
 
 CLINICAL_STATUS = "http://terminology.hl7.org/CodeSystem/condition-clinical"
@@ -50,7 +51,8 @@ def read_condition(ctx: Context, ref: str, res: JSON) -> ConditionEntry | None:
             (m for t in texts(code) if (m := terminology.concept_for_text(t, "condition")) is not None), None
         )
         if mapping is None:
-            ctx.note("information", "code-invalid", ref, "Condition.code", "condition not recognised; not used")
+            reason = negated_text_reason(code, ("condition",)) or "condition not recognised; not used"
+            ctx.note("information", "code-invalid", ref, "Condition.code", reason)
             return None
         ctx.note(
             "information",

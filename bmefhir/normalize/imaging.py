@@ -8,6 +8,7 @@ from bmefhir import terminology
 from bmefhir.normalize.context import Context
 from bmefhir.normalize.fhirjson import JSON, codings, obj, objs, string, texts
 from bmefhir.normalize.sites import side_of, structure_of
+from bmefhir.normalize.text import negated_text_reason
 from bmefhir.record import ImagingFinding, ImagingStudyInfo, RadiologyReport, Site
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
@@ -132,9 +133,8 @@ def read_diagnostic_report(ctx: Context, ref: str, res: JSON) -> tuple[Radiology
         element = f"DiagnosticReport.conclusionCode[{i}]"
         mapping = _finding_mapping(cc)
         if mapping is None:
-            ctx.note(
-                "information", "code-invalid", ref, element, "conclusion code is not an imaging finding bmefhir reads"
-            )
+            reason = negated_text_reason(cc, ("finding",)) or "conclusion code is not an imaging finding bmefhir reads"
+            ctx.note("information", "code-invalid", ref, element, reason)
             continue
         if mapping.match == "text":
             ctx.note("information", "code-invalid", ref, element, f"finding matched by text as {mapping.concept}")

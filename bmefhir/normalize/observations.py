@@ -10,6 +10,7 @@ from bmefhir.normalize.context import Context
 from bmefhir.normalize.fhirjson import JSON, codings, obj, objs, string, texts
 from bmefhir.normalize.imaging import study_context
 from bmefhir.normalize.sites import extension_side, read_site
+from bmefhir.normalize.text import negated_text_reason
 from bmefhir.normalize.values import coded_result, interpretation, presence, result_from_text, value_quantity
 from bmefhir.record import ClinicalObservation, ImagingFinding, LabResult, Severity, Site
 from bmefhir.terminology import Group, Mapping, UnitError
@@ -125,7 +126,8 @@ def read_observation(ctx: Context, ref: str, res: JSON) -> ObservationItems:
     if items.empty() and mapping is None:
         # An unrecognised imaging observation is likely something the analysis needed.
         severity: Severity = "warning" if "imaging" in categories else "information"
-        ctx.note(severity, "code-invalid", ref, "Observation.code", "code not recognised; observation not used")
+        reason = negated_text_reason(code, order) or "code not recognised; observation not used"
+        ctx.note(severity, "code-invalid", ref, "Observation.code", reason)
     return items
 
 

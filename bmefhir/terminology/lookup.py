@@ -12,6 +12,7 @@ from typing import Literal
 from bmefhir.record import Side
 from bmefhir.terminology.load import PREFIX_NORMALISED, Tables, tables
 from bmefhir.terminology.model import Answer, Group, Interpretation, Mapping, UnitError
+from bmefhir.terminology.negation import negation_cue
 
 
 def canonical_system(system: str | None) -> str | None:
@@ -49,16 +50,32 @@ def concept_for(system: str | None, code: str | None, group: Group | None = None
 
 
 def concept_for_text(text: str | None, group: Group | None = None) -> Mapping | None:
-    """Conservative keyword fallback for a CodeableConcept.text or display; first listed pattern wins."""
+    """Conservative keyword fallback for a CodeableConcept.text or display; first listed pattern wins.
+
+    A negated mention ("no avascular necrosis") does not count: see :func:`negated_concept_for_text`.
+    """
+    return _scan_text(text, group)[0]
+
+
+def negated_concept_for_text(text: str | None, group: Group | None = None) -> tuple[Mapping, str] | None:
+    """The concept a text names only in negation, with the negation trigger; None if it names none or affirms one."""
+    affirmed, negated = _scan_text(text, group)
+    return None if affirmed is not None else negated
+
+
+def _scan_text(text: str | None, group: Group | None) -> tuple[Mapping | None, tuple[Mapping, str] | None]:
     if not text:
-        return None
+        return None, None
     t = tables()
-    groups = (group,) if group is not None else tuple(t.keywords)
-    for g in groups:
+    negated: tuple[Mapping, str] | None = None
+    for g in (group,) if group is not None else tuple(t.keywords):
         for kw, mapping in t.keywords[g]:
-            if kw.pattern.search(text):
-                return mapping
-    return None
+            for hit in kw.pattern.finditer(text):
+                cue = negation_cue(text, hit.start(), hit.end())
+                if cue is None:
+                    return mapping, None
+                negated = negated or (mapping, cue)
+    return None, negated
 
 
 def ignored_reason(system: str | None, code: str | None) -> str | None:

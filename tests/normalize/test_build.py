@@ -420,6 +420,30 @@ def test_conditions_icd_prefix_status_and_refuted():
     assert any("precision" in i.message for i in issues_for(r, "Condition/c1"))
 
 
+def test_negated_text_is_not_read_as_the_condition_it_names():
+    negated = {
+        "resourceType": "Condition",
+        "id": "c9",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"text": "No evidence of avascular necrosis"},
+    }
+    r = build_record([PATIENT, negated])
+    assert r.conditions == ()
+    (issue,) = issues_for(r, "Condition/c9")
+    assert issue.element == "Condition.code"
+    assert issue.message == "text names osteonecrosis only negated ('No evidence of'); not used"
+
+
+def test_negated_imaging_text_is_not_a_finding_and_the_rest_is_read():
+    negated = finding("f9", "bone_marrow_edema") | {"code": {"text": "No bone marrow oedema"}}
+    affirmed = finding("f10", "bone_marrow_edema")
+    r = build_record([PATIENT, negated, affirmed])
+    assert [f.ref for f in r.findings] == ["Observation/f10"]
+    (issue,) = issues_for(r, "Observation/f9")
+    assert issue.severity == "warning"
+    assert "bone_marrow_edema only negated ('No')" in issue.message
+
+
 # --- bundles, determinism, speed -------------------------------------------------------------
 
 
