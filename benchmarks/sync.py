@@ -5,14 +5,17 @@
     .venv/bin/python benchmarks/sync.py --n 200 --fhir-base http://127.0.0.1:8080/fhir
 
 Prints, for the full sync and for an incremental sync after 1% of patients changed:
-patients/s, HTTP requests per patient, the sync process's peak RSS and, with Celery,
-the workers' peak RSS (summed over every worker process). Peak RSS is the kernel's
-high-water mark (``VmHWM``), reset before each sync phase, so loading does not count.
-Only the loaded cohort is synced (``--since`` the load), so a shared server's other
-data does not count. Without ``--fhir-base`` a sandbox is started and stopped, by default
-on a throwaway PostgreSQL cluster (``scripts/pg-test-server.sh``): with the in-memory H2
-(``--hapi-db h2``) HAPI's own id look-ups slow down as the database grows, which would
-be measured instead of the sync. JVM options: ``BMEFHIR_HAPI_JAVA_OPTS``.
+patients/s, HTTP requests per patient, and memory: "startRSS" is the sync process's
+resident size when the phase starts, "syncRSS" its peak during the phase (the kernel's
+high-water mark ``VmHWM``, reset before each phase) and, with Celery, "workersRSS" the
+workers' peak summed over every worker process. The cohort is generated and uploaded
+by a child process, so none of it stays in the sync process's heap.
+
+Only the loaded cohort is synced (``--since`` the load), so a shared server's other data
+does not count. Without ``--fhir-base`` a sandbox is started and stopped, by default on a
+throwaway PostgreSQL cluster (``scripts/pg-test-server.sh``): with the in-memory H2
+(``--hapi-db h2``) HAPI's own id look-ups slow down as the database grows, which would be
+measured instead of the sync. JVM options: ``BMEFHIR_HAPI_JAVA_OPTS``.
 
 With ``--executor celery`` the script starts a throwaway Redis
 (``scripts/redis-test-server.sh``) and ``--workers`` ``bmefhir worker`` processes
@@ -41,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import multiprocessing
 import os
 import random
 import shutil
@@ -49,7 +53,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -93,12 +97,20 @@ def reset_peak(pids: list[int]) -> None:
             Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
-def peak_mb(pid: int) -> float:
+def _status_mb(pid: int, field: str) -> float:
     with contextlib.suppress(OSError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def peak_mb(pid: int) -> float:
+    return _status_mb(pid, "VmHWM")
+
+
+def rss_mb(pid: int) -> float:
+    return _status_mb(pid, "VmRSS")
 
 
 # ------------------------------------------------------------------ server, cohort
@@ -267,7 +279,7 @@ def executor(kind: str, workers: int, tmp: Path) -> Iterator[tuple[Executor, lis
 # ------------------------------------------------------------------ report
 
 
-HEADER = "phase        patients written unchanged failed  seconds patients/s  req/pat  syncRSS workersRSS"
+HEADER = "phase        patients written unchanged failed  seconds patients/s  req/pat startRSS  syncRSS workersRSS"
 
 
 def run_phase(
@@ -275,13 +287,14 @@ def run_phase(
 ) -> SyncSummary:
     procs = [os.getpid(), *(p for w in workers for p in _tree(w))]
     reset_peak(procs)
+    start_rss = rss_mb(os.getpid())
     s = sync_once(store, base, options=options, executor=ex)
     n = max(1, s.discovered)
     worker_rss = sum(peak_mb(p) for w in workers for p in _tree(w))
     print(
         f"{label:<12} {s.discovered:>7} {s.written:>7} {s.unchanged:>9} {s.failed:>6} {s.seconds:>8.1f} "
         f"{s.discovered / s.seconds if s.seconds else 0:>10.1f} {s.requests / n:>8.2f} "
-        f"{peak_mb(os.getpid()):>6.0f}MB {f'{worker_rss:.0f}MB' if workers else '-':>10}",
+        f"{start_rss:>6.0f}MB {peak_mb(os.getpid()):>6.0f}MB {f'{worker_rss:.0f}MB' if workers else '-':>10}",
         flush=True,
     )
     return s
@@ -313,7 +326,10 @@ def main() -> int:
                 seed = args.seed * 10 + n
                 since = now_on_server(base)
                 t0 = time.perf_counter()
-                ids = load(base, n, seed, args.resources, args.per_transaction)
+                # In a child process, so that the cohort's generation and upload do not stay in
+                # this process's heap and count as the sync's memory.
+                with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as loader:
+                    ids = loader.submit(load, base, n, seed, args.resources, args.per_transaction).result()
                 print(f"\nN={n}: loaded {n * args.resources} resources in {time.perf_counter() - t0:.1f}s")
                 print(HEADER)
                 store = SyncStore(f"sqlite:///{tmp / f'sync-{n}.db'}")
