@@ -20,6 +20,8 @@ from sqlalchemy.engine import make_url
 from bmefhir.fhir.client import FhirClient
 from bmefhir.testing.examples import list_examples
 
+pytestmark = pytest.mark.slow  # two HAPI start-ups, about 75 s
+
 BMEFHIR = [sys.executable, "-c", "from bmefhir.cli import main; main()"]
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
