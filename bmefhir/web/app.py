@@ -5,7 +5,7 @@ Usage::
     app = create_app()                       # settings from BMEFHIR_WEB_* (get_settings)
     app.dependency_overrides[get_settings] = lambda: WebSettings(...)   # tests
 
-The routes live in ``launch_routes``, ``patient_routes``, ``demo_routes`` and ``api``.
+The routes live in ``launch_routes``, ``patient_routes``, ``demo_routes``, ``api`` and ``cds_routes``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from bmefhir import __version__
 from bmefhir.differential.knowledge_base import load_knowledge
 from bmefhir.smart.sessions import MemorySessionStore, SessionStore
-from bmefhir.web import api, demo_routes, launch_routes, patient_routes
+from bmefhir.web import api, cds_routes, demo_routes, launch_routes, patient_routes
 from bmefhir.web.errors import install_error_handlers
 from bmefhir.web.security import SecurityHeaders
 from bmefhir.web.settings import WebSettings, get_settings
@@ -61,4 +61,5 @@ def create_app(settings: WebSettings | None = None, *, store: SessionStore | Non
     app.include_router(patient_routes.router)
     app.include_router(demo_routes.router)
     app.include_router(api.router)
+    app.include_router(cds_routes.router)
     return app

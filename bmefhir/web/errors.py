@@ -1,4 +1,4 @@
-"""Errors the web app turns into plain pages (or JSON under /api), and the generic fallbacks.
+"""Errors the web app turns into plain pages (or JSON under /api and /cds-services), and the generic fallbacks.
 
 Messages are written for the clinician and never hold tokens, codes or patient data;
 unexpected exceptions get a generic page and are logged by type only.
@@ -46,7 +46,7 @@ class AppError(Exception):
 
 
 def _is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/") or request.url.path == "/api"
+    return request.url.path.startswith(("/api/", "/cds-services")) or request.url.path == "/api"
 
 
 def _respond(request: Request, status: int, heading: str, message: str, hint: str | None = None) -> Response:

@@ -39,6 +39,11 @@ class WebSettings(BaseSettings):
     session_idle_minutes: int = Field(default=480, ge=1)
     launch_timeout_seconds: int = Field(default=600, ge=10)
 
+    # -- CDS Hooks ----------------------------------------------------------------------------
+    # CDS clients allowed to call /cds-services: JWT issuer → its JWKS URL (or a JWKS file path).
+    # Empty: the service refuses every call, unless ``dev`` is on (then calls need no JWT).
+    cds_clients: dict[str, str] = Field(default_factory=dict)
+
     # -- demo ---------------------------------------------------------------------------------
     demo: bool = False  # /demo shows the example patients, no EHR needed
 

@@ -1,0 +1,168 @@
+"""CDS Hooks service (CDS Hooks 2.0): ``patient-view`` cards with the BME differential.
+
+    GET  /cds-services                            discovery: the service, its prefetch templates
+    POST /cds-services/bmefhir-bme-differential   a hook call → {"cards": [...]}
+
+Data comes from the request's prefetch when it is complete; otherwise from the
+request's ``fhirServer`` with its ``fhirAuthorization`` token, if that server is on
+the app's allow-list (``allowed_issuers``); otherwise the answer is 412. The same
+pipeline as every other entry point analyses it; nothing is written back.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from bmefhir.fhir.auth import BearerAuth
+from bmefhir.fhir.client import FhirClient
+from bmefhir.fhir.errors import FhirAuthError, FhirError, FhirNotFound
+from bmefhir.fhir.patient_fetch import fetch_patient
+from bmefhir.fhir.prefetch import prefetch_templates, read_prefetch
+from bmefhir.fhir.raw import RawPatient
+from bmefhir.fhir.retry import RetryPolicy
+from bmefhir.fhir.urls import check_id
+from bmefhir.pipeline import process_patient
+from bmefhir.render.cards import cds_cards
+from bmefhir.web.cds_auth import CdsAuthError, CdsClientVerifier
+from bmefhir.web.deps import ClockDep, HttpDep, SettingsDep
+from bmefhir.web.errors import AppError
+from bmefhir.web.settings import WebSettings
+
+__all__ = ["SERVICE_ID", "router"]
+
+log = logging.getLogger("bmefhir.web")
+router = APIRouter(prefix="/cds-services", tags=["cds-hooks"])
+
+SERVICE_ID = "bmefhir-bme-differential"
+_FHIR_TIMEOUT = 20.0
+
+
+class _FhirAuthorization(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    access_token: str = Field(min_length=1)
+    token_type: str = "Bearer"
+    scope: str = ""
+
+
+# Field names are CDS Hooks' own (camelCase) so the models read the JSON as it is.
+class _Context(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    patientId: str = Field(min_length=1, max_length=64)
+    userId: str | None = None
+
+
+class HookRequest(BaseModel):
+    """The part of a CDS Hooks request this service reads."""
+
+    model_config = ConfigDict(extra="ignore")
+    hook: str
+    hookInstance: str = Field(min_length=1, max_length=200)
+    fhirServer: str | None = None
+    fhirAuthorization: _FhirAuthorization | None = None
+    context: _Context
+    prefetch: dict[str, Any] | None = None
+
+
+class HookResponse(BaseModel):
+    cards: list[dict[str, Any]]
+
+
+class ServiceOut(BaseModel):
+    hook: Literal["patient-view"]
+    id: str
+    title: str
+    description: str
+    prefetch: dict[str, str]
+    usageRequirements: str
+
+
+class DiscoveryOut(BaseModel):
+    services: list[ServiceOut]
+
+
+@router.get("", response_model=DiscoveryOut)
+def discovery() -> DiscoveryOut:
+    return DiscoveryOut(
+        services=[
+            ServiceOut(
+                hook="patient-view",
+                id=SERVICE_ID,
+                title="Bone marrow edema differential (bmefhir)",
+                description=(
+                    "When the patient has bone marrow edema on MRI: the ranked differential (transient osteoporosis, "
+                    "osteonecrosis, insufficiency fracture, infection, tumour, ...) with red flags, each criterion "
+                    "cited. Decision support; no card for patients without BME imaging."
+                ),
+                prefetch=prefetch_templates(),
+                usageRequirements=(
+                    "Prefetch, or fhirServer with fhirAuthorization granting read of the prefetch resource types."
+                ),
+            )
+        ]
+    )
+
+
+@router.post(f"/{SERVICE_ID}", response_model=HookResponse, response_model_exclude_none=True)
+def patient_view(
+    body: HookRequest,
+    request: Request,
+    settings: SettingsDep,
+    http: HttpDep,
+    now: ClockDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> HookResponse:
+    _authenticate(request, settings, http, authorization)
+    if body.hook != "patient-view":
+        raise AppError(400, "Unsupported hook", f"this service answers patient-view, not {body.hook!r}")
+    patient_id = body.context.patientId
+    try:
+        check_id(patient_id)
+    except ValueError:
+        raise AppError(400, "Invalid patient id", "context.patientId is not a FHIR id") from None
+    prefetched = read_prefetch(body.prefetch, patient_id)
+    raw = prefetched.raw if prefetched.complete else _fetch(body, settings, prefetched.missing + prefetched.incomplete)
+    result = process_patient(raw.resources, now, patient_id=raw.patient_id, source_issues=raw.issues)
+    app_url = settings.public_url.rstrip("/") + "/launch" if settings.allowed_issuers else None
+    return HookResponse(cards=cds_cards(result.analysis, app_url=app_url))
+
+
+def _authenticate(request: Request, settings: WebSettings, http: HttpDep, authorization: str | None) -> None:
+    if not settings.cds_clients:
+        if settings.dev:
+            return  # local development: no JWT needed (documented; never in production)
+        raise AppError(401, "Not allowed", "no CDS clients are registered with this service (cds_clients)")
+    verifier: CdsClientVerifier | None = getattr(request.app.state, "cds_verifier", None)
+    if verifier is None:
+        verifier = request.app.state.cds_verifier = CdsClientVerifier(settings.cds_clients, http)
+    audience = settings.public_url.rstrip("/") + f"/cds-services/{SERVICE_ID}"
+    try:
+        verifier.verify(authorization, audience)
+    except CdsAuthError as exc:
+        log.info("CDS call refused: %s", exc)
+        raise AppError(401, "Not allowed", str(exc)) from None
+
+
+def _fetch(body: HookRequest, settings: WebSettings, gaps: tuple[str, ...]) -> RawPatient:
+    """Read the patient from the hook's FHIR server when the prefetch did not bring it all."""
+    server = (body.fhirServer or "").rstrip("/")
+    if not server or body.fhirAuthorization is None:
+        raise AppError(
+            412, "Data needed", f"prefetch incomplete ({', '.join(gaps)}) and no fhirServer with fhirAuthorization"
+        )
+    if not settings.allows_issuer(server):
+        raise AppError(412, "Data needed", "prefetch incomplete and fhirServer is not an allowed FHIR server")
+    auth = BearerAuth(body.fhirAuthorization.access_token)
+    try:
+        with FhirClient(server, auth=auth, timeout=_FHIR_TIMEOUT, retry=RetryPolicy(max_attempts=2)) as client:
+            return fetch_patient(client, body.context.patientId)
+    except FhirNotFound:
+        raise AppError(412, "Patient not found", "the FHIR server has no such patient") from None
+    except FhirAuthError:
+        raise AppError(412, "Access refused", "the FHIR server refused the hook's fhirAuthorization") from None
+    except FhirError as exc:
+        log.warning("CDS fetch failed: %s", type(exc).__name__)
+        raise AppError(502, "The FHIR server could not be read", str(exc)) from None
