@@ -149,8 +149,8 @@ public class SandboxConfig {
 		emf.setPersistenceUnitName("HAPI_PU");
 		emf.setDataSource(dataSource);
 		Properties p = new Properties();
-		// H2 resolves HAPI's "(type = ? AND id = ?) OR ..." id look-ups by scanning the whole
-		// resource table, so it slows down with the size of the database; PostgreSQL uses its index.
+		// H2 runs HAPI's id look-ups for transactions as row-by-row scans, so it slows down as the
+		// database grows (docs/hapi-sandbox.md); PostgreSQL does not.
 		p.put("hibernate.dialect",
 				(isPostgres() ? HapiFhirPostgresDialect.class : HapiFhirH2Dialect.class).getName());
 		p.put("hibernate.hbm2ddl.auto", "update");
