@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import jwt
@@ -240,7 +239,7 @@ def test_calls_that_are_not_from_a_registered_client_are_401_with_the_reason(
     assert token is None or token not in answer.text
 
 
-def test_without_registered_clients_and_outside_dev_the_service_refuses(tmp_path: Path) -> None:
+def test_without_registered_clients_and_outside_dev_the_service_refuses() -> None:
     with make_client(settings_for(EHR, dev=False)) as client:
         patient, prefetch = prefetch_of("seed-000")
         answer = client.post(SERVICE, json=hook(patient, prefetch))
