@@ -19,6 +19,7 @@ from bmefhir.differential.engine import run_differential
 from bmefhir.differential.knowledge_base import KnowledgeBase
 from bmefhir.differential.model import Differential
 from bmefhir.normalize import build_record
+from bmefhir.normalize.dates import EARLIEST, LATEST, plausible
 from bmefhir.record import DataQualityIssue, PatientRecord
 from bmefhir.render.bundle import Outputs, render_outputs
 from bmefhir.render.signature import Signature
@@ -58,6 +59,8 @@ def process_patient(
     """Build the record from raw FHIR JSON, analyse it and render the output resources."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
+    if not plausible(now.date()):
+        raise ValueError(f"now must be between {EARLIEST.year} and {LATEST.year}")
     record = build_record(resources, patient_id=patient_id, source_issues=source_issues)
     analysis = analyse(record, now, kb)
     outputs = render_outputs(analysis, signature=signature)

@@ -1,4 +1,4 @@
-"""Fixtures shared by every test folder: the session's live FHIR server and PostgreSQL.
+"""Fixtures shared by every test folder: the session's live FHIR server, PostgreSQL and Redis.
 
 The server is ``BMEFHIR_TEST_FHIR_BASE`` when set, else the project's HAPI FHIR
 sandbox, started once and stopped at the end. PostgreSQL is
@@ -63,3 +63,17 @@ def pg_url() -> Iterator[str]:
     finally:
         subprocess.run(["bash", str(script), "stop", workdir], capture_output=True, check=False)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A throwaway redis-server on loopback for the session (``scripts/redis-test-server.sh``)."""
+    script = ROOT / "scripts" / "redis-test-server.sh"
+    proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        unavailable(f"Redis test server did not start: {proc.stderr.strip()[-300:]}")
+    url, state_dir = proc.stdout.split()[:2]
+    try:
+        yield url
+    finally:
+        subprocess.run(["bash", str(script), "stop", state_dir], capture_output=True, check=False)

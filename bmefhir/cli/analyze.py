@@ -34,6 +34,7 @@ from bmefhir.fhir.files import PatientSource, open_source
 from bmefhir.fhir.patient_fetch import fetch_patient
 from bmefhir.fhir.raw import RawPatient
 from bmefhir.fhir.sinks import FolderSink, RestSink, Sink
+from bmefhir.normalize.dates import EARLIEST, LATEST, plausible
 from bmefhir.pipeline import PatientResult
 from bmefhir.runner import BundleKind, Failure, run
 
@@ -51,6 +52,8 @@ FormatOption = Annotated[Format, typer.Option("--format", "-f", help="table for 
 def resolve_now(now: datetime | None) -> datetime:
     if now is None:
         return datetime.now(UTC).replace(microsecond=0)
+    if not plausible(now.date()):
+        raise typer.BadParameter(f"must be between {EARLIEST.year} and {LATEST.year}", param_hint="--now")
     return now if now.tzinfo else now.replace(tzinfo=UTC)
 
 

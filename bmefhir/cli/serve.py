@@ -1,4 +1,4 @@
-"""``bmefhir serve``: run the SMART app (or ``--demo`` with the example patients, no EHR)."""
+"""``bmefhir serve``: run the SMART app and CDS Hooks service (or ``--demo`` with the example patients, no EHR)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     demo: Annotated[bool, typer.Option("--demo", help="Show the example patients; no EHR needed.")] = False,
 ) -> None:
-    """Serve the SMART-on-FHIR app. Settings come from BMEFHIR_WEB_* variables (docs/smart-app.md)."""
+    """Serve the SMART-on-FHIR app and the CDS Hooks service (one process; several: docs/smart-app.md).
+
+    Settings come from BMEFHIR_WEB_* variables (docs/smart-app.md, docs/cds-hooks.md).
+    """
     import uvicorn
 
     from bmefhir.web.app import create_app

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from bmefhir.normalize.dates import parse_date
+from bmefhir.normalize.dates import EARLIEST, LATEST, parse_date, plausible
 from bmefhir.normalize.fhirjson import JSON, relative_ref, string
 from bmefhir.normalize.issues import IssueLog
 from bmefhir.record import Severity
@@ -34,6 +34,10 @@ class Context:
         parsed = parse_date(raw)
         if parsed.value is None:
             self.issues.add(severity, "value", ref, element, "not a valid FHIR date or dateTime; date unknown")
+        elif not plausible(parsed.value):
+            message = f"date outside {EARLIEST.year}-{LATEST.year} (a placeholder?); date unknown"
+            self.issues.add(severity, "value", ref, element, message)
+            return None
         elif parsed.precision != "day":
             self.issues.add(
                 "information",

@@ -11,6 +11,16 @@ import re
 from datetime import date
 from typing import NamedTuple
 
+# Dates outside this range are data errors (year 0001 placeholders, 9999 "open end" markers), and
+# date arithmetic on them (look-back windows) would overflow: they are read as unknown.
+EARLIEST = date(1800, 1, 1)
+LATEST = date(2199, 12, 31)
+
+
+def plausible(value: date) -> bool:
+    return EARLIEST <= value <= LATEST
+
+
 _DATE = re.compile(
     r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?(?:T\d{2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:\d{2})?)?$"
 )

@@ -2,8 +2,10 @@
 
 Tokens, PKCE verifiers and launch state live here and never reach the page,
 URLs or logs. ``MemorySessionStore`` serves one process (``bmefhir serve`` runs
-one worker); a deployment with several workers needs a shared store with the
-same ``SessionStore`` protocol.
+one worker); a deployment with several workers uses
+``bmefhir.smart.redis_sessions.RedisSessionStore``. Whoever changes a session
+(pending launches, tokens) calls ``store.save(session)``: a shared store holds a
+copy, not the object.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ class SessionStore(Protocol):
 
     def delete(self, session_id: str) -> None: ...
 
+    def save(self, session: WebSession) -> None: ...
+
 
 class MemorySessionStore:
     """Sessions in this process's memory, expiring after ``ttl`` idle, at most ``max_sessions``."""
@@ -96,3 +100,6 @@ class MemorySessionStore:
     def delete(self, session_id: str) -> None:
         with self._lock:
             self._sessions.pop(session_id, None)
+
+    def save(self, session: WebSession) -> None:
+        """Nothing to do: this store holds the session objects themselves."""

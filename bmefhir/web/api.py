@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path
 from bmefhir.differential.knowledge_base import load_knowledge
 from bmefhir.pipeline import PatientResult, process_patient
 from bmefhir.web.data import demo_names, demo_patient, fetch_session_patient, signed_in
-from bmefhir.web.deps import ClockDep, HttpDep, SessionDep, SettingsDep
+from bmefhir.web.deps import ClockDep, HttpDep, SessionDep, SettingsDep, StoreDep
 from bmefhir.web.errors import AppError
 from bmefhir.web.schemas import AnalysisOut, AnalyzeIn, DemoPatientOut, HealthOut
 
@@ -35,11 +35,13 @@ def health() -> HealthOut:
 
 
 @router.get("/patient", response_model=AnalysisOut, responses=_ERRORS)
-def session_patient(settings: SettingsDep, http: HttpDep, now: ClockDep, session: SessionDep) -> AnalysisOut:
+def session_patient(
+    settings: SettingsDep, store: StoreDep, http: HttpDep, now: ClockDep, session: SessionDep
+) -> AnalysisOut:
     """The launch patient's analysis (needs the session cookie from a SMART launch)."""
     signed_in(session)
     assert session is not None
-    _raw, result = fetch_session_patient(session, settings, http, now)
+    _raw, result = fetch_session_patient(session, store, settings, http, now)
     return _out(result)
 
 

@@ -27,9 +27,21 @@ from bmefhir.web.errors import install_error_handlers
 from bmefhir.web.security import SecurityHeaders
 from bmefhir.web.settings import WebSettings, get_settings
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "session_store"]
 
 SMART_TIMEOUT = httpx.Timeout(10.0)
+
+
+def session_store(settings: WebSettings) -> SessionStore:
+    """In memory for one process; in Redis (encrypted) when ``session_store`` names one."""
+    ttl = timedelta(minutes=settings.session_idle_minutes)
+    if settings.session_store is None:
+        return MemorySessionStore(ttl=ttl)
+    if settings.session_key is None:
+        raise ValueError("BMEFHIR_WEB_SESSION_STORE is set but BMEFHIR_WEB_SESSION_KEY is not: sessions hold tokens")
+    from bmefhir.smart.redis_sessions import RedisSessionStore
+
+    return RedisSessionStore(settings.session_store, settings.session_key.get_secret_value(), ttl=ttl)
 
 
 def create_app(settings: WebSettings | None = None, *, store: SessionStore | None = None) -> FastAPI:
@@ -42,6 +54,9 @@ def create_app(settings: WebSettings | None = None, *, store: SessionStore | Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         app.state.http.close()
+        close = getattr(app.state.sessions, "close", None)
+        if callable(close):
+            close()
 
     app = FastAPI(
         title="bmefhir SMART app",
@@ -52,7 +67,7 @@ def create_app(settings: WebSettings | None = None, *, store: SessionStore | Non
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.state.sessions = store or MemorySessionStore(ttl=timedelta(minutes=settings.session_idle_minutes))
+    app.state.sessions = store or session_store(settings)
     app.state.http = httpx.Client(timeout=SMART_TIMEOUT, follow_redirects=False)
     app.add_middleware(SecurityHeaders, settings=settings)
     install_error_handlers(app)

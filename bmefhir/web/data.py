@@ -19,7 +19,7 @@ from bmefhir.pipeline import PatientResult, process_patient
 from bmefhir.record import DataQualityIssue
 from bmefhir.smart.keys import load_signing_key
 from bmefhir.smart.launch import ClientCredentials, TokenSet, refresh
-from bmefhir.smart.sessions import WebSession
+from bmefhir.smart.sessions import SessionStore, WebSession
 from bmefhir.testing.examples import ExamplesError, list_examples
 from bmefhir.web.errors import AppError
 from bmefhir.web.settings import WebSettings
@@ -58,12 +58,15 @@ def signed_in(session: WebSession | None) -> TokenSet:
     return session.tokens
 
 
-def fresh_tokens(session: WebSession, settings: WebSettings, http: httpx.Client, now: datetime) -> TokenSet:
+def fresh_tokens(
+    session: WebSession, store: SessionStore, settings: WebSettings, http: httpx.Client, now: datetime
+) -> TokenSet:
     """The session's tokens, refreshed first when the access token has expired."""
     tokens = signed_in(session)
     if tokens.expired(now):
         tokens = refresh(http, tokens, client_credentials(settings), now=now)
         session.tokens = tokens
+        store.save(session)
         log.info("access token refreshed")
     return tokens
 
@@ -88,10 +91,10 @@ def scope_issues(tokens: TokenSet) -> tuple[DataQualityIssue, ...]:
 
 
 def fetch_session_patient(
-    session: WebSession, settings: WebSettings, http: httpx.Client, now: datetime
+    session: WebSession, store: SessionStore, settings: WebSettings, http: httpx.Client, now: datetime
 ) -> tuple[RawPatient, PatientResult]:
     """Read the launch patient from the EHR and analyse it (one refresh-and-retry on a 401)."""
-    tokens = fresh_tokens(session, settings, http, now)
+    tokens = fresh_tokens(session, store, settings, http, now)
     for attempt in (1, 2):
         try:
             with ehr_client(tokens) as client:
@@ -103,6 +106,7 @@ def fetch_session_patient(
                 raise AppError(401, "Access refused", "The EHR refused this app's access. Launch it again.") from None
             tokens = refresh(http, tokens, client_credentials(settings), now=now)
             session.tokens = tokens
+            store.save(session)
         except FhirNotFound:
             raise AppError(404, "Patient not found", "The EHR has no record of the launch patient.") from None
         except FhirError as exc:

@@ -86,6 +86,7 @@ def _start(
     )
     session = session or store.create(now)
     session.add_pending(pending)
+    store.save(session)
     response = RedirectResponse(url, status_code=302)
     set_session_cookie(response, session.id, settings)
     return response
@@ -105,6 +106,8 @@ def callback(
     if not state:
         raise AppError(400, "The sign-in did not work", "The EHR's answer carried no state.")
     pending = session.take_pending(state, now, timedelta(seconds=settings.launch_timeout_seconds)) if session else None
+    if session is not None and pending is not None:
+        store.save(session)  # the state is spent before the code is exchanged: a replay finds nothing
     if pending is None:
         # Unknown, already used (a replay), expired, or started in another browser.
         log.info("callback refused: state unknown, used or expired")
@@ -129,6 +132,7 @@ def callback(
     tokens = exchange_code(http, pending, code, client_credentials(settings), now=now)
     fresh = store.rotate(session, now)  # new id once signed in: a planted session id is worthless
     fresh.tokens = tokens
+    store.save(fresh)
     log.info("launch completed (scopes granted: %d)", len(tokens.grant.scopes))
     response = RedirectResponse("/patient", status_code=303)
     set_session_cookie(response, fresh.id, settings)

@@ -18,7 +18,7 @@ from bmefhir.render.signature import Signature
 from bmefhir.smart.scopes import READ_TYPES
 from bmefhir.smart.sessions import WebSession
 from bmefhir.web.data import ehr_client, fetch_session_patient, fresh_tokens, signed_in
-from bmefhir.web.deps import ClockDep, HttpDep, SessionDep, SettingsDep
+from bmefhir.web.deps import ClockDep, HttpDep, SessionDep, SettingsDep, StoreDep
 from bmefhir.web.errors import AppError
 from bmefhir.web.templating import message, render
 from bmefhir.web.view import page_view
@@ -51,11 +51,11 @@ def sign_blocked(session: WebSession) -> str | None:
 
 @router.get("/patient")
 def patient_page(
-    request: Request, settings: SettingsDep, http: HttpDep, now: ClockDep, session: SessionDep
+    request: Request, settings: SettingsDep, store: StoreDep, http: HttpDep, now: ClockDep, session: SessionDep
 ) -> Response:
     tokens = signed_in(session)
     assert session is not None
-    _raw, result = fetch_session_patient(session, settings, http, now)
+    _raw, result = fetch_session_patient(session, store, settings, http, now)
     tokens = session.tokens or tokens
     notices = (
         []
@@ -82,6 +82,7 @@ def source(
     resource_type: str,
     resource_id: str,
     settings: SettingsDep,
+    store: StoreDep,
     http: HttpDep,
     now: ClockDep,
     session: SessionDep,
@@ -91,7 +92,7 @@ def source(
     if resource_type not in READ_TYPES:
         raise AppError(404, "Not found", "Only the resources the analysis reads can be shown here.")
     _check(resource_id)
-    tokens = fresh_tokens(session, settings, http, now)
+    tokens = fresh_tokens(session, store, settings, http, now)
     try:
         with ehr_client(tokens) as client:
             resource = client.read(resource_type, resource_id)
@@ -135,7 +136,9 @@ def _same_origin(request: Request, public_url: str) -> bool:
 
 
 @router.post("/sign")
-async def sign(request: Request, settings: SettingsDep, http: HttpDep, now: ClockDep, session: SessionDep) -> Response:
+async def sign(
+    request: Request, settings: SettingsDep, store: StoreDep, http: HttpDep, now: ClockDep, session: SessionDep
+) -> Response:
     form = await _form(request)
     tokens = signed_in(session)
     assert session is not None
@@ -147,7 +150,7 @@ async def sign(request: Request, settings: SettingsDep, http: HttpDep, now: Cloc
     blocked = sign_blocked(session)
     if blocked:
         raise AppError(403, "Not signed", blocked)
-    tokens = fresh_tokens(session, settings, http, now)
+    tokens = fresh_tokens(session, store, settings, http, now)
     comment = form.get("comment", "").strip()[:MAX_COMMENT] or None
     signature = Signature(tokens.fhir_user or "", tokens.user_display, comment)
     try:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from bmefhir.normalize.dates import EARLIEST, LATEST, plausible
 
 __all__ = ["AnalysisOut", "AnalyzeIn", "DemoPatientOut", "HealthOut"]
 
@@ -99,6 +101,13 @@ class AnalyzeIn(BaseModel):
 
     resources: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_RESOURCES)
     now: AwareDatetime | None = Field(default=None, description="the analysis date; default: the server's clock")
+
+    @field_validator("now")
+    @classmethod
+    def _plausible(cls, now: datetime | None) -> datetime | None:
+        if now is not None and not plausible(now.date()):
+            raise ValueError(f"must be between {EARLIEST.year} and {LATEST.year}")
+        return now
 
     def when(self, default: datetime) -> datetime:
         return self.now or default

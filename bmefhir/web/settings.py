@@ -37,6 +37,11 @@ class WebSettings(BaseSettings):
     framed: bool = True
     frame_ancestors: list[str] = Field(default_factory=lambda: ["'self'"])
     session_idle_minutes: int = Field(default=480, ge=1)
+    # Several worker processes: keep sessions in Redis (redis://host:6379/0), encrypted with
+    # session_key (a Fernet key: python -c "from bmefhir.smart.redis_sessions import new_session_key;
+    # print(new_session_key())"). Unset: in this process's memory (one worker).
+    session_store: str | None = None
+    session_key: SecretStr | None = None
     launch_timeout_seconds: int = Field(default=600, ge=10)
 
     # -- CDS Hooks ----------------------------------------------------------------------------

@@ -57,6 +57,12 @@ def test_table_shows_red_flags_first(tmp_path: Path) -> None:
     assert "decision support" in r.stdout
 
 
+def test_now_outside_the_plausible_range_is_refused() -> None:
+    r = runner.invoke(app, ["analyze", str(examples_dir()), "--now", "0001-01-01"])
+    assert r.exit_code == 2
+    assert "between 1800 and 2199" in r.output
+
+
 def test_missing_source_is_a_one_line_error() -> None:
     r = runner.invoke(app, ["analyze", "/nonexistent/bundle.json"])
     assert r.exit_code == 2

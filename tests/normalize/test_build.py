@@ -444,6 +444,34 @@ def test_negated_imaging_text_is_not_a_finding_and_the_rest_is_read():
     assert "bone_marrow_edema only negated ('No')" in issue.message
 
 
+def test_placeholder_dates_are_unknown_and_the_rest_is_read():
+    placeholder = finding("f1", "bone_marrow_edema", when="0001-01-01") | {"bodySite": cc(STRUCTURE, "femoral_head")}
+    open_end = finding("f2", "bone_marrow_edema", when="9999-12-31") | {"bodySite": cc(STRUCTURE, "femoral_head")}
+    real = finding("f3", "bone_marrow_edema") | {"bodySite": cc(STRUCTURE, "femoral_head")}
+    r = build_record([PATIENT, placeholder, open_end, real])
+    assert {f.ref: f.date for f in r.findings} == {
+        "Observation/f1": None,
+        "Observation/f2": None,
+        "Observation/f3": date(2024, 3, 2),
+    }
+    for ref in ("Observation/f1", "Observation/f2"):
+        (issue,) = issues_for(r, ref)
+        assert issue.element == "Observation.effectiveDateTime"
+        assert issue.message == "date outside 1800-2199 (a placeholder?); date unknown"
+
+
+def test_a_year_one_finding_no_longer_breaks_the_analysis():
+    from datetime import UTC, datetime
+
+    from bmefhir.pipeline import process_patient
+
+    placeholder = finding("f1", "bone_marrow_edema", when="0001-01-02") | {"bodySite": cc(STRUCTURE, "femoral_head")}
+    real = finding("f2", "bone_marrow_edema") | {"bodySite": cc(STRUCTURE, "femoral_head")}
+    result = process_patient([PATIENT, placeholder, real], datetime(2024, 6, 1, tzinfo=UTC))
+    assert not result.analysis.differential.insufficient_data
+    assert any(i.resource == "Observation/f1" for i in result.analysis.record.issues)
+
+
 # --- bundles, determinism, speed -------------------------------------------------------------
 
 

@@ -30,7 +30,6 @@ from bmefhir.sync.connect import close_clients
 from bmefhir.sync.executors import PatientOutcome
 from bmefhir.sync.spec import SyncJobSpec
 from bmefhir.synth import synth_patient
-from bmefhir.testing.prerequisites import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 BMEFHIR = Path(sys.executable).with_name("bmefhir")
@@ -38,23 +37,6 @@ VISIBILITY = 12  # seconds: how long a killed worker's task waits in Redis befor
 PATIENTS = 40
 
 live = pytest.mark.integration  # the HAPI tests; the executor tests at the end need only Redis
-
-
-_unavailable = unavailable
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """A throwaway redis-server on loopback for the session."""
-    script = ROOT / "scripts" / "redis-test-server.sh"
-    proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        _unavailable(f"Redis test server did not start: {proc.stderr.strip()[-300:]}")
-    url, state_dir = proc.stdout.split()[:2]
-    try:
-        yield url
-    finally:
-        subprocess.run(["bash", str(script), "stop", state_dir], capture_output=True, check=False)
 
 
 @pytest.fixture(scope="module")

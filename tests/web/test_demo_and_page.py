@@ -104,6 +104,14 @@ def test_hostile_names_are_escaped(demo: TestClient) -> None:
     assert answer.json()["patient"] == "Patient/p1"
 
 
+def test_api_refuses_an_analysis_time_outside_the_plausible_range(demo: TestClient) -> None:
+    # Found by the schema fuzzer: year 1 made the look-back windows overflow (a 500).
+    patient = {"resourceType": "Patient", "id": "p1"}
+    answer = demo.post("/api/analyze", json={"resources": [patient], "now": "0001-01-01T00:00:00Z"})
+    assert answer.status_code == 422
+    assert "between 1800 and 2199" in answer.text
+
+
 def test_api_demo_analysis_matches_the_openapi_schema(demo: TestClient) -> None:
     schema = demo.get("/api/openapi.json").json()
     assert "/api/demo/patients/{name}" in schema["paths"]
