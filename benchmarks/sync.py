@@ -74,6 +74,9 @@ from bmefhir.synth import synth_cohort
 from bmefhir.writeback import write_back
 
 REPO = Path(__file__).resolve().parent.parent
+# HAPI answers every $export status poll with Retry-After: 120; the sandbox finishes an export in
+# seconds, so polls are capped at 2 s (bmefhir sync --export-poll-max) to time the sync, not the wait.
+POLL = timedelta(seconds=2)
 
 Recorded = tuple[str, dict[str, str], bytes]  # url, headers, body
 
@@ -310,6 +313,9 @@ def main() -> int:
     ap.add_argument("--sample", type=int, default=50, help="patients replayed for the HAPI-alone baseline (0: none)")
     ap.add_argument("--replay-threads", type=int, default=4)
     ap.add_argument("--fhir-base")
+    ap.add_argument(
+        "--discovery", choices=["search", "export"], default="search", help="_lastUpdated searches or Bulk $export"
+    )
     ap.add_argument("--hapi-db", choices=["postgresql", "h2"], default="postgresql", help="sandbox database")
     ap.add_argument("--seed", type=int, default=int(time.time()) % 1_000_000)
     args = ap.parse_args()
@@ -319,7 +325,7 @@ def main() -> int:
         jvm = os.environ.get("BMEFHIR_HAPI_JAVA_OPTS", "default")
         print(
             f"server {base} ({args.hapi_db if not args.fhir_base else 'given'}; JVM {jvm}); "
-            f"executor {args.executor} x{args.workers}; {args.resources} resources/patient"
+            f"executor {args.executor} x{args.workers}; discovery {args.discovery}; {args.resources} resources/patient"
         )
         with executor(args.executor, args.workers, tmp) as (ex, workers):
             for n in args.n:
@@ -333,9 +339,10 @@ def main() -> int:
                 print(f"\nN={n}: loaded {n * args.resources} resources in {time.perf_counter() - t0:.1f}s")
                 print(HEADER)
                 store = SyncStore(f"sqlite:///{tmp / f'sync-{n}.db'}")
-                full = run_phase("full", workers, store, base, SyncOptions(since=since, discovery="search"), ex)
+                first = SyncOptions(since=since, discovery=args.discovery, export_poll_max=POLL)
+                full = run_phase("full", workers, store, base, first, ex)
                 changed = change(base, ids, 0.01, rng)
-                incremental = SyncOptions(discovery="search", overlap=timedelta(0))
+                incremental = SyncOptions(discovery=args.discovery, overlap=timedelta(0), export_poll_max=POLL)
                 run_phase(f"incr {len(changed)}", workers, store, base, incremental, ex)
                 store.close()
                 if args.sample:
