@@ -1,4 +1,4 @@
-"""The FastAPI application: SMART launch, the patient page, demo mode and the JSON API.
+"""The FastAPI application: SMART launch, the patient page, demo mode, the JSON API and CDS Hooks.
 
 Usage::
 
