@@ -241,8 +241,9 @@ def hapi_alone(base: str, pids: list[str], threads: int) -> tuple[float, int]:
 
 
 @contextlib.contextmanager
-def executor(kind: str, workers: int, tmp: Path) -> Iterator[tuple[Executor, list[int]]]:
+def executor(kind: str, workers: int, tmp: Path, per_worker: int | None = None) -> Iterator[tuple[Executor, list[int]]]:
     """The executor and the pids of the worker processes it uses (none for the local pool)."""
+    concurrency = ["--concurrency", str(per_worker)] if per_worker else []
     if kind == "local":
         yield LocalExecutor(workers), []
         return
@@ -260,7 +261,9 @@ def executor(kind: str, workers: int, tmp: Path) -> Iterator[tuple[Executor, lis
         for i in range(workers):
             with open(tmp / f"worker{i}.log", "wb") as log:
                 procs.append(
-                    subprocess.Popen([cli, "worker", "--loglevel", "WARNING"], env=env, stdout=log, stderr=log)
+                    subprocess.Popen(
+                        [cli, "worker", "--loglevel", "WARNING", *concurrency], env=env, stdout=log, stderr=log
+                    )
                 )
         deadline = time.monotonic() + 90
         while len(celery_app.app.control.ping(timeout=1.0) or []) < workers:
@@ -312,6 +315,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=4, help="local threads, or Celery worker processes")
     ap.add_argument("--sample", type=int, default=50, help="patients replayed for the HAPI-alone baseline (0: none)")
     ap.add_argument("--replay-threads", type=int, default=4)
+    ap.add_argument("--worker-concurrency", type=int, help="tasks at once per Celery worker (default: CPUs)")
     ap.add_argument("--fhir-base")
     ap.add_argument(
         "--discovery", choices=["search", "export"], default="search", help="_lastUpdated searches or Bulk $export"
@@ -327,7 +331,7 @@ def main() -> int:
             f"server {base} ({args.hapi_db if not args.fhir_base else 'given'}; JVM {jvm}); "
             f"executor {args.executor} x{args.workers}; discovery {args.discovery}; {args.resources} resources/patient"
         )
-        with executor(args.executor, args.workers, tmp) as (ex, workers):
+        with executor(args.executor, args.workers, tmp, args.worker_concurrency) as (ex, workers):
             for n in args.n:
                 seed = args.seed * 10 + n
                 since = now_on_server(base)
