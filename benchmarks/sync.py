@@ -63,15 +63,13 @@ import httpx
 from bmefhir.cli.synth import transaction_of
 from bmefhir.fhir import FhirClient
 from bmefhir.fhir.existing import existing_requests
-from bmefhir.fhir.patient_fetch import fetch_patient
-from bmefhir.pipeline import process_patient
 from bmefhir.sync import LocalExecutor
 from bmefhir.sync.discovery import server_time
 from bmefhir.sync.executors import Executor
 from bmefhir.sync.runner import SyncOptions, SyncSummary, sync_once
 from bmefhir.sync.store import SyncStore
 from bmefhir.synth import synth_cohort
-from bmefhir.writeback import write_back
+from bmefhir.writeback import fetch_analyse_write
 
 REPO = Path(__file__).resolve().parent.parent
 # HAPI answers every $export status poll with Retry-After: 120; the sandbox finishes an export in
@@ -208,9 +206,7 @@ def record(base: str, pids: list[str]) -> list[list[Recorded]]:
     for pid in pids:
         transport = RecordingTransport()
         with FhirClient(base, timeout=120, transport=transport) as client:
-            raw = fetch_patient(client, pid, count=SyncOptions().page_size)
-            result = process_patient(raw.resources, now, patient_id=raw.patient_id, source_issues=raw.issues)
-            write_back(client, raw, result)
+            fetch_analyse_write(client, pid, now, count=SyncOptions().page_size)
         recorded.append(transport.posts)
     return recorded
 

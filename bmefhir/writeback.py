@@ -60,7 +60,7 @@ from bmefhir.fhir.patient_fetch import fetch_patient
 from bmefhir.fhir.raw import RawPatient
 from bmefhir.pipeline import PatientResult, process_patient
 from bmefhir.render import ids
-from bmefhir.render.bundle import transaction_bundle
+from bmefhir.render.bundle import create_once, transaction_bundle
 from bmefhir.render.resources import device
 from bmefhir.render.signature import Signature
 
@@ -177,12 +177,8 @@ def ensure_device(client: FhirClient) -> None:
     Every write-back transaction also carries it with ``ifNoneExist``, so this is
     only an optimisation against the first-write race between parallel workers.
     """
-    dev = device()
-    ident = dev["identifier"][0]
-    entry = {
-        "resource": {k: v for k, v in dev.items() if k != "id"},
-        "request": {"method": "POST", "url": "Device", "ifNoneExist": f"identifier={ident['system']}|{ident['value']}"},
-    }
+    body, request = create_once(device())
+    entry = {"resource": body, "request": request}
     try:
         client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": [entry]})
     except FhirError as exc:  # best effort: each write-back creates it anyway if still missing

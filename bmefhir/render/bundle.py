@@ -72,6 +72,21 @@ def _conditional_url(resource: Json) -> str:
     return f"{resource['resourceType']}?identifier={ident['system']}|{ident['value']}"
 
 
+def create_once(resource: Json) -> tuple[Json, Json]:
+    """Body (no id) and request creating ``resource`` only if its first identifier is not on the server yet.
+
+    For the Device: created once, never updated, as an update per patient would serialise every writer on it.
+    """
+    ident = resource["identifier"][0]
+    body = {k: v for k, v in resource.items() if k != "id"}
+    request = {
+        "method": "POST",
+        "url": resource["resourceType"],
+        "ifNoneExist": f"identifier={ident['system']}|{ident['value']}",
+    }
+    return body, request
+
+
 def transaction_bundle(
     outputs: Outputs,
     current: Mapping[str, tuple[str, str | None]] | None = None,
@@ -94,14 +109,7 @@ def transaction_bundle(
         kind = body["resourceType"]
         request: Json = {"method": "PUT"}
         if kind == "Device":
-            # Created once, never updated: an update per patient would serialise every writer on it.
-            del body["id"]
-            ident = res["identifier"][0]
-            request = {
-                "method": "POST",
-                "url": "Device",
-                "ifNoneExist": f"identifier={ident['system']}|{ident['value']}",
-            }
+            body, request = create_once(res)
         elif kind in current:
             body["id"], version = current[kind]
             request["url"] = f"{kind}/{body['id']}"

@@ -12,7 +12,6 @@ are readable in Redis. A session expires ``ttl`` after its last use (Redis
 from __future__ import annotations
 
 import hashlib
-import secrets
 from datetime import datetime, timedelta
 
 import redis
@@ -48,7 +47,7 @@ class RedisSessionStore:
         self._prefix = prefix
 
     def create(self, now: datetime) -> WebSession:
-        session = WebSession(secrets.token_urlsafe(32), secrets.token_urlsafe(32), now)
+        session = WebSession.start(now)
         self.save(session)
         return session
 
@@ -71,7 +70,7 @@ class RedisSessionStore:
 
     def rotate(self, session: WebSession, now: datetime) -> WebSession:
         """A new id (and CSRF token) for the same content: done at login against session fixation."""
-        fresh = WebSession(secrets.token_urlsafe(32), secrets.token_urlsafe(32), now, session.pending, session.tokens)
+        fresh = session.rotated(now)
         self.save(fresh)
         self.delete(session.id)
         return fresh

@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -31,6 +31,15 @@ class WebSession:
     last_seen: datetime
     pending: dict[str, PendingLaunch] = field(default_factory=dict, repr=False)
     tokens: TokenSet | None = None
+
+    @classmethod
+    def start(cls, now: datetime) -> WebSession:
+        """A new, empty session with fresh random id and CSRF token."""
+        return cls(secrets.token_urlsafe(32), secrets.token_urlsafe(32), now)
+
+    def rotated(self, now: datetime) -> WebSession:
+        """The same content under a new id and CSRF token (at login, against session fixation)."""
+        return replace(WebSession.start(now), pending=self.pending, tokens=self.tokens)
 
     def add_pending(self, launch: PendingLaunch) -> None:
         self.pending[launch.state] = launch
@@ -70,7 +79,7 @@ class MemorySessionStore:
         return len(self._sessions)
 
     def create(self, now: datetime) -> WebSession:
-        session = WebSession(secrets.token_urlsafe(32), secrets.token_urlsafe(32), now)
+        session = WebSession.start(now)
         with self._lock:
             self._sessions[session.id] = session
             while len(self._sessions) > self.max_sessions:
@@ -91,7 +100,7 @@ class MemorySessionStore:
 
     def rotate(self, session: WebSession, now: datetime) -> WebSession:
         """A new id (and CSRF token) for the same content: done at login against session fixation."""
-        fresh = WebSession(secrets.token_urlsafe(32), secrets.token_urlsafe(32), now, session.pending, session.tokens)
+        fresh = session.rotated(now)
         with self._lock:
             self._sessions.pop(session.id, None)
             self._sessions[fresh.id] = fresh

@@ -17,17 +17,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from bmefhir.fhir.auth import BearerAuth
-from bmefhir.fhir.client import FhirClient
 from bmefhir.fhir.errors import FhirAuthError, FhirError, FhirNotFound
 from bmefhir.fhir.patient_fetch import fetch_patient
 from bmefhir.fhir.prefetch import prefetch_templates, read_prefetch
 from bmefhir.fhir.raw import RawPatient
-from bmefhir.fhir.retry import RetryPolicy
 from bmefhir.fhir.urls import check_id
 from bmefhir.pipeline import process_patient
 from bmefhir.render.cards import cds_cards
 from bmefhir.web.cds_auth import CdsAuthError, CdsClientVerifier
+from bmefhir.web.data import fhir_client
 from bmefhir.web.deps import ClockDep, HttpDep, SettingsDep
 from bmefhir.web.errors import AppError
 from bmefhir.web.settings import WebSettings
@@ -38,7 +36,6 @@ log = logging.getLogger("bmefhir.web")
 router = APIRouter(prefix="/cds-services", tags=["cds-hooks"])
 
 SERVICE_ID = "bmefhir-bme-differential"
-_FHIR_TIMEOUT = 20.0
 
 
 class _FhirAuthorization(BaseModel):
@@ -155,9 +152,8 @@ def _fetch(body: HookRequest, settings: WebSettings, gaps: tuple[str, ...]) -> R
         )
     if not settings.allows_issuer(server):
         raise AppError(412, "Data needed", "prefetch incomplete and fhirServer is not an allowed FHIR server")
-    auth = BearerAuth(body.fhirAuthorization.access_token)
     try:
-        with FhirClient(server, auth=auth, timeout=_FHIR_TIMEOUT, retry=RetryPolicy(max_attempts=2)) as client:
+        with fhir_client(server, body.fhirAuthorization.access_token) as client:
             return fetch_patient(client, body.context.patientId)
     except FhirNotFound:
         raise AppError(412, "Patient not found", "the FHIR server has no such patient") from None

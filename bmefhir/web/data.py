@@ -30,6 +30,7 @@ __all__ = [
     "demo_patient",
     "ehr_client",
     "fetch_session_patient",
+    "fhir_client",
     "fresh_tokens",
     "scope_issues",
     "signed_in",
@@ -71,10 +72,13 @@ def fresh_tokens(
     return tokens
 
 
+def fhir_client(base: str, access_token: str) -> FhirClient:
+    """A client for an EHR's FHIR server with a bearer token (an interactive caller waits: 2 attempts)."""
+    return FhirClient(base, auth=BearerAuth(access_token), timeout=FHIR_TIMEOUT, retry=RetryPolicy(max_attempts=2))
+
+
 def ehr_client(tokens: TokenSet) -> FhirClient:
-    return FhirClient(
-        tokens.iss, auth=BearerAuth(tokens.access_token), timeout=FHIR_TIMEOUT, retry=RetryPolicy(max_attempts=2)
-    )
+    return fhir_client(tokens.iss, tokens.access_token)
 
 
 def scope_issues(tokens: TokenSet) -> tuple[DataQualityIssue, ...]:
