@@ -81,10 +81,19 @@ FINDING_CONCEPTS: Final[dict[str, str]] = {
     "t1_low_signal": "T1 low signal of marrow",
     "t2_high_signal": "T2 (fat-suppressed) high signal of marrow",
     "stir_high_signal": "STIR high signal of marrow",
-    "subchondral_low_signal_band": "Subchondral low-signal area >= 4 mm thick on T2 or contrast T1",
+    "subchondral_low_signal_band": "Subchondral low-signal area >= 4 mm thick on T2 or contrast T1 (shape not stated)",
+    "sif_band": (
+        "Insufficiency-fracture band: irregular, discontinuous subchondral low-signal band convex to the articular "
+        "surface, with extensive surrounding BME"
+    ),
     "subchondral_fracture_line": "Subchondral fracture line (low-signal line parallel to the articular surface)",
     "double_line_sign": "Double-line sign on T2",
-    "band_like_t1_lesion": "Band-like (serpiginous) subchondral lesion on T1 demarcating a necrotic segment",
+    "band_like_t1_lesion": (
+        "Osteonecrosis band: smooth, band-like (serpiginous) subchondral low-signal line on T1, concave to the "
+        "articular surface, demarcating a necrotic segment"
+    ),
+    "osteonecrosis_reported": "Osteonecrosis / avascular necrosis stated by the radiologist (signs not described)",
+    "subchondral_cyst": "Subchondral cyst",
     "crescent_sign": "Crescent sign (subchondral collapse) on radiograph or CT",
     "articular_collapse": "Articular surface contour deformity / collapse",
     "marrow_reconversion_pattern": (
@@ -92,6 +101,8 @@ FINDING_CONCEPTS: Final[dict[str, str]] = {
     ),
     "marrow_replacement": "Marrow replacing lesion (T1 signal below muscle, no fat signal)",
     "focal_enhancing_lesion": "Focal enhancing lesion / tumour tissue on contrast MRI",
+    "focal_lesion": "Focal marrow lesion (not further characterised)",
+    "lytic_lesion": "Lytic (osteolytic) bone lesion",
     "cortical_destruction": "Cortical destruction",
     "soft_tissue_mass": "Soft tissue mass",
     "periosteal_reaction": "Periosteal reaction",
@@ -101,6 +112,8 @@ FINDING_CONCEPTS: Final[dict[str, str]] = {
     "erosions": "Bone erosions",
     "periarticular_bme_both_sides": "Periarticular BME on both sides of the joint",
     "cartilage_loss": "Cartilage loss / joint space narrowing",
+    "meniscal_tear": "Meniscal tear",
+    "meniscal_extrusion": "Meniscal extrusion",
     "osteophytes": "Osteophytes / degenerative changes",
     "abscess": "Abscess / fluid collection",
     "sinus_tract": "Sinus tract",
@@ -110,6 +123,9 @@ FINDING_CONCEPTS: Final[dict[str, str]] = {
     "periarticular_osteopenia": "Periarticular osteopenia on radiograph",
     "scintigraphy_diffuse_uptake": "Scintigraphy: homogeneous diffuse uptake in all phases (femoral head and neck)",
     "scintigraphy_cold_spot": "Scintigraphy: cold area within increased uptake (hot around cold)",
+    "scintigraphy_increased_uptake": "Scintigraphy: increased uptake (pattern not stated)",
+    "scintigraphy_decreased_uptake": "Scintigraphy: decreased uptake / photopenic area",
+    "contrast_enhancement": "Contrast enhancement of marrow (pattern not stated)",
     "delayed_enhancement": "Delayed, homogeneous enhancement on contrast MRI",
     "rim_enhancement": "Rim enhancement",
     "normal_study": "Study reported normal",

@@ -16,6 +16,10 @@ from typing import Literal
 
 Side = Literal["left", "right", "bilateral"]
 Severity = Literal["error", "warning", "information"]
+# How a report sentence asserts a finding (medspaCy ConText categories, Harkema 2009): affirmed;
+# negated ("no", "resolved"); uncertain ("cannot exclude", "suggestive of"); historical (a prior
+# finding, not one of this study); hypothetical (the clinical question, "r/o AVN").
+Assertion = Literal["affirmed", "negated", "uncertain", "historical", "hypothetical"]
 Sex = Literal["male", "female", "other", "unknown"]
 
 
@@ -93,8 +97,31 @@ class ClinicalObservation:
 
 
 @dataclass(frozen=True, slots=True)
+class TextEvidence:
+    """Where a finding read from report text stands in that text.
+
+    ``element`` is the FHIRPath-like element the text came from ("DiagnosticReport.conclusion",
+    "DiagnosticReport.presentedForm[0]", "DocumentReference.content[0].attachment"); ``start`` and
+    ``end`` are character offsets into that text as decoded (markup stripped), and ``quote`` is the
+    phrase there, verbatim. Shown to the clinician; never logged.
+    """
+
+    element: str
+    start: int
+    end: int
+    quote: str
+    assertion: Assertion
+    language: str  # "en", "tr", "zh"
+    section: str | None = None  # "clinical_information", "technique", "findings", "impression", ...
+
+
+@dataclass(frozen=True, slots=True)
 class ImagingFinding:
-    """One imaging finding at one site on one date; ``present`` False means looked for and not seen."""
+    """One imaging finding at one site on one date; ``present`` False means looked for and not seen.
+
+    ``text`` is None for a coded finding and says where in the report a finding read from
+    narrative text stands; ``uncertain`` marks a hedged one ("cannot exclude", "suggestive of").
+    """
 
     ref: str
     concept: str  # bmefhir imaging-finding code, e.g. "bone_marrow_edema"
@@ -103,6 +130,11 @@ class ImagingFinding:
     date: date | None
     modality: str | None = None  # DICOM: MR, CR, DX, CT, NM, US
     study_ref: str | None = None
+    text: TextEvidence | None = None
+
+    @property
+    def uncertain(self) -> bool:
+        return self.text is not None and self.text.assertion == "uncertain"
 
 
 @dataclass(frozen=True, slots=True)
