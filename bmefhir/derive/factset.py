@@ -75,9 +75,12 @@ class FactSet:
     def __init__(self) -> None:
         self._facts: dict[str, Fact] = {}
 
-    def put(self, name: str, value: FactValue, refs: Iterable[str] = (), note: str = "") -> None:
+    def put(
+        self, name: str, value: FactValue, refs: Iterable[str] = (), note: str = "", *, uncertain: bool = False
+    ) -> None:
         """Set a fact. ``refs`` in any order; a tuple is taken as already sorted and unique
-        (episode and fact evidence are), which keeps the hot path free of re-sorting."""
+        (episode and fact evidence are), which keeps the hot path free of re-sorting.
+        ``uncertain``: the value rests only on hedged report text."""
         if value.__class__ is bool:
             if name not in _BOOL_FACTS:
                 raise _kind_error(name, value)
@@ -86,7 +89,7 @@ class FactSet:
         else:
             raise _kind_error(name, value)
         evidence = refs if isinstance(refs, tuple) else tuple(sorted(set(refs)))
-        self._facts[name] = Fact(value, evidence, note)
+        self._facts[name] = Fact(value, evidence, note, uncertain)
 
     def decide(self, name: str, votes: Votes) -> None:
         """Set ``name`` True if anything says yes, False if only noes, else leave it unknown."""

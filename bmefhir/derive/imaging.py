@@ -69,8 +69,27 @@ SUBCHONDRAL_CHANGES = (
 )
 # Seen only on contrast-enhanced MRI: a reading of them (either way) means contrast was given.
 CONTRAST_FINDINGS = ("delayed_enhancement", "focal_enhancing_lesion", "rim_enhancement")
+# Findings that make BME episodes (bmefhir.derive.lesions) or say a study showed none.
+BME_CONCEPTS = frozenset({"bone_marrow_edema", "t1_low_signal", "t2_high_signal", "stir_high_signal", "normal_study"})
+_CONCEPT_OF_FACT = {fact: concept for concept, fact in MORPHOLOGY_FACTS.items()}
+_TIMELINE_FACT_PREFIXES = ("bme_", "migration", "recurrence_", "episode_", "follow_up_mri")
 # The registry's "at >= 3 unrelated sites" for bme_multifocal_simultaneous.
 MULTIFOCAL_MIN_JOINTS = 3
+
+
+def concepts_behind(fact: str) -> frozenset[str]:
+    """The finding concepts an imaging fact is derived from (empty for non-imaging facts).
+
+    Lets an explanation show the report phrases behind a fact, not every phrase of the report."""
+    if fact in _CONCEPT_OF_FACT:
+        return frozenset({_CONCEPT_OF_FACT[fact]})
+    if fact == "subchondral_changes_absent":
+        return frozenset(SUBCHONDRAL_CHANGES)
+    if fact == "contrast_mri_done":
+        return frozenset(CONTRAST_FINDINGS)
+    if fact.startswith(_TIMELINE_FACT_PREFIXES):
+        return BME_CONCEPTS
+    return frozenset()
 
 
 def _refs(episodes: Iterable[Episode]) -> list[str]:
@@ -243,10 +262,12 @@ def _morphology(index: RecordIndex, bme_present: bool, facts: FactSet) -> None:
         if chosen:
             dates = [f.date for f in chosen if f.date is not None]
             when = min(dates).isoformat() if dates else "undated"
-            note = f"{concept} {'present' if present else 'absent'} {when}" + (
+            # Hedged text ("cannot exclude a double-line sign") is a weaker "present", never an "absent".
+            hedged = bool(present) and all(f.uncertain for f in present)
+            note = f"{concept} {'present' if present else 'absent'}{' (uncertain)' if hedged else ''} {when}" + (
                 f" (+{len(chosen) - 1})" if len(chosen) > 1 else ""
             )
-            facts.put(MORPHOLOGY_FACTS[concept], bool(present), [f.ref for f in chosen], note)
+            facts.put(MORPHOLOGY_FACTS[concept], bool(present), [f.ref for f in chosen], note, uncertain=hedged)
     contrast = [f.ref for c in CONTRAST_FINDINGS for f in index.findings.get(c, ())]
     if contrast:
         facts.put("contrast_mri_done", True, contrast, "contrast-enhanced MRI findings reported")
@@ -260,6 +281,7 @@ def _morphology(index: RecordIndex, bme_present: bool, facts: FactSet) -> None:
                 False,
                 [r for f in found for r in f.evidence],
                 "subchondral change present",
+                uncertain=all(f.uncertain for f in found),
             )
         elif ruled_out:
             facts.put(

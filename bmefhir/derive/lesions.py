@@ -85,11 +85,16 @@ def group_of(structure: str) -> str:
     return _GROUP.get(structure, structure)
 
 
-def _collect(index: RecordIndex, undated: list[str], unsited: list[str]) -> dict[ReadingKey, _Reading]:
+def _collect(
+    index: RecordIndex, undated: list[str], unsited: list[str], hedged: list[str]
+) -> dict[ReadingKey, _Reading]:
     today = index.today
     readings: defaultdict[ReadingKey, _Reading] = defaultdict(_Reading)
     for f in index.findings.get(BME, ()):
-        if f.date is None:
+        if f.uncertain:
+            # "Possible marrow edema" is not a lesion the timeline can date and follow; it is shown as a caveat.
+            hedged.append(f.ref)
+        elif f.date is None:
             undated.append(f.ref)
         elif f.site is None:
             unsited.append(f.ref)
@@ -102,7 +107,7 @@ def _collect(index: RecordIndex, undated: list[str], unsited: list[str]) -> dict
         found: defaultdict[ReadingKey, list[str]] = defaultdict(list)
         for concept in concepts:
             for f in index.findings.get(concept, ()):
-                if f.present and f.date is not None and f.site is not None and f.date <= today:
+                if f.present and not f.uncertain and f.date is not None and f.site is not None and f.date <= today:
                     for side in _sides(f.site.side):
                         found[(f.date, f.site.structure, side)].append(f.ref)
         return found
@@ -297,7 +302,8 @@ def build_lesions(index: RecordIndex, onsets: list[tuple[date, str]]) -> Lesions
     """``onsets``: dated symptom onsets (date, ref), sorted, for the early-imaging caveats."""
     undated: list[str] = []
     unsited: list[str] = []
-    readings = _collect(index, undated, unsited)
+    hedged: list[str] = []
+    readings = _collect(index, undated, unsited, hedged)
     _fold_joint_level(readings)
     episodes = _episodes(_lane_events(readings))
 
@@ -316,6 +322,15 @@ def build_lesions(index: RecordIndex, onsets: list[tuple[date, str]]) -> Lesions
                 "unsited_finding_skipped",
                 f"{len(unsited)} BME finding(s) without a body site could not be placed on the timeline",
                 tuple(sorted(unsited)),
+            )
+        )
+    if hedged:
+        caveats.append(
+            Caveat(
+                "uncertain_finding_skipped",
+                f"{len(hedged)} BME mention(s) hedged in the report text (e.g. 'cannot exclude') were not placed "
+                "on the timeline",
+                tuple(sorted(set(hedged))),
             )
         )
     for e in episodes:

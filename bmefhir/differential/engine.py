@@ -55,15 +55,17 @@ def run_differential(derived: Derived, kb: KnowledgeBase | None = None) -> Diffe
             continue
         names = _unique(used)
         evidence = _evidence(facts, names)
+        hedged = _hedged(facts, names)
         if crit.red_flag is not None:
             key = (crit.red_flag.candidate, crit.id)
             flags.setdefault(key, RedFlag(crit.red_flag.candidate, crit.id, crit.red_flag.message,
-                                          crit.citation, evidence))  # fmt: skip
+                                          crit.citation, evidence, names, hedged))  # fmt: skip
         if insufficient:
             continue  # without imaging the ranking stays at the priors; red flags still count
-        for code, weight in crit.effects:
+        for code, full_weight in crit.effects:
+            weight = round(full_weight * kb.uncertain_weight, 4) if hedged else full_weight
             scores[code] += weight
-            hit = CriterionHit(crit.id, crit.title, weight, crit.citation, evidence, names)
+            hit = CriterionHit(crit.id, crit.title, weight, crit.citation, evidence, names, hedged)
             (supporting if weight > 0 else opposing)[code].append(hit)
 
     probabilities = _softmax(scores)
@@ -100,6 +102,11 @@ def _evidence(facts: Mapping[str, Fact], names: Iterable[str]) -> tuple[str, ...
         if fact is not None:
             refs.update(fact.evidence)
     return tuple(sorted(refs))
+
+
+def _hedged(facts: Mapping[str, Fact], names: Iterable[str]) -> bool:
+    """A criterion counts less when any fact it used rests only on hedged report text."""
+    return any((fact := facts.get(name)) is not None and fact.uncertain for name in names)
 
 
 def _softmax(scores: Mapping[str, float]) -> dict[str, float]:

@@ -110,6 +110,8 @@ class KnowledgeBase:
     criteria: tuple[Criterion, ...]
     next_steps: tuple[NextStepSpec, ...]
     seeds: tuple[str, ...] = ()
+    uncertain_weight: float = 0.5  # fraction of a criterion's weight when its facts rest on hedged text
+    uncertain_citation: Citation | None = None
 
     def candidate(self, code: str) -> Candidate:
         for c in self.candidates:
@@ -176,9 +178,31 @@ def _load(root: Path) -> KnowledgeBase:
                 criteria.append(crit)
 
     next_steps = _load_next_steps(root / "next_steps.yaml", codes, seeds, errors)
+    uncertain_weight, uncertain_citation = _uncertain_finding(meta.get("uncertain_finding"), seeds, errors)
     if errors:
         raise KnowledgeError(errors)
-    return KnowledgeBase(version, url, tuple(candidates), tuple(criteria), tuple(next_steps), seeds)
+    return KnowledgeBase(
+        version,
+        url,
+        tuple(candidates),
+        tuple(criteria),
+        tuple(next_steps),
+        seeds,
+        uncertain_weight,
+        uncertain_citation,
+    )
+
+
+def _uncertain_finding(data: object, seeds: tuple[str, ...], errors: list[str]) -> tuple[float, Citation | None]:
+    where = "knowledge.yaml: uncertain_finding"
+    if not isinstance(data, Mapping):
+        errors.append(f"{where}: missing (weight in (0, 1] and its source)")
+        return 0.5, None
+    weight = _number(data.get("weight"))
+    if weight is None or not 0.0 < weight <= 1.0:
+        errors.append(f"{where}: weight must be a number in (0, 1]")
+        weight = 0.5
+    return weight, _citation(data.get("source"), where, seeds, errors)
 
 
 def _read_yaml(path: Path, errors: list[str]) -> Mapping[str, object]:

@@ -25,6 +25,7 @@ class CriterionHit:
     citation: Citation
     evidence: tuple[str, ...]  # resource references behind the facts it used
     facts: tuple[str, ...]  # fact names it looked at
+    uncertain: bool = False  # a fact it used rests on hedged report text; the weight is already reduced
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,8 @@ class RedFlag:
     message: str
     citation: Citation
     evidence: tuple[str, ...]
+    facts: tuple[str, ...] = ()  # fact names the criterion used
+    uncertain: bool = False  # raised on hedged report text: still raised (must not miss), shown as uncertain
 
 
 @dataclass(frozen=True, slots=True)

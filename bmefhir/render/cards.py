@@ -15,6 +15,7 @@ import uuid
 from typing import TYPE_CHECKING, Any, Final
 
 from bmefhir.differential.model import CandidateResult, CriterionHit
+from bmefhir.render.evidence import Quote, QuoteIndex
 from bmefhir.render.ids import BASE
 from bmefhir.render.narrative import DISCLAIMER, LEADING_COUNT, pct
 
@@ -27,6 +28,7 @@ SUMMARY_MAX: Final = 140  # CDS Hooks: "<140 characters"
 _SOURCE: Final = {"label": "bmefhir (decision support)"}
 _NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, f"{BASE}/cds-card")
 _HITS_SHOWN: Final = 3
+_QUOTES_SHOWN: Final = 2
 
 
 def cds_cards(analysis: Analysis, *, app_url: str | None = None) -> list[dict[str, Any]]:
@@ -35,6 +37,7 @@ def cds_cards(analysis: Analysis, *, app_url: str | None = None) -> list[dict[st
     if d.insufficient_data or not d.ranking:
         return []
     displays = {c.code: c.display for c in d.ranking}
+    quotes = QuoteIndex(analysis.record)
     cards: list[dict[str, Any]] = []
     seen: set[str] = set()
     for flag in d.red_flags:
@@ -42,15 +45,16 @@ def cds_cards(analysis: Analysis, *, app_url: str | None = None) -> list[dict[st
             continue
         seen.add(flag.code)
         name = displays.get(flag.code, flag.code.replace("_", " "))
+        hedged = " The finding behind it is hedged in the report (uncertain)." if flag.uncertain else ""
         detail = (
-            f"{flag.message}\n\n"
+            f"{flag.message}{hedged}\n\n"
             f"Criterion `{flag.criterion_id}` ({flag.citation.text}); "
-            f"evidence: {_refs(flag.evidence)}.\n\n*{DISCLAIMER}*"
+            f"evidence: {_refs(flag.evidence)}.{_quoted(quotes.quotes(flag.evidence, flag.facts))}\n\n*{DISCLAIMER}*"
         )
         cards.append(_card(f"Must not miss: {name}. {flag.message}", "warning", detail))
     top = d.ranking[0]
     summary = f"Bone marrow edema: {top.display} most likely ({pct(top.probability)}); decision support"
-    main = _card(summary, "info", _differential_detail(analysis))
+    main = _card(summary, "info", _differential_detail(analysis, quotes))
     if app_url:
         main["links"] = [{"label": "Open the bmefhir differential", "url": app_url, "type": "smart"}]
     cards.append(main)
@@ -69,11 +73,11 @@ def _card(summary: str, indicator: str, detail: str) -> dict[str, Any]:
     }
 
 
-def _differential_detail(analysis: Analysis) -> str:
+def _differential_detail(analysis: Analysis, quotes: QuoteIndex) -> str:
     d = analysis.differential
     lines = [f"**Most likely** (of {len(d.ranking)} candidates):", ""]
     for i, c in enumerate(d.ranking[:LEADING_COUNT], 1):
-        lines.append(f"{i}. **{c.display}** {pct(c.probability)}{_reasons(c)}")
+        lines.append(f"{i}. **{c.display}** {pct(c.probability)}{_reasons(c, quotes)}")
     if d.next_steps:
         lines += ["", "**Next steps to consider:**", ""]
         lines += [f"- {s.text} ({s.citation.text})" for s in d.next_steps]
@@ -83,17 +87,25 @@ def _differential_detail(analysis: Analysis) -> str:
     return "\n".join(lines)
 
 
-def _reasons(c: CandidateResult) -> str:
+def _reasons(c: CandidateResult, quotes: QuoteIndex) -> str:
     parts = []
     if c.supporting:
-        parts.append("for: " + "; ".join(_hit(h) for h in c.supporting[:_HITS_SHOWN]))
+        parts.append("for: " + "; ".join(_hit(h, quotes) for h in c.supporting[:_HITS_SHOWN]))
     if c.opposing:
-        parts.append("against: " + "; ".join(_hit(h) for h in c.opposing[:_HITS_SHOWN]))
+        parts.append("against: " + "; ".join(_hit(h, quotes) for h in c.opposing[:_HITS_SHOWN]))
     return " (" + " · ".join(parts) + ")" if parts else ""
 
 
-def _hit(h: CriterionHit) -> str:
-    return f"{h.title} [{h.citation.text}; {_refs(h.evidence)}]"
+def _hit(h: CriterionHit, quotes: QuoteIndex) -> str:
+    hedged = " (uncertain)" if h.uncertain else ""
+    return f"{h.title}{hedged} [{h.citation.text}; {_refs(h.evidence)}]{_quoted(quotes.quotes(h.evidence, h.facts))}"
+
+
+def _quoted(found: tuple[Quote, ...]) -> str:
+    """The report phrases behind a conclusion, as the card shows them (markdown emphasis stripped)."""
+    if not found:
+        return ""
+    return " " + "; ".join(q.label().replace("*", "").replace("`", "'") for q in found[:_QUOTES_SHOWN])
 
 
 def _refs(evidence: tuple[str, ...]) -> str:

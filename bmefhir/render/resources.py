@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 from bmefhir import __version__
 from bmefhir.differential.model import CandidateResult, CriterionHit
 from bmefhir.render import ids
+from bmefhir.render.evidence import QuoteIndex
 from bmefhir.render.narrative import DISCLAIMER, LEADING_COUNT, conclusion_text, html_document, narrative_div
 from bmefhir.render.signature import Signature
 
@@ -69,13 +70,17 @@ def _identifier(analysis: Analysis, kind: str) -> list[Json]:
     return [{"system": ids.ASSESSMENT_SYSTEM, "value": ids.identifier_value(analysis.record.patient.ref, kind)}]
 
 
-def _hit_text(hit: CriterionHit) -> str:
-    return f"{hit.criterion_id} {hit.title} ({hit.weight:+.1f}; {hit.citation.text})"
+def _hit_text(hit: CriterionHit, quotes: QuoteIndex | None) -> str:
+    hedged = ", uncertain" if hit.uncertain else ""
+    text = f"{hit.criterion_id} {hit.title} ({hit.weight:+.1f}{hedged}; {hit.citation.text})"
+    found = quotes.quotes(hit.evidence, hit.facts) if quotes else ()
+    return text + (" — " + "; ".join(q.label() for q in found) if found else "")
 
 
-def rationale(c: CandidateResult) -> str:
-    fors = "; ".join(_hit_text(h) for h in c.supporting) or "none"
-    against = "; ".join(_hit_text(h) for h in c.opposing) or "none"
+def rationale(c: CandidateResult, quotes: QuoteIndex | None = None) -> str:
+    """For and against, each criterion with its weight and citation and, for report text, the phrase."""
+    fors = "; ".join(_hit_text(h, quotes) for h in c.supporting) or "none"
+    against = "; ".join(_hit_text(h, quotes) for h in c.opposing) or "none"
     return f"For: {fors}. Against: {against}."
 
 
@@ -172,15 +177,20 @@ def clinical_impression(analysis: Analysis, signature: Signature | None, risk_ur
     ):
         if refs[key]:
             investigation.append({"code": {"text": label}, "item": [ref(r) for r in refs[key]]})
+    quotes = QuoteIndex(analysis.record)
     findings = [
         {
             "itemCodeableConcept": candidate_concept(c.code, c.display),
-            "basis": f"Probability {c.probability:.2f}. {rationale(c)}",
+            "basis": f"Probability {c.probability:.2f}. {rationale(c, quotes)}",
         }
         for c in d.ranking[:LEADING_COUNT]
     ]
     notes = [{"text": DISCLAIMER}]
-    notes += [{"text": f"RED FLAG ({f.code}): {f.message} [{f.criterion_id}; {f.citation.text}]"} for f in d.red_flags]
+    for f in d.red_flags:
+        found = "; ".join(q.label() for q in quotes.quotes(f.evidence, f.facts))
+        hedged = " (on a hedged report finding)" if f.uncertain else ""
+        text = f"RED FLAG ({f.code}): {f.message}{hedged} [{f.criterion_id}; {f.citation.text}]"
+        notes.append({"text": text + (f" — {found}" if found else "")})
     notes += [{"text": f"Next step: {s.text} [{s.citation.text}]"} for s in d.next_steps]
     if signature and signature.comment:
         notes.append({"text": f"Clinician comment: {signature.comment}"})
@@ -222,6 +232,7 @@ def risk_assessment(analysis: Analysis, signature: Signature | None) -> Json:
             + refs["medications"]
             + refs["conditions"]
             + refs["studies"]
+            + refs["reports"]
         )
     )
     res: Json = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bmefhir.anatomy import lane_label
+from bmefhir.render.evidence import QuoteIndex
 
 if TYPE_CHECKING:
     from bmefhir.pipeline import Analysis
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
 def summarize(analysis: Analysis) -> dict[str, Any]:
     d = analysis.differential
     timeline = analysis.derived.timeline
+    quotes = QuoteIndex(analysis.record)
     return {
         "patient": analysis.record.patient.ref,
         "ranking": [
@@ -22,6 +24,16 @@ def summarize(analysis: Analysis) -> dict[str, Any]:
                 "probability": c.probability,
                 "for": [h.criterion_id for h in c.supporting],
                 "against": [h.criterion_id for h in c.opposing],
+                "explanation": [
+                    {
+                        "criterion": h.criterion_id,
+                        "weight": h.weight,
+                        "uncertain": h.uncertain,
+                        "evidence": list(h.evidence),
+                        "quotes": [q.label() for q in quotes.quotes(h.evidence, h.facts)],
+                    }
+                    for h in (*c.supporting, *c.opposing)
+                ],
             }
             for c in d.ranking
         ],
@@ -32,6 +44,8 @@ def summarize(analysis: Analysis) -> dict[str, Any]:
                 "message": f.message,
                 "citation": f.citation.text,
                 "evidence": list(f.evidence),
+                "uncertain": f.uncertain,
+                "quotes": [q.label() for q in quotes.quotes(f.evidence, f.facts)],
             }
             for f in d.red_flags
         ],
@@ -66,6 +80,17 @@ def summarize(analysis: Analysis) -> dict[str, Any]:
                 for m in timeline.migrations
             ],
         },
+        "text_findings": [
+            {
+                "resource": q.ref,
+                "element": q.element,
+                "concept": q.concept,
+                "site": q.site,
+                "assertion": q.assertion,
+                "quote": q.quote,
+            }
+            for q in quotes.all()
+        ],
         "risk_factors": list(analysis.derived.risk_factors),
         "insufficient_data": d.insufficient_data,
         "knowledge_version": d.knowledge_version,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Final
 from markupsafe import Markup
 
 from bmefhir.differential.model import Citation, CriterionHit
+from bmefhir.render.evidence import Quote, QuoteIndex
 from bmefhir.render.narrative import DISCLAIMER, LEADING_COUNT, conclusion_text, pct
 from bmefhir.web.timeline_svg import timeline_svg
 
@@ -38,6 +39,18 @@ class EvidenceView:
     weight: float
     citation: CitationView
     sources: tuple[SourceLink, ...]
+    quotes: tuple[str, ...] = ()  # report phrases behind it ("DiagnosticReport/x: '...'")
+    uncertain: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TextFindingView:
+    concept: str
+    site: str | None
+    assertion: str
+    quote: str
+    source: SourceLink
+    element: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +69,8 @@ class FlagView:
     message: str
     citation: CitationView
     sources: tuple[SourceLink, ...]
+    quotes: tuple[str, ...] = ()
+    uncertain: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +104,7 @@ class PageView:
     insufficient_data: bool
     knowledge_version: str
     timeline: Markup
+    text_findings: tuple[TextFindingView, ...] = ()
     disclaimer: str = DISCLAIMER
 
 
@@ -109,9 +125,23 @@ def _citation(c: Citation) -> CitationView:
     return CitationView(c.text, None)
 
 
-def _evidence(hits: tuple[CriterionHit, ...], prefix: str) -> tuple[EvidenceView, ...]:
+def _evidence(hits: tuple[CriterionHit, ...], prefix: str, quotes: QuoteIndex) -> tuple[EvidenceView, ...]:
     ordered = sorted(hits, key=lambda h: -abs(h.weight))
-    return tuple(EvidenceView(h.title, h.weight, _citation(h.citation), _sources(h.evidence, prefix)) for h in ordered)
+    return tuple(
+        EvidenceView(
+            h.title,
+            h.weight,
+            _citation(h.citation),
+            _sources(h.evidence, prefix),
+            _quotes(quotes.quotes(h.evidence, h.facts)),
+            h.uncertain,
+        )
+        for h in ordered
+    )
+
+
+def _quotes(found: tuple[Quote, ...]) -> tuple[str, ...]:
+    return tuple(q.label() for q in found)
 
 
 def page_view(result: PatientResult, source_prefix: str) -> PageView:
@@ -119,14 +149,15 @@ def page_view(result: PatientResult, source_prefix: str) -> PageView:
     d = analysis.differential
     patient = analysis.record.patient
     displays = {c.code: c.display for c in d.ranking}
+    quotes = QuoteIndex(analysis.record)
     ranking = tuple(
         CandidateView(
             c.code,
             c.display,
             pct(c.probability),
             max(1, round(c.probability * 100)),
-            _evidence(c.supporting, source_prefix),
-            _evidence(c.opposing, source_prefix),
+            _evidence(c.supporting, source_prefix, quotes),
+            _evidence(c.opposing, source_prefix, quotes),
         )
         for c in d.ranking
     )
@@ -142,6 +173,8 @@ def page_view(result: PatientResult, source_prefix: str) -> PageView:
                 f.message,
                 _citation(f.citation),
                 _sources(f.evidence, source_prefix),
+                _quotes(quotes.quotes(f.evidence, f.facts)),
+                f.uncertain,
             )
             for f in d.red_flags
         ),
@@ -155,4 +188,15 @@ def page_view(result: PatientResult, source_prefix: str) -> PageView:
         insufficient_data=d.insufficient_data,
         knowledge_version=d.knowledge_version,
         timeline=Markup(timeline_svg(analysis)),
+        text_findings=tuple(
+            TextFindingView(
+                q.concept.replace("_", " "),
+                q.site,
+                q.assertion,
+                q.quote,
+                SourceLink(q.ref, source_path(q.ref, source_prefix)),
+                q.element,
+            )
+            for q in quotes.all()
+        ),
     )
