@@ -225,7 +225,6 @@ def _looks_like_html(text: str) -> bool:
 
 # Content that is never report text.
 _DROPPED = frozenset({"script", "style", "head", "title", "template", "noscript", "iframe", "object", "svg", "math"})
-_ACTIVE = frozenset({"script", "style"})
 _BLOCKS = frozenset(
     {
         "address", "article", "aside", "blockquote", "dd", "details", "div", "dl", "dt", "fieldset",
@@ -247,41 +246,33 @@ def html_text(markup: str, notes: list[Note]) -> str:
     tree = LexborHTMLParser(markup.replace(_BREAK, " "))
     if tree.root is None:
         return ""
-    parts: list[str] = []
-    active = False
-    for kind, value in _walk(tree.root):
-        if kind == "active":
-            active = True
-        else:
-            parts.append(value)
-    if active:
+    parts = list(_walk(tree.root))
+    if tree.css_first("script, style") is not None:  # anywhere, the head included
         notes.append(Note("information", "informational", "HTML scripts or styles removed; their content not read"))
     text = _BREAKS.sub("\n", "".join(parts))
     return "\n".join(line.strip() for line in text.split("\n")).strip("\n")
 
 
-def _walk(root: LexborNode) -> Iterator[tuple[str, str]]:
-    """("text", piece) in document order; ("active", "") for each script or style met. No recursion."""
+def _walk(root: LexborNode) -> Iterator[str]:
+    """The visible text pieces in document order (breaks as ``_BREAK``); iterative, no recursion."""
     stack: list[tuple[LexborNode, bool] | str] = [(root, False)]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            yield "text", item
+            yield item
             continue
         node, in_pre = item
         if node.is_text_node:
             raw = node.text_content or ""
-            yield "text", raw.replace("\n", _BREAK) if in_pre else _SPACES.sub(" ", raw)
+            yield raw.replace("\n", _BREAK) if in_pre else _SPACES.sub(" ", raw)
             continue
         if not node.is_element_node and not node.is_document_node:
             continue  # comments, doctype
         tag = (node.tag or "").lower()
         if tag in _DROPPED:
-            if tag in _ACTIVE:
-                yield "active", ""
             continue
         if tag == "br":
-            yield "text", _BREAK
+            yield _BREAK
             continue
         after = _BREAK if tag in _BLOCKS else " " if tag in _CELLS else ""
         children: list[tuple[LexborNode, bool] | str] = []
@@ -292,7 +283,7 @@ def _walk(root: LexborNode) -> Iterator[tuple[str, str]]:
         stack.append(after)
         stack.extend(reversed(children))
         if after:
-            yield "text", after
+            yield after
 
 
 # --- sources ----------------------------------------------------------------------------------
