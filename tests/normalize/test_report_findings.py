@@ -112,9 +112,11 @@ def test_historical_and_hypothetical_are_not_findings_one_counting_note() -> Non
     found = text_findings(ctx, [source(text)], [], reader((text, reading)))
     assert [f.concept for f in found] == ["bone_marrow_edema"]
     [note] = ctx.issues.items()
-    assert note.severity == "information" and note.element == "DiagnosticReport.conclusion"
+    assert note.severity == "information"
+    assert note.element == "DiagnosticReport.conclusion"
     assert "1 historical and 1 hypothetical" in note.message
-    assert "AVN" not in note.message and "talus" not in note.message
+    assert "AVN" not in note.message
+    assert "talus" not in note.message
 
 
 def test_site_and_modality_fallbacks() -> None:
@@ -166,7 +168,8 @@ def test_several_study_sites_leave_an_unsited_mention_without_site() -> None:
     [f] = text_findings(
         ctx, [source(text, studies=("ImagingStudy/mr1", "ImagingStudy/mr2"))], [], reader((text, reading))
     )
-    assert f.site is None and f.study_ref is None
+    assert f.site is None
+    assert f.study_ref is None
     assert "several sites" in ctx.issues.items()[0].message
 
 
@@ -190,7 +193,8 @@ def test_coded_finding_wins_a_disagreement_and_says_so() -> None:
     assert [f.concept for f in found] == ["bone_marrow_edema"]  # agreeing text finding kept
     [warning] = ctx.issues.items()
     assert (warning.severity, warning.code, warning.resource) == ("warning", "conflict", "DiagnosticReport/dr1")
-    assert "Observation/c1" in warning.message and "joint_effusion" in warning.message
+    assert "Observation/c1" in warning.message
+    assert "joint_effusion" in warning.message
 
 
 def test_disagreement_on_another_date_or_site_is_no_conflict() -> None:
@@ -215,7 +219,8 @@ def test_same_text_in_two_resources_is_read_once_from_the_report() -> None:
         ("DiagnosticReport/dr1", "DiagnosticReport.presentedForm[0]")
     ]
     [note] = ctx.issues.items()
-    assert note.resource == "DocumentReference/doc1" and "DiagnosticReport/dr1" in note.message
+    assert note.resource == "DocumentReference/doc1"
+    assert "DiagnosticReport/dr1" in note.message
 
 
 def test_unsupported_language_and_unusable_mentions() -> None:
@@ -238,7 +243,9 @@ def test_unsupported_language_and_unusable_mentions() -> None:
     by_ref = {i.resource: i for i in ctx.issues.items()}
     assert "2 mention(s)" in by_ref["DiagnosticReport/dr1"].message
     german = by_ref["DiagnosticReport/dr2"]
-    assert german.severity == "warning" and german.code == "not-supported" and "Talus" not in german.message
+    assert german.severity == "warning"
+    assert german.code == "not-supported"
+    assert "Talus" not in german.message
 
 
 def test_deterministic_whatever_the_source_order() -> None:

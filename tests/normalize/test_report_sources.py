@@ -108,7 +108,8 @@ def test_presented_form_and_same_conclusion_are_read_once() -> None:
     [source], ctx = sources_of(report(presentedForm=[form], conclusion="  " + REPORT.upper()))
     assert source.element == "DiagnosticReport.presentedForm[0]"
     [note] = ctx.issues.items()
-    assert note.element == "DiagnosticReport.conclusion" and "read once" in note.message
+    assert note.element == "DiagnosticReport.conclusion"
+    assert "read once" in note.message
 
 
 def test_conclusion_differing_from_presented_form_is_read_too() -> None:
@@ -162,14 +163,16 @@ def test_document_reference_by_type_category_or_related_study() -> None:
     sources, ctx = sources_of(by_type, by_category, by_study, other, study())
     assert [s.ref for s in sources] == ["DocumentReference/d1", "DocumentReference/d2", "DocumentReference/d3"]
     assert sources[2].study_refs == ("ImagingStudy/mr1",)
-    assert sources[0].date is not None and sources[0].date.isoformat() == "2024-03-05"
+    assert sources[0].date is not None
+    assert sources[0].date.isoformat() == "2024-03-05"
     [note] = ctx.issues.items()
     assert (note.resource, note.element) == ("DocumentReference/d4", "DocumentReference.type")
 
 
 def test_document_reference_period_start_is_its_date() -> None:
     [source], _ = sources_of(document(context={"period": {"start": "2024-02-28"}}))
-    assert source.date is not None and source.date.isoformat() == "2024-02-28"
+    assert source.date is not None
+    assert source.date.isoformat() == "2024-02-28"
 
 
 # --- through the builder: bad input → its issue, the rest of the patient intact -------------
@@ -188,7 +191,8 @@ def test_empty_conclusion_is_a_warning() -> None:
 def test_invalid_base64_is_an_error_on_the_attachment() -> None:
     r = build(report(presentedForm=[{"contentType": "text/plain", "data": "not base64!!"}]))
     found = issue(r, "DiagnosticReport/dr1", "DiagnosticReport.presentedForm[0]")
-    assert found.severity == "error" and "not valid base64" in found.message
+    assert found.severity == "error"
+    assert "not valid base64" in found.message
     rest_intact(r)
 
 
@@ -196,22 +200,26 @@ def test_non_utf8_bytes_are_replaced_with_a_warning() -> None:
     raw = "Kemik iliği ödemi".encode("iso-8859-9")
     r = build(report(presentedForm=[{"contentType": "text/plain", "data": b64(raw)}]))
     found = issue(r, "DiagnosticReport/dr1", "DiagnosticReport.presentedForm[0]")
-    assert found.severity == "warning" and "not valid utf-8" in found.message
-    assert "ödemi" not in found.message and "iliği" not in found.message
+    assert found.severity == "warning"
+    assert "not valid utf-8" in found.message
+    assert "ödemi" not in found.message
+    assert "iliği" not in found.message
     rest_intact(r)
 
 
 def test_unknown_content_type_is_not_read() -> None:
     r = build(report(presentedForm=[{"contentType": "application/pdf", "data": b64(b"%PDF-1.4")}]))
     found = issue(r, "DiagnosticReport/dr1", "DiagnosticReport.presentedForm[0]")
-    assert found.severity == "information" and "application/pdf is not read" in found.message
+    assert found.severity == "information"
+    assert "application/pdf is not read" in found.message
     rest_intact(r)
 
 
 def test_url_to_a_binary_not_in_the_input_is_a_warning() -> None:
     r = build(document(attachment={"contentType": "text/plain", "url": "Binary/missing"}))
     found = issue(r, "DocumentReference/doc1", "DocumentReference.content[0].attachment")
-    assert found.severity == "warning" and found.code == "not-found"
+    assert found.severity == "warning"
+    assert found.code == "not-found"
     rest_intact(r)
 
 
@@ -233,7 +241,8 @@ def test_binary_with_another_full_url_is_not_taken_for_this_server() -> None:
 def test_binary_read_through_a_report_is_a_source_an_unreferenced_one_is_not_used() -> None:
     r = build(report(presentedForm=[{"url": "Binary/bin1"}]), binary("bin1"), binary("stray"))
     refs = [s.ref for s in r.sources]
-    assert "Binary/bin1" in refs and "Binary/stray" not in refs
+    assert "Binary/bin1" in refs
+    assert "Binary/stray" not in refs
     assert issue(r, "Binary/stray", "Binary").severity == "information"
     assert not [i for i in r.issues if i.resource == "Binary/bin1"]
     rest_intact(r)
@@ -253,7 +262,8 @@ def test_html_too_long_and_with_script_says_both_in_one_issue() -> None:
     r = build(report(presentedForm=[{"contentType": "text/html", "data": b64(markup)}]))
     found = issue(r, "DiagnosticReport/dr1", "DiagnosticReport.presentedForm[0]")
     assert found.severity == "warning"
-    assert "longer than" in found.message and "scripts or styles removed" in found.message
+    assert "longer than" in found.message
+    assert "scripts or styles removed" in found.message
 
 
 def test_attachment_without_data_or_url() -> None:
@@ -292,7 +302,8 @@ def test_unsupported_language_note_never_quotes_the_text() -> None:
     r = build(report(conclusion=REPORT))
     found = issue(r, "DiagnosticReport/dr1", "DiagnosticReport.conclusion")
     assert found.code == "not-supported"
-    assert "femoral" not in found.message and "edema" not in found.message
+    assert "femoral" not in found.message
+    assert "edema" not in found.message
 
 
 def test_coded_findings_still_read_next_to_text() -> None:
