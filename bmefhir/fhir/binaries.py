@@ -40,6 +40,7 @@ def attachment_links(resource: Mapping[str, Any]) -> Iterator[AttachmentLink]:
     """The urls of a DiagnosticReport's presentedForm and a DocumentReference's attachments."""
     kind, rid = resource.get("resourceType"), resource.get("id")
     ref = f"{kind}/{rid}" if isinstance(rid, str) else str(kind)
+    attachments: list[tuple[str, object]]
     if kind == "DiagnosticReport":
         attachments = [
             (f"DiagnosticReport.presentedForm[{i}]", a) for i, a in enumerate(_list(resource, "presentedForm"))
