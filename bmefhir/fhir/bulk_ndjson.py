@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import orjson
 
-from bmefhir.fhir.grouping import issue, patient_reference, referenced, relative_reference
+from bmefhir.fhir.grouping import issue, linked, patient_reference, relative_reference
 from bmefhir.fhir.raw import RawPatient, SourceProblem, usable_inputs
 from bmefhir.record import DataQualityIssue, Severity
 
@@ -165,7 +165,7 @@ def _patient(
         if resource is not None:
             resources.append(resource)
     resources.sort(key=lambda r: r.get("resourceType") != "Patient")  # stable: Patient first
-    wanted = sorted({ref for r in resources for ref in referenced(r) if ref in index.shared})
+    wanted = sorted({ref for r in resources for ref in linked(r) if ref in index.shared})
     used_shared.update(wanted)
     for ref in wanted:
         shared = _read(*index.shared[ref], files, index, handles, issues)

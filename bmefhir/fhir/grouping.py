@@ -16,10 +16,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bmefhir.fhir.binaries import binary_refs
 from bmefhir.fhir.raw import RawPatient, SourceProblem, usable_inputs
 from bmefhir.record import DataQualityIssue, Severity
 
-__all__ = ["Item", "group_items", "issue", "patient_reference", "referenced", "relative_reference"]
+__all__ = ["Item", "group_items", "issue", "linked", "patient_reference", "referenced", "relative_reference"]
 
 _REFERENCE = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 _PATIENT_ELEMENTS = ("subject", "patient")
@@ -41,11 +42,21 @@ def relative_reference(reference: str) -> tuple[str, str] | None:
 
 
 def patient_reference(resource: Mapping[str, Any]) -> tuple[str, str] | None:
-    """``(element, reference)`` of the resource's patient link, e.g. ("subject", "Patient/1")."""
+    """``(element, reference)`` of the resource's patient link, e.g. ("subject", "Patient/1").
+
+    A Binary has no subject: its ``securityContext`` links it when that is a Patient (else it is
+    shared, and goes with the patient whose report attachment points at it).
+    """
     for element in _PATIENT_ELEMENTS:
         value = resource.get(element)
         if isinstance(value, Mapping) and isinstance(value.get("reference"), str):
             return element, value["reference"]
+    if resource.get("resourceType") == "Binary":
+        context = resource.get("securityContext")
+        reference = context.get("reference") if isinstance(context, Mapping) else None
+        target = relative_reference(reference) if isinstance(reference, str) else None
+        if isinstance(reference, str) and target is not None and target[0] == "Patient":
+            return "securityContext", reference
     return None
 
 
@@ -60,6 +71,12 @@ def referenced(node: object) -> Iterator[str]:
     elif isinstance(node, list):
         for value in node:
             yield from referenced(value)
+
+
+def linked(resource: Mapping[str, Any]) -> Iterator[str]:
+    """What a resource points at: its references, and the Binaries its attachment urls name."""
+    yield from referenced(resource)
+    yield from binary_refs(resource)
 
 
 def _rewrite(node: Any, aliases: Mapping[str, str]) -> Any:
@@ -124,7 +141,7 @@ def group_items(
                     f"resources reference Patient/{pid} but {source} holds no such Patient",
                 )
             )
-        wanted = {ref for r in resources for ref in referenced(r) if ref in groups.shared}
+        wanted = {ref for r in resources for ref in linked(r) if ref in groups.shared}
         used_shared |= wanted
         resources += [groups.shared[ref] for ref in sorted(wanted)]
         kept, med_issues = usable_inputs(resources)

@@ -1,8 +1,10 @@
 """Fetch everything bmefhir reads about one patient in as few round trips as possible.
 
-One batch Bundle asks for the Patient, six patient-compartment searches and
+One batch Bundle asks for the Patient, seven patient-compartment searches and
 bmefhir's own outputs of the patient (for write-back, ``bmefhir.fhir.existing``)
-at once; only searches with more than one page cost further requests. A failed
+at once; only searches with more than one page cost further requests. The Binaries
+that report attachments point at on the same server are read in one more batch
+(``bmefhir.fhir.binaries``). A failed
 search does not sink the patient: it becomes a DataQualityIssue naming the
 search, and the rest is used. A missing Patient is an error (``FhirNotFound``).
 Our own outputs are never returned as input, even when a search finds them.
@@ -17,6 +19,7 @@ from typing import Any
 import httpx
 
 from bmefhir.fhir.batch import BatchRequest, BatchResult
+from bmefhir.fhir.binaries import fetch_binaries
 from bmefhir.fhir.client import FhirClient
 from bmefhir.fhir.errors import FhirError, FhirResponseError
 from bmefhir.fhir.existing import ExistingOutput, existing_requests, read_existing
@@ -36,6 +39,7 @@ PATIENT_SEARCHES = (
     "MedicationRequest",
     "Condition",
     "DiagnosticReport",
+    "DocumentReference",  # radiology report text (docs/report-text.md)
 )
 
 
@@ -62,6 +66,9 @@ def fetch_patient(client: FhirClient, patient_id: str, *, count: int = 100) -> R
         found, problems = _search_results(client, result, index)
         resources.extend(found)
         issues.extend(problems)
+    binaries, binary_issues = fetch_binaries(client, resources)
+    resources.extend(binaries)
+    issues.extend(binary_issues)
     existing: tuple[ExistingOutput, ...] | None
     try:
         existing = read_existing(output_results)

@@ -18,9 +18,16 @@ from bmefhir.normalize.context import Context
 from bmefhir.normalize.fhirjson import JSON, obj, objs, relative_ref, string
 from bmefhir.normalize.imaging import read_diagnostic_report, read_imaging_study
 from bmefhir.normalize.medications import read_medication_use
-from bmefhir.normalize.observations import read_observation
+from bmefhir.normalize.observations import SKIPPED_STATUS, effective_date, imaging_study_refs, read_observation
 from bmefhir.normalize.parse import READ_TYPES, validate
 from bmefhir.normalize.patient import read_patient
+from bmefhir.normalize.report_findings import text_findings
+from bmefhir.normalize.report_sources import (
+    TextSource,
+    document_reference_texts,
+    is_imaging_observation,
+    observation_text,
+)
 from bmefhir.record import (
     ClinicalObservation,
     ConditionEntry,
@@ -43,6 +50,7 @@ SUBJECT_ELEMENT = {
     "MedicationRequest": "subject",
     "Condition": "subject",
     "DiagnosticReport": "subject",
+    "DocumentReference": "subject",
 }
 _MAX_BUNDLE_DEPTH = 3
 
@@ -148,12 +156,17 @@ def build_record(
     sources: list[SourceRef] = []
     requests: list[MedicationExposure] = []
     medication_refs: list[str] = []
+    binaries: dict[str, JSON] = {}
+    text_sources: list[TextSource] = []
 
     for e in entries:
         res, ref = e.resource, e.ref
         rtype = str(res["resourceType"])
         if rtype not in READ_TYPES:
             ctx.note("information", "not-supported", ref, rtype, f"resource type {rtype} is not used by bmefhir")
+            continue
+        if rtype == "Binary":  # read only as the target of an attachment url, below
+            binaries[ref] = res
             continue
         if rtype == "Patient" and ref != patient_ref:
             ctx.note("warning", "business-rule", ref, "Patient", "another patient than the one analysed; not used")
@@ -167,16 +180,21 @@ def build_record(
         if rtype == "Patient":
             patient = read_patient(ctx, ref, res)
         elif rtype == "Observation":
-            items = read_observation(ctx, ref, res)
+            text = _observation_text(ctx, ref, res)
+            text_sources += [text] if text else []
+            items = read_observation(ctx, ref, res, has_text=text is not None)
             labs += items.labs
             observations += items.observations
             findings += items.findings
         elif rtype == "ImagingStudy":
             studies.append(read_imaging_study(ctx, ref, res))
         elif rtype == "DiagnosticReport":
-            report, report_findings = read_diagnostic_report(ctx, ref, res)
+            report, report_findings, report_texts = read_diagnostic_report(ctx, ref, res)
             reports += [report] if report else []
             findings += report_findings
+            text_sources += report_texts
+        elif rtype == "DocumentReference":
+            text_sources += document_reference_texts(ctx, ref, res)
         elif rtype == "Condition":
             if (condition := read_condition(ctx, ref, res)) is not None:
                 conditions.append(condition)
@@ -185,6 +203,8 @@ def build_record(
         elif (exposure := read_medication_use(ctx, ref, res)) is not None:
             (medications if rtype == "MedicationStatement" else requests).append(exposure)
 
+    findings += text_findings(ctx, text_sources, findings)
+    sources += _binaries(ctx, binaries)
     medications += _requests_without_statement(ctx, requests, medications)
     for ref in medication_refs:
         if ref not in ctx.used_refs:
@@ -214,6 +234,31 @@ def build_record(
         sources=tuple(sorted(sources, key=lambda s: (s.ref, s.version or ""))),
         issues=tuple(issues),
     )
+
+
+def _observation_text(ctx: Context, ref: str, res: JSON) -> TextSource | None:
+    """The valueString of an imaging Observation as report text."""
+    if "valueString" not in res or string(res, "status") in SKIPPED_STATUS or not is_imaging_observation(res):
+        return None
+    return observation_text(ctx, ref, res, effective_date(ctx, ref, res), tuple(imaging_study_refs(ctx, res)))
+
+
+def _binaries(ctx: Context, binaries: dict[str, JSON]) -> list[SourceRef]:
+    """Binaries an attachment url read are sources (validated); the others are not used."""
+    used = []
+    for ref, res in binaries.items():
+        if ref in ctx.used_refs:
+            used.append(SourceRef(ref, string(obj(res, "meta"), "versionId")))
+            ctx.issues.extend(validate(res, ref))
+        else:
+            ctx.note(
+                "information",
+                "informational",
+                ref,
+                "Binary",
+                "Binary not used: no report attachment of this patient points at it",
+            )
+    return used
 
 
 def _requests_without_statement(

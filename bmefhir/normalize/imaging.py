@@ -1,4 +1,4 @@
-"""ImagingStudy → ImagingStudyInfo; radiology DiagnosticReport → RadiologyReport + findings."""
+"""ImagingStudy → ImagingStudyInfo; radiology DiagnosticReport → RadiologyReport, coded findings, report text."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import date
 from bmefhir import terminology
 from bmefhir.normalize.context import Context
 from bmefhir.normalize.fhirjson import JSON, codings, obj, objs, string, texts
+from bmefhir.normalize.report_sources import IMAGING_DOCUMENT_CODES, LOINC, TextSource, diagnostic_report_texts
 from bmefhir.normalize.sites import side_of, structure_of
 from bmefhir.normalize.text import negated_text_reason
 from bmefhir.record import ImagingFinding, ImagingStudyInfo, RadiologyReport, Site
@@ -96,10 +97,14 @@ def study_context(ctx: Context, study_refs: list[str]) -> tuple[str | None, tupl
 
 
 def is_radiology(res: JSON) -> bool:
+    """Radiology category, an imaging report code (terminology.md §4b), or a referenced ImagingStudy."""
     for cat in objs(res, "category"):
         for c in codings(cat):
             if (terminology.canonical_system(c.system), c.code) in RADIOLOGY_CATEGORIES:
                 return True
+    for c in codings(obj(res, "code")):
+        if terminology.canonical_system(c.system) == LOINC and c.code in IMAGING_DOCUMENT_CODES:
+            return True
     return bool(objs(res, "imagingStudy"))
 
 
@@ -111,7 +116,10 @@ def report_date(ctx: Context, ref: str, res: JSON) -> date | None:
     return ctx.date(ref, "DiagnosticReport.issued", res.get("issued"))
 
 
-def read_diagnostic_report(ctx: Context, ref: str, res: JSON) -> tuple[RadiologyReport | None, list[ImagingFinding]]:
+def read_diagnostic_report(
+    ctx: Context, ref: str, res: JSON
+) -> tuple[RadiologyReport | None, list[ImagingFinding], list[TextSource]]:
+    """The report, its coded conclusions as findings, and its text (read by ``report_findings``)."""
     conclusion_codes = objs(res, "conclusionCode")
     finding_codes = [cc for cc in conclusion_codes if _finding_mapping(cc) is not None]
     if not is_radiology(res) and not finding_codes:
@@ -122,7 +130,7 @@ def read_diagnostic_report(ctx: Context, ref: str, res: JSON) -> tuple[Radiology
             "DiagnosticReport.category",
             "not a radiology report; only radiology reports are read (lab values come from their Observations)",
         )
-        return None, []
+        return None, [], []
     when = report_date(ctx, ref, res)
     study_refs = sorted({r for s in objs(res, "imagingStudy") if (r := ctx.resolve(s)) is not None})
     report = RadiologyReport(ref, when, tuple(study_refs))
@@ -151,15 +159,16 @@ def read_diagnostic_report(ctx: Context, ref: str, res: JSON) -> tuple[Radiology
                 ref, mapping.concept, True, site, when, modality, study_refs[0] if len(study_refs) == 1 else None
             )
         )
-    if not conclusion_codes and not study_refs:
+    text_sources = diagnostic_report_texts(ctx, ref, res, when, tuple(study_refs))
+    if not conclusion_codes and not study_refs and not text_sources:
         ctx.note(
             "information",
             "incomplete",
             ref,
             "DiagnosticReport.conclusionCode",
-            "radiology report without coded conclusions",
+            "radiology report without coded conclusions or readable text",
         )
-    return report, findings
+    return report, findings, text_sources
 
 
 def _finding_mapping(cc: JSON) -> terminology.Mapping | None:

@@ -75,7 +75,8 @@ def effective_date(ctx: Context, ref: str, res: JSON) -> date | None:
     return None
 
 
-def read_observation(ctx: Context, ref: str, res: JSON) -> ObservationItems:
+def read_observation(ctx: Context, ref: str, res: JSON, *, has_text: bool = False) -> ObservationItems:
+    """``has_text``: its valueString is read as report text, so an unmapped code is not a loss."""
     items = ObservationItems()
     status = string(res, "status")
     if status in SKIPPED_STATUS:
@@ -123,7 +124,7 @@ def read_observation(ctx: Context, ref: str, res: JSON) -> ObservationItems:
             )
     items.findings.extend(_component_findings(ctx, ref, res, when, mapping))
 
-    if items.empty() and mapping is None:
+    if items.empty() and mapping is None and not has_text:
         # An unrecognised imaging observation is likely something the analysis needed.
         severity: Severity = "warning" if "imaging" in categories else "information"
         reason = negated_text_reason(code, order) or "code not recognised; observation not used"
@@ -274,7 +275,7 @@ def _answered(
 # --- imaging findings ------------------------------------------------------------------------
 
 
-def _study_refs(ctx: Context, res: JSON) -> list[str]:
+def imaging_study_refs(ctx: Context, res: JSON) -> list[str]:
     refs = {r for key in ("partOf", "derivedFrom") for x in objs(res, key) if (r := ctx.resolve(x))}
     return sorted(r for r in refs if r.startswith("ImagingStudy/"))
 
@@ -302,7 +303,7 @@ def _finding_present(ctx: Context, ref: str, holder: JSON, element: str) -> bool
 
 
 def _findings(ctx: Context, ref: str, res: JSON, mapping: Mapping, when: date | None) -> list[ImagingFinding]:
-    refs = _study_refs(ctx, res)
+    refs = imaging_study_refs(ctx, res)
     modality, study_sites = study_context(ctx, refs)
     site = _finding_site(ctx, ref, res, study_sites)
     present = _finding_present(ctx, ref, res, "Observation.value")
@@ -316,7 +317,7 @@ def _component_findings(
     mapped = [(i, m) for i, comp in enumerate(components) if (m := _map(obj(comp, "code"), ("finding",))) is not None]
     if not mapped:
         return []
-    refs = _study_refs(ctx, res)
+    refs = imaging_study_refs(ctx, res)
     modality, study_sites = study_context(ctx, refs)
     site = _finding_site(ctx, ref, res, study_sites)
     out = []

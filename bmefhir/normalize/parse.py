@@ -2,7 +2,7 @@
 
 R4B is structurally R4 for every resource type bmefhir reads (Patient,
 Observation, ImagingStudy, MedicationStatement, MedicationRequest, Medication,
-Condition, DiagnosticReport); tests/normalize/test_r4_specifics.py and the R4
+Condition, DiagnosticReport, DocumentReference, Binary); tests/normalize/test_r4_specifics.py and the R4
 example package test check that. Validation only reports: the builder reads the
 raw dict either way, so a resource with one bad element is not dropped.
 """
@@ -29,6 +29,8 @@ READ_TYPES = frozenset(
         "Medication",
         "Condition",
         "DiagnosticReport",
+        "DocumentReference",
+        "Binary",  # only as the target of an attachment url (report text)
     }
 )
 

@@ -39,6 +39,8 @@ READ_TYPES: Final = (
     "MedicationRequest",
     "Condition",
     "DiagnosticReport",
+    "DocumentReference",
+    "Binary",  # report text behind an attachment url
 )
 WRITE_TYPES: Final = ("DiagnosticReport", "ClinicalImpression", "RiskAssessment", "Provenance")
 # The Device that authors the outputs is shared by all patients, so it is a user-level write.

@@ -41,6 +41,7 @@ CHANGE_TYPES: Final[dict[str, str]] = {
     "MedicationRequest": "subject",
     "Condition": "subject",
     "DiagnosticReport": "subject",
+    "DocumentReference": "subject",
 }
 DISCOVERY_PAGE: Final = 500  # HAPI's maximum page size
 

@@ -48,6 +48,7 @@ def test_one_batch_request_then_next_links_inside_entries(client: FhirClient, ro
             entry(searchset([])),
             entry(searchset([res("Condition", "c1")])),
             entry(searchset([res("DiagnosticReport", "d1")])),
+            entry(searchset([])),
             *no_outputs(),
         )
     )
@@ -132,7 +133,7 @@ def test_batch_response_with_wrong_entry_count_is_a_response_error(
     client: FhirClient, router: respx.MockRouter
 ) -> None:
     router.post("/").mock(return_value=batch_response(entry(PATIENT)))
-    with pytest.raises(FhirResponseError, match="sent 11 entries but got 1 back"):
+    with pytest.raises(FhirResponseError, match="sent 12 entries but got 1 back"):
         fetch_patient(client, "p1")
 
 
