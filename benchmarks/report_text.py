@@ -1,0 +1,81 @@
+"""Measure bmefhir's report-text reader on the labelled corpus: quality per language and concept, and speed.
+
+Prints precision / recall / F1 of affirmed findings per language and per concept, assertion accuracy
+per language, the failing passage ids, and passages read per second on one core over the whole
+corpus (min / median / max of ``--repeat`` passes). Scoring rule: ``bmefhir.testing.report_corpus``
+and docs/report-text.md.
+
+    .venv/bin/python benchmarks/report_text.py [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import time
+
+from bmefhir.reporttext import read_report
+from bmefhir.testing.report_corpus import Counts, load_corpus, score_readings
+
+TARGET_F1 = 0.95  # affirmed findings, per language
+TARGET_ASSERTION_ACCURACY = 0.95  # per language
+TARGET_PER_SECOND = 200  # passages per second on one core
+
+
+def _row(name: str, c: Counts) -> str:
+    return f"{name:<40} {c.gold:>5} {c.predicted:>5} {c.precision:>6.3f} {c.recall:>6.3f} {c.f1:>6.3f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=5, help="timed passes over the whole corpus (>= 3)")
+    args = parser.parse_args()
+    repeat = max(3, args.repeat)
+    passages = load_corpus()
+
+    readings = [read_report(p.text, p.language) for p in passages]  # also the warm-up: loads models once
+    score = score_readings(passages, readings)
+
+    header = f"{'':<40} {'gold':>5} {'pred':>5} {'P':>6} {'R':>6} {'F1':>6}"
+    print(f"{len(passages)} passages; affirmed findings per language\n{header}")
+    for language, counts in score.by_language.items():
+        print(_row(language, counts))
+    print(_row("all", score.overall))
+    print(f"\naffirmed findings per concept\n{header}")
+    for concept, counts in score.by_concept.items():
+        print(_row(concept, counts))
+    print(f"\n{'assertion accuracy':<40} {'matched':>7} {'correct':>7} {'acc':>6}")
+    for language, a in score.assertions.items():
+        accuracy = f"{a.accuracy:>6.3f}" if a.matched else "   n/a"  # nothing matched: no accuracy to claim
+        print(f"{language:<40} {a.matched:>7} {a.correct:>7} {accuracy}")
+    failing = score.failing
+    print(f"\nfailing passages: {len(failing)} of {len(passages)}")
+    for result in score.results:
+        if not result.passed:
+            print(f"  {result.describe()}")
+
+    rates: list[float] = []
+    for _ in range(repeat):
+        gc.collect()
+        start = time.perf_counter()
+        for p in passages:
+            read_report(p.text, p.language)
+        rates.append(len(passages) / (time.perf_counter() - start))
+    print(
+        f"\nspeed, passages/s on one core over {len(passages)} passages, {repeat} passes: "
+        f"min {min(rates):.0f}  median {statistics.median(rates):.0f}  max {max(rates):.0f}"
+    )
+    print(
+        f"targets: F1 >= {TARGET_F1} (affirmed) and assertion accuracy >= {TARGET_ASSERTION_ACCURACY} per language; "
+        f">= {TARGET_PER_SECOND} passages/s"
+    )
+    met_quality = all(c.f1 >= TARGET_F1 for c in score.by_language.values()) and all(
+        a.matched > 0 and a.accuracy >= TARGET_ASSERTION_ACCURACY for a in score.assertions.values()
+    )
+    met_speed = statistics.median(rates) >= TARGET_PER_SECOND
+    print(f"quality target {'met' if met_quality else 'NOT met'}; speed target {'met' if met_speed else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
