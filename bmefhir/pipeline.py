@@ -55,13 +55,18 @@ def process_patient(
     source_issues: Iterable[DataQualityIssue] = (),
     kb: KnowledgeBase | None = None,
     signature: Signature | None = None,
+    write_findings: bool = False,
 ) -> PatientResult:
-    """Build the record from raw FHIR JSON, analyse it and render the output resources."""
+    """Build the record from raw FHIR JSON, analyse it and render the output resources.
+
+    ``write_findings`` adds the findings read from report text as ``bmefhir-imaging-finding``
+    Observations to the outputs (``bmefhir.render.findings``).
+    """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     if not plausible(now.date()):
         raise ValueError(f"now must be between {EARLIEST.year} and {LATEST.year}")
     record = build_record(resources, patient_id=patient_id, source_issues=source_issues)
     analysis = analyse(record, now, kb)
-    outputs = render_outputs(analysis, signature=signature)
+    outputs = render_outputs(analysis, signature=signature, write_findings=write_findings)
     return PatientResult(analysis, outputs, summarize(analysis))

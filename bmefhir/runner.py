@@ -56,13 +56,16 @@ def run(
     sink: Sink | None = None,
     bundle_kind: BundleKind = "collection",
     on_patient: Progress | None = None,
+    write_findings: bool = False,
 ) -> RunReport:
     report = RunReport()
     started = time.perf_counter()
     for raw in patients:
         outcome: PatientResult | Failure
         try:
-            result = process_patient(raw.resources, now, patient_id=raw.patient_id, source_issues=raw.issues)
+            result = process_patient(
+                raw.resources, now, patient_id=raw.patient_id, source_issues=raw.issues, write_findings=write_findings
+            )
             report.analysed += 1
             report.red_flagged += bool(result.analysis.differential.red_flags)
             report.data_quality_issues += len(result.analysis.record.issues)

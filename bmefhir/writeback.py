@@ -239,12 +239,20 @@ def fetch_analyse_write(
     kb: KnowledgeBase | None = None,
     signature: Signature | None = None,
     extra_tags: Sequence[Mapping[str, str]] = (),
+    write_findings: bool = False,
 ) -> tuple[PatientResult, WriteOutcome]:
-    """Fetch, analyse and write back one patient under ``patient_lock`` (the safe default path)."""
+    """Fetch, analyse and write back one patient under ``patient_lock`` (the safe default path);
+    ``write_findings`` also writes the findings read from report text."""
     with patient_lock(client.base, patient_id):
         raw = fetch_patient(client, patient_id, count=count)
         result = process_patient(
-            raw.resources, now, patient_id=raw.patient_id, source_issues=raw.issues, kb=kb, signature=signature
+            raw.resources,
+            now,
+            patient_id=raw.patient_id,
+            source_issues=raw.issues,
+            kb=kb,
+            signature=signature,
+            write_findings=write_findings,
         )
         return result, write_back(client, raw, result, extra_tags=extra_tags)
 

@@ -16,12 +16,16 @@ adapter must reach them from the facts.
 from __future__ import annotations
 
 import argparse
+import base64
+import copy
 import json
 import uuid
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+from text_reports import WRITERS, Stated, TextForm  # examples/text_reports.py, beside this script
 
 from bmefhir.anatomy import STRUCTURES
 from bmefhir.concepts import (
@@ -110,6 +114,7 @@ LOINC_NAMES: dict[str, tuple[str | None, str]] = {
     "11884-4": ("Gestational age Estimated", "Gestational age"),
     "8310-5": ("Body temperature", "Body temperature"),
     "18748-4": ("Diagnostic imaging study", "Imaging report"),
+    "24538-1": ("MR Ankle", "MRI ankle report"),
     "LP29684-5": ("Radiology", "Radiology"),
 }
 SMOKING_ANSWERS: dict[str, tuple[str, str]] = {
@@ -194,6 +199,7 @@ class Case:
     def __init__(self, case_id: str, *, label: str, gender: str, birth_date: date) -> None:
         self.case_id = case_id
         self.resources: list[Json] = []
+        self.stated: dict[str, list[Stated]] = {}  # ImagingStudy id → its coded findings (for the text form)
         family, given = label.split(" ", 1)[1], label.split(" ", 1)[0]
         self.patient = self._add(
             {
@@ -402,6 +408,7 @@ class Case:
     ) -> Json:
         """A bmefhir-imaging-finding Observation, dated and sited like its study."""
         self._series(study, structure, side)
+        self.stated.setdefault(study["id"], []).append(Stated(concept, structure, side, present, note))
         codings = [_coding(FINDING_CS, concept, FINDING_CONCEPTS[concept])]
         if concept == "periarticular_osteopenia":
             codings.append(_coding(SCT, "312894000", "Osteopenia"))
@@ -421,7 +428,12 @@ class Case:
         )
 
     def report(self, suffix: str, study: Json, conclusion: str, codes: list[str], issued: str) -> Json:
-        """A radiology DiagnosticReport whose conclusionCode carries the findings."""
+        """A radiology DiagnosticReport whose conclusionCode carries the findings (at every series' site)."""
+        side_of = {code: side for side, (code, _) in SIDES.items()}
+        for series in study["series"]:
+            side = side_of.get(series.get("laterality", {}).get("code", ""))
+            for code in codes:
+                self.stated.setdefault(study["id"], []).append(Stated(code, series["bodySite"]["code"], side, True))
         return self._add(
             {
                 "resourceType": "DiagnosticReport",
@@ -1477,6 +1489,228 @@ def synth_crps() -> tuple[Case, Expectation]:
     return c, expect(["crps"], [], ["transient_osteoporosis", "infection", "neoplasm", "bone_contusion"])
 
 
+# ================================ text-only forms ==============================================
+# Each case again, with every imaging finding (the imaging Observations and any conclusionCode) replaced
+# by the radiologist's report of its study: the input bmefhir reads as narrative (docs/report-text.md).
+# Language = that of the seed paper (000/001 Turkish, 002/003 English, 004 Chinese); attachment shapes
+# vary (inline text/plain, text/html, a Binary by url, a DocumentReference instead of a DiagnosticReport).
+
+TEXT_FORMS: dict[str, TextForm] = {
+    "seed-000-transient-osteoporosis-hip": TextForm(
+        "tr",
+        "44 yaşında erkek hasta; ani başlayan, yük vermekle artan sağ kalça ağrısı ve topallama. Travma öyküsü yok.",
+        "AVN?",
+        ("plain", "html", "binary"),
+        later="Sağ kalça ağrısı, kontrol.",
+    ),
+    "seed-001-rmo-hip-ankle-knee": TextForm(
+        "tr",
+        "54 yaşında erkek; yürümekle artan eklem ağrısı, travma yok.",
+        "Kemik iliği ödemi? AVN ekarte edilmeli.",
+        ("binary", "plain"),
+        later="Sağ kalça, kontrol MRG.",
+    ),
+    "seed-002-to-talus-to-tibia": TextForm(
+        "en",
+        "51-year-old man with disabling right foot pain without trauma, worse on weight bearing.",
+        "Evaluate for stress fracture or osteonecrosis.",
+        ("html",),
+        tag_language=False,
+        later="Follow-up of right ankle pain.",
+    ),
+    "seed-003-rmo-sacroiliac": TextForm(
+        "en",
+        "49-year-old man with left low back and buttock pain; sacroiliac provocation tests positive.",
+        "r/o sacroiliitis, tumour or fracture.",
+        ("docref",),
+        later="Follow-up of sacroiliac joint pain.",
+    ),
+    "seed-004-marrow-reconversion": TextForm(
+        "zh",
+        "39岁女性，双髋疼痛16天，休息不能缓解；1年前曾使用糖皮质激素。",
+        "排除股骨头坏死。",
+    ),
+    "synth-steroid-osteonecrosis": TextForm(
+        "tr",
+        "33 yaşında kadın; SLE, uzun süreli prednizon kullanımı, sol kasık ağrısı.",
+        "AVN?",
+        ("html", "plain"),
+    ),
+    "synth-insufficiency-fracture": TextForm(
+        "zh", "72岁女性，骨质疏松，右膝内侧突发疼痛，无外伤。", "排除应力性骨折。", ("binary",)
+    ),
+    "synth-septic-arthritis": TextForm(
+        "en", "67-year-old diabetic man with fever and a hot, swollen left knee.", "r/o septic arthritis."
+    ),
+    "synth-metastasis": TextForm(
+        "en",
+        "61-year-old woman with a history of breast cancer; progressive right hip pain, worse at night.",
+        "Metastasis?",
+        ("binary", "html"),
+    ),
+    "synth-sacroiliitis-hla-b27": TextForm(
+        "en",
+        "28-year-old man with inflammatory back pain and morning stiffness; HLA-B27 positive.",
+        "Evaluate for sacroiliitis.",
+        ("docref", "plain"),
+    ),
+    "synth-pregnancy-transient-osteoporosis": TextForm(
+        "zh",
+        "32岁女性，孕33周，左髋突发疼痛伴跛行。",
+        "排除股骨头坏死。",
+        ("html", "docref"),
+        tag_language=False,
+        later="产后复查，左髋疼痛。",
+    ),
+    "synth-bone-contusion": TextForm(
+        "en",
+        "24-year-old man with a twisting football injury of the right knee 5 days ago.",
+        "Internal derangement? Fracture?",
+        tag_language=False,
+    ),
+    "synth-crps": TextForm(
+        "tr",
+        "58 yaşında kadın; sol distal radius kırığı sonrası 6 hafta alçı, ardından yanıcı ağrı, şişlik ve ciltte renk "
+        "değişikliği.",
+        "KBAS (CRPS)?",
+        ("docref",),
+    ),
+}
+TEXT_SUFFIX = "-text"  # text forms get their own ids, so both forms can sit in one folder or server
+_LATER = ("follow-up", "control", "month", "after onset")
+
+
+def _renamed(node: Any, old: str, new: str) -> Any:
+    """A copy of ``node`` with the case's ids and references moved from ``old`` to ``new``."""
+    if isinstance(node, list):
+        return [_renamed(v, old, new) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _renamed(v, old, new) for k, v in node.items()}
+    if isinstance(out.get("id"), str) and out["id"].startswith(old) and "resourceType" in out:
+        out["id"] = new + out["id"][len(old) :]
+    if isinstance(out.get("reference"), str):
+        kind, _, rid = out["reference"].partition("/")
+        if rid.startswith(old):
+            out["reference"] = f"{kind}/{new}{rid[len(old) :]}"
+    return out
+
+
+def _is_coded_finding(r: Json) -> bool:
+    if r["resourceType"] == "DiagnosticReport":
+        return True
+    return r["resourceType"] == "Observation" and r["code"].get("coding", [{}])[0].get("system") == FINDING_CS
+
+
+def _attachment(text: str, content_type: str, language: str | None, title: str, when: str) -> Json:
+    att: Json = {
+        "contentType": content_type,
+        "data": base64.b64encode(text.encode("utf-8")).decode("ascii"),
+        "title": title,
+        "creation": when,
+    }
+    if language:
+        att["language"] = language
+    return att
+
+
+def text_form(c: Case, form: TextForm) -> Case:
+    """The text-only form of case ``c``: same patient and data, findings only as report text."""
+    new_id = c.case_id + TEXT_SUFFIX
+    t = copy.copy(c)
+    t.case_id, t.resources, t.stated = new_id, [], {}
+    writer = WRITERS[form.language]
+    language = writer.bcp47 if form.tag_language else None
+    earlier_bme: set[tuple[str, str | None]] = set()
+    n_report = 0
+    for original in c.resources:
+        if _is_coded_finding(original):
+            continue
+        resource = _renamed(copy.deepcopy(original), c.case_id, new_id)
+        t.resources.append(resource)
+        if resource["resourceType"] == "Patient":
+            t.patient = resource
+        if resource["resourceType"] != "ImagingStudy":
+            continue
+        resource["identifier"][0]["value"] = f"urn:oid:{dicom_uid(resource['id'])}"
+        for n, series in enumerate(resource["series"], start=1):
+            series["uid"] = dicom_uid(f"{resource['id']}-series-{n}")
+        stated = c.stated.get(original["id"], [])
+        if not stated:
+            continue
+        later = form.later and any(w in resource["description"].lower() for w in _LATER)
+        this_form = TextForm(form.language, form.later if later else form.history, form.question)
+        modality = resource["modality"][0]["code"]
+        report = writer.report(modality, resource["description"], stated, earlier_bme, this_form)
+        earlier_bme |= {(s.structure, s.side) for s in stated if s.concept == "bone_marrow_edema" and s.present}
+        shape = form.shapes[n_report % len(form.shapes)]
+        n_report += 1
+        add_text_report(
+            t, resource, report.title, report.plain(), report.html(language), report.impression, shape, language
+        )
+    return t
+
+
+def add_text_report(
+    self: Case, study: Json, title: str, plain: str, html: str, impression: str, shape: str, language: str | None
+) -> None:
+    """Add the report of ``study`` in one of the attachment shapes (see ``TEXT_FORMS``)."""
+    when = study["started"]
+    issued = f"{when}T17:00:00Z"
+    base = f"{study['id']}-report"
+    ankle = study["modality"][0]["code"] == "MR" and all(
+        STRUCTURES[s["bodySite"]["code"]].joint == "ankle" for s in study["series"]
+    )
+    code = loinc("24538-1" if ankle else "18748-4")
+    category = [_cc(_coding(LOINC, "LP29684-5", "Radiology"))]
+    if shape == "docref":
+        self._add(
+            {
+                "resourceType": "DocumentReference",
+                "id": base,
+                "status": "current",
+                "docStatus": "final",
+                "type": code,
+                "category": category,
+                "subject": _ref(self.patient),
+                "date": issued,
+                "description": title,
+                "content": [{"attachment": _attachment(plain, "text/plain; charset=utf-8", language, title, when)}],
+                "context": {"period": {"start": when, "end": when}, "related": [_ref(study)]},
+            }
+        )
+        return
+    if shape == "html":
+        form = _attachment(html, "text/html; charset=utf-8", language, title, when)
+    else:
+        form = _attachment(plain, "text/plain; charset=utf-8", language, title, when)
+    if shape == "binary":
+        binary = self._add(
+            {
+                "resourceType": "Binary",
+                "id": f"{base}-text",
+                "contentType": "text/plain; charset=utf-8",
+                "data": form.pop("data"),
+            }
+        )
+        form["url"] = f"Binary/{binary['id']}"
+    self._add(
+        {
+            "resourceType": "DiagnosticReport",
+            "id": base,
+            "status": "final",
+            "category": category,
+            "code": code,
+            "subject": _ref(self.patient),
+            "effectiveDateTime": when,
+            "issued": issued,
+            "imagingStudy": [_ref(study)],
+            "conclusion": impression,
+            "presentedForm": [form],
+        }
+    )
+
+
 # ================================ output =======================================================
 
 
@@ -1497,6 +1731,24 @@ def build(out_dir: Path) -> list[Path]:
         written.append(path)
     exp_path = out_dir / "expected.yaml"
     exp_path.write_text(dump(expected), encoding="utf-8")
+    return [*written, exp_path, *build_text(out_dir / "text", expected)]
+
+
+def build_text(out_dir: Path, coded: dict[str, Expectation]) -> list[Path]:
+    """Write the text-only form of every case and its ``expected.yaml`` (the coded form's conclusions)."""
+    if missing := sorted(CASES.keys() - TEXT_FORMS.keys()):
+        raise ValueError(f"no text form for {', '.join(missing)}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    expected: dict[str, Expectation] = {}
+    written = []
+    for name, fn in CASES.items():
+        c = text_form(fn()[0], TEXT_FORMS[name])
+        path = out_dir / f"{name}.json"
+        path.write_text(dump(c.bundle()), encoding="utf-8")
+        expected[path.name] = {**coded[path.name], "patient": c.case_id}
+        written.append(path)
+    exp_path = out_dir / "expected.yaml"
+    exp_path.write_text(dump(expected), encoding="utf-8")
     return [*written, exp_path]
 
 
@@ -1505,7 +1757,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
     args = parser.parse_args(argv)
     for path in build(args.out):
-        print(path.name)
+        print(path.relative_to(args.out))
     return 0
 
 

@@ -3,7 +3,10 @@ regenerable byte for byte, and covered by expected.yaml."""
 
 from __future__ import annotations
 
+import base64
+import html
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,13 +20,17 @@ from fhir.resources.R4B.bundle import Bundle
 
 from bmefhir.anatomy import STRUCTURES
 from bmefhir.concepts import CONDITION_CONCEPTS, FINDING_CONCEPTS, MEDICATION_CONCEPTS, OBSERVATION_CONCEPTS
-from bmefhir.testing import ExamplesError, examples_dir, list_examples, load_bundle
+from bmefhir.testing import ExamplesError, examples_dir, list_examples, list_text_examples, load_bundle
 
 CASES = list_examples()
 NAMES = [c.name for c in CASES]
+TEXT_CASES = list_text_examples()
+# Every bundle, coded and text-only: ("coded", name) / ("text", name).
+FORMS = [("coded", n) for n in NAMES] + [("text", c.name) for c in TEXT_CASES]
 
 BMEFHIR = "http://bmefhir.org/fhir/CodeSystem"
 LATERALITY_EXT = "http://bmefhir.org/fhir/StructureDefinition/laterality"
+FINDING_SYSTEM = f"{BMEFHIR}/imaging-finding"
 CANDIDATES = {
     "transient_osteoporosis",
     "regional_migratory_osteoporosis",
@@ -66,6 +73,7 @@ ALLOWED: dict[str, set[str]] = {
         "11884-4",
         "8310-5",
         "18748-4",
+        "24538-1",  # §4b MR Ankle (text-only forms)
         "LP29684-5",
     },
     "http://snomed.info/sct": {
@@ -145,9 +153,10 @@ def codings(resource: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
             yield path, node
 
 
-@pytest.fixture(params=NAMES)
+@pytest.fixture(params=FORMS, ids=[f"{form}/{name}" for form, name in FORMS])
 def bundle(request: pytest.FixtureRequest) -> dict[str, Any]:
-    return load_bundle(request.param)
+    form, name = request.param
+    return load_bundle(name, text=form == "text")
 
 
 def test_there_are_five_seed_and_at_least_six_synthetic_cases():
@@ -178,7 +187,7 @@ def test_transaction_entries_put_stable_ids_prefixed_by_the_patient(bundle):
 
 def test_every_reference_resolves_inside_the_bundle(bundle):
     keys = {f"{r['resourceType']}/{r['id']}" for r in resources(bundle)}
-    refs = [(p, n) for r in resources(bundle) for p, n in walk(r) if p.endswith(".reference")]
+    refs = [(p, n) for r in resources(bundle) for p, n in walk(r) if p.endswith((".reference", "presentedForm[0].url"))]
     assert refs
     assert [(p, n) for p, n in refs if n not in keys] == []
 
@@ -285,8 +294,10 @@ def test_generator_is_deterministic_and_the_committed_files_are_current(tmp_path
     script = examples_dir() / "build_examples.py"
     for out in (tmp_path / "a", tmp_path / "b"):
         subprocess.run([sys.executable, str(script), "--out", str(out)], check=True, capture_output=True)
-    built = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert built == sorted([*(p.name for p in examples_dir().glob("*.json")), "expected.yaml"])
+    built = sorted(p.relative_to(tmp_path / "a").as_posix() for p in (tmp_path / "a").rglob("*") if p.is_file())
+    committed = [p.relative_to(examples_dir()).as_posix() for p in examples_dir().rglob("*.json")]
+    assert built == sorted([*committed, "expected.yaml", "text/expected.yaml"])
+    assert len(built) == 2 * len(CASES) + 2
     for name in built:
         first = (tmp_path / "a" / name).read_bytes()
         assert first == (tmp_path / "b" / name).read_bytes(), name
@@ -323,3 +334,128 @@ def test_load_bundle_unknown_name_lists_the_known_ones():
     with pytest.raises(ExamplesError, match="seed-000-transient-osteoporosis-hip"):
         load_bundle("no-such-case")
     assert load_bundle("seed-000-transient-osteoporosis-hip.json")["type"] == "transaction"
+
+
+# --- the text-only forms ---------------------------------------------------------------------------
+
+HEADERS = {  # docs/report-text.md §Sections, in each language the reports are written in
+    "en": ("Clinical information", "Technique", "Findings", "Impression"),
+    "tr": ("Klinik bilgi", "Teknik", "Bulgular", "Sonuç"),
+    "zh": ("临床资料", "检查方法", "影像所见", "诊断意见"),
+}
+LANGUAGES = {"seed-000": "tr", "seed-001": "tr", "seed-002": "en", "seed-003": "en", "seed-004": "zh"}
+
+
+def report_texts(bundle: dict[str, Any]) -> dict[str, tuple[str, str, str | None, str]]:
+    """Report ref → (shape, decoded text with markup stripped, attachment language, study ref)."""
+    by_key = {f"{r['resourceType']}/{r['id']}": r for r in resources(bundle)}
+    out = {}
+    for key, r in by_key.items():
+        if r["resourceType"] == "DiagnosticReport":
+            att, study, shape = r["presentedForm"][0], r["imagingStudy"][0]["reference"], "plain"
+        elif r["resourceType"] == "DocumentReference":
+            att, study, shape = r["content"][0]["attachment"], r["context"]["related"][0]["reference"], "docref"
+        else:
+            continue
+        data = att.get("data")
+        if "url" in att:
+            shape, data = "binary", by_key[att["url"]]["data"]
+        text = base64.b64decode(data).decode("utf-8")
+        if att["contentType"].startswith("text/html"):
+            shape, text = "html", html.unescape(re.sub(r"<[^>]+>", "\n", text))
+        out[key] = (shape, text, att.get("language"), study)
+    return out
+
+
+def test_text_cases_are_the_coded_cases_with_the_same_conclusions():
+    assert [c.name for c in TEXT_CASES] == NAMES
+    for coded, text in zip(CASES, TEXT_CASES, strict=True):
+        assert text.expectation.patient == coded.expectation.patient + "-text"
+        assert (text.expectation.top, text.expectation.red_flags, text.expectation.not_top) == (
+            coded.expectation.top,
+            coded.expectation.red_flags,
+            coded.expectation.not_top,
+        )
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_text_form_keeps_the_data_and_replaces_every_coded_finding_by_one_report_per_study(name):
+    coded, text = resources(load_bundle(name)), resources(load_bundle(name, text=True))
+    suffix = text[0]["id"].removeprefix(coded[0]["id"])
+    assert suffix == "-text"
+
+    def key(r):
+        return r["resourceType"], r["id"].removeprefix(coded[0]["id"]).removeprefix(suffix)
+
+    findings = [
+        r
+        for r in coded
+        if r["resourceType"] == "DiagnosticReport"
+        or (r["resourceType"] == "Observation" and r["code"].get("coding", [{}])[0].get("system") == FINDING_SYSTEM)
+    ]
+    kept = {key(r) for r in coded} - {key(r) for r in findings}
+    assert kept == {
+        key(r) for r in text if r["resourceType"] not in ("DiagnosticReport", "DocumentReference", "Binary")
+    }
+    assert not [r for r in text if r["resourceType"] == "Observation" and r in findings]
+    assert (text[0]["name"], text[0]["birthDate"]) == (coded[0]["name"], coded[0]["birthDate"])
+    studies_with_findings = {
+        ref["reference"].replace(coded[0]["id"], text[0]["id"], 1)
+        for r in findings
+        for ref in r.get("derivedFrom", []) + r.get("imagingStudy", [])
+    }
+    written = report_texts(load_bundle(name, text=True))
+    assert sorted(study for *_, study in written.values()) == sorted(studies_with_findings)
+
+
+@pytest.mark.parametrize("case", TEXT_CASES, ids=NAMES)
+def test_every_report_is_a_final_radiology_report_with_headers_and_a_clinical_question(case):
+    bundle = load_bundle(case.name, text=True)
+    by_key = {f"{r['resourceType']}/{r['id']}": r for r in resources(bundle)}
+    for ref, (_, text, language, study) in report_texts(bundle).items():
+        r = by_key[ref]
+        kind = "type" if r["resourceType"] == "DocumentReference" else "code"
+        assert r[kind]["coding"][0]["code"] in {"18748-4", "24538-1"}
+        assert r["category"][0]["coding"][0]["code"] == "LP29684-5"
+        assert r.get("status") == "final" or r.get("docStatus") == "final"
+        when = r.get("effectiveDateTime") or r["context"]["period"]["start"]
+        assert when == by_key[study]["started"]
+        lang = (language or "").split("-")[0] or next(code for code, (first, *_) in HEADERS.items() if first in text)
+        positions = [text.find(h) for h in HEADERS[lang]]
+        assert -1 not in positions, (ref, positions)
+        assert positions == sorted(positions), (ref, positions)
+        clinical = text[positions[0] : positions[1]]
+        assert re.search(r"\?|r/o|Evaluate for|排除", clinical), ref
+        if r["resourceType"] == "DiagnosticReport":
+            assert r["conclusion"] in text[positions[3] :]
+            assert r["conclusion"].strip()
+
+
+def test_text_forms_vary_language_and_attachment_shape():
+    shapes, languages, untagged, docref_cases = set(), {}, 0, 0
+    for case in TEXT_CASES:
+        reports = report_texts(load_bundle(case.name, text=True))
+        shapes |= {shape for shape, *_ in reports.values()}
+        docref_cases += any(shape == "docref" for shape, *_ in reports.values())
+        tags = {language for _, _, language, _ in reports.values()}
+        untagged += None in tags
+        texts = " ".join(text for _, text, *_ in reports.values())
+        languages[case.name] = next(code for code, (first, *_) in HEADERS.items() if first in texts)
+    assert shapes == {"plain", "html", "binary", "docref"}
+    assert docref_cases >= 2
+    assert 1 <= untagged < len(TEXT_CASES) // 2
+    for name, language in languages.items():
+        assert language == LANGUAGES.get(name[:8], language), name
+    synth = [lang for name, lang in languages.items() if name.startswith("synth-")]
+    assert min(synth.count("tr"), synth.count("zh")) >= 2
+    assert synth.count("en") > len(synth) // 3
+
+
+def test_seed_001_text_says_the_hip_bme_resolved_on_the_control_mri():
+    reports = report_texts(load_bundle("seed-001-rmo-hip-ankle-knee", text=True))
+    (control,) = [text for _, text, _, study in reports.values() if study.endswith("-mri-4")]
+    findings = control[control.index("Bulgular") : control.index("Sonuç")]
+    assert "sağ femur başı ve femur boynunda kemik iliği ödemi izlenmedi" in findings
+    assert "izlendi" not in findings  # nothing affirmed on the control MRI
+    (first,) = [text for _, text, _, study in reports.values() if study.endswith("-mri-1")]
+    assert "Sağ femur başı ve femur boynunda yaygın kemik iliği ödemi izlendi." in first

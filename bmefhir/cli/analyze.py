@@ -57,6 +57,15 @@ def resolve_now(now: datetime | None) -> datetime:
     return now if now.tzinfo else now.replace(tzinfo=UTC)
 
 
+WriteFindingsOption = Annotated[
+    bool,
+    typer.Option(
+        "--write-findings",
+        help="Also output the imaging findings read from report text as bmefhir-imaging-finding Observations",
+    ),
+]
+
+
 def _execute(
     patients: Iterator[RawPatient],
     now: datetime,
@@ -64,6 +73,7 @@ def _execute(
     sink: Sink | None,
     kind: BundleKind,
     out_label: str | None,
+    write_findings: bool = False,
 ) -> None:
     console = Console()
     show_progress = err.is_terminal and fmt is Format.table
@@ -89,7 +99,7 @@ def _execute(
             else:
                 print_table(outcome, console)
 
-        report = run(patients, now, sink=sink, bundle_kind=kind, on_patient=on_patient)
+        report = run(patients, now, sink=sink, bundle_kind=kind, on_patient=on_patient, write_findings=write_findings)
     if isinstance(patients, PatientSource):
         print_source_problems(patients)
     print_report(report, out_label)
@@ -109,13 +119,15 @@ def analyze(
     ] = None,
     fmt: FormatOption = Format.table,
     now: NowOption = None,
+    write_findings: WriteFindingsOption = False,
 ) -> None:
     """Analyse patients from files (no server needed)."""
     if not source.exists():
         err.print(f"[red]error[/]: {source} does not exist")
         raise typer.Exit(2)
     sink = FolderSink(out) if out else None
-    _execute(open_source(source), resolve_now(now), fmt, sink, "collection", str(out) if out else None)
+    label = str(out) if out else None
+    _execute(open_source(source), resolve_now(now), fmt, sink, "collection", label, write_findings)
 
 
 def run_server(
@@ -128,6 +140,7 @@ def run_server(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the output bundles here")] = None,
     fmt: FormatOption = Format.table,
     now: NowOption = None,
+    write_findings: WriteFindingsOption = False,
 ) -> None:
     """Analyse patients read from a FHIR server; with --write, write the results back."""
     token = os.environ.get("BMEFHIR_TOKEN")  # never a CLI argument: it would show in process lists
@@ -144,7 +157,8 @@ def run_server(
 
             sink: Sink | None = RestSink(client) if write else (FolderSink(out) if out else None)
             kind: BundleKind = "transaction" if write else "collection"
-            _execute(fetched(), resolve_now(now), fmt, sink, kind, fhir_base if write else (str(out) if out else None))
+            label = fhir_base if write else (str(out) if out else None)
+            _execute(fetched(), resolve_now(now), fmt, sink, kind, label, write_findings)
     except FhirError as exc:
         err.print(f"[red]error[/]: {exc}")
         raise typer.Exit(1) from exc

@@ -113,6 +113,9 @@ def sync(
     overlap: Annotated[str, typer.Option("--overlap", help="look back this much before the cursor")] = "5m",
     discovery: Annotated[str, typer.Option("--discovery", help="auto ($export if offered), search or export")] = "auto",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="analyse but write nothing back")] = False,
+    write_findings: Annotated[
+        bool, typer.Option("--write-findings", help="also write the imaging findings read from report text")
+    ] = False,
     page_size: Annotated[int, typer.Option("--page-size", min=1)] = 100,
     lock_ttl: Annotated[str, typer.Option("--lock-ttl", help="lease length; renewed every third of it")] = "2m",
     export_poll_max: Annotated[
@@ -157,6 +160,7 @@ def sync(
             discovery=_mode(discovery),
             page_size=page_size,
             dry_run=dry_run,
+            write_findings=write_findings,
             lease_ttl=max(parse_duration(lock_ttl), timedelta(seconds=3)),
         )
         interval = parse_duration(every) if every else None

@@ -22,6 +22,7 @@ from bmefhir.fhir.paging import bundle_resources
 from bmefhir.fhir.urls import check_id
 from bmefhir.render import ids
 from bmefhir.render.content_hash import CONTENT_HASH_SYSTEM
+from bmefhir.render.findings import FINDING_IDENTIFIER_SYSTEM
 
 __all__ = [
     "OUTPUT_TYPES",
@@ -39,6 +40,8 @@ OUTPUT_TYPES: Final[Mapping[str, str]] = {
     "Provenance": "provenance",
 }
 _OWN_PROFILES: Final = frozenset(ids.profile_url(kind) for kind in OUTPUT_TYPES.values())
+# Identifier systems only bmefhir's outputs carry: the assessment outputs, the findings read from text.
+_OWN_IDENTIFIERS: Final = frozenset({ids.ASSESSMENT_SYSTEM, FINDING_IDENTIFIER_SYSTEM})
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +61,15 @@ class ExistingOutput:
 
 
 def is_own_output(resource: Mapping[str, Any]) -> bool:
-    """True for a resource bmefhir wrote: our assessment identifier or one of our output profiles.
+    """True for a resource bmefhir wrote: our assessment or text-finding identifier, or one of our
+    output profiles.
 
-    Input profiles (e.g. ``bmefhir-imaging-finding``) do not count: those mark clinical input.
+    Input profiles (e.g. ``bmefhir-imaging-finding``) do not count: those mark clinical input. The
+    Observations bmefhir writes from report text (``--write-findings``) carry that profile too, and
+    are recognised by their identifier system: their report is read again instead.
     """
     for ident in resource.get("identifier") or ():
-        if isinstance(ident, Mapping) and ident.get("system") == ids.ASSESSMENT_SYSTEM:
+        if isinstance(ident, Mapping) and ident.get("system") in _OWN_IDENTIFIERS:
             return True
     meta = resource.get("meta")
     profiles = meta.get("profile") if isinstance(meta, Mapping) else None

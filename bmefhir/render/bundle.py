@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from bmefhir.render import ids
 from bmefhir.render.content_hash import content_hash, hash_tag
+from bmefhir.render.findings import finding_identifier, text_findings
 from bmefhir.render.resources import (
     Json,
     clinical_impression,
@@ -44,27 +45,41 @@ class Outputs:
     data_quality: Json
     timestamp: str
     content_hash: str = ""  # see ``content_hash``; also in each assessment output's meta.tag
+    # ``bmefhir-imaging-finding`` Observations of the findings read from report text (``write_findings``)
+    findings: tuple[Json, ...] = ()
 
     def written(self) -> tuple[Json, ...]:
         """The resources written to a server, in transaction order."""
-        return (self.device, self.risk_assessment, self.clinical_impression, self.diagnostic_report, self.provenance)
+        return (
+            self.device,
+            self.risk_assessment,
+            self.clinical_impression,
+            self.diagnostic_report,
+            *self.findings,
+            self.provenance,
+        )
 
     def assessment(self) -> tuple[Json, ...]:
         """The patient's own outputs (not the shared Device), in transaction order."""
-        return (self.risk_assessment, self.clinical_impression, self.diagnostic_report, self.provenance)
+        return (self.risk_assessment, self.clinical_impression, self.diagnostic_report, *self.findings, self.provenance)
 
 
-def render_outputs(analysis: Analysis, signature: Signature | None = None) -> Outputs:
+def render_outputs(analysis: Analysis, signature: Signature | None = None, *, write_findings: bool = False) -> Outputs:
+    """The output resources; ``write_findings`` adds one Observation per finding read from report text
+    (``bmefhir.render.findings``), a Provenance target like the others."""
     pref = analysis.record.patient.ref
     dev = device()
     ra = risk_assessment(analysis, signature)
     ci = clinical_impression(analysis, signature, urn(ra["id"]))
     dr = diagnostic_report(analysis, signature)
-    prov = provenance(analysis, signature, [urn(dr["id"]), urn(ci["id"]), urn(ra["id"])], urn(dev["id"]))
-    digest = content_hash(analysis, signature)
+    found = text_findings(analysis) if write_findings else ()
+    targets = [urn(dr["id"]), urn(ci["id"]), urn(ra["id"]), *(urn(f["id"]) for f in found)]
+    prov = provenance(analysis, signature, targets, urn(dev["id"]))
+    written = [finding_identifier(f) for f in analysis.record.findings if f.text is not None] if found else []
+    digest = content_hash(analysis, signature, findings=written)
     for res in (dr, ci, ra, prov):
         res.setdefault("meta", {}).setdefault("tag", []).append(hash_tag(digest))
-    return Outputs(pref, dev, dr, ci, ra, prov, operation_outcome(analysis), instant(analysis), digest)
+    return Outputs(pref, dev, dr, ci, ra, prov, operation_outcome(analysis), instant(analysis), digest, found)
 
 
 def _conditional_url(resource: Json) -> str:

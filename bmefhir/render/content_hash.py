@@ -11,6 +11,7 @@ deliberately not the analysis time or anything derived from it alone.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
@@ -29,8 +30,12 @@ CONTENT_HASH_SYSTEM: Final = f"{BASE}/CodeSystem/content-hash"
 _HASHED_SUMMARY_KEYS: Final = ("ranking", "red_flags", "next_steps", "insufficient_data", "knowledge_version")
 
 
-def content_hash(analysis: Analysis, signature: Signature | None = None) -> str:
-    """Hex SHA-256 (first 32 digits) of the assessment's content; equal content, equal hash."""
+def content_hash(analysis: Analysis, signature: Signature | None = None, *, findings: Sequence[str] = ()) -> str:
+    """Hex SHA-256 (first 32 digits) of the assessment's content; equal content, equal hash.
+
+    ``findings`` are the identifiers of the text findings written with it (``--write-findings``):
+    a run that writes them differs from one that does not, so it is not skipped as unchanged.
+    """
     summary = summarize(analysis)
     content: dict[str, Any] = {key: summary.get(key) for key in _HASHED_SUMMARY_KEYS}
     content["software"] = __version__
@@ -38,6 +43,8 @@ def content_hash(analysis: Analysis, signature: Signature | None = None) -> str:
     content["signature"] = (
         [signature.practitioner_ref, signature.display or "", signature.comment or ""] if signature else None
     )
+    if findings:
+        content["findings"] = sorted(set(findings))
     return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
 
 

@@ -108,11 +108,12 @@ def parse_scopes(scope: str | None) -> ScopeGrant:
     return ScopeGrant(frozenset(scope.split()) if scope else frozenset())
 
 
-def requested_scopes(kind: LaunchKind, style: ScopeStyle, *, write: bool) -> str:
+def requested_scopes(kind: LaunchKind, style: ScopeStyle, *, write: bool, write_findings: bool = False) -> str:
     """The scope string for one launch: minimal, in the style the EHR speaks.
 
     Write-back also reads the outputs it wrote before (to update rather than duplicate them),
-    so each output type is asked for read, search, create and update.
+    so each output type is asked for read, search, create and update. ``write_findings`` (with
+    ``write``) also asks to create and update Observations: the findings read from report text.
     """
     scopes = ["launch" if kind == "ehr" else "launch/patient", "openid", "fhirUser", "online_access"]
     if style == "v1":
@@ -128,4 +129,6 @@ def requested_scopes(kind: LaunchKind, style: ScopeStyle, *, write: bool) -> str
             scopes += [f"user/{t}.cu" for t in SHARED_WRITE_TYPES]
         else:
             scopes += reads
+    if write and write_findings:
+        scopes.append("patient/Observation.write" if style == "v1" else "patient/Observation.cu")
     return " ".join(dict.fromkeys(scopes))

@@ -109,7 +109,13 @@ def process_one(job: SyncJobSpec, patient_id: str) -> PatientOutcome:
         try:
             with patient_lock(client.base, patient_id):
                 raw = fetch_patient(client, patient_id, count=job.page_size)
-                result = process_patient(raw.resources, job.now_dt, patient_id=raw.patient_id, source_issues=raw.issues)
+                result = process_patient(
+                    raw.resources,
+                    job.now_dt,
+                    patient_id=raw.patient_id,
+                    source_issues=raw.issues,
+                    write_findings=job.write_findings,
+                )
                 digest = result.outputs.content_hash or None
                 if job.dry_run:
                     return PatientOutcome(patient_id, "unchanged", "dry run: nothing written", raw.requests, digest)

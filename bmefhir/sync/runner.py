@@ -48,6 +48,7 @@ class SyncOptions:
     discovery: DiscoveryMode = "auto"
     page_size: int = 100
     dry_run: bool = False
+    write_findings: bool = False  # also write the findings read from report text
     lease_ttl: timedelta = timedelta(minutes=2)
     retry_base: timedelta = timedelta(minutes=5)
     retry_cap: timedelta = timedelta(hours=24)
@@ -171,6 +172,7 @@ def _discover(
             auth=options.auth,
             page_size=options.page_size,
             dry_run=options.dry_run,
+            write_findings=options.write_findings,
         )
         method = _method(job, since, options.discovery)
         run_id = store.start_run(server, job.to_json(), since=since, method=method)

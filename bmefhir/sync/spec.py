@@ -62,6 +62,7 @@ class SyncJobSpec:
     dry_run: bool = False
     timeout: float = 60.0
     max_attempts: int = 6  # per HTTP request, first try included (429/503/connection errors)
+    write_findings: bool = False  # also write findings read from report text (bmefhir.render.findings)
 
     def __post_init__(self) -> None:
         when = datetime.fromisoformat(self.now)

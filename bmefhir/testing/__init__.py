@@ -6,7 +6,16 @@ from bmefhir.testing.examples import (
     Expectation,
     examples_dir,
     list_examples,
+    list_text_examples,
     load_bundle,
 )
 
-__all__ = ["ExampleCase", "ExamplesError", "Expectation", "examples_dir", "list_examples", "load_bundle"]
+__all__ = [
+    "ExampleCase",
+    "ExamplesError",
+    "Expectation",
+    "examples_dir",
+    "list_examples",
+    "list_text_examples",
+    "load_bundle",
+]

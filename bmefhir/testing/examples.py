@@ -19,6 +19,7 @@ import yaml
 
 ENV_VAR = "BMEFHIR_EXAMPLES_DIR"
 EXPECTED_FILE = "expected.yaml"
+TEXT_DIR = "text"  # the text-only forms, below the examples directory
 
 
 class ExamplesError(Exception):
@@ -67,11 +68,23 @@ def _expectation(raw: Any, where: str) -> Expectation:
 
 
 def list_examples() -> list[ExampleCase]:
-    """Every example bundle with its expectation, sorted by name.
+    """Every (coded) example bundle with its expectation, sorted by name.
 
     Raises ``ExamplesError`` if a bundle has no expectation or an expectation no bundle.
     """
-    directory = examples_dir()
+    return _cases(examples_dir())
+
+
+def list_text_examples() -> list[ExampleCase]:
+    """The text-only form of every example (``examples/text/``), sorted by name; same names as
+    ``list_examples`` and the same expected conclusions, patient ids suffixed ``-text``."""
+    directory = examples_dir() / TEXT_DIR
+    if not (directory / EXPECTED_FILE).is_file():
+        raise ExamplesError(f"no {EXPECTED_FILE} in {directory}; run examples/build_examples.py")
+    return _cases(directory)
+
+
+def _cases(directory: Path) -> list[ExampleCase]:
     expected = yaml.safe_load((directory / EXPECTED_FILE).read_text(encoding="utf-8"))
     if not isinstance(expected, dict):
         raise ExamplesError(f"{EXPECTED_FILE} must be an object keyed by bundle file name")
@@ -90,12 +103,13 @@ def list_examples() -> list[ExampleCase]:
     ]
 
 
-def load_bundle(name: str) -> dict[str, Any]:
-    """The parsed Bundle JSON of one example, by name (with or without ``.json``)."""
+def load_bundle(name: str, *, text: bool = False) -> dict[str, Any]:
+    """The parsed Bundle JSON of one example, by name (with or without ``.json``); ``text=True``
+    gives its text-only form."""
     file = name if name.endswith(".json") else f"{name}.json"
-    path = examples_dir() / file
+    path = examples_dir() / TEXT_DIR / file if text else examples_dir() / file
     if file == EXPECTED_FILE or not path.is_file():
-        known = ", ".join(case.name for case in list_examples())
+        known = ", ".join(case.name for case in (list_text_examples() if text else list_examples()))
         raise ExamplesError(f"no example bundle named {name!r}; known: {known}")
     bundle = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":

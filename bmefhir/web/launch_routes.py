@@ -74,7 +74,9 @@ def _start(
         )
     iss = next(a for a in settings.allowed_issuers if a.rstrip("/") == iss.rstrip("/")).rstrip("/")
     config = discover(http, iss)
-    scope = requested_scopes(kind, settings.scope_style, write=settings.request_write)
+    scope = requested_scopes(
+        kind, settings.scope_style, write=settings.request_write, write_findings=settings.write_findings
+    )
     pending, url = begin_launch(
         config,
         iss=iss,

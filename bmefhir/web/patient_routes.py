@@ -155,7 +155,10 @@ async def sign(
     signature = Signature(tokens.fhir_user or "", tokens.user_display, comment)
     try:
         with ehr_client(tokens) as client:
-            _result, outcome = fetch_analyse_write(client, tokens.patient or "", now, signature=signature)
+            findings = settings.write_findings and tokens.grant.can_write("Observation")
+            _result, outcome = fetch_analyse_write(
+                client, tokens.patient or "", now, signature=signature, write_findings=findings
+            )
     except FhirConflict:
         raise AppError(
             409,

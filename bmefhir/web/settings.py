@@ -29,6 +29,9 @@ class WebSettings(BaseSettings):
     standalone_iss: str | None = None  # the EHR for /standalone when none is given
     scope_style: Literal["v1", "v2"] = "v2"
     request_write: bool = True  # ask for create/update of the four outputs (sign & write back)
+    # Sign & write back also writes the findings read from report text as bmefhir-imaging-finding
+    # Observations (BMEFHIR_WEB_WRITE_FINDINGS); asks for patient/Observation.cu, used only when granted.
+    write_findings: bool = False
 
     # -- hardening ----------------------------------------------------------------------------
     # Local development on http://127.0.0.1: session cookie without Secure, SameSite=Lax.

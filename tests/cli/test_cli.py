@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bmefhir.cli import app
-from bmefhir.testing.examples import examples_dir, list_examples
+from bmefhir.testing.examples import examples_dir, list_examples, list_text_examples
 
 runner = CliRunner()
 NOW = "2026-11-01T12:00:00"
@@ -29,7 +29,7 @@ def test_analyze_examples_folder_prints_one_json_line_per_patient_and_writes_out
     )
     assert result.exit_code == 0, result.output
     lines = _json_lines(result.stdout)
-    cases = list_examples()
+    cases = list_examples() + list_text_examples()  # examples/ holds both forms (examples/text/)
     assert sorted(d["patient"] for d in lines) == sorted(f"Patient/{c.expectation.patient}" for c in cases)
     for line in lines:
         assert {"patient", "ranking", "red_flags", "next_steps", "data_quality"} <= line.keys()

@@ -30,7 +30,8 @@ def test_load_examples_then_run_and_write_back(target: Target, tmp_path: Path) -
             target.patients.append(target.prefix + f"cli{target.run}-" + case.expectation.patient)
     loaded = _bmefhir("sandbox", "load", str(source), "--fhir-base", target.base)
     assert loaded.returncode == 0, loaded.stderr
-    assert f"loaded {len(list_examples())} of {len(list_examples())} bundle(s)" in loaded.stderr
+    files = len(list(source.rglob("*.json")))  # the coded and (locally) the text-only forms
+    assert f"loaded {files} of {files} bundle(s)" in loaded.stderr
 
     case = next(c for c in list_examples() if c.name.startswith("seed-001"))
     pid = (target.prefix + f"cli{target.run}-" if target.external else "") + case.expectation.patient
