@@ -6,13 +6,19 @@ differential → render, from a built PatientRecord), for record building
 pass; and time per resource relative to the smallest size (linearity). All
 figures come from one run on one core, so ratios are comparable.
 
-    .venv/bin/python benchmarks/core.py [--patients N]
+Then, for the text-only examples (imaging results only as report text), how much
+reading the report text adds to the per-patient core time: extraction (every
+``read_report`` call of building the record) over the core (derive → differential
+→ render), measured in the same run, interleaved, repeated (min / median / max).
+
+    .venv/bin/python benchmarks/core.py [--patients N] [--repeats R]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import statistics
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -22,10 +28,13 @@ from typing import Any
 from bmefhir.normalize import build_record
 from bmefhir.pipeline import analyse
 from bmefhir.render.bundle import render_outputs, transaction_bundle
+from bmefhir.reporttext import Reading, read_report
 from bmefhir.synth import synth_patient
+from bmefhir.testing.examples import list_text_examples, load_bundle
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 TARGET_PER_SECOND = 500  # issue 2: typical patients (~100 resources) per second on one core
+TARGET_EXTRACTION_RATIO = 0.25  # issue 9: reading report text adds < 25 % to the per-patient core time
 
 
 def _rate(n: int, fn: Callable[[int], Any]) -> float:
@@ -47,6 +56,7 @@ def _peak_kib(fn: Callable[[], Any]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--patients", type=int, default=200, help="patients per size (fewer for 1,000)")
+    parser.add_argument("--repeats", type=int, default=5, help="passes over the text-only examples")
     args = parser.parse_args()
     print(f"{'resources':>9} {'core p/s':>10} {'build p/s':>10} {'e2e p/s':>9} {'peak KiB':>9} {'µs/res core':>12}")
     base_per_resource: float | None = None
@@ -75,6 +85,47 @@ def main() -> None:
     print(
         f"target: >= {TARGET_PER_SECOND} typical (100-resource) patients/s for the core on one core; "
         "µs/resource should stay flat as size grows (linear time)"
+    )
+    _report_text(args.repeats)
+
+
+class _TimedReader:
+    """``read_report`` with a stopwatch: the extraction share of building a record."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.calls = 0
+
+    def __call__(self, text: str, language: str | None) -> Reading:
+        start = time.perf_counter()
+        try:
+            return read_report(text, language)
+        finally:
+            self.seconds += time.perf_counter() - start
+            self.calls += 1
+
+
+def _report_text(repeats: int) -> None:
+    bundles = [load_bundle(case.name, text=True) for case in list_text_examples()]
+    records = [build_record([b]) for b in bundles]  # warm-up: loads every language's pipeline once
+    ratios: list[float] = []
+    for _ in range(repeats):
+        extraction = core = 0.0
+        reader = _TimedReader()
+        for bundle, record in zip(bundles, records, strict=True):  # interleaved: one patient, then its core
+            build_record([bundle], read=reader)
+            start = time.perf_counter()
+            transaction_bundle(render_outputs(analyse(record, NOW)))
+            core += time.perf_counter() - start
+        extraction = reader.seconds
+        ratios.append(extraction / core)
+    per_text = 1e3 * extraction / max(reader.calls, 1)
+    print(
+        f"\nreport text, {len(bundles)} text-only examples, {reader.calls} texts read per pass, {per_text:.2f} ms per text"
+    )
+    print(
+        f"extraction / core per patient over {repeats} passes: min {min(ratios):.2f} "
+        f"median {statistics.median(ratios):.2f} max {max(ratios):.2f} (target < {TARGET_EXTRACTION_RATIO:.2f})"
     )
 
 

@@ -21,7 +21,7 @@ from bmefhir.normalize.medications import read_medication_use
 from bmefhir.normalize.observations import SKIPPED_STATUS, effective_date, imaging_study_refs, read_observation
 from bmefhir.normalize.parse import READ_TYPES, validate
 from bmefhir.normalize.patient import read_patient
-from bmefhir.normalize.report_findings import text_findings
+from bmefhir.normalize.report_findings import Reader, text_findings
 from bmefhir.normalize.report_sources import (
     TextSource,
     document_reference_texts,
@@ -41,6 +41,7 @@ from bmefhir.record import (
     RadiologyReport,
     SourceRef,
 )
+from bmefhir.reporttext import read_report
 
 # The element naming the patient a resource is about.
 SUBJECT_ELEMENT = {
@@ -131,12 +132,14 @@ def build_record(
     *,
     patient_id: str | None = None,
     source_issues: Iterable[DataQualityIssue] = (),
+    read: Reader = read_report,
 ) -> PatientRecord:
     """Build the typed record of one patient from raw FHIR R4 JSON resources (Bundles are unpacked).
 
     ``patient_id`` ("abc" or "Patient/abc") picks the patient when the input holds
     several; resources about another patient are left out with a warning.
     ``source_issues`` (e.g. from the fetcher) are carried into ``record.issues``.
+    ``read`` reads report text (``bmefhir.reporttext.read_report``; the benchmarks time it).
     """
     ctx = Context()
     ctx.issues.extend(list(source_issues))
@@ -203,7 +206,7 @@ def build_record(
         elif (exposure := read_medication_use(ctx, ref, res)) is not None:
             (medications if rtype == "MedicationStatement" else requests).append(exposure)
 
-    findings += text_findings(ctx, text_sources, findings)
+    findings += text_findings(ctx, text_sources, findings, read=read)
     sources += _binaries(ctx, binaries)
     medications += _requests_without_statement(ctx, requests, medications)
     for ref in medication_refs:
