@@ -110,7 +110,7 @@ def _report_text(repeats: int) -> None:
     records = [build_record([b]) for b in bundles]  # warm-up: loads every language's pipeline once
     ratios: list[float] = []
     for _ in range(repeats):
-        extraction = core = 0.0
+        core = 0.0
         reader = _TimedReader()
         for bundle, record in zip(bundles, records, strict=True):  # interleaved: one patient, then its core
             build_record([bundle], read=reader)
@@ -121,7 +121,8 @@ def _report_text(repeats: int) -> None:
         ratios.append(extraction / core)
     per_text = 1e3 * extraction / max(reader.calls, 1)
     print(
-        f"\nreport text, {len(bundles)} text-only examples, {reader.calls} texts read per pass, {per_text:.2f} ms per text"
+        f"\nreport text, {len(bundles)} text-only examples, {reader.calls} texts read per pass, "
+        f"{per_text:.2f} ms per text"
     )
     print(
         f"extraction / core per patient over {repeats} passes: min {min(ratios):.2f} "
