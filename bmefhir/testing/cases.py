@@ -57,7 +57,7 @@ CANDIDATES = (
 # Must-not-miss diagnoses: a case with one of these as its final diagnosis must raise it as a red flag.
 MUST_NOT_MISS = ("osteonecrosis", "infection", "neoplasm", "subchondral_insufficiency_fracture")
 RED_FLAG_REQUIRED = ("osteonecrosis", "infection", "neoplasm")
-BASES = ("clinical_course", "histology", "culture", "imaging_follow_up", "imaging", "laboratory", "surgery")
+BASES = ("clinical_course", "histology", "culture", "imaging_follow_up", "imaging", "laboratory", "surgery", "not_stated")
 TAGS = ("child", "adolescent", "pregnancy", "postpartum", "bilateral", "migratory", "histology")
 MODALITIES = {
     "MR": "Magnetic Resonance",
