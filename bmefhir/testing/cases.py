@@ -57,7 +57,16 @@ CANDIDATES = (
 # Must-not-miss diagnoses: a case with one of these as its final diagnosis must raise it as a red flag.
 MUST_NOT_MISS = ("osteonecrosis", "infection", "neoplasm", "subchondral_insufficiency_fracture")
 RED_FLAG_REQUIRED = ("osteonecrosis", "infection", "neoplasm")
-BASES = ("clinical_course", "histology", "culture", "imaging_follow_up", "imaging", "laboratory", "surgery", "not_stated")
+BASES = (
+    "clinical_course",
+    "histology",
+    "culture",
+    "imaging_follow_up",
+    "imaging",
+    "laboratory",
+    "surgery",
+    "not_stated",
+)
 TAGS = ("child", "adolescent", "pregnancy", "postpartum", "bilateral", "migratory", "histology")
 MODALITIES = {
     "MR": "Magnetic Resonance",
@@ -100,9 +109,21 @@ OBS_LOINC = {
     "gestational_age_weeks": ("11884-4", "Gestational age Estimated", "wk"),
     "body_temperature": ("8310-5", "Body temperature", "Cel"),
 }
-DXA_LOINC = {"spine": ("38267-1", "DXA Lumbar spine [T-score] Bone density"), "proximal_femur": ("38263-0", "DXA Femur [T-score] Bone density")}
-NUMERIC_OBS = frozenset({"gestational_age_weeks", "body_temperature", "pack_years", "dxa_t_score", "dxa_z_score",
-                         "alcohol_units_per_week", "audit_c"})
+DXA_LOINC = {
+    "spine": ("38267-1", "DXA Lumbar spine [T-score] Bone density"),
+    "proximal_femur": ("38263-0", "DXA Femur [T-score] Bone density"),
+}
+NUMERIC_OBS = frozenset(
+    {
+        "gestational_age_weeks",
+        "body_temperature",
+        "pack_years",
+        "dxa_t_score",
+        "dxa_z_score",
+        "alcohol_units_per_week",
+        "audit_c",
+    }
+)
 
 
 class CaseError(ValueError):
@@ -184,9 +205,12 @@ class PublishedCase:
 
     @property
     def last_day(self) -> int:
-        days = [s.day for s in self.studies] + [x.day for x in (*self.labs, *self.observations, *self.conditions)]
+        days = [s.day for s in self.studies] + [lab.day for lab in self.labs]
+        days += [o.day for o in self.observations] + [c.day for c in self.conditions]
         days += [m.start_day for m in self.medications]
-        days += [d for d in (*(m.end_day for m in self.medications), *(c.end_day for c in self.conditions)) if d is not None]
+        days += [
+            d for d in (*(m.end_day for m in self.medications), *(c.end_day for c in self.conditions)) if d is not None
+        ]
         return max([0, *days])
 
     @property
@@ -362,7 +386,9 @@ def parse_case(raw: Any, source_file: str = "") -> PublishedCase:
             raise CaseError(f"{w}: '{k}' must be a non-empty string")
     if not str(m["url"]).startswith("http"):
         raise CaseError(f"{w}: url must be an http(s) address")
-    studies = tuple(_study(_mapping(s, f"{w}.studies[{i}]"), f"{w}.studies[{i}]") for i, s in enumerate(_list(m, "studies")))
+    studies = tuple(
+        _study(_mapping(s, f"{w}.studies[{i}]"), f"{w}.studies[{i}]") for i, s in enumerate(_list(m, "studies"))
+    )
     if not studies:
         raise CaseError(f"{w}: at least one imaging study")
     return PublishedCase(
@@ -598,34 +624,66 @@ class _Builder:
             rest["interpretation"] = [_cc(_coding(INTERPRETATION, "POS" if lab.result == "positive" else "NEG"))]
         elif lab.interpretation:
             rest["interpretation"] = [_cc(_coding(INTERPRETATION, lab.interpretation))]
-        self.obs(f"lab{n}", "laboratory", _cc(_coding(LOINC, code, display), text=LAB_CONCEPTS[lab.concept][0]),
-                 lab.day, **rest)
+        self.obs(
+            f"lab{n}",
+            "laboratory",
+            _cc(_coding(LOINC, code, display), text=LAB_CONCEPTS[lab.concept][0]),
+            lab.day,
+            **rest,
+        )
 
     def observation(self, n: int, o: ClinicalObservation) -> None:
         sid = f"obs{n}"
         site = {"bodySite": _body_site(o.site, o.side)} if o.site else {}
         ext = {"extension": [_lat(o.side)]} if o.side else {}
         if o.concept == "smoking_current":
-            self.obs(sid, "social-history", _cc(_coding(LOINC, "72166-2", "Tobacco smoking status")), o.day,
-                     valueCodeableConcept=_cc(_coding(SCT, *SMOKING[str(o.value)])))
+            self.obs(
+                sid,
+                "social-history",
+                _cc(_coding(LOINC, "72166-2", "Tobacco smoking status")),
+                o.day,
+                valueCodeableConcept=_cc(_coding(SCT, *SMOKING[str(o.value)])),
+            )
         elif o.concept == "pregnancy":
             answer = ("77386006", "Pregnant") if o.value else ("60001007", "Not pregnant")
-            self.obs(sid, "social-history", _cc(_coding(LOINC, "82810-3", "Pregnancy status")), o.day,
-                     valueCodeableConcept=_cc(_coding(SCT, *answer)))
+            self.obs(
+                sid,
+                "social-history",
+                _cc(_coding(LOINC, "82810-3", "Pregnancy status")),
+                o.day,
+                valueCodeableConcept=_cc(_coding(SCT, *answer)),
+            )
         elif o.concept in OBS_LOINC:
             code, display, unit = OBS_LOINC[o.concept]
             cat = "vital-signs" if o.concept == "body_temperature" else "social-history"
             self.obs(sid, cat, _cc(_coding(LOINC, code, display)), o.day, valueQuantity=_qty(float(o.value), unit))
         elif o.concept == "dxa_t_score":
             code, display = DXA_LOINC[str(o.site)]
-            self.obs(sid, "imaging", _cc(_coding(LOINC, code, display)), o.day,
-                     valueQuantity=_qty(float(o.value), "{T-score}"))
+            self.obs(
+                sid,
+                "imaging",
+                _cc(_coding(LOINC, code, display)),
+                o.day,
+                valueQuantity=_qty(float(o.value), "{T-score}"),
+            )
         elif o.concept in NUMERIC_OBS:
-            self.obs(sid, "social-history", _cc(_coding(CLINICAL_CS, o.concept, OBSERVATION_CONCEPTS[o.concept])),
-                     o.day, valueQuantity=_qty(float(o.value), "1"))
+            self.obs(
+                sid,
+                "social-history",
+                _cc(_coding(CLINICAL_CS, o.concept, OBSERVATION_CONCEPTS[o.concept])),
+                o.day,
+                valueQuantity=_qty(float(o.value), "1"),
+            )
         else:
-            self.obs(sid, "exam", _cc(_coding(CLINICAL_CS, o.concept, OBSERVATION_CONCEPTS[o.concept])), o.day,
-                     valueBoolean=bool(o.value), **site, **ext)
+            self.obs(
+                sid,
+                "exam",
+                _cc(_coding(CLINICAL_CS, o.concept, OBSERVATION_CONCEPTS[o.concept])),
+                o.day,
+                valueBoolean=bool(o.value),
+                **site,
+                **ext,
+            )
 
     def medication(self, n: int, m: Medication) -> None:
         codings = []
@@ -657,8 +715,9 @@ class _Builder:
             "id": f"{self.pid}-cond{n}",
             "clinicalStatus": _cc(_coding(COND_CLINICAL, "resolved" if c.end_day is not None else "active")),
             "verificationStatus": _cc(_coding(COND_VERIFICATION, "confirmed")),
-            "code": _cc(_coding(CONDITION_CS, c.concept, CONDITION_CONCEPTS[c.concept]),
-                        text=CONDITION_CONCEPTS[c.concept]),
+            "code": _cc(
+                _coding(CONDITION_CS, c.concept, CONDITION_CONCEPTS[c.concept]), text=CONDITION_CONCEPTS[c.concept]
+            ),
             "subject": self.subject,
             "onsetDateTime": _day(c.day),
         }
