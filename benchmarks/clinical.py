@@ -1,0 +1,88 @@
+"""The published-case benchmark: how bmefhir ranks real case reports of BME syndromes.
+
+Runs every case in ``benchmarks/cases/*.yaml`` (facts from published case reports,
+docs/clinical-benchmark.md) through ``bmefhir.pipeline.process_patient`` and prints, overall,
+per final diagnosis and per tag: top-1, top-3, red-flag recall per must-not-miss diagnosis,
+Brier score (multiclass over the ranking probabilities) and expected calibration error
+(top-1 confidence, 10 bins); then the cases where a must-not-miss diagnosis ranked below a
+benign one, the failing cases with the reason, and how often each next step appears and
+whether it asks for data already on record.
+
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/clinical.py            # coded findings
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/clinical.py --text     # findings as report text
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/clinical.py --write-passing   # rewrite passing.yaml
+
+Targets (issue 10 item 6): top-1 >= 90 %, top-3 = 100 %, every osteonecrosis, infection and
+neoplasm case raises its red flag, ECE <= 0.10.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from bmefhir.testing.cases import MUST_NOT_MISS, RED_FLAG_REQUIRED
+from bmefhir.testing.clinical import CASES_DIR, PASSING_FILE, Report, evaluate_all, passing_yaml, step_use
+
+TARGET_TOP1 = 0.90
+TARGET_TOP3 = 1.00
+TARGET_ECE = 0.10
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:5.1f}%"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--text", action="store_true", help="findings as radiology report text, not coded")
+    parser.add_argument("--write-passing", action="store_true", help=f"rewrite benchmarks/cases/{PASSING_FILE}")
+    args = parser.parse_args()
+    form = "text" if args.text else "coded"
+    start = time.perf_counter()
+    report = Report(form, evaluate_all(form))
+    elapsed = time.perf_counter() - start
+    results = report.results
+    print(f"published-case benchmark, {form} form: {len(results)} cases in {elapsed:.1f} s\n")
+
+    flag_cols = " ".join(f"{'RF ' + d[:10]:>14}" for d in MUST_NOT_MISS)
+    print(f"{'category':<44} {'n':>3} {'top-1':>6} {'top-3':>6} {'Brier':>6} {'ECE':>5} {flag_cols}")
+    for name, f in report.by_category.items():
+        flags = " ".join(
+            f"{(f'{f.red_flag_recall[d][0]}/{f.red_flag_recall[d][1]}' if f.red_flag_recall[d][1] else '-'):>14}"
+            for d in MUST_NOT_MISS
+        )
+        print(f"{name:<44} {f.n:>3} {_pct(f.top1)} {_pct(f.top3)} {f.brier:6.3f} {f.ece:5.3f} {flags}")
+
+    overall = report.by_category["all"]
+    print("\ntargets:")
+    print(f"  top-1 >= 90 %: {_pct(overall.top1)} {'met' if overall.top1 >= TARGET_TOP1 else 'NOT met'}")
+    print(f"  top-3 = 100 %: {_pct(overall.top3)} {'met' if overall.top3 >= TARGET_TOP3 else 'NOT met'}")
+    for d in RED_FLAG_REQUIRED:
+        raised, n = overall.red_flag_recall[d]
+        print(f"  every {d} case flags {d}: {raised}/{n} {'met' if raised == n else 'NOT met'}")
+    print(f"  ECE <= 0.10: {overall.ece:.3f} {'met' if overall.ece <= TARGET_ECE else 'NOT met'}")
+
+    below = [r for r in results if r.benign_above]
+    print(f"\nmust-not-miss diagnosis ranked below a benign one ({len(below)}):")
+    for r in below:
+        print(f"  {r.case.id}: {r.case.diagnosis} rank {r.rank}, below {', '.join(r.benign_above)}")
+
+    failing = [r for r in results if not r.passes]
+    print(f"\nfailing cases ({len(failing)} of {len(results)}; pass = top-1 right and required red flag raised):")
+    for r in failing:
+        print(f"  {r.case.id}: {r.failure()}")
+
+    print("\nnext steps (share of cases; 'repeats' = cases where the step asks for data already on record):")
+    for s in step_use(results):
+        repeats = "n/a" if s.repeats is None else f"{s.repeats}"
+        print(f"  {s.step:<26} {s.cases:>3} cases {_pct(s.share)}  repeats {repeats}")
+
+    if args.write_passing:
+        path = CASES_DIR / PASSING_FILE
+        path.write_text(passing_yaml(results, form), encoding="utf-8")
+        print(f"\nwrote {path} ({sum(r.passes for r in results)} passing cases)")
+
+
+if __name__ == "__main__":
+    main()

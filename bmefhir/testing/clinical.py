@@ -1,0 +1,256 @@
+"""Score the published-case benchmark: run cases through the pipeline and compute the figures.
+
+Pure apart from reading the case files: ``evaluate`` runs one case through
+``bmefhir.pipeline.process_patient`` (coded or text form) and ``score`` turns the
+per-case results into top-1 / top-3, red-flag recall per must-not-miss diagnosis,
+must-not-miss-below-benign cases, Brier score, expected calibration error and
+next-step statistics. ``benchmarks/clinical.py`` prints them; the regression test
+(``tests/test_clinical_cases.py``) uses ``passes``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bmefhir.pipeline import process_patient
+from bmefhir.testing.cases import (
+    CANDIDATES,
+    MUST_NOT_MISS,
+    RED_FLAG_REQUIRED,
+    Form,
+    PublishedCase,
+    load_cases,
+    resources,
+)
+from bmefhir.yamlio import parse_yaml
+
+CASES_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "cases"
+PASSING_FILE = "passing.yaml"
+ECE_BINS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class CaseResult:
+    case: PublishedCase
+    ranking: tuple[tuple[str, float], ...]  # (candidate, probability), best first
+    red_flags: frozenset[str]
+    next_steps: tuple[str, ...]
+    insufficient_data: bool
+
+    @property
+    def top(self) -> str:
+        return self.ranking[0][0]
+
+    @property
+    def confidence(self) -> float:
+        return self.ranking[0][1]
+
+    @property
+    def accepted(self) -> frozenset[str]:
+        return frozenset((self.case.diagnosis, *self.case.acceptable))
+
+    @property
+    def top1(self) -> bool:
+        return self.top in self.accepted
+
+    @property
+    def top3(self) -> bool:
+        return any(code in self.accepted for code, _ in self.ranking[:3])
+
+    @property
+    def rank(self) -> int:
+        """1-based rank of the final diagnosis."""
+        return next(i for i, (code, _) in enumerate(self.ranking, start=1) if code == self.case.diagnosis)
+
+    @property
+    def red_flag_required(self) -> bool:
+        return self.case.diagnosis in RED_FLAG_REQUIRED
+
+    @property
+    def red_flag_raised(self) -> bool:
+        return self.case.diagnosis in self.red_flags
+
+    @property
+    def passes(self) -> bool:
+        """Top-1 right and, for osteonecrosis / infection / neoplasm, its red flag raised."""
+        return self.top1 and (self.red_flag_raised or not self.red_flag_required)
+
+    @property
+    def benign_above(self) -> tuple[str, ...]:
+        """For a must-not-miss final diagnosis: the benign candidates ranked above it."""
+        if self.case.diagnosis not in MUST_NOT_MISS:
+            return ()
+        above = [code for code, _ in self.ranking[: self.rank - 1]]
+        return tuple(c for c in above if c not in MUST_NOT_MISS)
+
+    def failure(self) -> str:
+        """Why the case does not pass (empty when it passes)."""
+        reasons = []
+        if not self.top1:
+            reasons.append(f"top-1 {self.top} ({self.confidence:.2f}); {self.case.diagnosis} ranked {self.rank}")
+        if self.red_flag_required and not self.red_flag_raised:
+            reasons.append(f"no {self.case.diagnosis} red flag")
+        if self.insufficient_data:
+            reasons.append("insufficient data (no BME imaging recognised)")
+        return "; ".join(reasons)
+
+
+def evaluate(case: PublishedCase, form: Form = "coded") -> CaseResult:
+    summary = process_patient(resources(case, form), case.now).summary
+    ranking = tuple((str(r["code"]), float(r["probability"])) for r in summary["ranking"])
+    return CaseResult(
+        case=case,
+        ranking=ranking,
+        red_flags=frozenset(str(f["candidate"]) for f in summary["red_flags"]),
+        next_steps=tuple(dict.fromkeys(str(s["id"]) for s in summary["next_steps"])),
+        insufficient_data=bool(summary["insufficient_data"]),
+    )
+
+
+def evaluate_all(form: Form = "coded", directory: Path = CASES_DIR) -> list[CaseResult]:
+    return [evaluate(c, form) for c in load_cases(directory)]
+
+
+# --- figures -----------------------------------------------------------------------------------
+def brier(results: Sequence[CaseResult]) -> float:
+    """Multiclass Brier score over the 11 ranking probabilities (0 best, 2 worst), final diagnosis = 1."""
+    if not results:
+        return float("nan")
+    total = 0.0
+    for r in results:
+        p = dict(r.ranking)
+        total += sum((p.get(c, 0.0) - (1.0 if c == r.case.diagnosis else 0.0)) ** 2 for c in CANDIDATES)
+    return total / len(results)
+
+
+def ece(results: Sequence[CaseResult], bins: int = ECE_BINS) -> float:
+    """Expected calibration error of the top-1 confidence (equal-width bins, weighted by count)."""
+    if not results:
+        return float("nan")
+    buckets: list[list[CaseResult]] = [[] for _ in range(bins)]
+    for r in results:
+        buckets[min(int(r.confidence * bins), bins - 1)].append(r)
+    err = 0.0
+    for b in buckets:
+        if b:
+            acc = sum(r.top1 for r in b) / len(b)
+            conf = sum(r.confidence for r in b) / len(b)
+            err += len(b) / len(results) * abs(acc - conf)
+    return err
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    n: int
+    top1: float
+    top3: float
+    brier: float
+    ece: float
+    red_flag_recall: dict[str, tuple[int, int]]  # diagnosis → (raised, cases)
+
+
+def figures(results: Sequence[CaseResult]) -> Figures:
+    n = len(results)
+    recall = {}
+    for dx in MUST_NOT_MISS:
+        cases = [r for r in results if r.case.diagnosis == dx]
+        recall[dx] = (sum(r.red_flag_raised for r in cases), len(cases))
+    return Figures(
+        n=n,
+        top1=sum(r.top1 for r in results) / n if n else float("nan"),
+        top3=sum(r.top3 for r in results) / n if n else float("nan"),
+        brier=brier(results),
+        ece=ece(results),
+        red_flag_recall=recall,
+    )
+
+
+def categories(results: Sequence[CaseResult]) -> dict[str, list[CaseResult]]:
+    """Overall, per final diagnosis and per tag (child, pregnancy, bilateral, ...)."""
+    out: dict[str, list[CaseResult]] = {"all": list(results)}
+    for dx in CANDIDATES:
+        out[f"dx:{dx}"] = [r for r in results if r.case.diagnosis == dx]
+    tags = sorted({t for r in results for t in r.case.tags})
+    for t in tags:
+        out[f"tag:{t}"] = [r for r in results if t in r.case.tags]
+    return {k: v for k, v in out.items() if v}
+
+
+# --- next steps: how often each appears, and whether it asks for data already on record ---------
+def _has_lab(case: PublishedCase, *concepts: str) -> bool:
+    return all(any(lab.concept == c for lab in case.labs) for c in concepts)
+
+
+def _mr_count(case: PublishedCase) -> int:
+    return sum(s.modality == "MR" for s in case.studies)
+
+
+DATA_ON_RECORD: dict[str, Callable[[PublishedCase], bool]] = {
+    "NS-MRI": lambda c: _mr_count(c) > 0,
+    "NS-VITAMIN-D": lambda c: any(
+        lab.concept == "vitamin_d_25oh" and (lab.interpretation == "N" or (lab.value or 0) >= 20) for lab in c.labs
+    ),
+    "NS-TSH": lambda c: _has_lab(c, "tsh"),
+    "NS-DXA": lambda c: any(o.concept == "dxa_t_score" for o in c.observations),
+    "NS-INFLAMMATORY-LABS": lambda c: _has_lab(c, "crp", "esr", "rheumatoid_factor", "anti_ccp", "hla_b27"),
+    "NS-CONTRAST-MRI": lambda c: any(s.modality == "MR" and s.contrast for s in c.studies),
+    "NS-FOLLOW-UP-MRI": lambda c: _mr_count(c) > 1,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StepUse:
+    step: str
+    cases: int
+    share: float
+    repeats: int | None  # cases where the step asks for data already on record (None: not checkable)
+
+
+def step_use(results: Sequence[CaseResult]) -> list[StepUse]:
+    counts: dict[str, list[CaseResult]] = {}
+    for r in results:
+        for s in r.next_steps:
+            counts.setdefault(s, []).append(r)
+    out = []
+    for step, rs in sorted(counts.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        check = DATA_ON_RECORD.get(step)
+        out.append(StepUse(step, len(rs), len(rs) / len(results), sum(check(r.case) for r in rs) if check else None))
+    return out
+
+
+# --- the passing list ---------------------------------------------------------------------------
+def load_passing(directory: Path = CASES_DIR) -> list[str]:
+    path = directory / PASSING_FILE
+    if not path.is_file():
+        return []
+    data = parse_yaml(path.read_text(encoding="utf-8"))
+    ids = data.get("passing") if isinstance(data, dict) else None
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise ValueError(f"{PASSING_FILE}: expected a mapping with a 'passing' list of case ids")
+    return ids
+
+
+def passing_yaml(results: Iterable[CaseResult], form: Form = "coded") -> str:
+    ids = sorted(r.case.id for r in results if r.passes)
+    lines = [
+        "# Published cases that pass today (coded form): top-1 right and, for osteonecrosis, infection and",
+        "# neoplasm, the red flag raised. tests/test_clinical_cases.py fails when a listed case regresses.",
+        f"# Regenerate: PYTHONPATH=$PWD .venv/bin/python benchmarks/clinical.py --write-passing ({form} form)",
+        "passing:",
+        *(f"  - {i}" for i in ids),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Report:
+    """Everything benchmarks/clinical.py prints, as data."""
+
+    form: Form
+    results: list[CaseResult]
+    by_category: dict[str, Figures] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.by_category = {k: figures(v) for k, v in categories(self.results).items()}
