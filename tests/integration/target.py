@@ -49,9 +49,10 @@ class Target:
             headers={"Accept": "application/fhir+json", "Content-Type": "application/fhir+json"},
         )
 
-    def example_bundle(self, case: ExampleCase, extra: str = "") -> dict[str, Any]:
-        """The example's transaction with ids prefixed (``extra`` makes a second, independent copy) and tagged."""
-        return rewrite_ids(load_bundle(case.name), self.prefix + extra)
+    def example_bundle(self, case: ExampleCase, extra: str = "", *, text: bool = False) -> dict[str, Any]:
+        """The example's transaction with ids prefixed (``extra`` makes a second, independent copy) and tagged;
+        ``text`` gives its text-only form (report text instead of coded findings)."""
+        return rewrite_ids(load_bundle(case.name, text=text), self.prefix + extra)
 
     def load(self, client: FhirClient, bundle: dict[str, Any]) -> None:
         client.transaction(bundle)
@@ -88,7 +89,9 @@ def rewrite_ids(bundle: dict[str, Any], prefix: str) -> dict[str, Any]:
     def fix(node: Any) -> Any:
         if isinstance(node, dict):
             return {
-                k: (_ref(v, prefix) if k == "reference" and isinstance(v, str) else fix(v)) for k, v in node.items()
+                # Attachment urls ("Binary/x") are references too, in another element.
+                k: (_ref(v, prefix) if k in ("reference", "url") and isinstance(v, str) else fix(v))
+                for k, v in node.items()
             }
         if isinstance(node, list):
             return [fix(v) for v in node]
