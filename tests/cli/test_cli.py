@@ -121,3 +121,26 @@ def test_console_script_runs_in_a_fresh_process() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert _json_lines(proc.stdout)[0]["ranking"][0]["code"] == "transient_osteoporosis"
+
+
+def test_analyze_write_findings_puts_the_text_findings_in_the_output_bundle(tmp_path: Path) -> None:
+    source = examples_dir() / "text" / f"{list_text_examples()[0].name}.json"
+    plain = runner.invoke(app, ["analyze", str(source), "--out", str(tmp_path / "plain"), "--now", NOW])
+    written = runner.invoke(
+        app, ["analyze", str(source), "--out", str(tmp_path / "with"), "--now", NOW, "--write-findings"]
+    )
+    assert plain.exit_code == 0, plain.output
+    assert written.exit_code == 0, written.output
+
+    def observations(folder: Path) -> list[dict]:
+        (bundle,) = folder.glob("*.bundle.json")
+        entries = orjson.loads(bundle.read_bytes())["entry"]
+        return [e["resource"] for e in entries if e["resource"]["resourceType"] == "Observation"]
+
+    assert observations(tmp_path / "plain") == []
+    found = observations(tmp_path / "with")
+    assert found
+    assert all(
+        o["meta"]["profile"] == ["http://bmefhir.org/fhir/StructureDefinition/bmefhir-imaging-finding"] for o in found
+    )
+    assert all("read from" in o["note"][0]["text"].lower() or "report" in o["note"][0]["text"].lower() for o in found)
