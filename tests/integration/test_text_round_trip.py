@@ -17,6 +17,7 @@ from bmefhir.runner import run
 from bmefhir.testing.examples import ExampleCase, list_text_examples
 
 from .target import Target
+from .test_profiles_on_server import _validate, profiles  # noqa: F401  (the profiles fixture)
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 CASES = list_text_examples()
@@ -62,7 +63,11 @@ def test_binary_reports_are_fetched_and_counted(loaded_text: Target, client: Fhi
     assert any(f.text is not None for f in result.analysis.record.findings)
 
 
-def test_findings_read_from_text_are_written_back_once(loaded_text: Target, client: FhirClient) -> None:
+def test_findings_read_from_text_are_written_back_once_and_validate(
+    loaded_text: Target,
+    profiles: Target,  # noqa: F811
+    client: FhirClient,
+) -> None:
     case = CASES[0]
     pid = loaded_text.prefix + case.expectation.patient
     first = run(iter([fetch_patient(client, pid)]), NOW, sink=RestSink(client), write_findings=True)
@@ -75,6 +80,11 @@ def test_findings_read_from_text_are_written_back_once(loaded_text: Target, clie
     expected = process_patient(raw.resources, NOW, patient_id=pid, write_findings=True).outputs.findings
     assert written
     assert len(written) == len(expected)
+    errors: list[str] = []
+    with profiles.http() as http:
+        for obs in written:
+            errors += _validate(http, obs, ids.profile_url("imaging-finding"), "text finding")
+    assert errors == []
     # Our own Observations are not read back as input, so the second run sees the same record.
     ours = {w["id"] for w in written}
     assert not [r for r in raw.resources if r["resourceType"] == "Observation" and r["id"] in ours]
