@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from bmefhir import __version__
 from bmefhir.differential.knowledge_base import load_knowledge
@@ -66,9 +67,12 @@ def create_app(settings: WebSettings | None = None, *, store: SessionStore | Non
         docs_url=None,  # the interactive docs load scripts from a CDN, which the CSP forbids
         redoc_url=None,
         lifespan=lifespan,
+        redirect_slashes=False,  # a slash redirect is built from the Host header: no redirects from it
     )
     app.state.sessions = store or session_store(settings)
     app.state.http = httpx.Client(timeout=SMART_TIMEOUT, follow_redirects=False)
+    # Outermost last: security headers on every answer, then the Host check before any route.
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.hosts, www_redirect=False)
     app.add_middleware(SecurityHeaders, settings=settings)
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

@@ -22,6 +22,7 @@ from bmefhir.smart.launch import ClientCredentials, TokenSet, refresh
 from bmefhir.smart.sessions import SessionStore, WebSession
 from bmefhir.testing.examples import ExamplesError, list_examples
 from bmefhir.web.errors import AppError
+from bmefhir.web.patient_scope import within_patient
 from bmefhir.web.settings import WebSettings
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "fetch_session_patient",
     "fhir_client",
     "fresh_tokens",
+    "read_launch_patient",
     "scope_issues",
     "signed_in",
 ]
@@ -94,6 +96,15 @@ def scope_issues(tokens: TokenSet) -> tuple[DataQualityIssue, ...]:
     )
 
 
+def read_launch_patient(client: FhirClient, tokens: TokenSet) -> RawPatient:
+    """The launch patient's data, limited to that patient whatever the EHR returned
+    (``bmefhir.web.patient_scope``), with the scopes the EHR withheld as data-quality issues."""
+    raw, dropped = within_patient(fetch_patient(client, tokens.patient or ""), tokens.iss)
+    if dropped:
+        log.warning("EHR returned %d resource(s) of other patients; ignored", dropped)
+    return replace(raw, issues=raw.issues + scope_issues(tokens))
+
+
 def fetch_session_patient(
     session: WebSession, store: SessionStore, settings: WebSettings, http: httpx.Client, now: datetime
 ) -> tuple[RawPatient, PatientResult]:
@@ -102,7 +113,7 @@ def fetch_session_patient(
     for attempt in (1, 2):
         try:
             with ehr_client(tokens) as client:
-                raw = fetch_patient(client, tokens.patient or "")
+                raw = read_launch_patient(client, tokens)
             break
         except FhirAuthError as exc:
             # 401: the token died early (refresh once); 403: not allowed, refreshing will not help.
@@ -116,7 +127,6 @@ def fetch_session_patient(
         except FhirError as exc:
             log.warning("EHR read failed: %s", type(exc).__name__)
             raise AppError(502, "The EHR could not be read", str(exc)) from None
-    raw = replace(raw, issues=raw.issues + scope_issues(tokens))
     result = process_patient(raw.resources, now, patient_id=raw.patient_id, source_issues=raw.issues)
     return raw, result
 

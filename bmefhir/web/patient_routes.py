@@ -14,15 +14,17 @@ from starlette.responses import Response
 
 from bmefhir.fhir.errors import FhirConflict, FhirError, FhirNotFound
 from bmefhir.fhir.urls import check_id
+from bmefhir.pipeline import process_patient
 from bmefhir.render.signature import Signature
 from bmefhir.smart.scopes import READ_TYPES
 from bmefhir.smart.sessions import WebSession
-from bmefhir.web.data import ehr_client, fetch_session_patient, fresh_tokens, signed_in
+from bmefhir.web.data import ehr_client, fetch_session_patient, fresh_tokens, read_launch_patient, signed_in
 from bmefhir.web.deps import ClockDep, HttpDep, SessionDep, SettingsDep, StoreDep
 from bmefhir.web.errors import AppError
+from bmefhir.web.patient_scope import belongs_to
 from bmefhir.web.templating import message, render
 from bmefhir.web.view import page_view
-from bmefhir.writeback import fetch_analyse_write
+from bmefhir.writeback import patient_lock, write_back
 
 __all__ = ["router", "sign_blocked", "source_body"]
 
@@ -100,6 +102,10 @@ def source(
         raise AppError(404, "Not found", "The EHR has no such resource.") from None
     except FhirError as exc:
         raise AppError(502, "The EHR could not be read", str(exc)) from None
+    if not belongs_to(resource, tokens.patient or "", tokens.iss):
+        # Whatever the EHR granted: this session is about the launch patient only.
+        log.warning("source view refused: %s is not about the launch patient", resource_type)
+        raise AppError(404, "Not found", "This resource is not part of the launch patient's record.")
     ref = f"{resource_type}/{resource_id}"
     return render(request, "source.html", {"ref": ref, "body": source_body(resource), "back": "/patient"})
 
@@ -154,8 +160,12 @@ async def sign(
     comment = form.get("comment", "").strip()[:MAX_COMMENT] or None
     signature = Signature(tokens.fhir_user or "", tokens.user_display, comment)
     try:
-        with ehr_client(tokens) as client:
-            _result, outcome = fetch_analyse_write(client, tokens.patient or "", now, signature=signature)
+        with ehr_client(tokens) as client, patient_lock(client.base, tokens.patient or ""):
+            raw = read_launch_patient(client, tokens)
+            result = process_patient(
+                raw.resources, now, patient_id=raw.patient_id, source_issues=raw.issues, signature=signature
+            )
+            outcome = write_back(client, raw, result)
     except FhirConflict:
         raise AppError(
             409,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +37,9 @@ class WebSettings(BaseSettings):
     # Launched inside an EHR iframe: the cookie must be SameSite=None (so Secure) to reach the app there.
     framed: bool = True
     frame_ancestors: list[str] = Field(default_factory=lambda: ["'self'"])
+    # Host headers the app answers (Starlette TrustedHostMiddleware; "*.example.org" allowed).
+    # Empty: only public_url's host. Any other Host gets 400.
+    trusted_hosts: list[str] = Field(default_factory=list)
     session_idle_minutes: int = Field(default=480, ge=1)
     # Several worker processes: keep sessions in Redis (redis://host:6379/0), encrypted with
     # session_key (a Fernet key: python -c "from bmefhir.smart.redis_sessions import new_session_key;
@@ -55,6 +59,14 @@ class WebSettings(BaseSettings):
     @property
     def redirect_uri(self) -> str:
         return self.public_url.rstrip("/") + "/callback"
+
+    @property
+    def hosts(self) -> list[str]:
+        """The Host names requests may carry: ``trusted_hosts``, else ``public_url``'s host."""
+        if self.trusted_hosts:
+            return list(self.trusted_hosts)
+        host = urlsplit(self.public_url).hostname
+        return [host] if host else []
 
     def allows_issuer(self, iss: str) -> bool:
         wanted = iss.rstrip("/")

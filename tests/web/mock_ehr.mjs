@@ -9,7 +9,10 @@
 //   /fhir/*                                  proxied to HAPI when the bearer token is valid
 //   /authorize, /token, /jwks ...            oauth2-mock-server
 //   POST /__control                          test knobs (JSON): patient, fhirUser, deny, withhold,
-//                                            expiresIn, clientSecret, clientJwk; GET returns counters
+//                                            expiresIn, clientSecret, clientJwk, leakPatient (an EHR
+//                                            that grants more than it should: every patient search
+//                                            also returns that patient's resources), ...; GET returns
+//                                            counters
 import http from "node:http";
 import crypto from "node:crypto";
 import path from "node:path";
@@ -20,8 +23,9 @@ const { OAuth2Server } = await import(pathToFileURL(path.join(nodeModules, "oaut
 
 const origin = `http://127.0.0.1:${port}`;
 const iss = `${origin}/fhir`;
-const control = { patient: null, fhirUser: "Practitioner/example", deny: false, withhold: [], expiresIn: 3600,
-                  clientSecret: null, clientJwk: null };
+const DEFAULTS = { patient: null, fhirUser: "Practitioner/example", deny: false, withhold: [], expiresIn: 3600,
+                  clientSecret: null, clientJwk: null, leakPatient: null };
+const control = { ...DEFAULTS };
 const counters = { authorize: 0, token: 0, refresh: 0, fhir: 0, fhir401: 0, fhir403: 0 };
 const codes = new Map();   // code -> {scope, launch, aud}
 const tokens = new Map();  // access token -> {scope, exp, patient}
@@ -154,6 +158,11 @@ async function proxy(req, res, rest) {
   if (req.method === "POST" && !type) {
     const bundle = JSON.parse(raw || "{}");
     const entries = bundle.entry || [];
+    if (control.leakPatient) {  // a lax EHR: patient searches answer for another patient too
+      for (const e of entries) {
+        if (e.request && e.request.method === "GET") e.request.url = e.request.url.replace(/([?&]patient=)([^&]+)/, `$1$2,${control.leakPatient}`);
+      }
+    }
     denied = entries.map((e, i) => (entryAllowed(info.scope, e) ? -1 : i)).filter((i) => i >= 0);
     if (denied.length && bundle.type === "transaction") {  // all or nothing
       counters.fhir403++;
@@ -164,8 +173,8 @@ async function proxy(req, res, rest) {
     if (denied.length) {
       counters.fhir403 += denied.length;
       bundle.entry = entries.filter((_, i) => !denied.includes(i));
-      body = JSON.stringify(bundle);
     }
+    body = JSON.stringify(bundle);
   } else if (!allowed(info.scope, req.method, type)) {
     counters.fhir403++;
     res.writeHead(403, { "content-type": "application/fhir+json" });
@@ -216,7 +225,10 @@ const httpServer = http.createServer(async (req, res) => {
       if (req.method === "POST") {
         const chunks = [];
         for await (const c of req) chunks.push(c);
-        Object.assign(control, JSON.parse(Buffer.concat(chunks).toString() || "{}"));
+        const knobs = JSON.parse(Buffer.concat(chunks).toString() || "{}");
+        if (knobs.reset) Object.assign(control, DEFAULTS);
+        delete knobs.reset;
+        Object.assign(control, knobs);
       }
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ control, counters }));
