@@ -22,6 +22,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from bmefhir import __version__
 from bmefhir.differential.knowledge_base import load_knowledge
+from bmefhir.smart.oidc import JwksCache
 from bmefhir.smart.sessions import MemorySessionStore, SessionStore
 from bmefhir.web import api, cds_routes, demo_routes, launch_routes, patient_routes
 from bmefhir.web.errors import install_error_handlers
@@ -71,6 +72,7 @@ def create_app(settings: WebSettings | None = None, *, store: SessionStore | Non
     )
     app.state.sessions = store or session_store(settings)
     app.state.http = httpx.Client(timeout=SMART_TIMEOUT, follow_redirects=False)
+    app.state.jwks = JwksCache()
     # Outermost last: security headers on every answer, then the Host check before any route.
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.hosts, www_redirect=False)
     app.add_middleware(SecurityHeaders, settings=settings)

@@ -18,7 +18,8 @@ from bmefhir.fhir.retry import RetryPolicy
 from bmefhir.pipeline import PatientResult, process_patient
 from bmefhir.record import DataQualityIssue
 from bmefhir.smart.keys import load_signing_key
-from bmefhir.smart.launch import ClientCredentials, TokenSet, refresh
+from bmefhir.smart.launch import ClientCredentials, LaunchError, TokenSet, refresh
+from bmefhir.smart.oidc import JwksCache
 from bmefhir.smart.sessions import SessionStore, WebSession
 from bmefhir.testing.examples import ExamplesError, list_examples
 from bmefhir.web.errors import AppError
@@ -34,6 +35,7 @@ __all__ = [
     "fhir_client",
     "fresh_tokens",
     "read_launch_patient",
+    "renew",
     "scope_issues",
     "signed_in",
 ]
@@ -62,16 +64,35 @@ def signed_in(session: WebSession | None) -> TokenSet:
 
 
 def fresh_tokens(
-    session: WebSession, store: SessionStore, settings: WebSettings, http: httpx.Client, now: datetime
+    session: WebSession, store: SessionStore, settings: WebSettings, http: httpx.Client, now: datetime, keys: JwksCache
 ) -> TokenSet:
     """The session's tokens, refreshed first when the access token has expired."""
     tokens = signed_in(session)
-    if tokens.expired(now):
-        tokens = refresh(http, tokens, client_credentials(settings), now=now)
-        session.tokens = tokens
+    return renew(session, store, settings, http, now, keys) if tokens.expired(now) else tokens
+
+
+def renew(
+    session: WebSession, store: SessionStore, settings: WebSettings, http: httpx.Client, now: datetime, keys: JwksCache
+) -> TokenSet:
+    """Refresh the session's tokens; when the EHR will not, the session ends and the user is asked
+    to launch again (401), whatever the EHR's answer was."""
+    tokens = signed_in(session)
+    try:
+        fresh = refresh(http, tokens, client_credentials(settings), now=now, keys=keys)
+    except LaunchError as exc:
+        session.tokens = None
         store.save(session)
-        log.info("access token refreshed")
-    return tokens
+        log.info("refresh failed: %s", exc)
+        raise AppError(
+            401,
+            "Your session has ended",
+            "The EHR did not renew this app's access, so the assessment cannot be shown or signed.",
+            hint="Launch the app again from the EHR.",
+        ) from None
+    session.tokens = fresh
+    store.save(session)
+    log.info("access token refreshed")
+    return fresh
 
 
 def fhir_client(base: str, access_token: str) -> FhirClient:
@@ -106,10 +127,10 @@ def read_launch_patient(client: FhirClient, tokens: TokenSet) -> RawPatient:
 
 
 def fetch_session_patient(
-    session: WebSession, store: SessionStore, settings: WebSettings, http: httpx.Client, now: datetime
+    session: WebSession, store: SessionStore, settings: WebSettings, http: httpx.Client, now: datetime, keys: JwksCache
 ) -> tuple[RawPatient, PatientResult]:
     """Read the launch patient from the EHR and analyse it (one refresh-and-retry on a 401)."""
-    tokens = fresh_tokens(session, store, settings, http, now)
+    tokens = fresh_tokens(session, store, settings, http, now, keys)
     for attempt in (1, 2):
         try:
             with ehr_client(tokens) as client:
@@ -119,9 +140,7 @@ def fetch_session_patient(
             # 401: the token died early (refresh once); 403: not allowed, refreshing will not help.
             if exc.status != 401 or attempt == 2 or tokens.refresh_token is None:
                 raise AppError(401, "Access refused", "The EHR refused this app's access. Launch it again.") from None
-            tokens = refresh(http, tokens, client_credentials(settings), now=now)
-            session.tokens = tokens
-            store.save(session)
+            tokens = renew(session, store, settings, http, now, keys)
         except FhirNotFound:
             raise AppError(404, "Patient not found", "The EHR has no record of the launch patient.") from None
         except FhirError as exc:

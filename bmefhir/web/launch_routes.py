@@ -13,7 +13,7 @@ from starlette.responses import Response
 from bmefhir.smart.launch import begin_launch, discover, exchange_code
 from bmefhir.smart.scopes import requested_scopes
 from bmefhir.web.data import client_credentials
-from bmefhir.web.deps import ClockDep, HttpDep, SessionDep, SettingsDep, StoreDep
+from bmefhir.web.deps import ClockDep, HttpDep, JwksDep, SessionDep, SettingsDep, StoreDep
 from bmefhir.web.errors import AppError
 from bmefhir.web.security import set_session_cookie
 
@@ -99,6 +99,7 @@ def callback(
     http: HttpDep,
     now: ClockDep,
     session: SessionDep,
+    jwks: JwksDep,
     state: Param = None,
     code: Param = None,
     error: Annotated[str | None, Query(max_length=64)] = None,
@@ -129,7 +130,7 @@ def callback(
     if not code:
         raise AppError(400, "The sign-in did not work", "The EHR's answer carried no authorization code.")
     assert session is not None  # pending came from it
-    tokens = exchange_code(http, pending, code, client_credentials(settings), now=now)
+    tokens = exchange_code(http, pending, code, client_credentials(settings), now=now, keys=jwks)
     fresh = store.rotate(session, now)  # new id once signed in: a planted session id is worthless
     fresh.tokens = tokens
     store.save(fresh)

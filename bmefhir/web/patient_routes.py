@@ -19,7 +19,7 @@ from bmefhir.render.signature import Signature
 from bmefhir.smart.scopes import READ_TYPES
 from bmefhir.smart.sessions import WebSession
 from bmefhir.web.data import ehr_client, fetch_session_patient, fresh_tokens, read_launch_patient, signed_in
-from bmefhir.web.deps import ClockDep, HttpDep, SessionDep, SettingsDep, StoreDep
+from bmefhir.web.deps import ClockDep, HttpDep, JwksDep, SessionDep, SettingsDep, StoreDep
 from bmefhir.web.errors import AppError
 from bmefhir.web.patient_scope import belongs_to
 from bmefhir.web.templating import message, render
@@ -53,11 +53,17 @@ def sign_blocked(session: WebSession) -> str | None:
 
 @router.get("/patient")
 def patient_page(
-    request: Request, settings: SettingsDep, store: StoreDep, http: HttpDep, now: ClockDep, session: SessionDep
+    request: Request,
+    settings: SettingsDep,
+    store: StoreDep,
+    http: HttpDep,
+    now: ClockDep,
+    session: SessionDep,
+    jwks: JwksDep,
 ) -> Response:
     tokens = signed_in(session)
     assert session is not None
-    _raw, result = fetch_session_patient(session, store, settings, http, now)
+    _raw, result = fetch_session_patient(session, store, settings, http, now, jwks)
     tokens = session.tokens or tokens
     notices = (
         []
@@ -88,13 +94,14 @@ def source(
     http: HttpDep,
     now: ClockDep,
     session: SessionDep,
+    jwks: JwksDep,
 ) -> Response:
     signed_in(session)
     assert session is not None
     if resource_type not in READ_TYPES:
         raise AppError(404, "Not found", "Only the resources the analysis reads can be shown here.")
     _check(resource_id)
-    tokens = fresh_tokens(session, store, settings, http, now)
+    tokens = fresh_tokens(session, store, settings, http, now, jwks)
     try:
         with ehr_client(tokens) as client:
             resource = client.read(resource_type, resource_id)
@@ -143,7 +150,13 @@ def _same_origin(request: Request, public_url: str) -> bool:
 
 @router.post("/sign")
 async def sign(
-    request: Request, settings: SettingsDep, store: StoreDep, http: HttpDep, now: ClockDep, session: SessionDep
+    request: Request,
+    settings: SettingsDep,
+    store: StoreDep,
+    http: HttpDep,
+    now: ClockDep,
+    session: SessionDep,
+    jwks: JwksDep,
 ) -> Response:
     form = await _form(request)
     tokens = signed_in(session)
@@ -156,7 +169,7 @@ async def sign(
     blocked = sign_blocked(session)
     if blocked:
         raise AppError(403, "Not signed", blocked)
-    tokens = fresh_tokens(session, store, settings, http, now)
+    tokens = fresh_tokens(session, store, settings, http, now, jwks)
     comment = form.get("comment", "").strip()[:MAX_COMMENT] or None
     signature = Signature(tokens.fhir_user or "", tokens.user_display, comment)
     try:

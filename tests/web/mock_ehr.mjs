@@ -24,7 +24,13 @@ const { OAuth2Server } = await import(pathToFileURL(path.join(nodeModules, "oaut
 const origin = `http://127.0.0.1:${port}`;
 const iss = `${origin}/fhir`;
 const DEFAULTS = { patient: null, fhirUser: "Practitioner/example", deny: false, withhold: [], expiresIn: 3600,
-                  clientSecret: null, clientJwk: null, leakPatient: null };
+                  clientSecret: null, clientJwk: null, leakPatient: null,
+                  // refresh responses as EHRs send them: refreshIdToken "reissue" | "absent" | "noaud" |
+                  // "otherClient" | "badsig" | "otherSub"; refreshRotate false keeps the old refresh
+                  // token; refreshError "invalid_grant" | "server_error" | "garbage" fails the refresh
+                  refreshIdToken: "reissue", refreshRotate: true, refreshError: null,
+                  // the launch id_token spoilt: "badsig" | "nonce" | "expired" | "aud" | "iss"
+                  idTokenQuirk: null };
 const control = { ...DEFAULTS };
 const counters = { authorize: 0, token: 0, refresh: 0, fhir: 0, fhir401: 0, fhir403: 0 };
 const codes = new Map();   // code -> {scope, launch, aud}
@@ -81,13 +87,32 @@ function clientOk(req) {
 }
 
 svc.on("beforeTokenSigning", (token, req) => {
-  token.payload.exp = Math.floor(Date.now() / 1000) + control.expiresIn;
+  const now = Math.floor(Date.now() / 1000);
+  token.payload.exp = now + control.expiresIn;
   if (!("scope" in token.payload)) {  // the id_token (access tokens carry a scope claim)
-    token.payload.aud = token.payload.aud || "bmefhir";  // private_key_jwt requests carry no client_id
-    token.payload.fhirUser = `${iss}/${control.fhirUser}`;
-    token.payload.name = "Dr Test Clinician";
+    const p = token.payload;
+    p.aud = p.aud || "bmefhir";  // private_key_jwt requests carry no client_id
+    p.fhirUser = `${iss}/${control.fhirUser}`;
+    p.name = "Dr Test Clinician";
+    if (req.body.grant_type === "refresh_token") {
+      if (control.refreshIdToken === "noaud") delete p.aud;  // smart-launcher-v2 does this
+      if (control.refreshIdToken === "otherClient") p.aud = "another-app";
+      if (control.refreshIdToken === "otherSub") p.sub = "someone-else";
+    } else {
+      if (control.idTokenQuirk === "nonce") p.nonce = "not-the-nonce-sent";
+      if (control.idTokenQuirk === "expired") { p.exp = now - 3600; p.iat = now - 7200; }
+      if (control.idTokenQuirk === "aud") p.aud = "another-app";
+      if (control.idTokenQuirk === "iss") p.iss = "https://other-issuer.example";
+    }
   }
 });
+
+function spoilSignature(jwt) {
+  const [h, p, s] = jwt.split(".");
+  const sig = Buffer.from(s, "base64url");
+  sig[0] ^= 0xff;
+  return `${h}.${p}.${sig.toString("base64url")}`;
+}
 
 svc.on("beforeResponse", (response, req) => {
   const body = req.body;
@@ -106,7 +131,11 @@ svc.on("beforeResponse", (response, req) => {
   } else if (body.grant_type === "refresh_token") {
     counters.refresh++;
     ctx = refreshes.get(body.refresh_token);
-    if (!ctx) { response.statusCode = 400; response.body = { error: "invalid_grant" }; return; }
+    if (!ctx || control.refreshError === "invalid_grant") {
+      response.statusCode = 400; response.body = { error: "invalid_grant" }; return;
+    }
+    if (control.refreshError === "server_error") { response.statusCode = 500; response.body = { error: "server_error" }; return; }
+    if (control.refreshError === "garbage") { response.statusCode = 200; response.body = { hello: "world" }; return; }
   } else {
     return;
   }
@@ -116,8 +145,15 @@ svc.on("beforeResponse", (response, req) => {
   if (ctx.patient) r.patient = ctx.patient;
   r.need_patient_banner = false;
   if (!ctx.scope.split(" ").includes("openid")) delete r.id_token;
+  if (body.grant_type === "refresh_token") {
+    if (control.refreshIdToken === "absent") delete r.id_token;
+    if (control.refreshIdToken === "badsig" && r.id_token) r.id_token = spoilSignature(r.id_token);
+    if (!control.refreshRotate) delete r.refresh_token;  // the old one stays valid
+  } else if (control.idTokenQuirk === "badsig" && r.id_token) {
+    r.id_token = spoilSignature(r.id_token);
+  }
   tokens.set(r.access_token, { scope: ctx.scope, exp: Date.now() + control.expiresIn * 1000, patient: ctx.patient });
-  refreshes.set(r.refresh_token, ctx);
+  if (r.refresh_token) refreshes.set(r.refresh_token, ctx);
 });
 
 function allowed(scope, method, type) {
@@ -207,7 +243,7 @@ const smartConfig = {
   issuer: origin,
   authorization_endpoint: `${origin}/authorize`,
   token_endpoint: `${origin}/token`,
-  jwks_uri: `${origin}/jwks`,
+  jwks_uri: `${origin}/jwks`,  // also in the issuer's OpenID discovery document (oauth2-mock-server)
   grant_types_supported: ["authorization_code", "refresh_token"],
   token_endpoint_auth_methods_supported: ["none", "client_secret_basic", "private_key_jwt"],
   scopes_supported: ["openid", "fhirUser", "launch", "launch/patient", "online_access", "patient/*.rs", "patient/*.cu"],
