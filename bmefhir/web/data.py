@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
 from datetime import datetime
 
@@ -22,6 +21,7 @@ from bmefhir.smart.launch import ClientCredentials, LaunchError, TokenSet, refre
 from bmefhir.smart.oidc import JwksCache
 from bmefhir.smart.sessions import SessionStore, WebSession
 from bmefhir.testing.examples import ExamplesError, list_examples
+from bmefhir.web import audit
 from bmefhir.web.errors import AppError
 from bmefhir.web.patient_scope import within_patient
 from bmefhir.web.settings import WebSettings
@@ -40,7 +40,6 @@ __all__ = [
     "signed_in",
 ]
 
-log = logging.getLogger("bmefhir.web")
 FHIR_TIMEOUT = 30.0
 
 
@@ -82,7 +81,7 @@ def renew(
     except LaunchError as exc:
         session.tokens = None
         store.save(session)
-        log.info("refresh failed: %s", exc)
+        audit.record("refresh", "failed", user=tokens.fhir_user, patient=tokens.patient, reason=str(exc))
         raise AppError(
             401,
             "Your session has ended",
@@ -91,7 +90,7 @@ def renew(
         ) from None
     session.tokens = fresh
     store.save(session)
-    log.info("access token refreshed")
+    audit.record("refresh", "success", user=tokens.fhir_user, patient=tokens.patient)
     return fresh
 
 
@@ -121,8 +120,9 @@ def read_launch_patient(client: FhirClient, tokens: TokenSet) -> RawPatient:
     """The launch patient's data, limited to that patient whatever the EHR returned
     (``bmefhir.web.patient_scope``), with the scopes the EHR withheld as data-quality issues."""
     raw, dropped = within_patient(fetch_patient(client, tokens.patient or ""), tokens.iss)
-    if dropped:
-        log.warning("EHR returned %d resource(s) of other patients; ignored", dropped)
+    audit.record(
+        "read", "success", user=tokens.fhir_user, patient=tokens.patient, resources=len(raw.resources), ignored=dropped
+    )
     return replace(raw, issues=raw.issues + scope_issues(tokens))
 
 
@@ -139,12 +139,14 @@ def fetch_session_patient(
         except FhirAuthError as exc:
             # 401: the token died early (refresh once); 403: not allowed, refreshing will not help.
             if exc.status != 401 or attempt == 2 or tokens.refresh_token is None:
+                audit.record("read", "refused", user=tokens.fhir_user, patient=tokens.patient, status=exc.status)
                 raise AppError(401, "Access refused", "The EHR refused this app's access. Launch it again.") from None
             tokens = renew(session, store, settings, http, now, keys)
         except FhirNotFound:
+            audit.record("read", "failed", user=tokens.fhir_user, patient=tokens.patient, reason="patient-not-found")
             raise AppError(404, "Patient not found", "The EHR has no record of the launch patient.") from None
         except FhirError as exc:
-            log.warning("EHR read failed: %s", type(exc).__name__)
+            audit.record("read", "failed", user=tokens.fhir_user, patient=tokens.patient, reason=type(exc).__name__)
             raise AppError(502, "The EHR could not be read", str(exc)) from None
     result = process_patient(raw.resources, now, patient_id=raw.patient_id, source_issues=raw.issues)
     return raw, result

@@ -30,7 +30,9 @@ const DEFAULTS = { patient: null, fhirUser: "Practitioner/example", deny: false,
                   // token; refreshError "invalid_grant" | "server_error" | "garbage" fails the refresh
                   refreshIdToken: "reissue", refreshRotate: true, refreshError: null,
                   // the launch id_token spoilt: "badsig" | "nonce" | "expired" | "aud" | "iss"
-                  idTokenQuirk: null };
+                  idTokenQuirk: null,
+                  // types the EHR refuses to write whatever the token says (a policy of its own)
+                  refuseTypes: [] };
 const control = { ...DEFAULTS };
 const counters = { authorize: 0, token: 0, refresh: 0, fhir: 0, fhir401: 0, fhir403: 0 };
 const codes = new Map();   // code -> {scope, launch, aud}
@@ -158,7 +160,7 @@ svc.on("beforeResponse", (response, req) => {
 
 function allowed(scope, method, type) {
   if (!type) return method === "POST";  // transaction/batch: HAPI applies entries; checked per type below
-  const need = method === "GET" ? ["rs", "read"] : ["cu", "write"];
+  const need = method === "GET" ? ["rs", "read"] : method === "POST" ? ["c", "write"] : ["cu", "write"];
   return scope.split(" ").some((s) => {
     const m = /^(patient|user)\/([A-Za-z*]+)\.([a-z*]+)/.exec(s);
     if (!m || (m[2] !== type && m[2] !== "*")) return false;
@@ -169,7 +171,7 @@ function allowed(scope, method, type) {
 function entryAllowed(scope, e) {
   const method = (e.request && e.request.method) || "GET";
   const type = ((e.request && e.request.url) || "").split(/[/?]/)[0];
-  return allowed(scope, method === "GET" ? "GET" : "PUT", type);
+  return allowed(scope, ["GET", "POST"].includes(method) ? method : "PUT", type);
 }
 
 const FORBIDDEN_ENTRY = { response: { status: "403 Forbidden", outcome: { resourceType: "OperationOutcome",
@@ -199,7 +201,8 @@ async function proxy(req, res, rest) {
         if (e.request && e.request.method === "GET") e.request.url = e.request.url.replace(/([?&]patient=)([^&]+)/, `$1$2,${control.leakPatient}`);
       }
     }
-    denied = entries.map((e, i) => (entryAllowed(info.scope, e) ? -1 : i)).filter((i) => i >= 0);
+    const refused = (e) => control.refuseTypes.includes(((e.request && e.request.url) || "").split(/[/?]/)[0]);
+    denied = entries.map((e, i) => (entryAllowed(info.scope, e) && !refused(e) ? -1 : i)).filter((i) => i >= 0);
     if (denied.length && bundle.type === "transaction") {  // all or nothing
       counters.fhir403++;
       res.writeHead(403, { "content-type": "application/fhir+json" });
