@@ -26,7 +26,7 @@ from bmefhir.smart.oidc import JwksCache
 from bmefhir.smart.sessions import MemorySessionStore, SessionStore
 from bmefhir.web import api, cds_routes, demo_routes, launch_routes, patient_routes
 from bmefhir.web.errors import install_error_handlers
-from bmefhir.web.security import SecurityHeaders
+from bmefhir.web.security import CdsCors, SecurityHeaders
 from bmefhir.web.settings import WebSettings, get_settings
 
 __all__ = ["create_app", "session_store"]
@@ -75,6 +75,7 @@ def create_app(settings: WebSettings | None = None, *, store: SessionStore | Non
     app.state.jwks = JwksCache()
     # Outermost last: security headers on every answer, then the Host check before any route.
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.hosts, www_redirect=False)
+    app.add_middleware(CdsCors, origins=settings.cds_cors_origins)
     app.add_middleware(SecurityHeaders, settings=settings)
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

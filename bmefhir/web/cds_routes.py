@@ -31,12 +31,20 @@ from bmefhir.web.deps import ClockDep, HttpDep, SettingsDep
 from bmefhir.web.errors import AppError
 from bmefhir.web.settings import WebSettings
 
-__all__ = ["SERVICE_ID", "router"]
+__all__ = ["OVERRIDE_REASONS", "SERVICE_ID", "router"]
 
 log = logging.getLogger("bmefhir.web")
 router = APIRouter(prefix="/cds-services", tags=["cds-hooks"])
 
 SERVICE_ID = "bmefhir-bme-differential"
+OVERRIDE_SYSTEM = "http://bmefhir.org/fhir/CodeSystem/cds-override-reason"
+# Why a clinician may dismiss a card (CDS Hooks 2.0 Card.overrideReasons): offered on every card,
+# all of which are decision support the clinician is free to set aside.
+OVERRIDE_REASONS: tuple[dict[str, str], ...] = (
+    {"system": OVERRIDE_SYSTEM, "code": "already-assessed", "display": "Already assessed or worked up"},
+    {"system": OVERRIDE_SYSTEM, "code": "not-applicable", "display": "Does not apply to this patient"},
+    {"system": OVERRIDE_SYSTEM, "code": "disagree", "display": "Clinical judgement differs"},
+)
 
 
 class _FhirAuthorization(BaseModel):
@@ -125,7 +133,10 @@ def patient_view(
     raw = prefetched.raw if prefetched.complete else _fetch(body, settings, prefetched.missing + prefetched.incomplete)
     result = process_patient(raw.resources, now, patient_id=raw.patient_id, source_issues=raw.issues)
     app_url = settings.public_url.rstrip("/") + "/launch" if settings.allowed_issuers else None
-    cards = cds_cards(result.analysis, app_url=app_url)
+    cards = [
+        {**card, "overrideReasons": [dict(r) for r in OVERRIDE_REASONS]}
+        for card in cds_cards(result.analysis, app_url=app_url)
+    ]
     audit.record(
         "cds",
         "success",

@@ -52,6 +52,9 @@ class WebSettings(BaseSettings):
     # CDS clients allowed to call /cds-services: JWT issuer → its JWKS URL (or a JWKS file path).
     # Empty: the service refuses every call, unless ``dev`` is on (then calls need no JWT).
     cds_clients: dict[str, str] = Field(default_factory=dict)
+    # Browser origins allowed to call /cds-services cross-origin (CORS), e.g. the CDS Hooks sandbox
+    # ["https://sandbox.cds-hooks.org"]. Empty: no CORS headers, browsers refuse cross-origin calls.
+    cds_cors_origins: list[str] = Field(default_factory=list)
 
     # -- demo ---------------------------------------------------------------------------------
     demo: bool = False  # /demo shows the example patients, no EHR needed
