@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 from typing import Annotated
 
 import typer
@@ -13,6 +15,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     demo: Annotated[bool, typer.Option("--demo", help="Show the example patients; no EHR needed.")] = False,
+    log_level: Annotated[
+        str, typer.Option(help="Level of the app's log, audit events included (docs/audit.md): info shows them.")
+    ] = "info",
 ) -> None:
     """Serve the SMART-on-FHIR app and the CDS Hooks service (one process; several: docs/smart-app.md).
 
@@ -29,9 +34,21 @@ def serve(
         if host in ("127.0.0.1", "localhost"):
             overrides["dev"] = True  # plain http on loopback: no Secure cookie
     settings = WebSettings(**overrides)  # type: ignore[arg-type]
+    _log_to_stderr(log_level.upper())
     app = create_app(settings)
     app.dependency_overrides[get_settings] = lambda: settings
     if demo:
         typer.echo(f"Demo: open http://{host}:{port}/demo")
     # access_log off: request lines carry launch and callback query strings (codes, state).
     uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
+
+
+def _log_to_stderr(level: str) -> None:
+    """The app's own loggers (``bmefhir.*``: audit events, warnings) to stderr, one line each.
+    uvicorn configures only its own loggers; without this the audit trail would go nowhere."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("bmefhir")
+    logger.handlers = [handler]
+    logger.setLevel(level)
+    logger.propagate = False

@@ -4,12 +4,17 @@
     pending, url = begin_launch(config, iss=iss, launch=launch, client=client,
                                 redirect_uri=redirect_uri, scope=scope, now=now)
     ... the browser goes to ``url``; the EHR redirects back with ?code&state ...
-    tokens = exchange_code(http, pending, code, client, now=now)
-    tokens = refresh(http, tokens, client, now=now)        # when tokens.expired(now)
+    tokens = exchange_code(http, pending, code, client, now=now, keys=jwks)
+    tokens = refresh(http, tokens, client, now=now, keys=jwks)   # when tokens.expired(now)
 
 Every launch gets a fresh PKCE verifier (S256) and ``state``; the caller binds
 ``PendingLaunch`` to the browser session and consumes it once. ``aud`` is the
 FHIR base (``iss``), so a token cannot be replayed against another server.
+With ``openid`` a ``nonce`` is sent too, and the id_token is verified (signature against the
+issuer's JWKS, iss, aud, exp, nonce: ``bmefhir.smart.oidc``); an unverifiable one refuses the
+launch. The identity verified at launch is the session's for good: a refresh keeps it whatever
+the refresh response carries (no id_token, one without ``aud``, a re-issued one), and a failed
+refresh is a 401 asking to launch again, never a 5xx.
 Tokens never appear in reprs, errors or logs. The ``iss`` allow-list is the
 caller's job and must be checked before ``discover`` sends anything.
 """
@@ -19,20 +24,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
+import logging
 import secrets
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 from urllib.parse import quote_plus
 
 import httpx
-import jwt
 import orjson
 from pydantic import SecretStr
 
 from bmefhir.smart.backend import ASSERTION_TYPE, build_assertion
 from bmefhir.smart.keys import SigningKey
+from bmefhir.smart.oidc import IdTokenError, JwksCache, OidcProvider, discover_provider, verify_id_token
 from bmefhir.smart.scopes import ScopeGrant, parse_scopes
 
 __all__ = [
@@ -47,6 +53,8 @@ __all__ = [
     "pkce_challenge",
     "refresh",
 ]
+
+log = logging.getLogger("bmefhir.smart")
 
 WELL_KNOWN: Final = ".well-known/smart-configuration"
 REFRESH_MARGIN: Final = timedelta(seconds=30)
@@ -72,6 +80,7 @@ class SmartConfiguration:
     capabilities: frozenset[str] = frozenset()
     code_challenge_methods: frozenset[str] = frozenset()
     token_endpoint_auth_methods: frozenset[str] = frozenset()
+    issuer: str | None = None  # the OpenID issuer (SMART 2.0 ``issuer``), for id_token verification
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,7 @@ class PendingLaunch:
     redirect_uri: str
     scope: str
     started: datetime
+    nonce: str = field(default="", repr=False)  # sent with openid; the id_token must echo it
 
 
 @dataclass(frozen=True)
@@ -128,6 +138,8 @@ class TokenSet:
     fhir_user: str | None = None  # "Practitioner/123", relative to iss when it can be
     user_display: str | None = None
     need_patient_banner: bool = True
+    subject: str | None = None  # the verified id_token's iss and sub: who signed in at launch
+    oidc_issuer: str | None = None
 
     def expired(self, now: datetime) -> bool:
         return now >= self.use_until
@@ -162,6 +174,7 @@ def discover(http: httpx.Client, iss: str) -> SmartConfiguration:
         capabilities=_strings(doc.get("capabilities")),
         code_challenge_methods=methods,
         token_endpoint_auth_methods=_strings(doc.get("token_endpoint_auth_methods_supported")),
+        issuer=doc.get("issuer") if isinstance(doc.get("issuer"), str) else None,
     )
 
 
@@ -177,6 +190,7 @@ def begin_launch(
 ) -> tuple[PendingLaunch, str]:
     """A fresh ``state`` and PKCE verifier, and the authorize URL to send the browser to."""
     state = secrets.token_urlsafe(32)
+    nonce = secrets.token_urlsafe(32)
     verifier = secrets.token_urlsafe(64)  # 86 characters of the RFC 7636 alphabet
     params = {
         "response_type": "code",
@@ -190,13 +204,22 @@ def begin_launch(
     }
     if launch is not None:
         params["launch"] = launch
+    if "openid" in scope.split():
+        params["nonce"] = nonce
     url = httpx.URL(config.authorization_endpoint).copy_merge_params(params)
-    return PendingLaunch(state, iss, config, verifier, redirect_uri, scope, now), str(url)
+    return PendingLaunch(state, iss, config, verifier, redirect_uri, scope, now, nonce), str(url)
 
 
 def exchange_code(
-    http: httpx.Client, pending: PendingLaunch, code: str, client: ClientCredentials, *, now: datetime
+    http: httpx.Client,
+    pending: PendingLaunch,
+    code: str,
+    client: ClientCredentials,
+    *,
+    now: datetime,
+    keys: JwksCache,
 ) -> TokenSet:
+    """The code for tokens; an id_token in the answer must verify, or the launch is refused (401)."""
     form = {
         "grant_type": "authorization_code",
         "code": code,
@@ -204,16 +227,56 @@ def exchange_code(
         "code_verifier": pending.verifier,
     }
     doc = _token_request(http, pending.config.token_endpoint, form, client, now)
-    return _token_set(doc, pending.iss, pending.config.token_endpoint, client.client_id, now, previous=None)
+    id_token = doc.get("id_token")
+    claims: dict[str, Any] = {}
+    if id_token is not None:
+        try:
+            if not isinstance(id_token, str):
+                raise IdTokenError("the id_token is not a JWT")
+            provider = discover_provider(http, pending.config.issuer)
+            claims = verify_id_token(id_token, provider, keys, client_id=client.client_id, nonce=pending.nonce)
+        except IdTokenError as exc:
+            raise LaunchError(f"the sign-in was refused: {exc}", status=401) from None
+    return _token_set(doc, pending.iss, pending.config.token_endpoint, now, claims=claims, previous=None)
 
 
-def refresh(http: httpx.Client, tokens: TokenSet, client: ClientCredentials, *, now: datetime) -> TokenSet:
-    """New tokens from the refresh token; the launch context and user carry over."""
+def refresh(
+    http: httpx.Client, tokens: TokenSet, client: ClientCredentials, *, now: datetime, keys: JwksCache
+) -> TokenSet:
+    """New tokens from the refresh token; the launch context and the user verified at launch carry over.
+
+    Any failure (no refresh token, a refusal, an unreachable or odd token endpoint) is a
+    ``LaunchError`` with status 401: the user launches again. An id_token in the answer is
+    checked against the launch identity and otherwise ignored; it never sinks the refresh.
+    """
     if tokens.refresh_token is None:
         raise LaunchError("the session expired and the EHR gave no refresh token; launch the app again", status=401)
     form = {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token}
-    doc = _token_request(http, tokens.token_endpoint, form, client, now)
-    return _token_set(doc, tokens.iss, tokens.token_endpoint, client.client_id, now, previous=tokens)
+    try:
+        doc = _token_request(http, tokens.token_endpoint, form, client, now)
+        fresh = _token_set(doc, tokens.iss, tokens.token_endpoint, now, claims={}, previous=tokens)
+    except LaunchError as exc:
+        raise LaunchError(f"the EHR did not renew the session ({exc}); launch the app again", status=401) from None
+    _check_refreshed_identity(http, doc.get("id_token"), tokens, client.client_id, keys)
+    return fresh
+
+
+def _check_refreshed_identity(
+    http: httpx.Client, id_token: object, tokens: TokenSet, client_id: str, keys: JwksCache
+) -> None:
+    """OIDC Core §12.2: a refreshed id_token names the same iss, sub and aud. EHRs vary (no id_token,
+    no ``aud``, another signature), so a token that does not verify is logged and ignored: the
+    identity verified at launch stays the session's."""
+    if not isinstance(id_token, str) or tokens.oidc_issuer is None:
+        return
+    try:
+        provider = OidcProvider(tokens.oidc_issuer, discover_provider(http, tokens.oidc_issuer).jwks_uri)
+        claims = verify_id_token(id_token, provider, keys, client_id=client_id, nonce=None)
+    except IdTokenError as exc:
+        log.info("refreshed id_token not used (%s); the launch identity is kept", exc)
+        return
+    if claims.get("sub") != tokens.subject:
+        log.warning("refreshed id_token names another subject; ignored, the launch identity is kept")
 
 
 # ---------------------------------------------------------------- internals
@@ -238,8 +301,16 @@ def _token_request(
 
 
 def _token_set(
-    doc: dict[str, Any], iss: str, token_url: str, client_id: str, now: datetime, previous: TokenSet | None
+    doc: dict[str, Any],
+    iss: str,
+    token_url: str,
+    now: datetime,
+    *,
+    claims: dict[str, Any],
+    previous: TokenSet | None,
 ) -> TokenSet:
+    """The token response as a TokenSet. ``claims`` are the verified id_token's (launch only); on a
+    refresh (``previous``) the launch patient and identity carry over unchanged."""
     token, token_type = doc.get("access_token"), doc.get("token_type")
     if not isinstance(token, str) or not token or not isinstance(token_type, str) or token_type.lower() != "bearer":
         raise LaunchError("the EHR's token endpoint answered without a usable bearer token", status=502)
@@ -248,41 +319,32 @@ def _token_set(
     life = timedelta(seconds=seconds)
     scope = doc.get("scope")
     grant = parse_scopes(scope) if isinstance(scope, str) else (previous.grant if previous else parse_scopes(None))
-    claims = _id_token_claims(doc.get("id_token"), client_id)
-    user = claims.get("fhirUser") or claims.get("profile") or doc.get("fhirUser")
-    patient = doc.get("patient")
     refresh_token = doc.get("refresh_token")
+    refresh_token = refresh_token if isinstance(refresh_token, str) and refresh_token else None
+    if previous is not None:
+        return replace(
+            previous,
+            access_token=token,
+            use_until=now + life - min(REFRESH_MARGIN, life / 2),
+            grant=grant,
+            refresh_token=refresh_token or previous.refresh_token,
+        )
+    user = claims.get("fhirUser") or claims.get("profile")
+    patient = doc.get("patient")
     return TokenSet(
         iss=iss,
         token_endpoint=token_url,
         access_token=token,
         use_until=now + life - min(REFRESH_MARGIN, life / 2),
         grant=grant,
-        refresh_token=refresh_token
-        if isinstance(refresh_token, str) and refresh_token
-        else (previous.refresh_token if previous else None),
-        patient=patient if isinstance(patient, str) and patient else (previous.patient if previous else None),
-        fhir_user=_relative_ref(user, iss) if isinstance(user, str) else (previous.fhir_user if previous else None),
-        user_display=_display(claims) or (previous.user_display if previous else None),
+        refresh_token=refresh_token,
+        patient=patient if isinstance(patient, str) and patient else None,
+        fhir_user=_relative_ref(user, iss) if isinstance(user, str) else None,
+        user_display=_display(claims),
         need_patient_banner=doc.get("need_patient_banner") is not False,
+        subject=claims.get("sub") if isinstance(claims.get("sub"), str) else None,
+        oidc_issuer=claims.get("iss") if isinstance(claims.get("iss"), str) else None,
     )
-
-
-def _id_token_claims(id_token: object, client_id: str) -> dict[str, Any]:
-    """The id_token's claims. It came straight from the token endpoint over the channel we opened
-    (OpenID Connect Core §3.1.3.7 lets a code-flow client rely on that instead of the signature);
-    we still insist it was issued to us."""
-    if not isinstance(id_token, str):
-        return {}
-    try:
-        claims = jwt.decode(id_token, options={"verify_signature": False, "verify_exp": False, "verify_aud": False})
-    except jwt.PyJWTError:
-        raise LaunchError("the EHR's id_token is not a readable JWT", status=502) from None
-    aud = claims.get("aud")
-    audiences = aud if isinstance(aud, list) else [aud]
-    if client_id not in audiences:
-        raise LaunchError("the EHR's id_token was issued to another client", status=502)
-    return claims
 
 
 def _display(claims: dict[str, Any]) -> str | None:

@@ -3,8 +3,8 @@
 The app asks for the least it needs: the launch context, the user's identity
 (``openid fhirUser``), a refresh token for the session (``online_access``),
 read+search of the resource types it analyses and, when write-back is enabled,
-create+update of its four outputs. The EHR may grant less; every decision
-(which searches to trust, whether signing is offered) reads the *granted* set.
+create+update of its four outputs and create of the AuditEvent recording the write-back. The EHR
+may grant less; every decision (which searches to trust, whether signing is offered) reads the *granted* set.
 
 v1: ``patient/Observation.read``, ``patient/*.write``, ``user/*.*``.
 v2: ``patient/Observation.rs``, ``patient/DiagnosticReport.cu``, with an optional
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 __all__ = [
+    "AUDIT_TYPES",
     "READ_TYPES",
     "SHARED_WRITE_TYPES",
     "WRITE_TYPES",
@@ -45,6 +46,8 @@ READ_TYPES: Final = (
 WRITE_TYPES: Final = ("DiagnosticReport", "ClinicalImpression", "RiskAssessment", "Provenance")
 # The Device that authors the outputs is shared by all patients, so it is a user-level write.
 SHARED_WRITE_TYPES: Final = ("Device",)
+# Written once per sign (create only): the audit record of the write-back (docs/audit.md).
+AUDIT_TYPES: Final = ("AuditEvent",)
 
 _CLINICAL: Final = re.compile(r"^(patient|user)/([A-Za-z]+|\*)\.([a-z*]+)(\?.*)?$")
 _V2_ORDER: Final = "cruds"
@@ -70,6 +73,9 @@ class ScopeGrant:
 
     def can_write(self, resource_type: str) -> bool:
         return self._allows(resource_type, "cu")
+
+    def can_create(self, resource_type: str) -> bool:
+        return self._allows(resource_type, "c")
 
     @property
     def unreadable(self) -> tuple[str, ...]:
@@ -121,12 +127,14 @@ def requested_scopes(kind: LaunchKind, style: ScopeStyle, *, write: bool, write_
         if write:
             scopes += [s for t in WRITE_TYPES for s in (f"patient/{t}.read", f"patient/{t}.write")]
             scopes += [f"user/{t}.write" for t in SHARED_WRITE_TYPES]
+            scopes += [f"patient/{t}.write" for t in AUDIT_TYPES]
     else:
         reads = [f"patient/{t}.rs" for t in READ_TYPES]
         if write:
             reads = [r for r in reads if r.split("/")[1].split(".")[0] not in WRITE_TYPES]
             scopes += reads + [f"patient/{t}.crus" for t in WRITE_TYPES]
             scopes += [f"user/{t}.cu" for t in SHARED_WRITE_TYPES]
+            scopes += [f"patient/{t}.c" for t in AUDIT_TYPES]
         else:
             scopes += reads
     if write and write_findings:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path
 from bmefhir.differential.knowledge_base import load_knowledge
 from bmefhir.pipeline import PatientResult, process_patient
 from bmefhir.web.data import demo_names, demo_patient, fetch_session_patient, signed_in
-from bmefhir.web.deps import ClockDep, HttpDep, SessionDep, SettingsDep, StoreDep
+from bmefhir.web.deps import ClockDep, HttpDep, JwksDep, SessionDep, SettingsDep, StoreDep
 from bmefhir.web.errors import AppError
 from bmefhir.web.schemas import AnalysisOut, AnalyzeIn, DemoPatientOut, HealthOut
 
@@ -36,12 +36,12 @@ def health() -> HealthOut:
 
 @router.get("/patient", response_model=AnalysisOut, responses=_ERRORS)
 def session_patient(
-    settings: SettingsDep, store: StoreDep, http: HttpDep, now: ClockDep, session: SessionDep
+    settings: SettingsDep, store: StoreDep, http: HttpDep, now: ClockDep, session: SessionDep, jwks: JwksDep
 ) -> AnalysisOut:
     """The launch patient's analysis (needs the session cookie from a SMART launch)."""
     signed_in(session)
     assert session is not None
-    _raw, result = fetch_session_patient(session, store, settings, http, now)
+    _raw, result = fetch_session_patient(session, store, settings, http, now, jwks)
     return _out(result)
 
 

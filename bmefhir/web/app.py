@@ -18,13 +18,15 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from bmefhir import __version__
 from bmefhir.differential.knowledge_base import load_knowledge
+from bmefhir.smart.oidc import JwksCache
 from bmefhir.smart.sessions import MemorySessionStore, SessionStore
 from bmefhir.web import api, cds_routes, demo_routes, launch_routes, patient_routes
 from bmefhir.web.errors import install_error_handlers
-from bmefhir.web.security import SecurityHeaders
+from bmefhir.web.security import CdsCors, SecurityHeaders
 from bmefhir.web.settings import WebSettings, get_settings
 
 __all__ = ["create_app", "session_store"]
@@ -66,9 +68,14 @@ def create_app(settings: WebSettings | None = None, *, store: SessionStore | Non
         docs_url=None,  # the interactive docs load scripts from a CDN, which the CSP forbids
         redoc_url=None,
         lifespan=lifespan,
+        redirect_slashes=False,  # a slash redirect is built from the Host header: no redirects from it
     )
     app.state.sessions = store or session_store(settings)
     app.state.http = httpx.Client(timeout=SMART_TIMEOUT, follow_redirects=False)
+    app.state.jwks = JwksCache()
+    # Outermost last: security headers on every answer, then the Host check before any route.
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.hosts, www_redirect=False)
+    app.add_middleware(CdsCors, origins=settings.cds_cors_origins)
     app.add_middleware(SecurityHeaders, settings=settings)
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

@@ -24,18 +24,27 @@ from bmefhir.fhir.raw import RawPatient
 from bmefhir.fhir.urls import check_id
 from bmefhir.pipeline import process_patient
 from bmefhir.render.cards import cds_cards
+from bmefhir.web import audit
 from bmefhir.web.cds_auth import CdsAuthError, CdsClientVerifier
 from bmefhir.web.data import fhir_client
 from bmefhir.web.deps import ClockDep, HttpDep, SettingsDep
 from bmefhir.web.errors import AppError
 from bmefhir.web.settings import WebSettings
 
-__all__ = ["SERVICE_ID", "router"]
+__all__ = ["OVERRIDE_REASONS", "SERVICE_ID", "router"]
 
 log = logging.getLogger("bmefhir.web")
 router = APIRouter(prefix="/cds-services", tags=["cds-hooks"])
 
 SERVICE_ID = "bmefhir-bme-differential"
+OVERRIDE_SYSTEM = "http://bmefhir.org/fhir/CodeSystem/cds-override-reason"
+# Why a clinician may dismiss a card (CDS Hooks 2.0 Card.overrideReasons): offered on every card,
+# all of which are decision support the clinician is free to set aside.
+OVERRIDE_REASONS: tuple[dict[str, str], ...] = (
+    {"system": OVERRIDE_SYSTEM, "code": "already-assessed", "display": "Already assessed or worked up"},
+    {"system": OVERRIDE_SYSTEM, "code": "not-applicable", "display": "Does not apply to this patient"},
+    {"system": OVERRIDE_SYSTEM, "code": "disagree", "display": "Clinical judgement differs"},
+)
 
 
 class _FhirAuthorization(BaseModel):
@@ -112,7 +121,7 @@ def patient_view(
     now: ClockDep,
     authorization: Annotated[str | None, Header()] = None,
 ) -> HookResponse:
-    _authenticate(request, settings, http, authorization)
+    client_iss = _authenticate(request, settings, http, authorization)
     if body.hook != "patient-view":
         raise AppError(400, "Unsupported hook", f"this service answers patient-view, not {body.hook!r}")
     patient_id = body.context.patientId
@@ -124,23 +133,40 @@ def patient_view(
     raw = prefetched.raw if prefetched.complete else _fetch(body, settings, prefetched.missing + prefetched.incomplete)
     result = process_patient(raw.resources, now, patient_id=raw.patient_id, source_issues=raw.issues)
     app_url = settings.public_url.rstrip("/") + "/launch" if settings.allowed_issuers else None
-    return HookResponse(cards=cds_cards(result.analysis, app_url=app_url))
+    cards = [
+        {**card, "overrideReasons": [dict(r) for r in OVERRIDE_REASONS]}
+        for card in cds_cards(result.analysis, app_url=app_url)
+    ]
+    audit.record(
+        "cds",
+        "success",
+        user=body.context.userId or client_iss,
+        patient=patient_id,
+        client=client_iss or "dev",
+        hook=body.hook,
+        cards=len(cards),
+        prefetch="complete" if prefetched.complete else "fetched",
+    )
+    return HookResponse(cards=cards)
 
 
-def _authenticate(request: Request, settings: WebSettings, http: HttpDep, authorization: str | None) -> None:
+def _authenticate(request: Request, settings: WebSettings, http: HttpDep, authorization: str | None) -> str | None:
+    """The calling CDS client's issuer (None in development without registered clients)."""
     if not settings.cds_clients:
         if settings.dev:
-            return  # local development: no JWT needed (documented; never in production)
+            return None  # local development: no JWT needed (documented; never in production)
+        audit.record("cds", "refused", reason="no CDS clients registered")
         raise AppError(401, "Not allowed", "no CDS clients are registered with this service (cds_clients)")
     verifier: CdsClientVerifier | None = getattr(request.app.state, "cds_verifier", None)
     if verifier is None:
         verifier = request.app.state.cds_verifier = CdsClientVerifier(settings.cds_clients, http)
     audience = settings.public_url.rstrip("/") + f"/cds-services/{SERVICE_ID}"
     try:
-        verifier.verify(authorization, audience)
+        claims = verifier.verify(authorization, audience)
     except CdsAuthError as exc:
-        log.info("CDS call refused: %s", exc)
+        audit.record("cds", "refused", reason=str(exc))
         raise AppError(401, "Not allowed", str(exc)) from None
+    return str(claims["iss"])
 
 
 def _fetch(body: HookRequest, settings: WebSettings, gaps: tuple[str, ...]) -> RawPatient:

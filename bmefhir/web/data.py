@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
 from datetime import datetime
 
@@ -18,10 +17,13 @@ from bmefhir.fhir.retry import RetryPolicy
 from bmefhir.pipeline import PatientResult, process_patient
 from bmefhir.record import DataQualityIssue
 from bmefhir.smart.keys import load_signing_key
-from bmefhir.smart.launch import ClientCredentials, TokenSet, refresh
+from bmefhir.smart.launch import ClientCredentials, LaunchError, TokenSet, refresh
+from bmefhir.smart.oidc import JwksCache
 from bmefhir.smart.sessions import SessionStore, WebSession
 from bmefhir.testing.examples import ExamplesError, list_examples
+from bmefhir.web import audit
 from bmefhir.web.errors import AppError
+from bmefhir.web.patient_scope import within_patient
 from bmefhir.web.settings import WebSettings
 
 __all__ = [
@@ -32,11 +34,12 @@ __all__ = [
     "fetch_session_patient",
     "fhir_client",
     "fresh_tokens",
+    "read_launch_patient",
+    "renew",
     "scope_issues",
     "signed_in",
 ]
 
-log = logging.getLogger("bmefhir.web")
 FHIR_TIMEOUT = 30.0
 
 
@@ -60,16 +63,35 @@ def signed_in(session: WebSession | None) -> TokenSet:
 
 
 def fresh_tokens(
-    session: WebSession, store: SessionStore, settings: WebSettings, http: httpx.Client, now: datetime
+    session: WebSession, store: SessionStore, settings: WebSettings, http: httpx.Client, now: datetime, keys: JwksCache
 ) -> TokenSet:
     """The session's tokens, refreshed first when the access token has expired."""
     tokens = signed_in(session)
-    if tokens.expired(now):
-        tokens = refresh(http, tokens, client_credentials(settings), now=now)
-        session.tokens = tokens
+    return renew(session, store, settings, http, now, keys) if tokens.expired(now) else tokens
+
+
+def renew(
+    session: WebSession, store: SessionStore, settings: WebSettings, http: httpx.Client, now: datetime, keys: JwksCache
+) -> TokenSet:
+    """Refresh the session's tokens; when the EHR will not, the session ends and the user is asked
+    to launch again (401), whatever the EHR's answer was."""
+    tokens = signed_in(session)
+    try:
+        fresh = refresh(http, tokens, client_credentials(settings), now=now, keys=keys)
+    except LaunchError as exc:
+        session.tokens = None
         store.save(session)
-        log.info("access token refreshed")
-    return tokens
+        audit.record("refresh", "failed", user=tokens.fhir_user, patient=tokens.patient, reason=str(exc))
+        raise AppError(
+            401,
+            "Your session has ended",
+            "The EHR did not renew this app's access, so the assessment cannot be shown or signed.",
+            hint="Launch the app again from the EHR.",
+        ) from None
+    session.tokens = fresh
+    store.save(session)
+    audit.record("refresh", "success", user=tokens.fhir_user, patient=tokens.patient)
+    return fresh
 
 
 def fhir_client(base: str, access_token: str) -> FhirClient:
@@ -94,29 +116,38 @@ def scope_issues(tokens: TokenSet) -> tuple[DataQualityIssue, ...]:
     )
 
 
+def read_launch_patient(client: FhirClient, tokens: TokenSet) -> RawPatient:
+    """The launch patient's data, limited to that patient whatever the EHR returned
+    (``bmefhir.web.patient_scope``), with the scopes the EHR withheld as data-quality issues."""
+    raw, dropped = within_patient(fetch_patient(client, tokens.patient or ""), tokens.iss)
+    audit.record(
+        "read", "success", user=tokens.fhir_user, patient=tokens.patient, resources=len(raw.resources), ignored=dropped
+    )
+    return replace(raw, issues=raw.issues + scope_issues(tokens))
+
+
 def fetch_session_patient(
-    session: WebSession, store: SessionStore, settings: WebSettings, http: httpx.Client, now: datetime
+    session: WebSession, store: SessionStore, settings: WebSettings, http: httpx.Client, now: datetime, keys: JwksCache
 ) -> tuple[RawPatient, PatientResult]:
     """Read the launch patient from the EHR and analyse it (one refresh-and-retry on a 401)."""
-    tokens = fresh_tokens(session, store, settings, http, now)
+    tokens = fresh_tokens(session, store, settings, http, now, keys)
     for attempt in (1, 2):
         try:
             with ehr_client(tokens) as client:
-                raw = fetch_patient(client, tokens.patient or "")
+                raw = read_launch_patient(client, tokens)
             break
         except FhirAuthError as exc:
             # 401: the token died early (refresh once); 403: not allowed, refreshing will not help.
             if exc.status != 401 or attempt == 2 or tokens.refresh_token is None:
+                audit.record("read", "refused", user=tokens.fhir_user, patient=tokens.patient, status=exc.status)
                 raise AppError(401, "Access refused", "The EHR refused this app's access. Launch it again.") from None
-            tokens = refresh(http, tokens, client_credentials(settings), now=now)
-            session.tokens = tokens
-            store.save(session)
+            tokens = renew(session, store, settings, http, now, keys)
         except FhirNotFound:
+            audit.record("read", "failed", user=tokens.fhir_user, patient=tokens.patient, reason="patient-not-found")
             raise AppError(404, "Patient not found", "The EHR has no record of the launch patient.") from None
         except FhirError as exc:
-            log.warning("EHR read failed: %s", type(exc).__name__)
+            audit.record("read", "failed", user=tokens.fhir_user, patient=tokens.patient, reason=type(exc).__name__)
             raise AppError(502, "The EHR could not be read", str(exc)) from None
-    raw = replace(raw, issues=raw.issues + scope_issues(tokens))
     result = process_patient(raw.resources, now, patient_id=raw.patient_id, source_issues=raw.issues)
     return raw, result
 

@@ -8,11 +8,23 @@ from typing import Annotated, cast
 import httpx
 from fastapi import Depends, Request
 
+from bmefhir.smart.oidc import JwksCache
 from bmefhir.smart.sessions import SessionStore, WebSession
 from bmefhir.web.security import COOKIE_NAME
 from bmefhir.web.settings import WebSettings, get_settings
 
-__all__ = ["ClockDep", "HttpDep", "SessionDep", "SettingsDep", "StoreDep", "get_clock", "get_http", "get_store"]
+__all__ = [
+    "ClockDep",
+    "HttpDep",
+    "JwksDep",
+    "SessionDep",
+    "SettingsDep",
+    "StoreDep",
+    "get_clock",
+    "get_http",
+    "get_jwks",
+    "get_store",
+]
 
 
 def get_clock() -> datetime:
@@ -28,10 +40,16 @@ def get_http(request: Request) -> httpx.Client:
     return cast(httpx.Client, request.app.state.http)
 
 
+def get_jwks(request: Request) -> JwksCache:
+    """The EHRs' signing keys (id_token verification), cached for the app."""
+    return cast(JwksCache, request.app.state.jwks)
+
+
 SettingsDep = Annotated[WebSettings, Depends(get_settings)]
 StoreDep = Annotated[SessionStore, Depends(get_store)]
 HttpDep = Annotated[httpx.Client, Depends(get_http)]
 ClockDep = Annotated[datetime, Depends(get_clock)]
+JwksDep = Annotated[JwksCache, Depends(get_jwks)]
 
 
 def get_session(request: Request, store: StoreDep, now: ClockDep) -> WebSession | None:

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from bmefhir.smart.launch import LaunchError
+from bmefhir.web import audit
 from bmefhir.web.templating import render
 
 __all__ = ["AppError", "install_error_handlers"]
@@ -64,7 +65,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(LaunchError)
     async def launch_error(request: Request, exc: LaunchError) -> Response:
-        log.info("launch refused (%s): %s", exc.status, exc)
+        # The message is safe (LaunchError never holds a token); it names the check that failed.
+        audit.record("launch", "refused" if exc.status < 500 else "failed", reason=str(exc))
         return _respond(
             request,
             exc.status,

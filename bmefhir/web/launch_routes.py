@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import Annotated, Literal
 
@@ -12,14 +11,14 @@ from starlette.responses import Response
 
 from bmefhir.smart.launch import begin_launch, discover, exchange_code
 from bmefhir.smart.scopes import requested_scopes
+from bmefhir.web import audit
 from bmefhir.web.data import client_credentials
-from bmefhir.web.deps import ClockDep, HttpDep, SessionDep, SettingsDep, StoreDep
+from bmefhir.web.deps import ClockDep, HttpDep, JwksDep, SessionDep, SettingsDep, StoreDep
 from bmefhir.web.errors import AppError
 from bmefhir.web.security import set_session_cookie
 
 __all__ = ["router"]
 
-log = logging.getLogger("bmefhir.web")
 router = APIRouter(include_in_schema=False)
 Param = Annotated[str | None, Query(max_length=2048)]
 
@@ -65,7 +64,7 @@ def _start(
         raise AppError(400, "The launch did not work", "The launch did not say which EHR (iss) it came from.")
     # Checked before anything is sent: an unlisted iss must not make this server talk to it.
     if not settings.allows_issuer(iss):
-        log.info("launch refused: iss not on the allow-list")
+        audit.record("launch", "refused", reason="iss-not-allowed")
         raise AppError(
             400,
             "Unknown EHR",
@@ -101,6 +100,7 @@ def callback(
     http: HttpDep,
     now: ClockDep,
     session: SessionDep,
+    jwks: JwksDep,
     state: Param = None,
     code: Param = None,
     error: Annotated[str | None, Query(max_length=64)] = None,
@@ -112,7 +112,7 @@ def callback(
         store.save(session)  # the state is spent before the code is exchanged: a replay finds nothing
     if pending is None:
         # Unknown, already used (a replay), expired, or started in another browser.
-        log.info("callback refused: state unknown, used or expired")
+        audit.record("launch", "refused", reason="state-unknown-used-or-expired")
         raise AppError(
             400,
             "The sign-in did not work",
@@ -120,6 +120,7 @@ def callback(
             hint="Launch the app again from the EHR.",
         )
     if error:
+        audit.record("launch", "refused", reason="access-denied" if error == "access_denied" else "ehr-error")
         if error == "access_denied":
             raise AppError(
                 403,
@@ -131,11 +132,18 @@ def callback(
     if not code:
         raise AppError(400, "The sign-in did not work", "The EHR's answer carried no authorization code.")
     assert session is not None  # pending came from it
-    tokens = exchange_code(http, pending, code, client_credentials(settings), now=now)
+    tokens = exchange_code(http, pending, code, client_credentials(settings), now=now, keys=jwks)
     fresh = store.rotate(session, now)  # new id once signed in: a planted session id is worthless
     fresh.tokens = tokens
     store.save(fresh)
-    log.info("launch completed (scopes granted: %d)", len(tokens.grant.scopes))
+    audit.record(
+        "launch",
+        "success",
+        user=tokens.fhir_user,
+        patient=tokens.patient,
+        kind="ehr" if "launch" in pending.scope.split() else "standalone",
+        scopes=len(tokens.grant.scopes),
+    )
     response = RedirectResponse("/patient", status_code=303)
     set_session_cookie(response, fresh.id, settings)
     return response

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from typing import Literal
 
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bmefhir.web.settings import WebSettings
 
-__all__ = ["COOKIE_NAME", "SecurityHeaders", "content_security_policy", "set_session_cookie"]
+__all__ = ["COOKIE_NAME", "CdsCors", "SecurityHeaders", "content_security_policy", "set_session_cookie"]
 
 COOKIE_NAME = "bmefhir_session"
 
@@ -58,6 +59,34 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, add_headers)
+
+
+class CdsCors:
+    """CORS for browser-based CDS clients (the CDS Hooks sandbox), on ``/cds-services`` only.
+
+    Starlette's ``CORSMiddleware`` answers preflights and adds the headers for the allow-listed
+    origins (``WebSettings.cds_cors_origins``); the SMART pages and ``/api`` stay same-origin.
+    No credentials: CDS clients authenticate with their JWT in ``Authorization``, not cookies."""
+
+    PREFIX = "/cds-services"
+
+    def __init__(self, app: ASGIApp, origins: list[str]) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+            allow_credentials=False,
+            max_age=600,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path == self.PREFIX or path.startswith(self.PREFIX + "/"):
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 def _cookie_policy(settings: WebSettings) -> tuple[bool, Literal["lax", "none"], bool]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +40,9 @@ class WebSettings(BaseSettings):
     # Launched inside an EHR iframe: the cookie must be SameSite=None (so Secure) to reach the app there.
     framed: bool = True
     frame_ancestors: list[str] = Field(default_factory=lambda: ["'self'"])
+    # Host headers the app answers (Starlette TrustedHostMiddleware; "*.example.org" allowed).
+    # Empty: only public_url's host. Any other Host gets 400.
+    trusted_hosts: list[str] = Field(default_factory=list)
     session_idle_minutes: int = Field(default=480, ge=1)
     # Several worker processes: keep sessions in Redis (redis://host:6379/0), encrypted with
     # session_key (a Fernet key: python -c "from bmefhir.smart.redis_sessions import new_session_key;
@@ -51,6 +55,9 @@ class WebSettings(BaseSettings):
     # CDS clients allowed to call /cds-services: JWT issuer → its JWKS URL (or a JWKS file path).
     # Empty: the service refuses every call, unless ``dev`` is on (then calls need no JWT).
     cds_clients: dict[str, str] = Field(default_factory=dict)
+    # Browser origins allowed to call /cds-services cross-origin (CORS), e.g. the CDS Hooks sandbox
+    # ["https://sandbox.cds-hooks.org"]. Empty: no CORS headers, browsers refuse cross-origin calls.
+    cds_cors_origins: list[str] = Field(default_factory=list)
 
     # -- demo ---------------------------------------------------------------------------------
     demo: bool = False  # /demo shows the example patients, no EHR needed
@@ -58,6 +65,14 @@ class WebSettings(BaseSettings):
     @property
     def redirect_uri(self) -> str:
         return self.public_url.rstrip("/") + "/callback"
+
+    @property
+    def hosts(self) -> list[str]:
+        """The Host names requests may carry: ``trusted_hosts``, else ``public_url``'s host."""
+        if self.trusted_hosts:
+            return list(self.trusted_hosts)
+        host = urlsplit(self.public_url).hostname
+        return [host] if host else []
 
     def allows_issuer(self, iss: str) -> bool:
         wanted = iss.rstrip("/")

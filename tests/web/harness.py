@@ -140,9 +140,7 @@ class MockEhr:
         return counts
 
     def reset(self, fhir_user: str = "Practitioner/example") -> None:
-        self.control(
-            patient=None, fhirUser=fhir_user, deny=False, withhold=[], expiresIn=3600, clientSecret=None, clientJwk=None
-        )
+        self.control(reset=True, fhirUser=fhir_user)
 
 
 @contextlib.contextmanager

@@ -9,7 +9,10 @@
 //   /fhir/*                                  proxied to HAPI when the bearer token is valid
 //   /authorize, /token, /jwks ...            oauth2-mock-server
 //   POST /__control                          test knobs (JSON): patient, fhirUser, deny, withhold,
-//                                            expiresIn, clientSecret, clientJwk; GET returns counters
+//                                            expiresIn, clientSecret, clientJwk, leakPatient (an EHR
+//                                            that grants more than it should: every patient search
+//                                            also returns that patient's resources), ...; GET returns
+//                                            counters
 import http from "node:http";
 import crypto from "node:crypto";
 import path from "node:path";
@@ -20,8 +23,17 @@ const { OAuth2Server } = await import(pathToFileURL(path.join(nodeModules, "oaut
 
 const origin = `http://127.0.0.1:${port}`;
 const iss = `${origin}/fhir`;
-const control = { patient: null, fhirUser: "Practitioner/example", deny: false, withhold: [], expiresIn: 3600,
-                  clientSecret: null, clientJwk: null };
+const DEFAULTS = { patient: null, fhirUser: "Practitioner/example", deny: false, withhold: [], expiresIn: 3600,
+                  clientSecret: null, clientJwk: null, leakPatient: null,
+                  // refresh responses as EHRs send them: refreshIdToken "reissue" | "absent" | "noaud" |
+                  // "otherClient" | "badsig" | "otherSub"; refreshRotate false keeps the old refresh
+                  // token; refreshError "invalid_grant" | "server_error" | "garbage" fails the refresh
+                  refreshIdToken: "reissue", refreshRotate: true, refreshError: null,
+                  // the launch id_token spoilt: "badsig" | "nonce" | "expired" | "aud" | "iss"
+                  idTokenQuirk: null,
+                  // types the EHR refuses to write whatever the token says (a policy of its own)
+                  refuseTypes: [] };
+const control = { ...DEFAULTS };
 const counters = { authorize: 0, token: 0, refresh: 0, fhir: 0, fhir401: 0, fhir403: 0 };
 const codes = new Map();   // code -> {scope, launch, aud}
 const tokens = new Map();  // access token -> {scope, exp, patient}
@@ -77,13 +89,32 @@ function clientOk(req) {
 }
 
 svc.on("beforeTokenSigning", (token, req) => {
-  token.payload.exp = Math.floor(Date.now() / 1000) + control.expiresIn;
+  const now = Math.floor(Date.now() / 1000);
+  token.payload.exp = now + control.expiresIn;
   if (!("scope" in token.payload)) {  // the id_token (access tokens carry a scope claim)
-    token.payload.aud = token.payload.aud || "bmefhir";  // private_key_jwt requests carry no client_id
-    token.payload.fhirUser = `${iss}/${control.fhirUser}`;
-    token.payload.name = "Dr Test Clinician";
+    const p = token.payload;
+    p.aud = p.aud || "bmefhir";  // private_key_jwt requests carry no client_id
+    p.fhirUser = `${iss}/${control.fhirUser}`;
+    p.name = "Dr Test Clinician";
+    if (req.body.grant_type === "refresh_token") {
+      if (control.refreshIdToken === "noaud") delete p.aud;  // smart-launcher-v2 does this
+      if (control.refreshIdToken === "otherClient") p.aud = "another-app";
+      if (control.refreshIdToken === "otherSub") p.sub = "someone-else";
+    } else {
+      if (control.idTokenQuirk === "nonce") p.nonce = "not-the-nonce-sent";
+      if (control.idTokenQuirk === "expired") { p.exp = now - 3600; p.iat = now - 7200; }
+      if (control.idTokenQuirk === "aud") p.aud = "another-app";
+      if (control.idTokenQuirk === "iss") p.iss = "https://other-issuer.example";
+    }
   }
 });
+
+function spoilSignature(jwt) {
+  const [h, p, s] = jwt.split(".");
+  const sig = Buffer.from(s, "base64url");
+  sig[0] ^= 0xff;
+  return `${h}.${p}.${sig.toString("base64url")}`;
+}
 
 svc.on("beforeResponse", (response, req) => {
   const body = req.body;
@@ -102,7 +133,11 @@ svc.on("beforeResponse", (response, req) => {
   } else if (body.grant_type === "refresh_token") {
     counters.refresh++;
     ctx = refreshes.get(body.refresh_token);
-    if (!ctx) { response.statusCode = 400; response.body = { error: "invalid_grant" }; return; }
+    if (!ctx || control.refreshError === "invalid_grant") {
+      response.statusCode = 400; response.body = { error: "invalid_grant" }; return;
+    }
+    if (control.refreshError === "server_error") { response.statusCode = 500; response.body = { error: "server_error" }; return; }
+    if (control.refreshError === "garbage") { response.statusCode = 200; response.body = { hello: "world" }; return; }
   } else {
     return;
   }
@@ -112,13 +147,20 @@ svc.on("beforeResponse", (response, req) => {
   if (ctx.patient) r.patient = ctx.patient;
   r.need_patient_banner = false;
   if (!ctx.scope.split(" ").includes("openid")) delete r.id_token;
+  if (body.grant_type === "refresh_token") {
+    if (control.refreshIdToken === "absent") delete r.id_token;
+    if (control.refreshIdToken === "badsig" && r.id_token) r.id_token = spoilSignature(r.id_token);
+    if (!control.refreshRotate) delete r.refresh_token;  // the old one stays valid
+  } else if (control.idTokenQuirk === "badsig" && r.id_token) {
+    r.id_token = spoilSignature(r.id_token);
+  }
   tokens.set(r.access_token, { scope: ctx.scope, exp: Date.now() + control.expiresIn * 1000, patient: ctx.patient });
-  refreshes.set(r.refresh_token, ctx);
+  if (r.refresh_token) refreshes.set(r.refresh_token, ctx);
 });
 
 function allowed(scope, method, type) {
   if (!type) return method === "POST";  // transaction/batch: HAPI applies entries; checked per type below
-  const need = method === "GET" ? ["rs", "read"] : ["cu", "write"];
+  const need = method === "GET" ? ["rs", "read"] : method === "POST" ? ["c", "write"] : ["cu", "write"];
   return scope.split(" ").some((s) => {
     const m = /^(patient|user)\/([A-Za-z*]+)\.([a-z*]+)/.exec(s);
     if (!m || (m[2] !== type && m[2] !== "*")) return false;
@@ -129,7 +171,7 @@ function allowed(scope, method, type) {
 function entryAllowed(scope, e) {
   const method = (e.request && e.request.method) || "GET";
   const type = ((e.request && e.request.url) || "").split(/[/?]/)[0];
-  return allowed(scope, method === "GET" ? "GET" : "PUT", type);
+  return allowed(scope, ["GET", "POST"].includes(method) ? method : "PUT", type);
 }
 
 const FORBIDDEN_ENTRY = { response: { status: "403 Forbidden", outcome: { resourceType: "OperationOutcome",
@@ -154,7 +196,13 @@ async function proxy(req, res, rest) {
   if (req.method === "POST" && !type) {
     const bundle = JSON.parse(raw || "{}");
     const entries = bundle.entry || [];
-    denied = entries.map((e, i) => (entryAllowed(info.scope, e) ? -1 : i)).filter((i) => i >= 0);
+    if (control.leakPatient) {  // a lax EHR: patient searches answer for another patient too
+      for (const e of entries) {
+        if (e.request && e.request.method === "GET") e.request.url = e.request.url.replace(/([?&]patient=)([^&]+)/, `$1$2,${control.leakPatient}`);
+      }
+    }
+    const refused = (e) => control.refuseTypes.includes(((e.request && e.request.url) || "").split(/[/?]/)[0]);
+    denied = entries.map((e, i) => (entryAllowed(info.scope, e) && !refused(e) ? -1 : i)).filter((i) => i >= 0);
     if (denied.length && bundle.type === "transaction") {  // all or nothing
       counters.fhir403++;
       res.writeHead(403, { "content-type": "application/fhir+json" });
@@ -164,8 +212,8 @@ async function proxy(req, res, rest) {
     if (denied.length) {
       counters.fhir403 += denied.length;
       bundle.entry = entries.filter((_, i) => !denied.includes(i));
-      body = JSON.stringify(bundle);
     }
+    body = JSON.stringify(bundle);
   } else if (!allowed(info.scope, req.method, type)) {
     counters.fhir403++;
     res.writeHead(403, { "content-type": "application/fhir+json" });
@@ -198,7 +246,7 @@ const smartConfig = {
   issuer: origin,
   authorization_endpoint: `${origin}/authorize`,
   token_endpoint: `${origin}/token`,
-  jwks_uri: `${origin}/jwks`,
+  jwks_uri: `${origin}/jwks`,  // also in the issuer's OpenID discovery document (oauth2-mock-server)
   grant_types_supported: ["authorization_code", "refresh_token"],
   token_endpoint_auth_methods_supported: ["none", "client_secret_basic", "private_key_jwt"],
   scopes_supported: ["openid", "fhirUser", "launch", "launch/patient", "online_access", "patient/*.rs", "patient/*.cu"],
@@ -216,7 +264,10 @@ const httpServer = http.createServer(async (req, res) => {
       if (req.method === "POST") {
         const chunks = [];
         for await (const c of req) chunks.push(c);
-        Object.assign(control, JSON.parse(Buffer.concat(chunks).toString() || "{}"));
+        const knobs = JSON.parse(Buffer.concat(chunks).toString() || "{}");
+        if (knobs.reset) Object.assign(control, DEFAULTS);
+        delete knobs.reset;
+        Object.assign(control, knobs);
       }
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ control, counters }));
