@@ -42,6 +42,12 @@ THRESHOLDS: Final[dict[str, tuple[float, str]]] = {
     "hemoglobin_low_g_dl": (12.0, "WHO anaemia threshold (Hb < 12 g/dL women; < 13 g/dL men)"),
     "hemoglobin_low_male_g_dl": (13.0, "WHO anaemia threshold (Hb < 13 g/dL men)"),
     "egfr_low": (60.0, "KDIGO 2012 CKD definition (eGFR < 60 mL/min/1.73 m2)"),
+    "calcium_low_mg_dl": (8.5, "Conventional lower reference limit of total calcium (8.5 mg/dL)"),
+    "paediatric_age_years": (
+        18.0,
+        "Paediatric population up to 18 years (ICH E11(R1) 2017: adolescents 12 to 16-18 years, by region); "
+        "product labels state no use in paediatric patients (section 8.4)",
+    ),
     "procalcitonin_high_ng_ml": (
         0.5,
         "Procalcitonin > 0.5 ng/mL suggests bacterial infection (Maharajan K et al. J Orthop Surg Res 2013;8:19)",
@@ -74,6 +80,8 @@ FACTS: Final[dict[str, FactSpec]] = {
     "male": _b("Sex is male"),
     "female": _b("Sex is female"),
     "middle_aged_male": _b("Man aged 30-60 (the typical TO/RMO patient)"),
+    "paediatric": _b("Child or adolescent (age under 18)"),
+    "adult": _b("Adult (age 18 or more)"),
     # Glucocorticoids and other drugs
     "glucocorticoid_exposure": _b("Any systemic glucocorticoid exposure on record"),
     "glucocorticoid_recent": _b("Systemic glucocorticoid within the last year before the first BME"),
@@ -111,12 +119,22 @@ FACTS: Final[dict[str, FactSpec]] = {
     "alp_elevated": _b("Alkaline phosphatase above 130 U/L"),
     "monoclonal_protein": _b("Monoclonal protein detected / abnormal light-chain ratio"),
     "renal_disease": _b("Renal disease (diagnosis or eGFR < 60)"),
+    "egfr_min": _n("Lowest eGFR", "mL/min/{1.73_m2}"),
+    "hypocalcaemia": _b("Total (or albumin-corrected) calcium below 8.5 mg/dL"),
     # Bone density
     "dxa_t_score_min": _n("Lowest DXA T-score"),
     "osteopenia": _b("Osteopenia (T-score -1 to -2.5, or diagnosis)"),
     "osteoporosis_dxa": _b("Osteoporosis (T-score <= -2.5, or diagnosis)"),
     # Conditions and history
     "pregnancy_late_or_postpartum": _b("Third trimester of pregnancy or within 6 months postpartum"),
+    "pregnant": _b("Pregnant at the analysis date (any stage; status, trimester, gestational age or Condition)"),
+    "pregnancy_weeks": _n("Gestational age projected to the analysis date", "wk"),
+    "breastfeeding": _b("Breastfeeding at the analysis date"),
+    "postpartum_recent": _b("Delivery within 6 months before the analysis date"),
+    "pregnancy_unverified": _b(
+        "Pregnancy, postpartum or breastfeeding recorded but contradicted by sex or age (a data-quality issue): "
+        "not used for the differential, still a reason to withhold a treatment"
+    ),
     "heart_failure": _b("Chronic heart failure"),
     "myeloma": _b("Multiple myeloma or myelofibrosis"),
     "haematological_malignancy": _b("Leukaemia, lymphoma or myeloma"),

@@ -15,6 +15,7 @@ from typing import Final
 from bmefhir.derive.model import Derived, Fact
 from bmefhir.differential.knowledge_base import KnowledgeBase, NextStepSpec, load_knowledge
 from bmefhir.differential.model import CandidateResult, CriterionHit, Differential, NextStep, RedFlag
+from bmefhir.differential.safety import screen_steps
 
 # Facts that say an imaging study was looked at. With none of them on record the
 # differential has nothing to work from: the ranking is the priors alone.
@@ -86,7 +87,8 @@ def run_differential(derived: Derived, kb: KnowledgeBase | None = None) -> Diffe
     severity = {c.code: c.severity_rank for c in kb.candidates}
     red_flags = tuple(sorted(flags.values(), key=lambda f: (severity[f.code], f.code, f.criterion_id)))
     steps = _next_steps(kb.next_steps, facts, probabilities, red_flags, insufficient)
-    return Differential(ranking, red_flags, steps, kb.version, insufficient)
+    steps, withheld = screen_steps(kb, steps, facts)  # contraindicated treatments are withheld, with reasons
+    return Differential(ranking, red_flags, steps, kb.version, insufficient, withheld)
 
 
 def _unique(names: Iterable[str]) -> tuple[str, ...]:
@@ -151,6 +153,10 @@ def _next_steps(
             continue
         if spec.unless is not None and spec.unless.matches(facts)[0]:
             continue
+        if spec.relevant_to and (
+            insufficient or all(probabilities.get(c, 0.0) < spec.relevant_min_probability for c in spec.relevant_to)
+        ):
+            continue  # gated: its result changes management only for a candidate no longer plausible
         seen.add(spec.id)
         names = _unique(used)
         evidence = set(_evidence(facts, names))

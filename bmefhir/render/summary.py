@@ -39,6 +39,23 @@ def summarize(analysis: Analysis) -> dict[str, Any]:
             {"id": s.id, "text": s.text, "citation": s.citation.text, "evidence": list(s.evidence)}
             for s in d.next_steps
         ],
+        "withheld": [
+            {
+                "id": w.id,
+                "text": w.text,
+                "drugs": list(w.drugs),
+                "reasons": [
+                    {
+                        "contraindication": r.contraindication_id,
+                        "reason": r.reason,
+                        "citation": r.citation.text,
+                        "evidence": list(r.evidence),
+                    }
+                    for r in w.reasons
+                ],
+            }
+            for w in d.withheld
+        ],
         "data_quality": [
             {"severity": i.severity, "code": i.code, "resource": i.resource, "element": i.element, "message": i.message}
             for i in analysis.record.issues
