@@ -2,17 +2,21 @@
 
 Pure and deterministic: the same ``Derived`` and knowledge base give the same
 ``Differential``. Each candidate's score is its prior plus the log-likelihood
-ratio weights of every criterion whose ``when`` matched; probabilities are the
-softmax of the scores. Red flags are raised whatever the candidate's rank.
+ratio weights of every criterion whose ``when`` matched, correlated criteria (one
+``group``) counting with diminishing weight; probabilities are the softmax of the
+scores with a small uniform share (combine.py, docs/knowledge-model.md). Red flags
+are raised whatever the candidate's rank.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Final
 
 from bmefhir.derive.model import Derived, Fact
+from bmefhir.differential.combine import diminishing
+from bmefhir.differential.combine import probabilities as combined_probabilities
 from bmefhir.differential.knowledge_base import KnowledgeBase, NextStepSpec, load_knowledge
 from bmefhir.differential.model import CandidateResult, CriterionHit, Differential, NextStep, RedFlag
 from bmefhir.differential.safety import screen_steps
@@ -50,6 +54,8 @@ def run_differential(derived: Derived, kb: KnowledgeBase | None = None) -> Diffe
     opposing: dict[str, list[CriterionHit]] = {c.code: [] for c in kb.candidates}
     flags: dict[tuple[str, str], RedFlag] = {}
 
+    # (candidate, group) -> the matched criteria's hits with their raw weights (combine.py)
+    grouped: dict[tuple[str, str], list[CriterionHit]] = {}
     for crit in kb.criteria:
         matched, used = crit.when.matches(facts)
         if not matched:
@@ -63,11 +69,16 @@ def run_differential(derived: Derived, kb: KnowledgeBase | None = None) -> Diffe
         if insufficient:
             continue  # without imaging the ranking stays at the priors; red flags still count
         for code, weight in crit.effects:
-            scores[code] += weight
             hit = CriterionHit(crit.id, crit.title, weight, crit.citation, evidence, names)
-            (supporting if weight > 0 else opposing)[code].append(hit)
+            grouped.setdefault((code, crit.group), []).append(hit)
 
-    probabilities = _softmax(scores)
+    # Correlated criteria (one group) count with diminishing weight; a hit shows its effective weight.
+    for (code, _group), hits in grouped.items():
+        for hit, weight in zip(hits, diminishing([h.weight for h in hits], kb.combination_ratio), strict=True):
+            scores[code] += weight
+            (supporting if weight > 0 else opposing)[code].append(replace(hit, weight=round(weight, 4)))
+
+    probabilities = combined_probabilities(scores, kb.uncertainty, kb.scale)
     ranking = tuple(
         sorted(
             (
@@ -102,13 +113,6 @@ def _evidence(facts: Mapping[str, Fact], names: Iterable[str]) -> tuple[str, ...
         if fact is not None:
             refs.update(fact.evidence)
     return tuple(sorted(refs))
-
-
-def _softmax(scores: Mapping[str, float]) -> dict[str, float]:
-    top = max(scores.values())
-    exps = {code: math.exp(s - top) for code, s in scores.items()}
-    total = sum(exps.values())
-    return {code: round(e / total, 4) for code, e in exps.items()}
 
 
 def _ordered_hits(hits: list[CriterionHit]) -> tuple[CriterionHit, ...]:

@@ -82,6 +82,7 @@ class Criterion:
     rationale: str
     file: str
     red_flag: RedFlagSpec | None = None
+    group: str = ""  # correlated criteria share a group and count with diminishing weight; "" = its own id
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,11 @@ class KnowledgeBase:
     next_steps: tuple[NextStepSpec, ...]
     seeds: tuple[str, ...] = ()
     contraindications: tuple[Contraindication, ...] = ()
+    # knowledge.yaml `combination` (combine.py): the share each further criterion of a group keeps, and
+    # the uniform share mixed into the probabilities. 1.0 and 0.0 give the plain independent sum.
+    combination_ratio: float = 1.0
+    uncertainty: float = 0.0
+    scale: float = 1.0  # calibration: the softmax of scale x score (a temperature of 1/scale)
 
     def candidate(self, code: str) -> Candidate:
         for c in self.candidates:
@@ -175,6 +181,7 @@ def _load(root: Path) -> KnowledgeBase:
     if version and (len(parts) != 3 or not all(p.isdigit() for p in parts)):
         errors.append(f"knowledge.yaml: version '{version}' is not semver (MAJOR.MINOR.PATCH)")
 
+    ratio, uncertainty, scale = _load_combination(meta.get("combination"), errors)
     candidates = _load_candidates(root / "candidates.yaml", seeds, errors)
     codes = frozenset(c.code for c in candidates)
 
@@ -206,8 +213,35 @@ def _load(root: Path) -> KnowledgeBase:
     if errors:
         raise KnowledgeError(errors)
     return KnowledgeBase(
-        version, url, tuple(candidates), tuple(criteria), tuple(next_steps), seeds, tuple(contraindications)
-    )
+        version, url, tuple(candidates), tuple(criteria), tuple(next_steps), seeds, tuple(contraindications),
+        ratio, uncertainty, scale,
+    )  # fmt: skip
+
+
+def _load_combination(raw: object, errors: list[str]) -> tuple[float, float, float]:
+    """knowledge.yaml ``combination: {rule: diminishing, ratio, scale, uncertainty, rationale}``."""
+    if raw is None:
+        return 1.0, 0.0, 1.0
+    if not isinstance(raw, Mapping):
+        errors.append("knowledge.yaml: combination must be a mapping")
+        return 1.0, 0.0, 1.0
+    if raw.get("rule") != "diminishing":
+        errors.append("knowledge.yaml: combination.rule must be 'diminishing'")
+    if not isinstance(raw.get("rationale"), str) or not str(raw.get("rationale")).strip():
+        errors.append("knowledge.yaml: combination needs a rationale")
+    ratio = _number(raw.get("ratio"))
+    if ratio is None or not 0.0 <= ratio <= 1.0:
+        errors.append("knowledge.yaml: combination.ratio must be in [0, 1]")
+        ratio = 1.0
+    uncertainty = _number(raw.get("uncertainty", 0.0))
+    if uncertainty is None or not 0.0 <= uncertainty < 0.5:
+        errors.append("knowledge.yaml: combination.uncertainty must be in [0, 0.5)")
+        uncertainty = 0.0
+    scale = _number(raw.get("scale", 1.0))
+    if scale is None or not 0.25 <= scale <= 4.0:
+        errors.append("knowledge.yaml: combination.scale must be in [0.25, 4]")
+        scale = 1.0
+    return ratio, uncertainty, scale
 
 
 def _read_yaml(path: Path, errors: list[str]) -> Mapping[str, object]:
@@ -378,7 +412,11 @@ def _load_criterion(
             red_flag = RedFlagSpec(flag_code, _req_str(raw_flag, "message", f"{where}: red_flag", errors))
     if when is None:
         return None
-    return Criterion(cid, title, when, tuple(effects), citation, rationale, rel, red_flag)
+    group = item.get("group", cid)
+    if not isinstance(group, str) or not group.strip():
+        errors.append(f"{where}: group must be a non-empty string")
+        group = cid
+    return Criterion(cid, title, when, tuple(effects), citation, rationale, rel, red_flag, group.strip())
 
 
 def _load_next_steps(

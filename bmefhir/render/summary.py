@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bmefhir.anatomy import lane_label
+from bmefhir.differential.confidence import confidence_band
 
 if TYPE_CHECKING:
     from bmefhir.pipeline import Analysis
@@ -20,10 +21,11 @@ def summarize(analysis: Analysis) -> dict[str, Any]:
                 "code": c.code,
                 "display": c.display,
                 "probability": c.probability,
+                "confidence": confidence_band(c.probability, leading=i == 0),
                 "for": [h.criterion_id for h in c.supporting],
                 "against": [h.criterion_id for h in c.opposing],
             }
-            for c in d.ranking
+            for i, c in enumerate(d.ranking)
         ],
         "red_flags": [
             {
