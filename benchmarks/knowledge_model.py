@@ -5,7 +5,7 @@ top-1 correct, red flags kept, the largest and median probability of the leading
 many leaders are shown at 99 % or more.
 
 Part 2, per ratio, over sparse versions of the examples (each fact a matched criterion used is
-removed with probability 0.5, then 0.7; 30 draws per example, fixed seed; the label unchanged):
+removed with probability 0.5, then 0.7; 60 draws per example, fixed seed; the label unchanged):
 top-1 accuracy and the multi-class Brier score and log-loss of the labelled answer, at scale 1 and
 at the best scale of a grid. Sparse records stand in for real ones, which rarely hold every sign:
 a model that counts correlated evidence twice stays sure when a fact is missing and then turns out
@@ -39,7 +39,7 @@ RATIOS = (1.0, 0.75, 0.5, 0.35, 0.2, 0.0)
 UNCERTAINTIES = (0.0, 0.02, 0.05)
 SCALES = (1.0, 1.5, 2.0, 3.0, 4.0)
 DROP_RATES = (0.5, 0.7)
-DRAWS = 30
+DRAWS = 60
 SEED = 10
 
 Run = tuple[Derived, Expectation]

@@ -35,8 +35,10 @@ def test_correlated_crp_levels_no_longer_add_as_if_independent() -> None:
     independent = run_differential(s.derived(facts), replace(kb, combination_ratio=1.0))
     score = {r.code: r.score for r in grouped.ranking}["infection"]
     plain = {r.code: r.score for r in independent.ranking}["infection"]
-    # CRP > 10 (0.7), > 50 (1.5), > 100 (1.0) are one measurement: 1.5 + 0.5 + 0.175, not 3.2.
-    assert plain - score == pytest.approx((1.0 - 0.5) + (0.7 - 0.175), abs=1e-3)
+    # CRP > 10 (0.7), > 50 (1.5), > 100 (1.0) are one measurement: 1.5 + 1.0 r + 0.7 r^2, not 3.2.
+    r = kb.combination_ratio
+    assert plain - score == pytest.approx((1.0 - 1.0 * r) + (0.7 - 0.7 * r * r), abs=1e-3)
+    assert plain - score > 0.5
     hit = next(
         h for r in grouped.ranking if r.code == "infection" for h in r.supporting if h.criterion_id == "INF-CRP-HIGH"
     )
