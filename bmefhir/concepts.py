@@ -58,6 +58,7 @@ OBSERVATION_CONCEPTS: Final[dict[str, str]] = {
     "sudden_onset_pain": "Sudden spontaneous onset of pain",
     "limp": "Limp / antalgic gait",
     "rom_limitation_mild": "Range of motion only mildly limited (disproportionate to pain)",
+    "rom_limited": "Range of motion limited (restricted, guarded or painful motion; not only mildly)",
     "joint_swelling": "Joint swelling",
     "joint_warmth": "Warm joint",
     "skin_changes": "Skin changes (colour, temperature, sweating, trophic)",

@@ -39,6 +39,8 @@ IMAGING_FACTS: Final[frozenset[str]] = frozenset(
         "osteophytes", "abscess", "sinus_tract", "enthesitis", "fracture_line", "bone_contusion_pattern",
         "periarticular_osteopenia", "scintigraphy_diffuse_uptake", "scintigraphy_cold_spot",
         "delayed_enhancement", "rim_enhancement", "contrast_mri_done", "follow_up_mri_done",
+        "sif_band", "osteonecrosis_reported", "subchondral_cyst", "focal_lesion", "lytic_lesion", "meniscal_tear",
+        "meniscal_extrusion", "scintigraphy_increased_uptake", "scintigraphy_decreased_uptake", "contrast_enhancement",
     }
 )  # fmt: skip
 

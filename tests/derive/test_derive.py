@@ -63,6 +63,7 @@ def full_record() -> PatientRecord:
         obs("rest_pain", False),
         obs("sudden_onset_pain", True, "2023-07-08"),
         obs("rom_limitation_mild"),
+        obs("rom_limited", False),
         obs("joint_swelling"),
         obs("skin_changes", False),
         obs("allodynia", False),
