@@ -150,6 +150,8 @@ MEDICATION_CONCEPTS: Final[dict[str, str]] = {
     "gcsf": "Granulocyte colony-stimulating factor",
     "erythropoietin": "Erythropoiesis-stimulating agent",
     "iloprost": "Prostacyclin analogue",
+    "calcitonin": "Calcitonin",
+    "antituberculous": "Antituberculous therapy (isoniazid and others)",
 }
 
 # Conditions / problems.
@@ -191,6 +193,7 @@ CONDITION_CONCEPTS: Final[dict[str, str]] = {
     "tuberculosis": "Tuberculosis",
     "diabetes": "Diabetes mellitus",
     "immunosuppression": "Immunosuppressed state",
+    "asplenia": "Asplenia / hyposplenism (after splenectomy)",
     "crps": "Complex regional pain syndrome",
     "fracture": "Fracture",
     "fragility_fracture": "Fragility / insufficiency fracture",

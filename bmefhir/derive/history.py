@@ -32,6 +32,7 @@ CONDITION_FACTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("known_inflammatory_arthritis", ("rheumatoid_arthritis", "spondyloarthritis", "psoriasis")),
     ("known_gout", ("gout",)),
     ("known_osteoarthritis", ("osteoarthritis",)),
+    ("known_bone_joint_infection", ("septic_arthritis", "osteomyelitis", "tuberculosis")),
 )
 
 
@@ -147,7 +148,7 @@ def _local_history(index: RecordIndex, affected: frozenset[tuple[str, str | None
 
 def _immunosuppression(index: RecordIndex, facts: FactSet) -> None:
     votes = Votes()
-    for cond in index.conditions_of("immunosuppression", "diabetes", "hiv"):
+    for cond in index.conditions_of("immunosuppression", "diabetes", "hiv", "asplenia"):
         votes.yes(cond.ref, f"condition {cond.concept}")
     for med in index.medications.get("chemotherapy", ()):
         votes.yes(med.ref, f"{med.drug} (chemotherapy)")

@@ -93,6 +93,7 @@ FACTS: Final[dict[str, FactSpec]] = {
     "chemotherapy": _b("Antineoplastic chemotherapy on record"),
     "antiretroviral_therapy": _b("Antiretroviral therapy on record"),
     "gcsf_or_epo": _b("G-CSF or erythropoietin on record (marrow stimulation)"),
+    "antituberculous_therapy": _b("Antituberculous therapy on record (isoniazid and others)"),
     # Lifestyle
     "heavy_alcohol": _b("Heavy alcohol use"),
     "smoker": _b("Current or former smoker"),
@@ -151,7 +152,8 @@ FACTS: Final[dict[str, FactSpec]] = {
     "known_inflammatory_arthritis": _b("Known RA, spondyloarthritis or psoriatic arthritis"),
     "known_gout": _b("Known gout"),
     "known_osteoarthritis": _b("Known osteoarthritis"),
-    "immunosuppressed": _b("Immunosuppression or diabetes (infection risk)"),
+    "known_bone_joint_infection": _b("Known septic arthritis, osteomyelitis or tuberculosis"),
+    "immunosuppressed": _b("Immunosuppression, diabetes or asplenia (infection risk)"),
     "trauma": _b("Trauma to an affected site"),
     "overuse": _b("Recent overuse / increased loading"),
     # Symptoms and exam

@@ -89,6 +89,7 @@ def full_record() -> PatientRecord:
             "osteoarthritis",
             "diabetes",
             "joint_pain",
+            "tuberculosis",
         )
     ]
     meds = [
@@ -98,6 +99,7 @@ def full_record() -> PatientRecord:
         med("chemotherapy", "melphalan", "oral", "2016-01-01", "2016-06-01"),
         med("antiretroviral", "tenofovir", "oral", "2015-02-01", status="active"),
         med("gcsf", "filgrastim", "subcutaneous", "2016-02-01", "2016-02-10"),
+        med("antituberculous", "isoniazid", "oral", "2023-01-01", "2023-07-01"),
         med("vitamin_d", "colecalciferol", "oral", "2023-08-01", "2023-09-15"),
     ]
     items = imaging + morphology + labs + observations + conditions + meds
