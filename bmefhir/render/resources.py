@@ -182,6 +182,13 @@ def clinical_impression(analysis: Analysis, signature: Signature | None, risk_ur
     notes = [{"text": DISCLAIMER}]
     notes += [{"text": f"RED FLAG ({f.code}): {f.message} [{f.criterion_id}; {f.citation.text}]"} for f in d.red_flags]
     notes += [{"text": f"Next step: {s.text} [{s.citation.text}]"} for s in d.next_steps]
+    notes += [
+        {
+            "text": f"Not suggested ({w.id}, contraindicated): "
+            + "; ".join(f"{r.reason} [{r.citation.text}]" for r in w.reasons)
+        }
+        for w in d.withheld
+    ]
     if signature and signature.comment:
         notes.append({"text": f"Clinician comment: {signature.comment}"})
     res: Json = {
