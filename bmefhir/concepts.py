@@ -132,6 +132,13 @@ FINDING_CONCEPTS: Final[dict[str, str]] = {
     "delayed_enhancement": "Delayed, homogeneous enhancement on contrast MRI",
     "rim_enhancement": "Rim enhancement",
     "normal_study": "Study reported normal",
+    # Histology / biopsy results (a pathology DiagnosticReport's conclusionCode, or an Observation). Kept in
+    # this CodeSystem for now so that they flow through the finding path; decisive evidence in the knowledge base.
+    "histology_malignancy": "Histology/biopsy: malignant tumour (primary, metastasis, myeloma, lymphoma, leukaemia)",
+    "histology_osteonecrosis": "Histology/biopsy: osteonecrosis (necrotic trabeculae with empty lacunae)",
+    "histology_osteomyelitis": "Histology/biopsy: osteomyelitis (inflammatory infiltrate with bone destruction)",
+    "histology_fracture": "Histology/biopsy: subchondral (insufficiency) fracture with callus, no necrosis",
+    "histology_marrow_edema": "Histology/biopsy: marrow edema only; necrosis, tumour and infection not found",
 }
 
 # Medication classes (RxNorm ingredients and ATC codes map here).

@@ -68,6 +68,11 @@ MORPHOLOGY_FACTS: dict[str, str] = {
         "contrast_enhancement",
         "delayed_enhancement",
         "rim_enhancement",
+        "histology_malignancy",
+        "histology_osteonecrosis",
+        "histology_osteomyelitis",
+        "histology_fracture",
+        "histology_marrow_edema",
     )
 } | {"geographic_reticular_bme_trauma_pattern": "bone_contusion_pattern"}
 # Vande Berg: absence of these subchondral changes predicts a transient lesion (seed 000 §MRI).

@@ -237,5 +237,11 @@ FACTS: Final[dict[str, FactSpec]] = {
     "delayed_enhancement": _b("Delayed homogeneous enhancement on contrast MRI"),
     "rim_enhancement": _b("Rim enhancement"),
     "contrast_mri_done": _b("A contrast-enhanced MRI is on record"),
+    # Histology / biopsy (decisive where present)
+    "histology_malignancy": _b("Histology/biopsy: malignant tumour"),
+    "histology_osteonecrosis": _b("Histology/biopsy: osteonecrosis"),
+    "histology_osteomyelitis": _b("Histology/biopsy: osteomyelitis"),
+    "histology_fracture": _b("Histology/biopsy: subchondral insufficiency fracture"),
+    "histology_marrow_edema": _b("Histology/biopsy: marrow edema only; necrosis, tumour and infection not found"),
     "follow_up_mri_done": _b("More than one MRI of an affected site"),
 }

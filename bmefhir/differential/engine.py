@@ -21,7 +21,7 @@ from bmefhir.differential.knowledge_base import KnowledgeBase, NextStepSpec, loa
 from bmefhir.differential.model import CandidateResult, CriterionHit, Differential, NextStep, RedFlag
 from bmefhir.differential.safety import screen_steps
 
-# Facts that say an imaging study was looked at. With none of them on record the
+# Facts that say an imaging study (or a biopsy) was looked at. With none of them on record the
 # differential has nothing to work from: the ranking is the priors alone.
 IMAGING_FACTS: Final[frozenset[str]] = frozenset(
     {
@@ -41,6 +41,9 @@ IMAGING_FACTS: Final[frozenset[str]] = frozenset(
         "delayed_enhancement", "rim_enhancement", "contrast_mri_done", "follow_up_mri_done",
         "sif_band", "osteonecrosis_reported", "subchondral_cyst", "focal_lesion", "lytic_lesion", "meniscal_tear",
         "meniscal_extrusion", "scintigraphy_increased_uptake", "scintigraphy_decreased_uptake", "contrast_enhancement",
+        # a histology result is decisive evidence even without imaging on record
+        "histology_malignancy", "histology_osteonecrosis", "histology_osteomyelitis", "histology_fracture",
+        "histology_marrow_edema",
     }
 )  # fmt: skip
 
