@@ -166,3 +166,11 @@ def test_a_stale_breastfeeding_record_is_not_current() -> None:
 def test_third_trimester_at_the_bme_date() -> None:
     items = (obs("pregnancy_third_trimester", True, "2024-02-20"), bme("2024-03-01", "femoral_head", "left"))
     assert run(*items, sex="female").facts["pregnancy_late_or_postpartum"].value is True
+
+
+def test_a_negative_pregnancy_test_by_text_is_not_read_as_pregnant() -> None:
+    """No text fallback for pregnancy Observations: a text-only code with a negative answer must not count."""
+    test = observation("o1", {"text": "Pregnancy test, urine"}, valueCodeableConcept=cc(SCT, "260385009"))
+    status = observation("o2", {"text": "Pregnancy status"}, valueCodeableConcept=cc(SCT, "60001007"))
+    facts = facts_of(test, status)
+    assert facts.get("pregnant") is not True
