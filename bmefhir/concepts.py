@@ -58,6 +58,7 @@ OBSERVATION_CONCEPTS: Final[dict[str, str]] = {
     "sudden_onset_pain": "Sudden spontaneous onset of pain",
     "limp": "Limp / antalgic gait",
     "rom_limitation_mild": "Range of motion only mildly limited (disproportionate to pain)",
+    "rom_limited": "Range of motion limited (restricted, guarded or painful motion; not only mildly)",
     "joint_swelling": "Joint swelling",
     "joint_warmth": "Warm joint",
     "skin_changes": "Skin changes (colour, temperature, sweating, trophic)",
@@ -68,8 +69,10 @@ OBSERVATION_CONCEPTS: Final[dict[str, str]] = {
     "dxa_t_score": "DXA T-score (lowest site)",
     "dxa_z_score": "DXA Z-score",
     "pregnancy": "Pregnant",
+    "pregnancy_third_trimester": "Pregnant, third trimester",
     "gestational_age_weeks": "Gestational age (wk)",
     "postpartum": "Postpartum (within 6 months of delivery)",
+    "breastfeeding": "Currently breastfeeding (lactating)",
     "weight_loss": "Unintentional weight loss",
     "night_sweats": "Night sweats",
     "overuse": "Recent increase in activity / repetitive loading",
@@ -129,6 +132,13 @@ FINDING_CONCEPTS: Final[dict[str, str]] = {
     "delayed_enhancement": "Delayed, homogeneous enhancement on contrast MRI",
     "rim_enhancement": "Rim enhancement",
     "normal_study": "Study reported normal",
+    # Histology / biopsy results (a pathology DiagnosticReport's conclusionCode, or an Observation). Kept in
+    # this CodeSystem for now so that they flow through the finding path; decisive evidence in the knowledge base.
+    "histology_malignancy": "Histology/biopsy: malignant tumour (primary, metastasis, myeloma, lymphoma, leukaemia)",
+    "histology_osteonecrosis": "Histology/biopsy: osteonecrosis (necrotic trabeculae with empty lacunae)",
+    "histology_osteomyelitis": "Histology/biopsy: osteomyelitis (inflammatory infiltrate with bone destruction)",
+    "histology_fracture": "Histology/biopsy: subchondral (insufficiency) fracture with callus, no necrosis",
+    "histology_marrow_edema": "Histology/biopsy: marrow edema only; necrosis, tumour and infection not found",
 }
 
 # Medication classes (RxNorm ingredients and ATC codes map here).
@@ -147,6 +157,8 @@ MEDICATION_CONCEPTS: Final[dict[str, str]] = {
     "gcsf": "Granulocyte colony-stimulating factor",
     "erythropoietin": "Erythropoiesis-stimulating agent",
     "iloprost": "Prostacyclin analogue",
+    "calcitonin": "Calcitonin",
+    "antituberculous": "Antituberculous therapy (isoniazid and others)",
 }
 
 # Conditions / problems.
@@ -162,7 +174,9 @@ CONDITION_CONCEPTS: Final[dict[str, str]] = {
     "tobacco_use": "Tobacco use",
     "renal_disease": "Chronic kidney disease / renal transplant",
     "pregnancy": "Pregnancy",
+    "pregnancy_third_trimester": "Pregnancy, third trimester",
     "postpartum": "Postpartum state",
+    "breastfeeding": "Breastfeeding (lactating mother)",
     "anaemia": "Chronic anaemia",
     "heart_failure": "Chronic heart failure",
     "multiple_myeloma": "Multiple myeloma",
@@ -186,6 +200,7 @@ CONDITION_CONCEPTS: Final[dict[str, str]] = {
     "tuberculosis": "Tuberculosis",
     "diabetes": "Diabetes mellitus",
     "immunosuppression": "Immunosuppressed state",
+    "asplenia": "Asplenia / hyposplenism (after splenectomy)",
     "crps": "Complex regional pain syndrome",
     "fracture": "Fracture",
     "fragility_fracture": "Fragility / insufficiency fracture",

@@ -9,7 +9,7 @@ sinks write what it returns; the CLI, the web app and the sync workers all call
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -44,6 +44,8 @@ class PatientResult:
 def analyse(record: PatientRecord, now: datetime, kb: KnowledgeBase | None = None) -> Analysis:
     """Derive facts and timelines, then run the differential (the pure core)."""
     derived = derive(record, now.date())
+    if derived.issues:  # contradictions found while deriving join the input's data-quality issues
+        record = replace(record, issues=record.issues + derived.issues)
     return Analysis(record, derived, run_differential(derived, kb), now)
 
 

@@ -49,7 +49,7 @@ def print_table(result: PatientResult, console: Console) -> None:
         console.print("  [yellow]No bone marrow edema imaging on record: ranking is priors only.[/]")
     table = Table(show_edge=False, pad_edge=False)
     table.add_column("#", justify="right")
-    table.add_column("Candidate", max_width=34)
+    table.add_column("Candidate", min_width=24, max_width=34)
     table.add_column("Prob.", justify="right")
     table.add_column("Strongest evidence for", ratio=3)
     table.add_column("Against", ratio=2)
@@ -61,6 +61,9 @@ def print_table(result: PatientResult, console: Console) -> None:
         console.print(f"  [dim]+{hidden} more candidates below 1%[/]")
     for step in d.next_steps:
         console.print(f"  [cyan]Next step[/] {step.text} [dim]({step.citation.text})[/]")
+    for held in d.withheld:
+        why = "; ".join(f"{r.reason} ({r.citation.text})" for r in held.reasons)
+        console.print(f"  [yellow]Withheld[/] {held.id}: {why}")
     issues = result.analysis.record.issues
     if issues:
         console.print(

@@ -12,10 +12,11 @@ from bmefhir.derive.labs import derive_labs
 from bmefhir.derive.lesions import build_lesions
 from bmefhir.derive.medications import derive_glucocorticoids, derive_medication_flags, exposure_bands
 from bmefhir.derive.model import Derived
+from bmefhir.derive.pregnancy import derive_pregnancy
 from bmefhir.derive.recordindex import index_record
 from bmefhir.derive.risk import risk_factors
 from bmefhir.derive.symptoms import derive_symptoms, onset_dates, symptom_events
-from bmefhir.record import PatientRecord
+from bmefhir.record import DataQualityIssue, PatientRecord
 
 
 def derive(record: PatientRecord, today: date) -> Derived:
@@ -31,7 +32,9 @@ def derive(record: PatientRecord, today: date) -> Derived:
     affected = frozenset((e.joint or e.structure, e.side) for e in lesions.timeline.episodes)
 
     facts = FactSet()
-    derive_demographics(record.patient, today, facts)
+    issues: list[DataQualityIssue] = []
+    derive_demographics(record, today, facts, issues)
+    derive_pregnancy(index, bme_start, facts, issues)
     derive_glucocorticoids(index, bme_start, facts)
     derive_medication_flags(index, facts)
     derive_labs(index, bme_start, facts)
@@ -45,4 +48,5 @@ def derive(record: PatientRecord, today: date) -> Derived:
         symptoms=events,
         exposures=exposure_bands(index),
         risk_factors=risk_factors(facts),
+        issues=tuple(issues),
     )

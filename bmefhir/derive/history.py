@@ -1,4 +1,4 @@
-"""Conditions and social history: alcohol, smoking, bone density, pregnancy, comorbidities.
+"""Conditions and social history: alcohol, smoking, bone density, comorbidities (pregnancy: ``pregnancy``).
 
 Problem-list facts are True when a matching condition is on record and unknown
 otherwise: a missing diagnosis is not evidence of its absence.
@@ -6,7 +6,7 @@ otherwise: a missing diagnosis is not evidence of its absence.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 from bmefhir.anatomy import joint_of
 from bmefhir.derive.factset import FactSet, Votes
@@ -14,11 +14,6 @@ from bmefhir.derive.recordindex import RecordIndex
 from bmefhir.derive.registry import THRESHOLDS
 from bmefhir.record import ClinicalObservation, Site
 
-# Third trimester starts at 28 weeks; pregnancy does not go beyond 42 completed
-# weeks (ACOG Committee Opinion 579, 2013: "post-term" >= 42 0/7 weeks).
-LATE_PREGNANCY_WEEKS = (28.0, 42.0)
-# "Early postpartum": within 6 months of delivery (seed 000 §definition).
-POSTPARTUM_DAYS = 183
 # AUDIT-C positive screen: >= 4 men, >= 3 women (Bradley KA et al. Alcohol Clin Exp Res 2007;31:1208-17;
 # registry heavy_alcohol_units_week).
 AUDIT_C_POSITIVE = {"male": 4.0, "female": 3.0}
@@ -37,6 +32,7 @@ CONDITION_FACTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("known_inflammatory_arthritis", ("rheumatoid_arthritis", "spondyloarthritis", "psoriasis")),
     ("known_gout", ("gout",)),
     ("known_osteoarthritis", ("osteoarthritis",)),
+    ("known_bone_joint_infection", ("septic_arthritis", "osteomyelitis", "tuberculosis")),
 )
 
 
@@ -125,29 +121,6 @@ def _bone_density(index: RecordIndex, facts: FactSet) -> None:
     facts.decide("osteopenia", osteopenia)
 
 
-def _pregnancy(index: RecordIndex, ref_date: date, facts: FactSet) -> None:
-    if index.record.patient.sex == "male":
-        facts.put("pregnancy_late_or_postpartum", False, [index.record.patient.ref], "sex male")
-        return
-    votes = Votes()
-    low, high = LATE_PREGNANCY_WEEKS
-    for obs in _numeric(index, "gestational_age_weeks"):
-        if obs.date is None:
-            continue
-        # Project the gestational age to the reference date (first BME, else today).
-        weeks = _num(obs) + (ref_date - obs.date).days / 7
-        if low <= weeks <= high:
-            votes.yes(obs.ref, f"gestational age {weeks:.0f} wk at {ref_date.isoformat()}")
-    window_start = ref_date - timedelta(days=POSTPARTUM_DAYS)
-    for obs in index.observations.get("postpartum", ()):
-        if obs.date is not None and window_start <= obs.date <= ref_date and is_flag(obs.value):
-            votes.vote(obs.value is not False, obs.ref, f"postpartum {obs.date.isoformat()}")
-    for cond in index.conditions_of("postpartum"):
-        if cond.onset is not None and window_start <= cond.onset <= ref_date:
-            votes.yes(cond.ref, f"postpartum from {cond.onset.isoformat()}")
-    facts.decide("pregnancy_late_or_postpartum", votes)
-
-
 def _site_matches(site: Site | None, affected: frozenset[tuple[str, str | None]]) -> bool:
     """A site-less report matches; a sited one must name an affected joint (side-less matches either)."""
     if site is None or not affected:
@@ -175,7 +148,7 @@ def _local_history(index: RecordIndex, affected: frozenset[tuple[str, str | None
 
 def _immunosuppression(index: RecordIndex, facts: FactSet) -> None:
     votes = Votes()
-    for cond in index.conditions_of("immunosuppression", "diabetes", "hiv"):
+    for cond in index.conditions_of("immunosuppression", "diabetes", "hiv", "asplenia"):
         votes.yes(cond.ref, f"condition {cond.concept}")
     for med in index.medications.get("chemotherapy", ()):
         votes.yes(med.ref, f"{med.drug} (chemotherapy)")
@@ -192,7 +165,6 @@ def derive_history(
     _alcohol(index, facts)
     _smoking(index, facts)
     _bone_density(index, facts)
-    _pregnancy(index, bme_start or index.today, facts)
     for name, concepts in CONDITION_FACTS:
         votes = Votes()
         for cond in index.conditions_of(*concepts):

@@ -34,11 +34,16 @@ MORPHOLOGY_FACTS: dict[str, str] = {
         "subchondral_fracture_line",
         "double_line_sign",
         "band_like_t1_lesion",
+        "sif_band",
+        "osteonecrosis_reported",
+        "subchondral_cyst",
         "crescent_sign",
         "articular_collapse",
         "marrow_reconversion_pattern",
         "marrow_replacement",
         "focal_enhancing_lesion",
+        "focal_lesion",
+        "lytic_lesion",
         "cortical_destruction",
         "soft_tissue_mass",
         "periosteal_reaction",
@@ -49,6 +54,8 @@ MORPHOLOGY_FACTS: dict[str, str] = {
         "periarticular_bme_both_sides",
         "cartilage_loss",
         "osteophytes",
+        "meniscal_tear",
+        "meniscal_extrusion",
         "abscess",
         "sinus_tract",
         "enthesitis",
@@ -56,8 +63,16 @@ MORPHOLOGY_FACTS: dict[str, str] = {
         "periarticular_osteopenia",
         "scintigraphy_diffuse_uptake",
         "scintigraphy_cold_spot",
+        "scintigraphy_increased_uptake",
+        "scintigraphy_decreased_uptake",
+        "contrast_enhancement",
         "delayed_enhancement",
         "rim_enhancement",
+        "histology_malignancy",
+        "histology_osteonecrosis",
+        "histology_osteomyelitis",
+        "histology_fracture",
+        "histology_marrow_edema",
     )
 } | {"geographic_reticular_bme_trauma_pattern": "bone_contusion_pattern"}
 # Vande Berg: absence of these subchondral changes predicts a transient lesion (seed 000 §MRI).
@@ -66,9 +81,10 @@ SUBCHONDRAL_CHANGES = (
     "subchondral_fracture_line",
     "double_line_sign",
     "band_like_t1_lesion",
+    "sif_band",
 )
 # Seen only on contrast-enhanced MRI: a reading of them (either way) means contrast was given.
-CONTRAST_FINDINGS = ("delayed_enhancement", "focal_enhancing_lesion", "rim_enhancement")
+CONTRAST_FINDINGS = ("delayed_enhancement", "focal_enhancing_lesion", "rim_enhancement", "contrast_enhancement")
 # Findings that make BME episodes (bmefhir.derive.lesions) or say a study showed none.
 BME_CONCEPTS = frozenset({"bone_marrow_edema", "t1_low_signal", "t2_high_signal", "stir_high_signal", "normal_study"})
 _CONCEPT_OF_FACT = {fact: concept for concept, fact in MORPHOLOGY_FACTS.items()}

@@ -42,6 +42,7 @@ _FLAG_FACTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("chemotherapy", ("chemotherapy",)),
     ("antiretroviral_therapy", ("antiretroviral",)),
     ("gcsf_or_epo", ("gcsf", "erythropoietin")),
+    ("antituberculous_therapy", ("antituberculous",)),
 )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
-from bmefhir.record import Side
+from bmefhir.record import DataQualityIssue, Side
 
 FactValue = bool | float
 
@@ -98,3 +98,6 @@ class Derived:
     symptoms: tuple[SymptomEvent, ...] = ()
     exposures: tuple[Exposure, ...] = ()
     risk_factors: tuple[str, ...] = field(default=())  # names of true risk-factor facts, for display
+    # Implausible or contradictory facts found while deriving (pregnant and male, a birth date after
+    # the study): the pipeline adds them to the record's data-quality issues.
+    issues: tuple[DataQualityIssue, ...] = ()

@@ -42,6 +42,12 @@ THRESHOLDS: Final[dict[str, tuple[float, str]]] = {
     "hemoglobin_low_g_dl": (12.0, "WHO anaemia threshold (Hb < 12 g/dL women; < 13 g/dL men)"),
     "hemoglobin_low_male_g_dl": (13.0, "WHO anaemia threshold (Hb < 13 g/dL men)"),
     "egfr_low": (60.0, "KDIGO 2012 CKD definition (eGFR < 60 mL/min/1.73 m2)"),
+    "calcium_low_mg_dl": (8.5, "Conventional lower reference limit of total calcium (8.5 mg/dL)"),
+    "paediatric_age_years": (
+        18.0,
+        "Paediatric population up to 18 years (ICH E11(R1) 2017: adolescents 12 to 16-18 years, by region); "
+        "product labels state no use in paediatric patients (section 8.4)",
+    ),
     "procalcitonin_high_ng_ml": (
         0.5,
         "Procalcitonin > 0.5 ng/mL suggests bacterial infection (Maharajan K et al. J Orthop Surg Res 2013;8:19)",
@@ -74,6 +80,8 @@ FACTS: Final[dict[str, FactSpec]] = {
     "male": _b("Sex is male"),
     "female": _b("Sex is female"),
     "middle_aged_male": _b("Man aged 30-60 (the typical TO/RMO patient)"),
+    "paediatric": _b("Child or adolescent (age under 18)"),
+    "adult": _b("Adult (age 18 or more)"),
     # Glucocorticoids and other drugs
     "glucocorticoid_exposure": _b("Any systemic glucocorticoid exposure on record"),
     "glucocorticoid_recent": _b("Systemic glucocorticoid within the last year before the first BME"),
@@ -85,6 +93,7 @@ FACTS: Final[dict[str, FactSpec]] = {
     "chemotherapy": _b("Antineoplastic chemotherapy on record"),
     "antiretroviral_therapy": _b("Antiretroviral therapy on record"),
     "gcsf_or_epo": _b("G-CSF or erythropoietin on record (marrow stimulation)"),
+    "antituberculous_therapy": _b("Antituberculous therapy on record (isoniazid and others)"),
     # Lifestyle
     "heavy_alcohol": _b("Heavy alcohol use"),
     "smoker": _b("Current or former smoker"),
@@ -111,12 +120,22 @@ FACTS: Final[dict[str, FactSpec]] = {
     "alp_elevated": _b("Alkaline phosphatase above 130 U/L"),
     "monoclonal_protein": _b("Monoclonal protein detected / abnormal light-chain ratio"),
     "renal_disease": _b("Renal disease (diagnosis or eGFR < 60)"),
+    "egfr_min": _n("Lowest eGFR", "mL/min/{1.73_m2}"),
+    "hypocalcaemia": _b("Total (or albumin-corrected) calcium below 8.5 mg/dL"),
     # Bone density
     "dxa_t_score_min": _n("Lowest DXA T-score"),
     "osteopenia": _b("Osteopenia (T-score -1 to -2.5, or diagnosis)"),
     "osteoporosis_dxa": _b("Osteoporosis (T-score <= -2.5, or diagnosis)"),
     # Conditions and history
     "pregnancy_late_or_postpartum": _b("Third trimester of pregnancy or within 6 months postpartum"),
+    "pregnant": _b("Pregnant at the analysis date (any stage; status, trimester, gestational age or Condition)"),
+    "pregnancy_weeks": _n("Gestational age projected to the analysis date", "wk"),
+    "breastfeeding": _b("Breastfeeding at the analysis date"),
+    "postpartum_recent": _b("Delivery within 6 months before the analysis date"),
+    "pregnancy_unverified": _b(
+        "Pregnancy, postpartum or breastfeeding recorded but contradicted by sex or age (a data-quality issue): "
+        "not used for the differential, still a reason to withhold a treatment"
+    ),
     "heart_failure": _b("Chronic heart failure"),
     "myeloma": _b("Multiple myeloma or myelofibrosis"),
     "haematological_malignancy": _b("Leukaemia, lymphoma or myeloma"),
@@ -133,7 +152,8 @@ FACTS: Final[dict[str, FactSpec]] = {
     "known_inflammatory_arthritis": _b("Known RA, spondyloarthritis or psoriatic arthritis"),
     "known_gout": _b("Known gout"),
     "known_osteoarthritis": _b("Known osteoarthritis"),
-    "immunosuppressed": _b("Immunosuppression or diabetes (infection risk)"),
+    "known_bone_joint_infection": _b("Known septic arthritis, osteomyelitis or tuberculosis"),
+    "immunosuppressed": _b("Immunosuppression, diabetes or asplenia (infection risk)"),
     "trauma": _b("Trauma to an affected site"),
     "overuse": _b("Recent overuse / increased loading"),
     # Symptoms and exam
@@ -142,6 +162,7 @@ FACTS: Final[dict[str, FactSpec]] = {
     "rest_or_night_pain": _b("Pain at rest or at night"),
     "sudden_onset_pain": _b("Sudden spontaneous onset"),
     "rom_disproportionately_preserved": _b("Range of motion only mildly limited for the pain"),
+    "rom_limited": _b("Range of motion limited (restricted or guarded, not only mildly)"),
     "joint_swelling_or_warmth": _b("Swollen or warm joint"),
     "skin_changes": _b("Skin colour/temperature/sweating/trophic changes"),
     "allodynia": _b("Allodynia or hyperalgesia"),
@@ -177,12 +198,19 @@ FACTS: Final[dict[str, FactSpec]] = {
     "subchondral_changes_absent": _b("Subchondral changes looked for and absent on MRI"),
     "subchondral_fracture_line": _b("Subchondral fracture line"),
     "double_line_sign": _b("Double-line sign"),
-    "band_like_t1_lesion": _b("Band-like T1 lesion demarcating a segment"),
+    "band_like_t1_lesion": _b(
+        "Osteonecrosis band: smooth band-like T1 lesion, concave to the surface, demarcating a segment"
+    ),
+    "sif_band": _b("Insufficiency-fracture band: irregular subchondral band convex to the surface, extensive BME"),
+    "osteonecrosis_reported": _b("Osteonecrosis stated by the radiologist (signs not described)"),
+    "subchondral_cyst": _b("Subchondral cyst"),
     "crescent_sign": _b("Crescent sign"),
     "articular_collapse": _b("Articular contour deformity / collapse"),
     "marrow_reconversion_pattern": _b("Red marrow reconversion pattern"),
     "marrow_replacement": _b("Marrow-replacing lesion (T1 below muscle)"),
     "focal_enhancing_lesion": _b("Focal enhancing lesion / tumour tissue"),
+    "focal_lesion": _b("Focal marrow lesion (not further characterised)"),
+    "lytic_lesion": _b("Lytic (osteolytic) bone lesion"),
     "cortical_destruction": _b("Cortical destruction"),
     "soft_tissue_mass": _b("Soft tissue mass"),
     "periosteal_reaction": _b("Periosteal reaction"),
@@ -193,6 +221,8 @@ FACTS: Final[dict[str, FactSpec]] = {
     "periarticular_bme_both_sides": _b("BME on both sides of the joint"),
     "cartilage_loss": _b("Cartilage loss / joint-space narrowing"),
     "osteophytes": _b("Osteophytes"),
+    "meniscal_tear": _b("Meniscal tear"),
+    "meniscal_extrusion": _b("Meniscal extrusion"),
     "abscess": _b("Abscess or fluid collection"),
     "sinus_tract": _b("Sinus tract"),
     "enthesitis": _b("Enthesitis"),
@@ -201,8 +231,17 @@ FACTS: Final[dict[str, FactSpec]] = {
     "periarticular_osteopenia": _b("Periarticular osteopenia on radiograph"),
     "scintigraphy_diffuse_uptake": _b("Diffuse homogeneous uptake on bone scan"),
     "scintigraphy_cold_spot": _b("Cold spot within increased uptake on bone scan"),
+    "scintigraphy_increased_uptake": _b("Increased uptake on bone scan (pattern not stated)"),
+    "scintigraphy_decreased_uptake": _b("Decreased uptake / photopenic area on bone scan"),
+    "contrast_enhancement": _b("Contrast enhancement of marrow (pattern not stated)"),
     "delayed_enhancement": _b("Delayed homogeneous enhancement on contrast MRI"),
     "rim_enhancement": _b("Rim enhancement"),
     "contrast_mri_done": _b("A contrast-enhanced MRI is on record"),
+    # Histology / biopsy (decisive where present)
+    "histology_malignancy": _b("Histology/biopsy: malignant tumour"),
+    "histology_osteonecrosis": _b("Histology/biopsy: osteonecrosis"),
+    "histology_osteomyelitis": _b("Histology/biopsy: osteomyelitis"),
+    "histology_fracture": _b("Histology/biopsy: subchondral insufficiency fracture"),
+    "histology_marrow_edema": _b("Histology/biopsy: marrow edema only; necrosis, tumour and infection not found"),
     "follow_up_mri_done": _b("More than one MRI of an affected site"),
 }

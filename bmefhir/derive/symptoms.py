@@ -19,6 +19,7 @@ SYMPTOM_FACTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("rest_or_night_pain", ("rest_pain",)),
     ("sudden_onset_pain", ("sudden_onset_pain",)),
     ("rom_disproportionately_preserved", ("rom_limitation_mild",)),
+    ("rom_limited", ("rom_limited",)),
     ("joint_swelling_or_warmth", ("joint_swelling", "joint_warmth")),
     ("skin_changes", ("skin_changes",)),
     ("allodynia", ("allodynia",)),

@@ -2,21 +2,26 @@
 
 Pure and deterministic: the same ``Derived`` and knowledge base give the same
 ``Differential``. Each candidate's score is its prior plus the log-likelihood
-ratio weights of every criterion whose ``when`` matched; probabilities are the
-softmax of the scores. Red flags are raised whatever the candidate's rank.
+ratio weights of every criterion whose ``when`` matched, correlated criteria (one
+``group``) counting with diminishing weight; probabilities are the softmax of the
+scores with a small uniform share (combine.py, docs/knowledge-model.md). Red flags
+are raised whatever the candidate's rank.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Final
 
 from bmefhir.derive.model import Derived, Fact
+from bmefhir.differential.combine import diminishing
+from bmefhir.differential.combine import probabilities as combined_probabilities
 from bmefhir.differential.knowledge_base import KnowledgeBase, NextStepSpec, load_knowledge
 from bmefhir.differential.model import CandidateResult, CriterionHit, Differential, NextStep, RedFlag
+from bmefhir.differential.safety import screen_steps
 
-# Facts that say an imaging study was looked at. With none of them on record the
+# Facts that say an imaging study (or a biopsy) was looked at. With none of them on record the
 # differential has nothing to work from: the ranking is the priors alone.
 IMAGING_FACTS: Final[frozenset[str]] = frozenset(
     {
@@ -34,6 +39,11 @@ IMAGING_FACTS: Final[frozenset[str]] = frozenset(
         "osteophytes", "abscess", "sinus_tract", "enthesitis", "fracture_line", "bone_contusion_pattern",
         "periarticular_osteopenia", "scintigraphy_diffuse_uptake", "scintigraphy_cold_spot",
         "delayed_enhancement", "rim_enhancement", "contrast_mri_done", "follow_up_mri_done",
+        "sif_band", "osteonecrosis_reported", "subchondral_cyst", "focal_lesion", "lytic_lesion", "meniscal_tear",
+        "meniscal_extrusion", "scintigraphy_increased_uptake", "scintigraphy_decreased_uptake", "contrast_enhancement",
+        # a histology result is decisive evidence even without imaging on record
+        "histology_malignancy", "histology_osteonecrosis", "histology_osteomyelitis", "histology_fracture",
+        "histology_marrow_edema",
     }
 )  # fmt: skip
 
@@ -49,6 +59,8 @@ def run_differential(derived: Derived, kb: KnowledgeBase | None = None) -> Diffe
     opposing: dict[str, list[CriterionHit]] = {c.code: [] for c in kb.candidates}
     flags: dict[tuple[str, str], RedFlag] = {}
 
+    # (candidate, group) -> the matched criteria's hits with their raw weights (combine.py)
+    grouped: dict[tuple[str, str], list[CriterionHit]] = {}
     for crit in kb.criteria:
         matched, used = crit.when.matches(facts)
         if not matched:
@@ -63,12 +75,18 @@ def run_differential(derived: Derived, kb: KnowledgeBase | None = None) -> Diffe
         if insufficient:
             continue  # without imaging the ranking stays at the priors; red flags still count
         for code, full_weight in crit.effects:
+            # Hedged report text counts less, before grouping: correlated hedged findings are discounted once each.
             weight = round(full_weight * kb.uncertain_weight, 4) if hedged else full_weight
-            scores[code] += weight
             hit = CriterionHit(crit.id, crit.title, weight, crit.citation, evidence, names, hedged)
-            (supporting if weight > 0 else opposing)[code].append(hit)
+            grouped.setdefault((code, crit.group), []).append(hit)
 
-    probabilities = _softmax(scores)
+    # Correlated criteria (one group) count with diminishing weight; a hit shows its effective weight.
+    for (code, _group), hits in grouped.items():
+        for hit, weight in zip(hits, diminishing([h.weight for h in hits], kb.combination_ratio), strict=True):
+            scores[code] += weight
+            (supporting if weight > 0 else opposing)[code].append(replace(hit, weight=round(weight, 4)))
+
+    probabilities = combined_probabilities(scores, kb.uncertainty, kb.scale)
     ranking = tuple(
         sorted(
             (
@@ -88,7 +106,8 @@ def run_differential(derived: Derived, kb: KnowledgeBase | None = None) -> Diffe
     severity = {c.code: c.severity_rank for c in kb.candidates}
     red_flags = tuple(sorted(flags.values(), key=lambda f: (severity[f.code], f.code, f.criterion_id)))
     steps = _next_steps(kb.next_steps, facts, probabilities, red_flags, insufficient)
-    return Differential(ranking, red_flags, steps, kb.version, insufficient)
+    steps, withheld = screen_steps(kb, steps, facts)  # contraindicated treatments are withheld, with reasons
+    return Differential(ranking, red_flags, steps, kb.version, insufficient, withheld)
 
 
 def _unique(names: Iterable[str]) -> tuple[str, ...]:
@@ -107,13 +126,6 @@ def _evidence(facts: Mapping[str, Fact], names: Iterable[str]) -> tuple[str, ...
 def _hedged(facts: Mapping[str, Fact], names: Iterable[str]) -> bool:
     """A criterion counts less when any fact it used rests only on hedged report text."""
     return any((fact := facts.get(name)) is not None and fact.uncertain for name in names)
-
-
-def _softmax(scores: Mapping[str, float]) -> dict[str, float]:
-    top = max(scores.values())
-    exps = {code: math.exp(s - top) for code, s in scores.items()}
-    total = sum(exps.values())
-    return {code: round(e / total, 4) for code, e in exps.items()}
 
 
 def _ordered_hits(hits: list[CriterionHit]) -> tuple[CriterionHit, ...]:
@@ -158,6 +170,10 @@ def _next_steps(
             continue
         if spec.unless is not None and spec.unless.matches(facts)[0]:
             continue
+        if spec.relevant_to and (
+            insufficient or all(probabilities.get(c, 0.0) < spec.relevant_min_probability for c in spec.relevant_to)
+        ):
+            continue  # gated: its result changes management only for a candidate no longer plausible
         seen.add(spec.id)
         names = _unique(used)
         evidence = set(_evidence(facts, names))

@@ -6,6 +6,7 @@ Layout of a knowledge directory::
     candidates.yaml     the diagnoses ranked, with priors, definitions, codes
     criteria/*.yaml     criteria: a ``when`` over derived facts and weights per candidate
     next_steps.yaml     suggested next steps and what triggers them
+    contraindications.yaml  reasons not to propose a treatment's drug class, each cited
 
 Everything is checked when loaded, and every problem is reported at once in one
 ``KnowledgeError`` naming the file and the criterion id: an unknown fact or
@@ -23,6 +24,7 @@ from typing import Final
 
 import yaml
 
+from bmefhir.concepts import MEDICATION_CONCEPTS
 from bmefhir.differential.conditions import Condition, compile_condition
 from bmefhir.differential.model import Citation
 from bmefhir.yamlio import load_yaml
@@ -80,6 +82,7 @@ class Criterion:
     rationale: str
     file: str
     red_flag: RedFlagSpec | None = None
+    group: str = ""  # correlated criteria share a group and count with diminishing weight; "" = its own id
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +103,24 @@ class NextStepSpec:
     red_flag: tuple[str, ...] = ()
     on_insufficient_data: bool = False
     unless: Condition | None = None
+    # A treatment names the drug classes it proposes (bmefhir.concepts.MEDICATION_CONCEPTS); each must
+    # have contraindications on file, and the step is withheld when one matches (safety.py).
+    treatment: tuple[str, ...] = ()
+    # A gate, not a trigger: the step is shown only while one of these candidates is still plausible
+    # (probability >= relevant_min_probability). Steps without it are diagnosis-independent by design.
+    relevant_to: tuple[str, ...] = ()
+    relevant_min_probability: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Contraindication:
+    """A reason not to propose a drug class: a condition over facts, with the label or guideline behind it."""
+
+    id: str
+    drugs: tuple[str, ...]
+    when: Condition
+    reason: str
+    citation: Citation
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +131,12 @@ class KnowledgeBase:
     criteria: tuple[Criterion, ...]
     next_steps: tuple[NextStepSpec, ...]
     seeds: tuple[str, ...] = ()
+    contraindications: tuple[Contraindication, ...] = ()
+    # knowledge.yaml `combination` (combine.py): the share each further criterion of a group keeps, and
+    # the uniform share mixed into the probabilities. 1.0 and 0.0 give the plain independent sum.
+    combination_ratio: float = 1.0
+    uncertainty: float = 0.0
+    scale: float = 1.0  # calibration: the softmax of scale x score (a temperature of 1/scale)
     uncertain_weight: float = 0.5  # fraction of a criterion's weight when its facts rest on hedged text
     uncertain_citation: Citation | None = None
 
@@ -156,6 +183,7 @@ def _load(root: Path) -> KnowledgeBase:
     if version and (len(parts) != 3 or not all(p.isdigit() for p in parts)):
         errors.append(f"knowledge.yaml: version '{version}' is not semver (MAJOR.MINOR.PATCH)")
 
+    ratio, uncertainty, scale = _load_combination(meta.get("combination"), errors)
     candidates = _load_candidates(root / "candidates.yaml", seeds, errors)
     codes = frozenset(c.code for c in candidates)
 
@@ -178,19 +206,45 @@ def _load(root: Path) -> KnowledgeBase:
                 criteria.append(crit)
 
     next_steps = _load_next_steps(root / "next_steps.yaml", codes, seeds, errors)
+    contraindications = _load_contraindications(root / "contraindications.yaml", seeds, errors)
+    covered = {drug for ci in contraindications for drug in ci.drugs}
+    for step in next_steps:
+        for drug in step.treatment:
+            if drug not in covered:
+                errors.append(f"next_steps.yaml: {step.id}: treatment '{drug}' has no contraindications on file")
     uncertain_weight, uncertain_citation = _uncertain_finding(meta.get("uncertain_finding"), seeds, errors)
     if errors:
         raise KnowledgeError(errors)
     return KnowledgeBase(
-        version,
-        url,
-        tuple(candidates),
-        tuple(criteria),
-        tuple(next_steps),
-        seeds,
-        uncertain_weight,
-        uncertain_citation,
-    )
+        version, url, tuple(candidates), tuple(criteria), tuple(next_steps), seeds, tuple(contraindications),
+        ratio, uncertainty, scale, uncertain_weight, uncertain_citation,
+    )  # fmt: skip
+
+
+def _load_combination(raw: object, errors: list[str]) -> tuple[float, float, float]:
+    """knowledge.yaml ``combination: {rule: diminishing, ratio, scale, uncertainty, rationale}``."""
+    if raw is None:
+        return 1.0, 0.0, 1.0
+    if not isinstance(raw, Mapping):
+        errors.append("knowledge.yaml: combination must be a mapping")
+        return 1.0, 0.0, 1.0
+    if raw.get("rule") != "diminishing":
+        errors.append("knowledge.yaml: combination.rule must be 'diminishing'")
+    if not isinstance(raw.get("rationale"), str) or not str(raw.get("rationale")).strip():
+        errors.append("knowledge.yaml: combination needs a rationale")
+    ratio = _number(raw.get("ratio"))
+    if ratio is None or not 0.0 <= ratio <= 1.0:
+        errors.append("knowledge.yaml: combination.ratio must be in [0, 1]")
+        ratio = 1.0
+    uncertainty = _number(raw.get("uncertainty", 0.0))
+    if uncertainty is None or not 0.0 <= uncertainty < 0.5:
+        errors.append("knowledge.yaml: combination.uncertainty must be in [0, 0.5)")
+        uncertainty = 0.0
+    scale = _number(raw.get("scale", 1.0))
+    if scale is None or not 0.25 <= scale <= 4.0:
+        errors.append("knowledge.yaml: combination.scale must be in [0.25, 4]")
+        scale = 1.0
+    return ratio, uncertainty, scale
 
 
 def _uncertain_finding(data: object, seeds: tuple[str, ...], errors: list[str]) -> tuple[float, Citation | None]:
@@ -234,11 +288,12 @@ def _citation(data: object, where: str, seeds: tuple[str, ...], errors: list[str
         return Citation("")
     text = data.get("text")
     seed, doi, pmid = data.get("seed"), data.get("doi"), data.get("pmid")
+    document = data.get("document")
     if not isinstance(text, str) or not text.strip():
         errors.append(f"{where}: missing or empty source text")
         text = ""
-    if not any(isinstance(v, str | int) and str(v).strip() for v in (seed, doi, pmid)):
-        errors.append(f"{where}: source needs a seed file, doi or pmid")
+    if not any(isinstance(v, str | int) and str(v).strip() for v in (seed, doi, pmid, document)):
+        errors.append(f"{where}: source needs a seed file, doi, pmid or document (a product label or guideline)")
     if seed is not None and (not isinstance(seed, str) or (seeds and seed not in seeds)):
         errors.append(f"{where}: source seed '{seed}' is not one of the seed files in knowledge.yaml")
     return Citation(
@@ -246,6 +301,7 @@ def _citation(data: object, where: str, seeds: tuple[str, ...], errors: list[str
         seed=seed if isinstance(seed, str) else None,
         doi=str(doi) if doi is not None else None,
         pmid=str(pmid) if pmid is not None else None,
+        document=str(document).strip() if isinstance(document, str) and document.strip() else None,
     )
 
 
@@ -371,7 +427,11 @@ def _load_criterion(
             red_flag = RedFlagSpec(flag_code, _req_str(raw_flag, "message", f"{where}: red_flag", errors))
     if when is None:
         return None
-    return Criterion(cid, title, when, tuple(effects), citation, rationale, rel, red_flag)
+    group = item.get("group", cid)
+    if not isinstance(group, str) or not group.strip():
+        errors.append(f"{where}: group must be a non-empty string")
+        group = cid
+    return Criterion(cid, title, when, tuple(effects), citation, rationale, rel, red_flag, group.strip())
 
 
 def _load_next_steps(
@@ -402,6 +462,12 @@ def _load_next_steps(
             errors.append(f"{where}: min_probability must be in [0, 1]")
             min_p = 0.0
         on_insufficient = item.get("on_insufficient_data", False) is True
+        treatment = _drug_list(item.get("treatment"), f"{where}: treatment", errors)
+        relevant_to = _code_list(item.get("relevant_to"), f"{where}: relevant_to", codes, errors)
+        relevant_min = _number(item.get("relevant_min_probability", 0.0))
+        if relevant_min is None or not 0.0 <= relevant_min <= 1.0:
+            errors.append(f"{where}: relevant_min_probability must be in [0, 1]")
+            relevant_min = 0.0
         if not (when or plausible or red_flag or on_insufficient):
             errors.append(f"{where}: needs a trigger (when, plausible, red_flag or on_insufficient_data)")
         out.append(
@@ -415,8 +481,55 @@ def _load_next_steps(
                 red_flag=red_flag,
                 on_insufficient_data=on_insufficient,
                 unless=unless,
+                treatment=treatment,
+                relevant_to=relevant_to,
+                relevant_min_probability=relevant_min,
             )
         )
+    return out
+
+
+def _drug_list(raw: object, where: str, errors: list[str]) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw or not all(isinstance(c, str) for c in raw):
+        errors.append(f"{where}: expected a non-empty list of drug classes")
+        return ()
+    for drug in raw:
+        if drug not in MEDICATION_CONCEPTS:
+            errors.append(f"{where}: unknown drug class '{drug}' (not in bmefhir.concepts.MEDICATION_CONCEPTS)")
+    return tuple(raw)
+
+
+def _load_contraindications(path: Path, seeds: tuple[str, ...], errors: list[str]) -> list[Contraindication]:
+    """``contraindications.yaml``; optional, but every treatment step needs one per drug (checked above)."""
+    if not path.exists():
+        return []
+    data = _read_yaml(path, errors)
+    items = data.get("contraindications")
+    if not isinstance(items, list):
+        errors.append("contraindications.yaml: expected a 'contraindications' list")
+        return []
+    out: list[Contraindication] = []
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            errors.append(f"contraindications.yaml: entry {i} is not a mapping")
+            continue
+        cid = _req_str(item, "id", f"contraindications.yaml: entry {i}", errors)
+        where = f"contraindications.yaml: {cid or f'entry {i}'}"
+        if cid in seen:
+            errors.append(f"{where}: duplicate contraindication id")
+        seen.add(cid)
+        drugs = _drug_list(item.get("drugs"), f"{where}: drugs", errors)
+        if "when" not in item:
+            errors.append(f"{where}: missing 'when'")
+            continue
+        when = compile_condition(item["when"], f"{where}: when", errors)
+        reason = _req_str(item, "reason", where, errors)
+        citation = _citation(item.get("source"), where, seeds, errors)
+        if when is not None:
+            out.append(Contraindication(cid, drugs, when, reason, citation))
     return out
 
 

@@ -13,6 +13,9 @@ class Citation:
     seed: str | None = None  # "000_0f527f03f388fe13.txt"
     doi: str | None = None
     pmid: str | None = None
+    # A product label or guideline named in full (it has no DOI): "Reclast (zoledronic acid) injection,
+    # US prescribing information (Novartis)". Used by contraindications.
+    document: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +64,30 @@ class NextStep:
 
 
 @dataclass(frozen=True, slots=True)
+class WithholdReason:
+    """A contraindication that matched the record, and the resources behind it."""
+
+    contraindication_id: str
+    reason: str  # plain words for the clinician: what was found and why the treatment is withheld
+    citation: Citation
+    evidence: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WithheldStep:
+    """A treatment step that would have been suggested, withheld because the record matched a contraindication."""
+
+    id: str
+    text: str
+    drugs: tuple[str, ...]
+    reasons: tuple[WithholdReason, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Differential:
     ranking: tuple[CandidateResult, ...]
     red_flags: tuple[RedFlag, ...]
     next_steps: tuple[NextStep, ...]
     knowledge_version: str
     insufficient_data: bool = False  # no BME imaging on record: the ranking is priors only
+    withheld: tuple[WithheldStep, ...] = ()  # treatments not suggested, with the reason (safety.py)

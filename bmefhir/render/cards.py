@@ -14,6 +14,7 @@ import json
 import uuid
 from typing import TYPE_CHECKING, Any, Final
 
+from bmefhir.differential.confidence import confidence_band
 from bmefhir.differential.model import CandidateResult, CriterionHit
 from bmefhir.render.evidence import Quote, QuoteIndex
 from bmefhir.render.ids import BASE
@@ -53,7 +54,8 @@ def cds_cards(analysis: Analysis, *, app_url: str | None = None) -> list[dict[st
         )
         cards.append(_card(f"Must not miss: {name}. {flag.message}", "warning", detail))
     top = d.ranking[0]
-    summary = f"Bone marrow edema: {top.display} most likely ({pct(top.probability)}); decision support"
+    band = confidence_band(top.probability, leading=True).removeprefix("leading, ")  # "most likely" says leading
+    summary = f"Bone marrow edema: {top.display} most likely ({pct(top.probability)}), {band}; decision support"
     main = _card(summary, "info", _differential_detail(analysis, quotes))
     if app_url:
         main["links"] = [{"label": "Open the bmefhir differential", "url": app_url, "type": "smart"}]
@@ -77,10 +79,15 @@ def _differential_detail(analysis: Analysis, quotes: QuoteIndex) -> str:
     d = analysis.differential
     lines = [f"**Most likely** (of {len(d.ranking)} candidates):", ""]
     for i, c in enumerate(d.ranking[:LEADING_COUNT], 1):
-        lines.append(f"{i}. **{c.display}** {pct(c.probability)}{_reasons(c, quotes)}")
+        band = confidence_band(c.probability, leading=i == 1)
+        lines.append(f"{i}. **{c.display}** {pct(c.probability)}, {band}{_reasons(c, quotes)}")
     if d.next_steps:
         lines += ["", "**Next steps to consider:**", ""]
         lines += [f"- {s.text} ({s.citation.text})" for s in d.next_steps]
+    if d.withheld:
+        lines += ["", "**Not suggested (contraindicated for this patient):**", ""]
+        lines += [f"- {w.text} Withheld: " + "; ".join(f"{r.reason} ({r.citation.text})" for r in w.reasons)
+                  for w in d.withheld]  # fmt: skip
     if analysis.record.issues:
         lines += ["", f"{len(analysis.record.issues)} data-quality issue(s) in the input; the app lists them."]
     lines += ["", f"*{DISCLAIMER}* Knowledge base version {d.knowledge_version}."]

@@ -21,6 +21,8 @@ LEADING_COUNT = 3
 
 
 def pct(p: float) -> str:
+    if p > 0.99:
+        return ">99%"  # never "100%": the model is never certain (combine.py)
     return f"{p * 100:.0f}%" if p >= 0.01 else "<1%"
 
 

@@ -192,6 +192,13 @@ def clinical_impression(analysis: Analysis, signature: Signature | None, risk_ur
         text = f"RED FLAG ({f.code}): {f.message}{hedged} [{f.criterion_id}; {f.citation.text}]"
         notes.append({"text": text + (f" — {found}" if found else "")})
     notes += [{"text": f"Next step: {s.text} [{s.citation.text}]"} for s in d.next_steps]
+    notes += [
+        {
+            "text": f"Not suggested ({w.id}, contraindicated): "
+            + "; ".join(f"{r.reason} [{r.citation.text}]" for r in w.reasons)
+        }
+        for w in d.withheld
+    ]
     if signature and signature.comment:
         notes.append({"text": f"Clinician comment: {signature.comment}"})
     res: Json = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bmefhir.anatomy import lane_label
+from bmefhir.differential.confidence import confidence_band
 from bmefhir.render.evidence import QuoteIndex
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ def summarize(analysis: Analysis) -> dict[str, Any]:
                 "code": c.code,
                 "display": c.display,
                 "probability": c.probability,
+                "confidence": confidence_band(c.probability, leading=i == 0),
                 "for": [h.criterion_id for h in c.supporting],
                 "against": [h.criterion_id for h in c.opposing],
                 "explanation": [
@@ -35,7 +37,7 @@ def summarize(analysis: Analysis) -> dict[str, Any]:
                     for h in (*c.supporting, *c.opposing)
                 ],
             }
-            for c in d.ranking
+            for i, c in enumerate(d.ranking)
         ],
         "red_flags": [
             {
@@ -52,6 +54,23 @@ def summarize(analysis: Analysis) -> dict[str, Any]:
         "next_steps": [
             {"id": s.id, "text": s.text, "citation": s.citation.text, "evidence": list(s.evidence)}
             for s in d.next_steps
+        ],
+        "withheld": [
+            {
+                "id": w.id,
+                "text": w.text,
+                "drugs": list(w.drugs),
+                "reasons": [
+                    {
+                        "contraindication": r.contraindication_id,
+                        "reason": r.reason,
+                        "citation": r.citation.text,
+                        "evidence": list(r.evidence),
+                    }
+                    for r in w.reasons
+                ],
+            }
+            for w in d.withheld
         ],
         "data_quality": [
             {"severity": i.severity, "code": i.code, "resource": i.resource, "element": i.element, "message": i.message}

@@ -31,6 +31,7 @@ class CandidateOut(_Out):
     code: str
     display: str
     probability: float = Field(ge=0, le=1)
+    confidence: str = Field(description="plain-language band (bmefhir.differential.confidence)")
     supporting: list[str] = Field(alias="for", description="criterion ids for the candidate")
     opposing: list[str] = Field(alias="against", description="criterion ids against it")
 
@@ -48,6 +49,22 @@ class NextStepOut(_Out):
     text: str
     citation: str
     evidence: list[str]
+
+
+class WithholdReasonOut(_Out):
+    contraindication: str
+    reason: str
+    citation: str
+    evidence: list[str]
+
+
+class WithheldOut(_Out):
+    """A treatment not suggested because the record matched a contraindication."""
+
+    id: str
+    text: str
+    drugs: list[str]
+    reasons: list[WithholdReasonOut]
 
 
 class IssueOut(_Out):
@@ -87,6 +104,7 @@ class AnalysisOut(_Out):
     ranking: list[CandidateOut]
     red_flags: list[RedFlagOut]
     next_steps: list[NextStepOut]
+    withheld: list[WithheldOut]
     data_quality: list[IssueOut]
     timeline: TimelineOut
     risk_factors: list[str]

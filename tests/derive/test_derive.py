@@ -63,6 +63,7 @@ def full_record() -> PatientRecord:
         obs("rest_pain", False),
         obs("sudden_onset_pain", True, "2023-07-08"),
         obs("rom_limitation_mild"),
+        obs("rom_limited", False),
         obs("joint_swelling"),
         obs("skin_changes", False),
         obs("allodynia", False),
@@ -88,6 +89,7 @@ def full_record() -> PatientRecord:
             "osteoarthritis",
             "diabetes",
             "joint_pain",
+            "tuberculosis",
         )
     ]
     meds = [
@@ -97,6 +99,7 @@ def full_record() -> PatientRecord:
         med("chemotherapy", "melphalan", "oral", "2016-01-01", "2016-06-01"),
         med("antiretroviral", "tenofovir", "oral", "2015-02-01", status="active"),
         med("gcsf", "filgrastim", "subcutaneous", "2016-02-01", "2016-02-10"),
+        med("antituberculous", "isoniazid", "oral", "2023-01-01", "2023-07-01"),
         med("vitamin_d", "colecalciferol", "oral", "2023-08-01", "2023-09-15"),
     ]
     items = imaging + morphology + labs + observations + conditions + meds
@@ -104,9 +107,13 @@ def full_record() -> PatientRecord:
     return record(*items, *filler)
 
 
+# Maternal facts need a woman's record (the full record is a man's): see the test below.
+MATERNAL_FACTS = {"pregnancy_weeks", "postpartum_recent", "pregnancy_unverified", "breastfeeding"}
+
+
 def test_a_full_record_yields_every_registered_fact() -> None:
     derived = derive(full_record(), TODAY)
-    assert set(FACTS) - set(derived.facts) == set()
+    assert set(FACTS) - set(derived.facts) == MATERNAL_FACTS
     assert list(derived.facts) == [name for name in FACTS if name in derived.facts]  # registry order
 
 
@@ -121,7 +128,10 @@ def test_every_fact_has_evidence_and_a_note() -> None:
 
 def test_empty_record_yields_only_demographics() -> None:
     derived = derive(record(), TODAY)
-    assert set(derived.facts) == {"age_years", "male", "female", "middle_aged_male", "pregnancy_late_or_postpartum"}
+    assert set(derived.facts) == {
+        "age_years", "paediatric", "adult", "male", "female", "middle_aged_male", "pregnancy_late_or_postpartum",
+        "pregnant",
+    }  # fmt: skip
     assert derived.timeline.episodes == ()
     assert derived.risk_factors == ()
 
@@ -177,3 +187,12 @@ def test_public_api() -> None:
         "SymptomEvent",
         "derive",
     ]
+
+
+def test_a_pregnant_woman_and_a_contradicted_record_yield_the_maternal_facts() -> None:
+    woman = derive(
+        record(obs("gestational_age_weeks", 20.0), obs("breastfeeding", False), obs("postpartum", False), sex="female"),
+        TODAY,
+    )
+    contradicted = derive(record(obs("pregnancy", True)), TODAY)  # a man
+    assert set(woman.facts) | set(contradicted.facts) >= MATERNAL_FACTS

@@ -6,7 +6,7 @@ import pytest
 
 from bmefhir.record import Site
 
-from .builders import bme, cond, obs, run
+from .builders import bme, cond, med, obs, run
 
 
 def test_heavy_alcohol_from_condition_observation_audit_c_or_units() -> None:
@@ -105,3 +105,22 @@ def test_reconversion_driver_summarises_true_drivers() -> None:
     assert fact.value is True
     assert fact.note == "heart_failure, smoker"
     assert "reconversion_driver" not in run(obs("smoking_ever", False)).facts
+
+
+def test_asplenia_isoniazid_and_calcitonin_are_recognised() -> None:
+    """Issue 10: valid codes for conditions and drugs that matter were reported as not recognised."""
+    from bmefhir.terminology import lookup
+
+    assert run(cond("asplenia")).facts["immunosuppressed"].value is True
+    assert run(med("antituberculous", "isoniazid", "oral", "2024-01-01")).facts["antituberculous_therapy"].value
+    assert run(cond("tuberculosis")).facts["known_bone_joint_infection"].value is True
+    icd = "http://hl7.org/fhir/sid/icd-10-cm"
+    atc = "http://www.whocc.no/atc"
+    for system, code, group, concept in (
+        (icd, "Z90.81", "condition", "asplenia"),
+        (atc, "J04AC01", "medication", "antituberculous"),
+        (atc, "H05BA01", "medication", "calcitonin"),
+    ):
+        mapping = lookup.concept_for(system, code, group)  # type: ignore[arg-type]
+        assert mapping is not None, code
+        assert mapping.concept == concept

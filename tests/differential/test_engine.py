@@ -158,9 +158,28 @@ def test_next_steps_are_unique_and_cite_sources() -> None:
     assert all(n.citation.text and n.because for n in steps)
 
 
-def test_vitamin_d_step_not_suggested_when_measured_normal() -> None:
-    facts = {**s.SEED_000, "vitamin_d_ng_ml": 35.0, "low_vitamin_d": False}
-    assert "NS-VITAMIN-D" not in [n.id for n in run_differential(s.derived(facts)).next_steps]
+def test_vitamin_d_steps_follow_the_result_on_record() -> None:
+    def steps(extra: s.Facts) -> list[str]:
+        return [n.id for n in run_differential(s.derived({**s.SEED_000, **extra})).next_steps]
+
+    assert "NS-VITAMIN-D-TEST" in steps({})  # not measured: suggested
+    normal = steps({"vitamin_d_ng_ml": 35.0, "low_vitamin_d": False})
+    assert "NS-VITAMIN-D-TEST" not in normal
+    assert "NS-VITAMIN-D-REPLACE" not in normal
+    low = steps({"vitamin_d_ng_ml": 12.0, "low_vitamin_d": True})
+    assert "NS-VITAMIN-D-TEST" not in low
+    assert "NS-VITAMIN-D-REPLACE" in low
+
+
+def test_tests_for_the_bme_syndromes_are_gated_by_their_plausibility() -> None:
+    """TSH, DXA and vitamin D change management only while TO/RMO/SIF is plausible (issue 10 item 2)."""
+    for scenario in (s.METASTASIS, s.SPONDYLOARTHRITIS):
+        ids = {n.id for n in run_differential(s.derived(scenario)).next_steps}
+        assert not ids & {"NS-TSH", "NS-DXA", "NS-VITAMIN-D-TEST"}
+    ids = {n.id for n in run_differential(s.derived(s.SEED_000)).next_steps}
+    assert {"NS-TSH", "NS-DXA", "NS-VITAMIN-D-TEST"} <= ids
+    measured = {**s.SEED_000, "dxa_t_score_min": -0.5, "osteopenia": False, "osteoporosis_dxa": False}
+    assert "NS-DXA" not in {n.id for n in run_differential(s.derived(measured)).next_steps}
 
 
 def test_imaging_fact_list_matches_the_registry() -> None:

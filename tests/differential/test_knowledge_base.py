@@ -130,7 +130,7 @@ def test_empty_source_text_and_no_reference(tmp_path: Path) -> None:
     bad = GOOD_CRITERION.replace("{text: seed 000 §Table 1, seed: 000_0f527f03f388fe13.txt}", "{text: ''}")
     text = _problems(tmp_path, bad)
     assert "missing or empty source text" in text
-    assert "needs a seed file, doi or pmid" in text
+    assert "needs a seed file, doi, pmid or document" in text
 
 
 def test_unknown_seed_file(tmp_path: Path) -> None:
