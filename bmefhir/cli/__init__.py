@@ -6,7 +6,7 @@ import logging
 
 import typer
 
-from bmefhir.cli import analyze, keys, knowledge, sandbox, serve, sync, synth, worker
+from bmefhir.cli import analyze, cds, keys, knowledge, sandbox, serve, sync, synth, worker
 
 app = typer.Typer(
     name="bmefhir",
@@ -24,6 +24,7 @@ app.add_typer(sync.app, name="sync")
 app.command("worker")(worker.worker)
 app.command("synth")(synth.synth)
 app.add_typer(keys.app, name="keys")
+app.add_typer(cds.app, name="cds")
 
 
 def main() -> None:

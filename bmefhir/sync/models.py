@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "Cursor", "DeadLetter", "Lease", "Run", "RunPatient"]
+__all__ = ["Base", "CdsFeedback", "Cursor", "DeadLetter", "Lease", "Run", "RunPatient"]
 
 
 class Base(DeclarativeBase):
@@ -76,3 +76,27 @@ class Lease(Base):
     server: Mapped[str] = mapped_column(String(500), primary_key=True)
     owner: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CdsFeedback(Base):
+    """What a clinician did with a CDS Hooks card (CDS Hooks 2.0 feedback): no patient, no free text.
+
+    A client that sends the same feedback again (a retry) adds nothing: ``(client, service, card,
+    outcome, outcome_at)`` is unique."""
+
+    __tablename__ = "cds_feedback"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    service: Mapped[str] = mapped_column(String(100))
+    card: Mapped[str] = mapped_column(String(36))  # the card's uuid
+    outcome: Mapped[str] = mapped_column(String(16))  # accepted | overridden
+    reason_system: Mapped[str | None] = mapped_column(String(500))
+    reason_code: Mapped[str | None] = mapped_column(String(64))
+    accepted_suggestions: Mapped[str] = mapped_column(Text, default="")  # suggestion ids, space-separated
+    outcome_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # outcomeTimestamp, in UTC
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    client: Mapped[str] = mapped_column(String(500))  # the CDS client's JWT issuer ("dev" without one)
+
+    __table_args__ = (
+        UniqueConstraint("client", "service", "card", "outcome", "outcome_at", name="uq_cds_feedback_event"),
+        Index("ix_cds_feedback_service_time", "service", "outcome_at"),
+    )

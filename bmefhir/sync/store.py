@@ -1,4 +1,5 @@
-"""The sync state store: cursors, runs and their patients, dead letters, the per-server lease.
+"""The state store: sync cursors, runs and their patients, dead letters, the per-server lease;
+and the CDS Hooks feedback on cards (``add_feedback`` / ``feedback``).
 
 ``SyncStore("sqlite:///path")`` (the default, nothing to set up) or
 ``SyncStore("postgresql://…")`` (psycopg 3). Each method is one short
@@ -22,9 +23,18 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bmefhir.sync.models import Base, Cursor, DeadLetter, Lease, Run, RunPatient
+from bmefhir.sync.models import Base, CdsFeedback, Cursor, DeadLetter, Lease, Run, RunPatient
 
-__all__ = ["DEFAULT_STATE", "DeadLetterView", "RunView", "StoreError", "SyncStore", "default_state_url", "utcnow"]
+__all__ = [
+    "DEFAULT_STATE",
+    "DeadLetterView",
+    "FeedbackRecord",
+    "RunView",
+    "StoreError",
+    "SyncStore",
+    "default_state_url",
+    "utcnow",
+]
 
 DEFAULT_STATE = Path("~/.local/state/bmefhir/sync.db")
 _CHUNK = 500
@@ -83,6 +93,34 @@ class RunView:
     started_at: datetime
     finished_at: datetime | None
     counts: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRecord:
+    """One CDS Hooks feedback entry as stored: which card of which service, what the clinician did,
+    the override reason's code, when, and which CDS client said so. No patient, no free text."""
+
+    service: str
+    card: str
+    outcome: str  # accepted | overridden
+    outcome_at: datetime
+    client: str
+    received_at: datetime
+    reason_system: str | None = None
+    reason_code: str | None = None
+    accepted_suggestions: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "card": self.card,
+            "outcome": self.outcome,
+            "reason": {"system": self.reason_system, "code": self.reason_code} if self.reason_code else None,
+            "acceptedSuggestions": list(self.accepted_suggestions),
+            "outcomeTimestamp": self.outcome_at.isoformat(),
+            "receivedAt": self.received_at.isoformat(),
+            "client": self.client,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,6 +381,51 @@ class SyncStore:
             found = set(s.scalars(select(Cursor.server))) | set(s.scalars(select(Run.server)))
             found |= set(s.scalars(select(DeadLetter.server)))
             return sorted(found)
+
+    # -- CDS Hooks feedback ----------------------------------------------------
+
+    def add_feedback(self, records: Sequence[FeedbackRecord]) -> int:
+        """Store feedback entries in one transaction; returns how many were new (a resent entry is kept once)."""
+        if not records:
+            return 0
+        rows = [
+            {
+                "service": r.service,
+                "card": r.card,
+                "outcome": r.outcome,
+                "reason_system": r.reason_system,
+                "reason_code": r.reason_code,
+                "accepted_suggestions": " ".join(r.accepted_suggestions),
+                "outcome_at": r.outcome_at.astimezone(UTC),  # SQLite keeps no offset: store UTC everywhere
+                "received_at": r.received_at.astimezone(UTC),
+                "client": r.client,
+            }
+            for r in records
+        ]
+        stmt = self._insert(CdsFeedback).values(rows).on_conflict_do_nothing().returning(CdsFeedback.id)
+        with self._session.begin() as s:
+            return len(s.execute(stmt).all())
+
+    def feedback(self, service: str | None = None, limit: int = 100) -> list[FeedbackRecord]:
+        """The latest feedback first (by outcome time)."""
+        with self._session() as s:
+            query = select(CdsFeedback).order_by(CdsFeedback.outcome_at.desc(), CdsFeedback.id.desc()).limit(limit)
+            if service is not None:
+                query = query.where(CdsFeedback.service == service)
+            return [
+                FeedbackRecord(
+                    service=f.service,
+                    card=f.card,
+                    outcome=f.outcome,
+                    outcome_at=_aware(f.outcome_at),
+                    client=f.client,
+                    received_at=_aware(f.received_at),
+                    reason_system=f.reason_system,
+                    reason_code=f.reason_code,
+                    accepted_suggestions=tuple(f.accepted_suggestions.split()),
+                )
+                for f in s.scalars(query)
+            ]
 
     # -- the lease -------------------------------------------------------------
 

@@ -5,7 +5,7 @@ Usage::
     app = create_app()                       # settings from BMEFHIR_WEB_* (get_settings)
     app.dependency_overrides[get_settings] = lambda: WebSettings(...)   # tests
 
-The routes live in ``launch_routes``, ``patient_routes``, ``demo_routes``, ``api`` and ``cds_routes``.
+The routes live in ``launch_routes``, ``patient_routes``, ``demo_routes``, ``api``, ``cds_routes`` and ``cds_feedback``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from bmefhir import __version__
 from bmefhir.differential.knowledge_base import load_knowledge
 from bmefhir.smart.oidc import JwksCache
 from bmefhir.smart.sessions import MemorySessionStore, SessionStore
-from bmefhir.web import api, cds_routes, demo_routes, launch_routes, patient_routes
+from bmefhir.web import api, cds_feedback, cds_routes, demo_routes, launch_routes, patient_routes
 from bmefhir.web.errors import install_error_handlers
 from bmefhir.web.security import CdsCors, SecurityHeaders
 from bmefhir.web.settings import WebSettings, get_settings
@@ -56,6 +56,9 @@ def create_app(settings: WebSettings | None = None, *, store: SessionStore | Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         app.state.http.close()
+        feedback_store = getattr(app.state, "feedback_store", None)
+        if feedback_store is not None:
+            feedback_store.close()
         close = getattr(app.state.sessions, "close", None)
         if callable(close):
             close()
@@ -84,4 +87,5 @@ def create_app(settings: WebSettings | None = None, *, store: SessionStore | Non
     app.include_router(demo_routes.router)
     app.include_router(api.router)
     app.include_router(cds_routes.router)
+    app.include_router(cds_feedback.router)
     return app

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +41,8 @@ class CdsClientVerifier:
         self._seen_jti: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def verify(self, authorization: str | None, audience: str) -> dict[str, Any]:
-        """The verified claims of the request's bearer JWT, or :class:`CdsAuthError`."""
+    def verify(self, authorization: str | None, audience: str | Sequence[str]) -> dict[str, Any]:
+        """The verified claims of the bearer JWT (its ``aud`` one of ``audience``), or :class:`CdsAuthError`."""
         if not authorization or not authorization.lower().startswith("bearer "):
             raise CdsAuthError("no bearer JWT in the Authorization header")
         token = authorization[7:].strip()
@@ -62,7 +62,7 @@ class CdsClientVerifier:
                 token,
                 key,
                 algorithms=[alg],
-                audience=audience,
+                audience=[audience] if isinstance(audience, str) else list(audience),
                 issuer=iss,
                 leeway=_LEEWAY,
                 options={"require": ["iss", "aud", "exp", "iat", "jti"]},

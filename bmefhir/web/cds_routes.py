@@ -3,6 +3,8 @@
     GET  /cds-services                            discovery: the service, its prefetch templates
     POST /cds-services/bmefhir-bme-differential   a hook call → {"cards": [...]}
 
+(and ``POST …/feedback``, what clinicians did with the cards: ``cds_feedback``).
+
 Data comes from the request's prefetch when it is complete; otherwise from the
 request's ``fhirServer`` with its ``fhirAuthorization`` token, if that server is on
 the app's allow-list (``allowed_issuers``); otherwise the answer is 412. The same
@@ -31,7 +33,7 @@ from bmefhir.web.deps import ClockDep, HttpDep, SettingsDep
 from bmefhir.web.errors import AppError
 from bmefhir.web.settings import WebSettings
 
-__all__ = ["OVERRIDE_REASONS", "SERVICE_ID", "router"]
+__all__ = ["OVERRIDE_REASONS", "OVERRIDE_SYSTEM", "SERVICE_ID", "authenticate", "router", "service_url"]
 
 log = logging.getLogger("bmefhir.web")
 router = APIRouter(prefix="/cds-services", tags=["cds-hooks"])
@@ -121,7 +123,7 @@ def patient_view(
     now: ClockDep,
     authorization: Annotated[str | None, Header()] = None,
 ) -> HookResponse:
-    client_iss = _authenticate(request, settings, http, authorization)
+    client_iss = authenticate(request, settings, http, authorization, service_url(settings))
     if body.hook != "patient-view":
         raise AppError(400, "Unsupported hook", f"this service answers patient-view, not {body.hook!r}")
     patient_id = body.context.patientId
@@ -150,8 +152,16 @@ def patient_view(
     return HookResponse(cards=cards)
 
 
-def _authenticate(request: Request, settings: WebSettings, http: HttpDep, authorization: str | None) -> str | None:
-    """The calling CDS client's issuer (None in development without registered clients)."""
+def service_url(settings: WebSettings) -> str:
+    """This service's URL: the ``aud`` a CDS client's JWT must name."""
+    return settings.public_url.rstrip("/") + f"/cds-services/{SERVICE_ID}"
+
+
+def authenticate(
+    request: Request, settings: WebSettings, http: HttpDep, authorization: str | None, *audiences: str
+) -> str | None:
+    """The calling CDS client's issuer, its JWT's ``aud`` one of ``audiences`` (None in development
+    without registered clients); else 401 with the failed check."""
     if not settings.cds_clients:
         if settings.dev:
             return None  # local development: no JWT needed (documented; never in production)
@@ -160,9 +170,8 @@ def _authenticate(request: Request, settings: WebSettings, http: HttpDep, author
     verifier: CdsClientVerifier | None = getattr(request.app.state, "cds_verifier", None)
     if verifier is None:
         verifier = request.app.state.cds_verifier = CdsClientVerifier(settings.cds_clients, http)
-    audience = settings.public_url.rstrip("/") + f"/cds-services/{SERVICE_ID}"
     try:
-        claims = verifier.verify(authorization, audience)
+        claims = verifier.verify(authorization, audiences)
     except CdsAuthError as exc:
         audit.record("cds", "refused", reason=str(exc))
         raise AppError(401, "Not allowed", str(exc)) from None

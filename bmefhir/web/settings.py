@@ -58,6 +58,9 @@ class WebSettings(BaseSettings):
     # Browser origins allowed to call /cds-services cross-origin (CORS), e.g. the CDS Hooks sandbox
     # ["https://sandbox.cds-hooks.org"]. Empty: no CORS headers, browsers refuse cross-origin calls.
     cds_cors_origins: list[str] = Field(default_factory=list)
+    # Where CDS Hooks feedback is kept: the state store (sqlite:///PATH or postgresql://…).
+    # Unset: BMEFHIR_SYNC_STATE, else the sync default (~/.local/state/bmefhir/sync.db).
+    state_store: str | None = None
 
     # -- demo ---------------------------------------------------------------------------------
     demo: bool = False  # /demo shows the example patients, no EHR needed

@@ -8,15 +8,16 @@ from typing import TYPE_CHECKING, Final
 
 from markupsafe import Markup
 
-from bmefhir.differential.model import Citation, CriterionHit
+from bmefhir.differential.model import Citation, CriterionHit, RedFlag
 from bmefhir.render.evidence import Quote, QuoteIndex
 from bmefhir.render.narrative import DISCLAIMER, LEADING_COUNT, conclusion_text, pct
+from bmefhir.web.body_map_svg import body_map_svg
 from bmefhir.web.timeline_svg import timeline_svg
 
 if TYPE_CHECKING:
     from bmefhir.pipeline import PatientResult
 
-__all__ = ["EvidenceView", "PageView", "page_view", "source_path"]
+__all__ = ["EvidenceView", "FlagGroupView", "PageView", "page_view", "source_path"]
 
 _REF: Final = re.compile(r"^([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})$")
 
@@ -71,6 +72,22 @@ class FlagView:
     sources: tuple[SourceLink, ...]
     quotes: tuple[str, ...] = ()
     uncertain: bool = False
+    title: str = ""  # the criterion's short title ("Double-line sign on T2-weighted MRI")
+
+
+@dataclass(frozen=True, slots=True)
+class FlagGroupView:
+    """One must-not-miss candidate and every criterion that raised it: one line on the page."""
+
+    code: str
+    candidate: str
+    percent: str
+    flags: tuple[FlagView, ...]
+
+    @property
+    def uncertain(self) -> bool:
+        """Every criterion rests on hedged report text."""
+        return all(f.uncertain for f in self.flags)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +121,8 @@ class PageView:
     insufficient_data: bool
     knowledge_version: str
     timeline: Markup
+    body_map: Markup
+    flag_groups: tuple[FlagGroupView, ...] = ()
     text_findings: tuple[TextFindingView, ...] = ()
     disclaimer: str = DISCLAIMER
 
@@ -149,6 +168,7 @@ def page_view(result: PatientResult, source_prefix: str) -> PageView:
     d = analysis.differential
     patient = analysis.record.patient
     displays = {c.code: c.display for c in d.ranking}
+    titles = {h.criterion_id: h.title for c in d.ranking for h in (*c.supporting, *c.opposing)}
     quotes = QuoteIndex(analysis.record)
     ranking = tuple(
         CandidateView(
@@ -161,23 +181,26 @@ def page_view(result: PatientResult, source_prefix: str) -> PageView:
         )
         for c in d.ranking
     )
+    red_flags = tuple(
+        FlagView(
+            displays.get(f.code, f.code.replace("_", " ")),
+            f.message,
+            _citation(f.citation),
+            _sources(f.evidence, source_prefix),
+            _quotes(quotes.quotes(f.evidence, f.facts)),
+            f.uncertain,
+            titles.get(f.criterion_id, f.message),
+        )
+        for f in d.red_flags
+    )
     return PageView(
         patient_ref=patient.ref,
         name=patient.display_name,
         birth_date=patient.birth_date.isoformat() if patient.birth_date else None,
         sex=patient.sex,
         conclusion=conclusion_text(analysis),
-        red_flags=tuple(
-            FlagView(
-                displays.get(f.code, f.code.replace("_", " ")),
-                f.message,
-                _citation(f.citation),
-                _sources(f.evidence, source_prefix),
-                _quotes(quotes.quotes(f.evidence, f.facts)),
-                f.uncertain,
-            )
-            for f in d.red_flags
-        ),
+        red_flags=red_flags,
+        flag_groups=_flag_groups(d.red_flags, red_flags, ranking),
         ranking=ranking,
         leading=ranking[:LEADING_COUNT],
         next_steps=tuple(
@@ -188,6 +211,7 @@ def page_view(result: PatientResult, source_prefix: str) -> PageView:
         insufficient_data=d.insufficient_data,
         knowledge_version=d.knowledge_version,
         timeline=Markup(timeline_svg(analysis)),
+        body_map=Markup(body_map_svg(analysis.derived.timeline)),
         text_findings=tuple(
             TextFindingView(
                 q.concept.replace("_", " "),
@@ -199,4 +223,17 @@ def page_view(result: PatientResult, source_prefix: str) -> PageView:
             )
             for q in quotes.all()
         ),
+    )
+
+
+def _flag_groups(
+    flags: tuple[RedFlag, ...], views: tuple[FlagView, ...], ranking: tuple[CandidateView, ...]
+) -> tuple[FlagGroupView, ...]:
+    """Red flags grouped by candidate, in the order the candidates were first flagged."""
+    by_code: dict[str, list[FlagView]] = {}
+    for flag, view in zip(flags, views, strict=True):
+        by_code.setdefault(flag.code, []).append(view)
+    percent = {c.code: c.percent for c in ranking}
+    return tuple(
+        FlagGroupView(code, group[0].candidate, percent.get(code, ""), tuple(group)) for code, group in by_code.items()
     )

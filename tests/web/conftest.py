@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
+
+from bmefhir.smart.keys import generate_key, signing_key
 
 from .harness import MockEhr, create_practitioner, load_examples, mock_ehr, run_prefix
 
@@ -37,3 +44,25 @@ def ehr(ehr_session: MockEhr, practitioner: str) -> Iterator[MockEhr]:
     ehr_session.reset(practitioner)
     yield ehr_session
     ehr_session.reset(practitioner)
+
+
+# ---------------------------------------------------------------- a CDS client's keys
+
+
+@pytest.fixture(scope="module")
+def client_key() -> Any:
+    """A CDS client's ES384 signing key."""
+    return signing_key(generate_key("ES384"), kid="cds-client-1")
+
+
+@pytest.fixture(scope="module")
+def jwks_server(client_key: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The CDS client's JWKS on a real loopback HTTP server."""
+    root = tmp_path_factory.mktemp("jwks")
+    (root / "jwks.json").write_text(json.dumps(client_key.jwks()))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
+    server.shutdown()
+    server.server_close()

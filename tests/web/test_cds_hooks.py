@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
@@ -170,28 +166,10 @@ def test_without_prefetch_the_patient_is_read_from_the_hapi_server(hapi_base: st
 # ---------------------------------------------------------------- CDS client JWTs
 
 
-@pytest.fixture(scope="module")
-def client_key() -> Any:
-    return signing_key(generate_key("ES384"), kid="cds-client-1")
-
-
 def assertion(key: Any, *, iss: str = EHR, aud: str = AUDIENCE, exp_in: int = 300, alg: str | None = None) -> str:
     now = int(time.time())
     claims = {"iss": iss, "aud": aud, "exp": now + exp_in, "iat": now, "jti": str(uuid.uuid4())}
     return jwt.encode(claims, key.private_key, algorithm=alg or key.alg, headers={"kid": key.kid})
-
-
-@pytest.fixture(scope="module")
-def jwks_server(client_key: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The CDS client's JWKS on a real loopback HTTP server."""
-    root = tmp_path_factory.mktemp("jwks")
-    (root / "jwks.json").write_text(json.dumps(client_key.jwks()))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture(scope="module")
