@@ -81,9 +81,23 @@ def text_findings(
         _read_source(ctx, item, read)
     _coded_wins(reads, coded)
     findings: list[ImagingFinding] = []
+    stated: set[tuple[str, str, bool, bool, Site | None, object]] = set()
     for item in reads:
+        # An impression restating a finding of the report's body (or of its presentedForm) adds nothing:
+        # the first statement, in priority order, is the one kept and quoted.
+        repeated = 0
+        for f in item.findings:
+            key = (f.ref, f.concept, f.present, f.uncertain, f.site, f.date)
+            if key in stated:
+                repeated += 1
+                continue
+            stated.add(key)
+            findings.append(f)
+        if repeated:
+            item.notes.append(
+                Note("information", "duplicate", f"{repeated} finding(s) restated earlier in the report; read once")
+            )
         emit(ctx, item.source.ref, item.source.element, item.notes)
-        findings += item.findings
     return findings
 
 

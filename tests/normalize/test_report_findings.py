@@ -258,3 +258,37 @@ def test_deterministic_whatever_the_source_order() -> None:
     ctx1, ctx2 = context(), context()
     assert text_findings(ctx1, [a, b], [], read) == text_findings(ctx2, [b, a], [], read)
     assert ctx1.issues.items() == ctx2.issues.items()
+
+
+def test_an_impression_restating_a_finding_is_read_once_and_said_so() -> None:
+    body = "Findings: bone marrow edema of the talus. Impression: bone marrow edema of the talus."
+    conclusion = "Marrow edema of the talus; no effusion."
+    first = body.index("bone marrow edema of the talus")
+    again = body.index("bone marrow edema of the talus", first + 1)
+    talus = Site("talus", "right")
+    body_reading = Reading(
+        "en",
+        (
+            mention("bone marrow edema of the talus", "bone_marrow_edema", site=talus, text=body),
+            Mention(
+                "bone_marrow_edema", talus, again, again + 30, body[again : again + 30], "affirmed", "impression", "en"
+            ),
+        ),
+    )
+    conclusion_reading = Reading(
+        "en",
+        (
+            mention("Marrow edema of the talus", "bone_marrow_edema", site=talus, text=conclusion),
+            mention("no effusion", "joint_effusion", "negated", site=Site("ankle", "right"), text=conclusion),
+        ),
+    )
+    ctx = context()
+    sources = [source(body, element="DiagnosticReport.presentedForm[0]"), source(conclusion)]
+    found = text_findings(ctx, sources, [], reader((body, body_reading), (conclusion, conclusion_reading)))
+    assert [(f.concept, f.present, f.text.element if f.text else None) for f in found] == [
+        ("bone_marrow_edema", True, "DiagnosticReport.presentedForm[0]"),
+        ("joint_effusion", False, "DiagnosticReport.conclusion"),
+    ]
+    notes = {i.element: i.message for i in ctx.issues.items()}
+    assert "restated" in notes["DiagnosticReport.presentedForm[0]"]
+    assert "restated" in notes["DiagnosticReport.conclusion"]
