@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
 from bmefhir import anatomy, terminology
 from bmefhir.concepts import FINDING_CONCEPTS
@@ -81,17 +82,17 @@ def text_findings(
         _read_source(ctx, item, read)
     _coded_wins(reads, coded)
     findings: list[ImagingFinding] = []
-    stated: set[tuple[str, str, bool, bool, Site | None, object]] = set()
+    stated: set[tuple[str, str, bool, bool, Site | None, date | None]] = set()
     for item in reads:
         # An impression restating a finding of the report's body (or of its presentedForm) adds nothing:
         # the first statement, in priority order, is the one kept and quoted.
         repeated = 0
         for f in item.findings:
-            key = (f.ref, f.concept, f.present, f.uncertain, f.site, f.date)
-            if key in stated:
+            said = (f.ref, f.concept, f.present, f.uncertain, f.site, f.date)
+            if said in stated:
                 repeated += 1
                 continue
-            stated.add(key)
+            stated.add(said)
             findings.append(f)
         if repeated:
             item.notes.append(

@@ -14,11 +14,13 @@ pipeline as every other entry point analyses it; nothing is written back.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from bmefhir.fhir.binaries import binary_refs, fetch_binaries
 from bmefhir.fhir.errors import FhirAuthError, FhirError, FhirNotFound
 from bmefhir.fhir.patient_fetch import fetch_patient
 from bmefhir.fhir.prefetch import prefetch_templates, read_prefetch
@@ -132,7 +134,10 @@ def patient_view(
     except ValueError:
         raise AppError(400, "Invalid patient id", "context.patientId is not a FHIR id") from None
     prefetched = read_prefetch(body.prefetch, patient_id)
-    raw = prefetched.raw if prefetched.complete else _fetch(body, settings, prefetched.missing + prefetched.incomplete)
+    if prefetched.complete:
+        raw = _with_binaries(body, settings, prefetched.raw)
+    else:
+        raw = _fetch(body, settings, prefetched.missing + prefetched.incomplete)
     result = process_patient(raw.resources, now, patient_id=raw.patient_id, source_issues=raw.issues)
     app_url = settings.public_url.rstrip("/") + "/launch" if settings.allowed_issuers else None
     cards = [
@@ -176,6 +181,25 @@ def authenticate(
         audit.record("cds", "refused", reason=str(exc))
         raise AppError(401, "Not allowed", str(exc)) from None
     return str(claims["iss"])
+
+
+def _with_binaries(body: HookRequest, settings: WebSettings, raw: RawPatient) -> RawPatient:
+    """A prefetch cannot carry the Binaries that report attachments point to (report text held as
+    ``url``): read them from the hook's FHIR server when it is allowed and authorised; otherwise the
+    record says the text was not read."""
+    present = {f"Binary/{r.get('id')}" for r in raw.resources if r.get("resourceType") == "Binary"}
+    if not any(ref not in present for r in raw.resources for ref in binary_refs(r)):
+        return raw
+    server = (body.fhirServer or "").rstrip("/")
+    if not server or body.fhirAuthorization is None or not settings.allows_issuer(server):
+        return raw
+    try:
+        with fhir_client(server, body.fhirAuthorization.access_token) as client:
+            binaries, issues = fetch_binaries(client, raw.resources)
+    except FhirError as exc:
+        log.warning("CDS Binary fetch failed: %s", type(exc).__name__)
+        return raw
+    return replace(raw, resources=(*raw.resources, *binaries), issues=(*raw.issues, *issues))
 
 
 def _fetch(body: HookRequest, settings: WebSettings, gaps: tuple[str, ...]) -> RawPatient:
