@@ -1,9 +1,204 @@
-"""PLACEHOLDER until the spaCy/medspaCy reader lands (this file is replaced, not extended)."""
+"""``read_report``: narrative radiology report text → finding mentions (docs/report-text.md)."""
 
 from __future__ import annotations
 
-from bmefhir.reporttext.model import Reading
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Final
+
+from spacy.tokens import Doc, Span
+
+from bmefhir.anatomy import STRUCTURES
+from bmefhir.record import Side, Site
+from bmefhir.reporttext.assertion import NOT_READ_SECTIONS, assertion_for
+from bmefhir.reporttext.language import hint_language, runs
+from bmefhir.reporttext.model import MAX_QUOTE_CHARS, Language, Mention, Reading
+from bmefhir.reporttext.pipeline import SITE_GROUP, pipeline
+from bmefhir.reporttext.siting import JOINT_LEVEL, PlaceSpan, SitedPlace, bind_sides, joint_structure, most_specific
+
+MAX_TEXT_CHARS: Final = 200_000
+# Characters that are not text: lone surrogates, C0/C1 controls other than line breaks and tabs. Replaced one for
+# one by a space, so offsets into the caller's text stay right.
+_NOT_TEXT: Final = re.compile("[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
+_CLAUSE_PUNCT: Final = frozenset({",", "，", ":", "：", "(", ")", "（", "）"})
+
+
+@dataclass
+class _Sentence:
+    language: Language
+    section: str
+    start_char: int
+    end_char: int
+    findings: list[tuple[Span, str, list[Span]]]  # (target span, concept, ConText modifier spans applied)
+    places: list[PlaceSpan]
+    categories: dict[int, set[str]] = field(default_factory=dict)  # id(target) → ConText categories
+    clause_of: dict[int, int] = field(default_factory=dict)  # token index → clause number
 
 
 def read_report(text: str, language: str | None = None) -> Reading:
-    return Reading("und", problems=("report text reader not built yet",))
+    """Read one report text; never raises (what could not be read is in ``problems``, never quoting the text)."""
+    if not isinstance(text, str) or not text.strip():
+        return Reading("und", problems=("report text is empty",))
+    problems: list[str] = []
+    if len(text) > MAX_TEXT_CHARS:
+        problems.append(f"report text longer than {MAX_TEXT_CHARS} characters; only the first part was read")
+        text = text[:MAX_TEXT_CHARS]
+    hint = hint_language(language)
+    if isinstance(hint, str) and hint not in ("en", "tr", "zh"):
+        return Reading("und", problems=(*problems, f"language {hint!r} is not one bmefhir reads (en, tr, zh)"))
+    clean = _NOT_TEXT.sub(" ", text)
+    try:
+        sentences, skipped = _sentences(clean, hint if hint in ("en", "tr", "zh") else None)  # type: ignore[arg-type]
+    except Exception as exc:  # a reader bug must not stop a patient's record: say so, read nothing
+        return Reading("und", problems=(*problems, f"report text could not be read ({type(exc).__name__})"))
+    if skipped:
+        problems.append("part of the text is in a language bmefhir does not read (en, tr, zh); that part was not read")
+    if not sentences:
+        return Reading("und", problems=(*problems, "report text is in a language bmefhir does not read (en, tr, zh)"))
+    lang = Counter({s.language: 0 for s in sentences})
+    for s in sentences:
+        lang[s.language] += s.end_char - s.start_char
+    modality = _report_modality(sentences)
+    mentions = _mentions(text, sentences, modality)
+    return Reading(lang.most_common(1)[0][0], tuple(mentions), modality, tuple(problems))
+
+
+def _sentences(text: str, hint: Language | None) -> tuple[list[_Sentence], bool]:
+    out: list[_Sentence] = []
+    skipped = False
+    section = "findings"  # text before any header
+    for run in runs(text, hint):
+        if run.language is None or run.language == "und":
+            skipped = skipped or bool(text[run.start : run.end].strip())
+            continue
+        doc = pipeline(run.language)(text[run.start : run.end])
+        section = _read_doc(doc, run.language, run.start, section, out)
+    return out, skipped
+
+
+def _read_doc(doc: Doc, language: Language, offset: int, section: str, out: list[_Sentence]) -> str:
+    by_sentence: dict[int, _Sentence] = {}
+    sent_of: dict[int, int] = {}
+    for sent in doc.sents:
+        first = sent[0]
+        category = first._.section_category if first._.section_category else None
+        section = category or section
+        if not sent.text.strip():
+            continue
+        s = _Sentence(language, section, offset + sent.start_char, offset + sent.end_char, [], [])
+        clause = 0
+        for token in sent:
+            s.clause_of[token.i] = clause
+            if token.text in _CLAUSE_PUNCT:
+                clause += 1
+        by_sentence[sent.start] = s
+        for i in range(sent.start, sent.end):
+            sent_of[i] = sent.start
+        out.append(s)
+    for span in doc.spans.get(SITE_GROUP, []):
+        s = by_sentence.get(sent_of.get(span.start, -1))
+        if s is not None:
+            kind, _, value = span.label_.partition(":")
+            s.places.append(
+                PlaceSpan(kind, value, span.start, span.end, offset + span.start_char, offset + span.end_char)
+            )
+    for ent in doc.ents:
+        s = by_sentence.get(sent_of.get(ent.start, -1))
+        if s is None or s.section in NOT_READ_SECTIONS:
+            continue
+        modifiers = [m for m in ent._.modifiers if m.category not in ("TERMINATE", "PSEUDO")]
+        spans = [doc[m.modifier_span[0] : m.modifier_span[1]] for m in modifiers]
+        s.findings.append((ent, ent.label_, spans))
+        s.categories[id(ent)] = {m.category.upper() for m in modifiers}
+    return section
+
+
+def _report_modality(sentences: list[_Sentence]) -> str | None:
+    named = [[p.value for p in s.places if p.kind == "MODALITY"] for s in sentences]
+    if named and named[0]:
+        return named[0][0]  # the title names the study
+    distinct = {m for ms in named for m in ms}
+    return distinct.pop() if len(distinct) == 1 else None
+
+
+def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> list[Mention]:
+    sited = [bind_sides(s.places) for s in sentences]
+    title_sides = set(sited[0][1]) | {p.side for p in sited[0][0] if p.side} if sited else set()
+    all_sides = {p.side for sites, _ in sited for p in sites if p.side} | {f for _, free in sited for f in free}
+    default_side: Side | None = next(iter(title_sides)) if len(title_sides) == 1 else None
+    if default_side is None and len(all_sides) == 1:
+        default_side = next(iter(all_sides))
+    structures = {p.structure for sites, _ in sited for p in sites}
+    default_site = next(iter(structures)) if len(structures) == 1 else None
+    joints = {joint_structure(k) for k in structures}
+    default_joint = next(iter(joints)) if len(joints) == 1 else None
+
+    out: list[Mention] = []
+    for s, (sites, free) in zip(sentences, sited, strict=True):
+        sentence_side = free[0] if len(set(free)) == 1 else None
+        sentence_modality = next((p.value for p in s.places if p.kind == "MODALITY"), None) or modality
+        for ent, concept, modifier_spans in s.findings:
+            places = _sites_for(ent, s, sites)
+            side_default = sentence_side or default_side
+            resolved: list[tuple[str, Side | None]] = [(p.structure, p.side or side_default) for p in places]
+            if concept in JOINT_LEVEL:
+                resolved = list(dict.fromkeys((joint_structure(k), side) for k, side in resolved))
+                if not resolved and default_joint:
+                    resolved = [(default_joint, side_default)]
+            elif not resolved and default_site:
+                resolved = [(default_site, side_default)]
+            quote_start, quote_end = _quote(ent, places, modifier_spans, s)
+            assertion = assertion_for(s.section, s.categories.get(id(ent), set()))
+            common = {
+                "concept": concept,
+                "start": quote_start,
+                "end": quote_end,
+                "quote": text[quote_start:quote_end],
+                "assertion": assertion,
+                "section": s.section,
+                "language": s.language,
+                "modality": sentence_modality,
+            }
+            if not resolved:
+                out.append(Mention(site=None, **common))  # type: ignore[arg-type]
+            for key, side in resolved:
+                out.append(Mention(site=Site(key, side), **common))  # type: ignore[arg-type]
+    out.sort(key=lambda m: (m.start, m.end))
+    return out
+
+
+def _sites_for(ent: Span, s: _Sentence, sites: list[SitedPlace]) -> list[SitedPlace]:
+    """The sites of the finding's clause; else of the nearest clause before, then after, in the sentence.
+
+    A clause naming sites but no finding continues the clause before it ("edema of the talus, navicular and
+    cuboid"), so a list of sites separated by commas stays with its finding.
+    """
+    finding_clauses = {s.clause_of[e.start] for e, _, _ in s.findings}
+    effective: dict[int, int] = {}
+    for c in sorted(set(s.clause_of.values())):
+        effective[c] = c if c in finding_clauses or c == 0 else effective[c - 1]
+    by_clause: dict[int, list[SitedPlace]] = {}
+    for p in sites:
+        if STRUCTURES.get(p.structure) is None:
+            continue
+        by_clause.setdefault(effective[s.clause_of[p.span.start]], []).append(p)
+    own = effective[s.clause_of[ent.start]]
+    if own in by_clause:
+        return most_specific(by_clause[own])
+    before = [c for c in by_clause if c < own]
+    if before:
+        return most_specific(by_clause[max(before)])
+    after = [c for c in by_clause if c > own]
+    return most_specific(by_clause[min(after)]) if after else []
+
+
+def _quote(ent: Span, places: list[SitedPlace], modifiers: list[Span], s: _Sentence) -> tuple[int, int]:
+    """The finding with its sites and cues, within the sentence; the finding alone when that is too long."""
+    offset = s.start_char - ent.sent.start_char if ent.sent is not None else 0
+    start, end = ent.start_char + offset, ent.end_char + offset
+    wide_start = min([start, *(p.span.start_char for p in places), *(m.start_char + offset for m in modifiers)])
+    wide_end = max([end, *(p.span.end_char for p in places), *(m.end_char + offset for m in modifiers)])
+    if wide_end - wide_start <= MAX_QUOTE_CHARS and s.start_char <= wide_start and wide_end <= s.end_char:
+        return wide_start, wide_end
+    return start, min(end, start + MAX_QUOTE_CHARS)
