@@ -91,6 +91,7 @@ class ModalityEntry:
 class Lexicon:
     language: str
     targets: tuple[TargetEntry, ...]
+    not_findings: tuple[Terms, ...]  # diagnoses and other phrases that contain a finding word but state no finding
     sites: tuple[SiteEntry, ...]
     sides: tuple[SideEntry, ...]
     context: tuple[ContextEntry, ...]
@@ -111,6 +112,9 @@ def load_lexicon(language: str, root: Path = LEXICON_DIR) -> Lexicon:
         targets=tuple(
             TargetEntry(_member(e, "concept", FINDING_CONCEPTS, where), _words(e, where))
             for e, where in _entries(data["targets.yaml"], "concepts", folder / "targets.yaml")
+        ),
+        not_findings=tuple(
+            _words(e, where) for e, where in _entries(data["targets.yaml"], "not_findings", folder / "targets.yaml")
         ),
         sites=tuple(
             SiteEntry(_structures(e, where), _words(e, where))

@@ -25,6 +25,7 @@ from bmefhir.reporttext.components import lower_for
 from bmefhir.reporttext.lexicon import Lexicon, Terms, load_lexicon
 
 SITE_GROUP: Final = "bmefhir_sites"
+NOT_A_FINDING: Final = "NOT_A_FINDING"
 
 logging.getLogger("jieba").setLevel(logging.WARNING)  # jieba prints its dictionary loading otherwise
 

@@ -14,7 +14,7 @@ from bmefhir.record import Side, Site
 from bmefhir.reporttext.assertion import NOT_READ_SECTIONS, assertion_for
 from bmefhir.reporttext.language import hint_language, runs
 from bmefhir.reporttext.model import MAX_QUOTE_CHARS, Language, Mention, Reading
-from bmefhir.reporttext.pipeline import SITE_GROUP, pipeline
+from bmefhir.reporttext.pipeline import NOT_A_FINDING, SITE_GROUP, pipeline
 from bmefhir.reporttext.siting import JOINT_LEVEL, PlaceSpan, SitedPlace, bind_sides, joint_structure, most_specific
 
 MAX_TEXT_CHARS: Final = 200_000
@@ -96,16 +96,19 @@ def _read_doc(doc: Doc, language: Language, offset: int, section: str, out: list
         for i in range(sent.start, sent.end):
             sent_of[i] = sent.start
         out.append(s)
+    finding_tokens = {i for ent in doc.ents for i in range(ent.start, ent.end)}
     for span in doc.spans.get(SITE_GROUP, []):
         s = by_sentence.get(sent_of.get(span.start, -1))
-        if s is not None:
+        # A side word inside a finding term ("both sides of the joint", "双线征") is not a side.
+        inside = span.label_.startswith("SIDE:") and any(i in finding_tokens for i in range(span.start, span.end))
+        if s is not None and not inside:
             kind, _, value = span.label_.partition(":")
             s.places.append(
                 PlaceSpan(kind, value, span.start, span.end, offset + span.start_char, offset + span.end_char)
             )
     for ent in doc.ents:
         s = by_sentence.get(sent_of.get(ent.start, -1))
-        if s is None or s.section in NOT_READ_SECTIONS:
+        if s is None or s.section in NOT_READ_SECTIONS or ent.label_ == NOT_A_FINDING:
             continue
         modifiers = [m for m in ent._.modifiers if m.category not in ("TERMINATE", "PSEUDO")]
         spans = [doc[m.modifier_span[0] : m.modifier_span[1]] for m in modifiers]
@@ -138,10 +141,11 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
     for s, (sites, free) in zip(sentences, sited, strict=True):
         sentence_side = free[0] if len(set(free)) == 1 else None
         sentence_modality = next((p.value for p in s.places if p.kind == "MODALITY"), None) or modality
+        seen: set[tuple[str, str | None, Side | None, str]] = set()  # one per concept, site, assertion a sentence
         for ent, concept, modifier_spans in s.findings:
             places = _sites_for(ent, s, sites)
             side_default = sentence_side or default_side
-            resolved: list[tuple[str, Side | None]] = [(p.structure, p.side or side_default) for p in places]
+            resolved: list[tuple[str | None, Side | None]] = [(p.structure, p.side or side_default) for p in places]
             if concept in JOINT_LEVEL:
                 resolved = list(dict.fromkeys((joint_structure(k), side) for k, side in resolved))
                 if not resolved and default_joint:
@@ -160,14 +164,14 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
                 "language": s.language,
                 "modality": sentence_modality,
             }
-            if not resolved:
-                out.append(Mention(site=None, **common))  # type: ignore[arg-type]
-            for key, side in resolved:
-                out.append(Mention(site=Site(key, side), **common))  # type: ignore[arg-type]
+            for key, side in resolved or [(None, None)]:
+                if (concept, key, side, assertion) in seen:
+                    continue
+                seen.add((concept, key, side, assertion))
+                site = Site(key, side) if key is not None else None
+                out.append(Mention(site=site, **common))  # type: ignore[arg-type]
     out.sort(key=lambda m: (m.start, m.end))
     return out
-
-
 def _sites_for(ent: Span, s: _Sentence, sites: list[SitedPlace]) -> list[SitedPlace]:
     """The sites of the finding's clause; else of the nearest clause before, then after, in the sentence.
 
