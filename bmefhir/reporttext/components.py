@@ -25,11 +25,24 @@ def lower_for(language: str, text: str) -> str:
     return turkish_lower(text) if language == "tr" else text.lower()
 
 
-@Language.factory("bmefhir_norm", default_config={"language": "en"})
-def _make_norm(nlp: Language, name: str, language: str) -> Any:
+@Language.factory("bmefhir_norm", default_config={"language": "en", "stems": []})
+def _make_norm(nlp: Language, name: str, language: str, stems: list[str]) -> Any:
+    """NORM = the language's lower case; LEMMA = the longest lexicon stem the word begins with (else NORM).
+
+    A stem pattern word w then matches the tokens whose LEMMA is one of the stems beginning with w (see
+    ``stem_matches``): exact attribute tests instead of a regular expression per token and pattern, which
+    Turkish, with hundreds of stems ("ödem" → "ödemi", "ödeminin"), cannot afford.
+    """
+    known = frozenset(stems)
+    longest = max((len(s) for s in known), default=0)
+
     def norm(doc: Doc) -> Doc:
         for token in doc:
-            token.norm_ = lower_for(language, token.text)
+            lower = lower_for(language, token.text)
+            token.norm_ = lower
+            if known:
+                stem = next((lower[:k] for k in range(min(len(lower), longest), 0, -1) if lower[:k] in known), lower)
+                token.lemma_ = stem
         return doc
 
     return norm
@@ -51,3 +64,8 @@ def _make_sentences(nlp: Language, name: str, language: str) -> Any:
         return doc
 
     return split
+
+
+def stem_matches(word: str, stems: frozenset[str]) -> list[str]:
+    """The LEMMA values of words that begin with ``word``: the known stems that do."""
+    return sorted(s for s in stems if s.startswith(word))

@@ -31,6 +31,7 @@ _LETTER: Final = re.compile(r"[^\W\d_]")
 # Sentence-sized pieces for deciding the script: after . ; ! ? (and their full-width forms) or a line break.
 _PIECE: Final = re.compile(r"[^\n。；！？.;!?]*(?:[\n。；！？.;!?]+|$)")
 _MIN_LATIN_LETTERS: Final = 12  # shorter Latin runs in a Chinese report ("MRI", "T1WI") are read as Chinese
+_DETECT_CHARS: Final = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +53,14 @@ def hint_language(hint: str | None) -> Language | str | None:
 
 @functools.cache
 def _detector() -> LanguageDetector:
-    return LanguageDetectorBuilder.from_languages(*_CANDIDATES).build()
+    return LanguageDetectorBuilder.from_languages(*_CANDIDATES).with_preloaded_language_models().build()
 
 
 def detect_latin(text: str) -> Language | None:
     """English or Turkish for non-Han text; None when it is another language (or has no letters to tell)."""
     if not _LETTER.search(text):
         return None
-    found = _detector().detect_language_of(text)
+    found = _detector().detect_language_of(text[:_DETECT_CHARS])  # the opening says the language; cost grows with length
     return _LINGUA.get(found) if found is not None else None
 
 
@@ -67,7 +68,7 @@ def runs(text: str, hint: Language | None) -> list[Run]:
     """Split the text into runs of one language each; offsets are into ``text``."""
     pieces = [(m.start(), m.end()) for m in _PIECE.finditer(text) if m.end() > m.start()]
     is_han = [bool(_HAN.search(text[a:b])) for a, b in pieces]
-    latin = "".join(text[a:b] for (a, b), han in zip(pieces, is_han, strict=True) if not han)
+    latin = " ".join(text[a:b] for (a, b), han in zip(pieces, is_han, strict=True) if not han)
     latin_letters = len(_LETTER.findall(latin))
     if any(is_han) and latin_letters < _MIN_LATIN_LETTERS:
         latin_language: Language | None = "zh"

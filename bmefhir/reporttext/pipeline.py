@@ -10,6 +10,7 @@ lie inside a finding: "股骨头坏死"), and medspaCy ConText over the findings
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 from collections.abc import Iterable, Iterator
 from typing import Any, Final
@@ -21,7 +22,7 @@ from medspacy.target_matcher import TargetMatcher, TargetRule
 from spacy.language import Language
 
 from bmefhir.reporttext import components  # noqa: F401  (registers the spaCy factories)
-from bmefhir.reporttext.components import lower_for
+from bmefhir.reporttext.components import lower_for, stem_matches
 from bmefhir.reporttext.lexicon import Lexicon, Terms, load_lexicon
 
 SITE_GROUP: Final = "bmefhir_sites"
@@ -55,7 +56,12 @@ def negation_pipeline(max_scope: int) -> Language:
 
 def build_pipeline(lexicon: Lexicon) -> Language:
     lang = lexicon.language
-    nlp = _blank(lang)
+    stems = frozenset(_stem_words(lexicon))
+    nlp = _blank(lang, sorted(stems))
+
+    def pats(words: Terms) -> Iterable[tuple[str, list[dict[str, Any]]]]:
+        return _patterns(nlp, words, lang, stems)
+
     sectionizer: Sectionizer = nlp.add_pipe(
         "medspacy_sectionizer",
         config={"rules": None, "phrase_matcher_attr": "NORM", "apply_sentence_boundary": True, "span_attrs": None},
@@ -64,13 +70,13 @@ def build_pipeline(lexicon: Lexicon) -> Language:
         [
             SectionRule(lit, e.section, pattern=pat)
             for e in lexicon.sections
-            for lit, pat in _patterns(nlp, e.words, lang)
+            for lit, pat in pats(e.words)
         ]
     )
     nlp.add_pipe("bmefhir_sentences", config={"language": lang})
     findings: TargetMatcher = nlp.add_pipe("medspacy_target_matcher", config={"phrase_matcher_attr": "NORM"})
     findings.add(
-        [TargetRule(lit, e.concept, pattern=pat) for e in lexicon.targets for lit, pat in _patterns(nlp, e.words, lang)]
+        [TargetRule(lit, e.concept, pattern=pat) for e in lexicon.targets for lit, pat in pats(e.words)]
     )
     places: TargetMatcher = nlp.add_pipe(
         "medspacy_target_matcher",
@@ -81,56 +87,73 @@ def build_pipeline(lexicon: Lexicon) -> Language:
         [
             TargetRule(lit, "SITE:" + "+".join(e.structures), pattern=pat)
             for e in lexicon.sites
-            for lit, pat in _patterns(nlp, e.words, lang)
+            for lit, pat in pats(e.words)
         ]
         + [
             TargetRule(lit, "SIDE:" + e.side, pattern=pat)
             for e in lexicon.sides
-            for lit, pat in _patterns(nlp, e.words, lang)
+            for lit, pat in pats(e.words)
         ]
         + [
             TargetRule(lit, "MODALITY:" + e.modality, pattern=pat)
             for e in lexicon.modalities
-            for lit, pat in _patterns(nlp, e.words, lang)
+            for lit, pat in pats(e.words)
         ]
     )
     context: ConText = nlp.add_pipe(
         "medspacy_context", config={"rules": None, "span_attrs": None, "phrase_matcher_attr": "NORM"}
     )
-    context.add(list(_context_rules(nlp, lexicon)))
+    context.add(list(_context_rules(nlp, lexicon, stems=stems)))
     return nlp
 
 
-def _blank(language: str) -> Language:
+def _stem_words(lexicon: Lexicon) -> list[str]:
+    groups: list[Terms] = [e.words for e in lexicon.targets]
+    groups += [*lexicon.not_findings, *(e.words for e in lexicon.sites), *(e.words for e in lexicon.sides)]
+    groups += [e.words for e in (*lexicon.context, *lexicon.sections, *lexicon.modalities)]
+    make_doc = spacy.blank(lexicon.language).make_doc if lexicon.language != "zh" else None
+    words: set[str] = set()
+    for g in groups:
+        for stem in g.stems:
+            tokens = [t.text for t in make_doc(stem)] if make_doc else stem.split()
+            words.update(lower_for(lexicon.language, t) for t in tokens if t.strip())
+    return sorted(words)
+
+
+def _blank(language: str, stems: list[str] | None = None) -> Language:
     if language == "zh":
         # Character segmentation: every Han character a token, so a lexicon term matches wherever its characters
         # occur (see docs/report-text.md "Choices" for the measurement against jieba).
         nlp = spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "char"}}})
     else:
         nlp = spacy.blank(language)
-    nlp.add_pipe("bmefhir_norm", config={"language": language})
+    nlp.add_pipe("bmefhir_norm", config={"language": language, "stems": stems or []})
     return nlp
 
 
-def _context_rules(nlp: Language, lexicon: Lexicon, max_scope: int | None = None) -> Iterator[ConTextRule]:
+def _context_rules(
+    nlp: Language, lexicon: Lexicon, max_scope: int | None = None, stems: frozenset[str] = frozenset()
+) -> Iterator[ConTextRule]:
     for e in lexicon.context:
-        for lit, pat in _patterns(nlp, e.words, lexicon.language):
+        for lit, pat in _patterns(nlp, e.words, lexicon.language, stems):
             yield ConTextRule(
                 lit, e.category or e.direction, pattern=pat, direction=e.direction, max_scope=e.max_scope or max_scope
             )
 
 
-def _patterns(nlp: Language, words: Terms, language: str) -> Iterable[tuple[str, list[dict[str, Any]]]]:
+def _patterns(
+    nlp: Language, words: Terms, language: str, stems: frozenset[str] = frozenset()
+) -> Iterable[tuple[str, list[dict[str, Any]]]]:
     """Token patterns for every term (NORM equal), stem (NORM prefix per word) and explicit pattern."""
     for term in words.terms:
         tokens = [t.text for t in nlp.make_doc(term) if not t.is_space]
         yield term, [{"NORM": lower_for(language, t)} for t in tokens]
     for stem in words.stems:
         tokens = [t.text for t in nlp.make_doc(stem) if not t.is_space]
-        yield stem, [{"NORM": {"REGEX": "^" + _escape(lower_for(language, t))}} for t in tokens]
+        # Each word stands for the known stems it begins (LEMMA, set by bmefhir_norm); one exact pattern per
+        # combination keeps the Matcher on its fast path (a set test per token and pattern is ~10x slower).
+        choices = [stem_matches(lower_for(language, t), stems) for t in tokens]
+        for combination in itertools.product(*choices):
+            yield stem, [{"LEMMA": value} for value in combination]
     for i, pattern in enumerate(words.patterns):
         yield f"pattern {i}", pattern
-
-
-def _escape(text: str) -> str:
-    return "".join("\\" + c if not c.isalnum() else c for c in text)

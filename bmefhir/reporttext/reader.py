@@ -15,13 +15,16 @@ from bmefhir.reporttext.assertion import NOT_READ_SECTIONS, assertion_for
 from bmefhir.reporttext.language import hint_language, runs
 from bmefhir.reporttext.model import MAX_QUOTE_CHARS, Language, Mention, Reading
 from bmefhir.reporttext.pipeline import NOT_A_FINDING, SITE_GROUP, pipeline
-from bmefhir.reporttext.siting import JOINT_LEVEL, PlaceSpan, SitedPlace, bind_sides, joint_structure, most_specific
+from bmefhir.reporttext.siting import JOINT_DEFAULT, JOINT_LEVEL, PlaceSpan, SitedPlace, bind_sides, joint_structure, most_specific
 
 MAX_TEXT_CHARS: Final = 200_000
 # Characters that are not text: lone surrogates, C0/C1 controls other than line breaks and tabs. Replaced one for
 # one by a space, so offsets into the caller's text stay right.
 _NOT_TEXT: Final = re.compile("[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
 _CLAUSE_PUNCT: Final = frozenset({",", "，", ":", "：", "(", ")", "（", "）"})
+# A line break inside a sentence (hard-wrapped text) is read as a space: the next line goes on in lower case, or
+# both sides are Han characters. Other line breaks end the sentence (a title line, a header line).
+_WRAPPED_LINE: Final = re.compile(r"(?<=[^\s.;:!?。；：！？])\n(?=[ \t]*[^\W\d_A-ZÇĞİÖŞÜ])|(?<=[\u4e00-\u9fff，、])\n(?=[\u4e00-\u9fff])")
 
 
 @dataclass
@@ -47,7 +50,7 @@ def read_report(text: str, language: str | None = None) -> Reading:
     hint = hint_language(language)
     if isinstance(hint, str) and hint not in ("en", "tr", "zh"):
         return Reading("und", problems=(*problems, f"language {hint!r} is not one bmefhir reads (en, tr, zh)"))
-    clean = _NOT_TEXT.sub(" ", text)
+    clean = _WRAPPED_LINE.sub(" ", _NOT_TEXT.sub(" ", text))
     try:
         sentences, skipped = _sentences(clean, hint if hint in ("en", "tr", "zh") else None)  # type: ignore[arg-type]
     except Exception as exc:  # a reader bug must not stop a patient's record: say so, read nothing
@@ -147,9 +150,9 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
             side_default = sentence_side or default_side
             resolved: list[tuple[str | None, Side | None]] = [(p.structure, p.side or side_default) for p in places]
             if concept in JOINT_LEVEL:
-                resolved = list(dict.fromkeys((joint_structure(k), side) for k, side in resolved))
-                if not resolved and default_joint:
-                    resolved = [(default_joint, side_default)]
+                resolved = list(dict.fromkeys((joint_structure(k), side) for k, side in resolved if k))
+            if concept in JOINT_DEFAULT and not resolved and default_joint:
+                resolved = [(default_joint, side_default)]
             elif not resolved and default_site:
                 resolved = [(default_site, side_default)]
             quote_start, quote_end = _quote(ent, places, modifier_spans, s)

@@ -12,15 +12,10 @@ from bmefhir.record import Side
 # Findings of a joint as a whole: a bone named with them stands for its joint ("femoral head edema and
 # joint effusion" → hip effusion). seed 000 §Table 1 (effusion, synovitis, cartilage anomalies of the joint).
 JOINT_LEVEL: Final = frozenset(
-    {
-        "joint_effusion",
-        "synovitis",
-        "cartilage_loss",
-        "meniscal_tear",
-        "meniscal_extrusion",
-        "periarticular_bme_both_sides",
-    }
+    {"joint_effusion", "synovitis", "meniscal_tear", "meniscal_extrusion", "periarticular_bme_both_sides"}
 )
+# Findings of the joint's bones that, stated without a site, belong to the report's joint ("Marginal osteophytes.").
+JOINT_DEFAULT: Final = JOINT_LEVEL | {"cartilage_loss", "osteophytes", "erosions", "subchondral_cyst"}
 # A broader structure is dropped when a part of it is named for the same finding (the most specific wins).
 _PARTS: Final[dict[str, frozenset[str]]] = {
     "tibia": frozenset(
@@ -91,6 +86,11 @@ def bind_sides(places: Sequence[PlaceSpan]) -> tuple[list[SitedPlace], list[Side
         for key in site.value.split("+"):
             out.append(SitedPlace(key, _side(side.value) if side else None, site))
     free = [_side(s.value) for s in sides if id(s) not in used]
+    # "the iliac and sacral sides of the left sacroiliac joint": sites named together share the one side stated.
+    stated = {p.side for p in out if p.side is not None}
+    if len(stated) == 1 and not free:
+        side_of = next(iter(stated))
+        out = [p if p.side is not None else SitedPlace(p.structure, side_of, p.span) for p in out]
     return out, free
 
 
