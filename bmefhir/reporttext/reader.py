@@ -15,7 +15,16 @@ from bmefhir.reporttext.assertion import NOT_READ_SECTIONS, assertion_for
 from bmefhir.reporttext.language import hint_language, runs
 from bmefhir.reporttext.model import MAX_QUOTE_CHARS, Language, Mention, Reading
 from bmefhir.reporttext.pipeline import NOT_A_FINDING, SITE_GROUP, pipeline
-from bmefhir.reporttext.siting import JOINT_DEFAULT, JOINT_LEVEL, PlaceSpan, SitedPlace, bind_sides, joint_structure, most_specific
+from bmefhir.reporttext.siting import (
+    JOINT_DEFAULT,
+    JOINT_LEVEL,
+    PlaceSpan,
+    SitedPlace,
+    bind_sides,
+    joint_structure,
+    most_specific,
+    share_side,
+)
 
 MAX_TEXT_CHARS: Final = 200_000
 # Characters that are not text: lone surrogates, C0/C1 controls other than line breaks and tabs. Replaced one for
@@ -100,10 +109,12 @@ def _read_doc(doc: Doc, language: Language, offset: int, section: str, out: list
             sent_of[i] = sent.start
         out.append(s)
     finding_tokens = {i for ent in doc.ents for i in range(ent.start, ent.end)}
+    site_spans = [span for span in doc.spans.get(SITE_GROUP, []) if span.label_.startswith("SITE:")]
     for span in doc.spans.get(SITE_GROUP, []):
         s = by_sentence.get(sent_of.get(span.start, -1))
         # A side word inside a finding term ("both sides of the joint", "双线征") is not a side.
         inside = span.label_.startswith("SIDE:") and any(i in finding_tokens for i in range(span.start, span.end))
+        inside = inside and not any(0 <= site.start - span.end <= 3 for site in site_spans)
         if s is not None and not inside:
             kind, _, value = span.label_.partition(":")
             s.places.append(
@@ -141,13 +152,20 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
     default_joint = next(iter(joints)) if len(joints) == 1 else None
 
     out: list[Mention] = []
+    focus: list[SitedPlace] = []  # the sites the report last spoke of ("The same area enhances ...")
     for s, (sites, free) in zip(sentences, sited, strict=True):
+        if s.section in ("clinical_information", "comparison"):
+            focus = []
         sentence_side = free[0] if len(set(free)) == 1 else None
         sentence_modality = next((p.value for p in s.places if p.kind == "MODALITY"), None) or modality
         seen: set[tuple[str, str | None, Side | None, str]] = set()  # one per concept, site, assertion a sentence
         for ent, concept, modifier_spans in s.findings:
             places = _sites_for(ent, s, sites)
             side_default = sentence_side or default_side
+            if places:
+                focus = places
+            elif focus and concept not in JOINT_DEFAULT:
+                places = [SitedPlace(p.structure, sentence_side or p.side, p.span) for p in focus]
             resolved: list[tuple[str | None, Side | None]] = [(p.structure, p.side or side_default) for p in places]
             if concept in JOINT_LEVEL:
                 resolved = list(dict.fromkeys((joint_structure(k), side) for k, side in resolved if k))
@@ -191,21 +209,19 @@ def _sites_for(ent: Span, s: _Sentence, sites: list[SitedPlace]) -> list[SitedPl
             continue
         by_clause.setdefault(effective[s.clause_of[p.span.start]], []).append(p)
     own = effective[s.clause_of[ent.start]]
-    if own in by_clause:
-        return most_specific(by_clause[own])
     before = [c for c in by_clause if c < own]
-    if before:
-        return most_specific(by_clause[max(before)])
     after = [c for c in by_clause if c > own]
-    return most_specific(by_clause[min(after)]) if after else []
+    chosen = own if own in by_clause else max(before) if before else min(after) if after else None
+    return most_specific(share_side(by_clause[chosen])) if chosen is not None else []
 
 
 def _quote(ent: Span, places: list[SitedPlace], modifiers: list[Span], s: _Sentence) -> tuple[int, int]:
     """The finding with its sites and cues, within the sentence; the finding alone when that is too long."""
     offset = s.start_char - ent.sent.start_char if ent.sent is not None else 0
     start, end = ent.start_char + offset, ent.end_char + offset
-    wide_start = min([start, *(p.span.start_char for p in places), *(m.start_char + offset for m in modifiers)])
-    wide_end = max([end, *(p.span.end_char for p in places), *(m.end_char + offset for m in modifiers)])
-    if wide_end - wide_start <= MAX_QUOTE_CHARS and s.start_char <= wide_start and wide_end <= s.end_char:
+    here = [p for p in places if s.start_char <= p.span.start_char and p.span.end_char <= s.end_char]
+    wide_start = min([start, *(p.span.start_char for p in here), *(m.start_char + offset for m in modifiers)])
+    wide_end = max([end, *(p.span.end_char for p in here), *(m.end_char + offset for m in modifiers)])
+    if wide_end - wide_start <= MAX_QUOTE_CHARS:
         return wide_start, wide_end
     return start, min(end, start + MAX_QUOTE_CHARS)

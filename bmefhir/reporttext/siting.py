@@ -86,12 +86,16 @@ def bind_sides(places: Sequence[PlaceSpan]) -> tuple[list[SitedPlace], list[Side
         for key in site.value.split("+"):
             out.append(SitedPlace(key, _side(side.value) if side else None, site))
     free = [_side(s.value) for s in sides if id(s) not in used]
-    # "the iliac and sacral sides of the left sacroiliac joint": sites named together share the one side stated.
-    stated = {p.side for p in out if p.side is not None}
-    if len(stated) == 1 and not free:
-        side_of = next(iter(stated))
-        out = [p if p.side is not None else SitedPlace(p.structure, side_of, p.span) for p in out]
     return out, free
+
+
+def share_side(places: Sequence[SitedPlace]) -> list[SitedPlace]:
+    """Sites named together share the one side stated for them ("the iliac and sacral sides of the left SIJ")."""
+    stated = {p.side for p in places if p.side is not None}
+    if len(stated) != 1:
+        return list(places)
+    side = next(iter(stated))
+    return [p if p.side is not None else SitedPlace(p.structure, side, p.span) for p in places]
 
 
 def most_specific(places: Iterable[SitedPlace]) -> list[SitedPlace]:
