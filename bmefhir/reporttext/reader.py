@@ -24,6 +24,7 @@ from bmefhir.reporttext.siting import (
     joint_structure,
     most_specific,
     share_side,
+    side_of,
 )
 
 MAX_TEXT_CHARS: Final = 200_000
@@ -141,8 +142,8 @@ def _report_modality(sentences: list[_Sentence]) -> str | None:
 
 def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> list[Mention]:
     sited = [bind_sides(s.places) for s in sentences]
-    title_sides = set(sited[0][1]) | {p.side for p in sited[0][0] if p.side} if sited else set()
-    all_sides = {p.side for sites, _ in sited for p in sites if p.side} | {f for _, free in sited for f in free}
+    title_sides = {side_of(f) for f in sited[0][1]} | {p.side for p in sited[0][0] if p.side} if sited else set()
+    all_sides = {p.side for sites, _ in sited for p in sites if p.side} | {side_of(f) for _, free in sited for f in free}
     default_side: Side | None = next(iter(title_sides)) if len(title_sides) == 1 else None
     if default_side is None and len(all_sides) == 1:
         default_side = next(iter(all_sides))
@@ -156,11 +157,12 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
     for s, (sites, free) in zip(sentences, sited, strict=True):
         if s.section in ("clinical_information", "comparison"):
             focus = []
-        sentence_side = free[0] if len(set(free)) == 1 else None
+        free_sides = {side_of(f) for f in free}
+        sentence_side = free_sides.pop() if len(free_sides) == 1 else None
         sentence_modality = next((p.value for p in s.places if p.kind == "MODALITY"), None) or modality
         seen: set[tuple[str, str | None, Side | None, str]] = set()  # one per concept, site, assertion a sentence
         for ent, concept, modifier_spans in s.findings:
-            places = _sites_for(ent, s, sites)
+            places = _sites_for(ent, s, sites, free)
             side_default = sentence_side or default_side
             if places:
                 focus = places
@@ -193,7 +195,7 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
                 out.append(Mention(site=site, **common))  # type: ignore[arg-type]
     out.sort(key=lambda m: (m.start, m.end))
     return out
-def _sites_for(ent: Span, s: _Sentence, sites: list[SitedPlace]) -> list[SitedPlace]:
+def _sites_for(ent: Span, s: _Sentence, sites: list[SitedPlace], free: list[PlaceSpan]) -> list[SitedPlace]:
     """The sites of the finding's clause; else of the nearest clause before, then after, in the sentence.
 
     A clause naming sites but no finding continues the clause before it ("edema of the talus, navicular and
@@ -212,7 +214,15 @@ def _sites_for(ent: Span, s: _Sentence, sites: list[SitedPlace]) -> list[SitedPl
     before = [c for c in by_clause if c < own]
     after = [c for c in by_clause if c > own]
     chosen = own if own in by_clause else max(before) if before else min(after) if after else None
-    return most_specific(share_side(by_clause[chosen])) if chosen is not None else []
+    if chosen is None:
+        return []
+    places = share_side(by_clause[chosen])
+    # A side word of the finding's own clause refines its sites ("her iki femur başında ...: sağda kollaps").
+    clause_sides = {side_of(f) for f in free if effective[s.clause_of[f.start]] == own}
+    if len(clause_sides) == 1:
+        side = clause_sides.pop()
+        places = [SitedPlace(p.structure, side, p.span) if p.side in (None, "bilateral") else p for p in places]
+    return most_specific(places)
 
 
 def _quote(ent: Span, places: list[SitedPlace], modifiers: list[Span], s: _Sentence) -> tuple[int, int]:

@@ -67,7 +67,7 @@ def joint_structure(key: str) -> str:
     return key
 
 
-def bind_sides(places: Sequence[PlaceSpan]) -> tuple[list[SitedPlace], list[Side]]:
+def bind_sides(places: Sequence[PlaceSpan]) -> tuple[list[SitedPlace], list[PlaceSpan]]:
     """Sites with the side word that qualifies them (just before, or right after), and the unbound sides."""
     sites = [p for p in places if p.kind == "SITE"]
     sides = [p for p in places if p.kind == "SIDE"]
@@ -85,7 +85,7 @@ def bind_sides(places: Sequence[PlaceSpan]) -> tuple[list[SitedPlace], list[Side
             used.add(id(side))
         for key in site.value.split("+"):
             out.append(SitedPlace(key, _side(side.value) if side else None, site))
-    free = [_side(s.value) for s in sides if id(s) not in used]
+    free = [s for s in sides if id(s) not in used]
     return out, free
 
 
@@ -118,6 +118,10 @@ def most_specific(places: Iterable[SitedPlace]) -> list[SitedPlace]:
 
 def _site_between(sites: Sequence[PlaceSpan], start: int, end: int) -> bool:
     return any(start <= s.start < end for s in sites)
+
+
+def side_of(span: PlaceSpan) -> Side:
+    return _side(span.value)
 
 
 def _side(value: str) -> Side:
