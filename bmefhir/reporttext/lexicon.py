@@ -107,7 +107,7 @@ def load_lexicon(language: str, root: Path = LEXICON_DIR) -> Lexicon:
     """Load and check one language's lexicon files; raises :class:`LexiconError`."""
     folder = root / language
     data = {name: _read(folder / name) for name in FILES}
-    return Lexicon(
+    lexicon = Lexicon(
         language=language,
         targets=tuple(
             TargetEntry(_member(e, "concept", FINDING_CONCEPTS, where), _words(e, where))
@@ -136,6 +136,20 @@ def load_lexicon(language: str, root: Path = LEXICON_DIR) -> Lexicon:
             for e, where in _entries(data["modality.yaml"], "modalities", folder / "modality.yaml")
         ),
     )
+    _no_duplicates(language, "context.yaml", [(f"{e.category or e.direction} {e.direction}", e.words) for e in lexicon.context])
+    _no_duplicates(language, "targets.yaml", [(e.concept, e.words) for e in lexicon.targets])
+    return lexicon
+
+
+def _no_duplicates(language: str, name: str, entries: list[tuple[str, Terms]]) -> None:
+    """The matcher keeps one of two identical matches: a phrase listed twice would silently lose one rule."""
+    seen: dict[str, str] = {}
+    for label, words in entries:
+        for phrase in (*words.terms, *words.stems):
+            key = phrase.lower()
+            if key in seen and seen[key] != label:
+                raise LexiconError(f"{language}/{name}: {phrase!r} is listed for both {seen[key]} and {label}")
+            seen[key] = label
 
 
 def validate_lexicons(root: Path = LEXICON_DIR) -> dict[str, Lexicon]:

@@ -162,7 +162,7 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
         sentence_modality = next((p.value for p in s.places if p.kind == "MODALITY"), None) or modality
         seen: set[tuple[str, str | None, Side | None, str]] = set()  # one per concept, site, assertion a sentence
         for ent, concept, modifier_spans in s.findings:
-            places = _sites_for(ent, s, sites, free)
+            places = _sites_for(ent, s, sites, free, own_clause_only=concept in JOINT_DEFAULT)
             side_default = sentence_side or default_side
             if places:
                 focus = places
@@ -195,7 +195,9 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
                 out.append(Mention(site=site, **common))  # type: ignore[arg-type]
     out.sort(key=lambda m: (m.start, m.end))
     return out
-def _sites_for(ent: Span, s: _Sentence, sites: list[SitedPlace], free: list[PlaceSpan]) -> list[SitedPlace]:
+def _sites_for(
+    ent: Span, s: _Sentence, sites: list[SitedPlace], free: list[PlaceSpan], own_clause_only: bool = False
+) -> list[SitedPlace]:
     """The sites of the finding's clause; else of the nearest clause before, then after, in the sentence.
 
     A clause naming sites but no finding continues the clause before it ("edema of the talus, navicular and
@@ -214,6 +216,8 @@ def _sites_for(ent: Span, s: _Sentence, sites: list[SitedPlace], free: list[Plac
     before = [c for c in by_clause if c < own]
     after = [c for c in by_clause if c > own]
     chosen = own if own in by_clause else max(before) if before else min(after) if after else None
+    if own_clause_only and chosen != own:
+        return []  # "..., marginal osteophytes": a joint finding in a clause of its own belongs to the joint
     if chosen is None:
         return []
     places = share_side(by_clause[chosen])
