@@ -5,8 +5,10 @@ No ``from __future__ import annotations`` here: spaCy reads the factories' annot
 
 from typing import Any, Final
 
+import numpy
+from spacy.attrs import SENT_START
 from spacy.language import Language
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 
 SENTENCE_END: Final[dict[str, frozenset[str]]] = {
     "en": frozenset({".", "!", "?", ";"}),
@@ -54,13 +56,17 @@ def _make_sentences(nlp: Language, name: str, language: str) -> Any:
 
     def split(doc: Doc) -> Doc:
         # A sentence ends at the language's punctuation or a line break; section headers already start one.
-        previous = None
-        for token in doc:
-            if previous is None:
-                token.is_sent_start = True
-            elif not token.is_sent_start:
-                token.is_sent_start = previous.text in ends or "\n" in previous.text
-            previous = token
+        # Written as one array: setting token.is_sent_start one by one rescans the doc each time (quadratic).
+        if not len(doc):
+            return doc
+        marks = doc.to_array([SENT_START]).reshape(-1).astype("int64")
+        starts = numpy.full(len(doc), -1, dtype="int64")
+        starts[0] = 1
+        for i in range(1, len(doc)):
+            previous = doc[i - 1].text
+            if marks[i] == 1 or previous in ends or "\n" in previous:
+                starts[i] = 1
+        doc.from_array([SENT_START], starts.reshape(-1, 1).astype("uint64"))
         return doc
 
     return split
@@ -69,3 +75,28 @@ def _make_sentences(nlp: Language, name: str, language: str) -> Any:
 def stem_matches(word: str, stems: frozenset[str]) -> list[str]:
     """The LEMMA values of words that begin with ``word``: the known stems that do."""
     return sorted(s for s in stems if s.startswith(word))
+
+
+@Language.factory("bmefhir_merge_spread", default_config={"phrases": "bmefhir_phrases", "group": "bmefhir_spread"})
+def _make_merge_spread(nlp: Language, name: str, phrases: str, group: str) -> Any:
+    """Set ``doc.ents``: the phrase findings, then the token-pattern findings where they do not overlap one;
+    where they do, their first word ("T2" of "T2 sekansta talusta belirgin ödem ve intensite artışı"), so both
+    the signal and the phrase inside it are read."""
+
+    def merge(doc: Doc) -> Doc:
+        base = list(doc.spans.get(phrases, []))
+        taken = {i for ent in base for i in range(ent.start, ent.end)}
+        added = []
+        for span in sorted(doc.spans.get(group, []), key=lambda s: (s.start, -len(s))):
+            tokens = set(range(span.start, span.end))
+            if tokens & taken:
+                span = Span(doc, span.start, span.start + 1, label=span.label_)
+                tokens = {span.start}
+                if tokens & taken:
+                    continue
+            taken |= tokens
+            added.append(span)
+        doc.ents = sorted((*base, *added), key=lambda s: s.start)
+        return doc
+
+    return merge

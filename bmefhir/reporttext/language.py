@@ -66,7 +66,16 @@ def detect_latin(text: str) -> Language | None:
 
 def runs(text: str, hint: Language | None) -> list[Run]:
     """Split the text into runs of one language each; offsets are into ``text``."""
-    pieces = [(m.start(), m.end()) for m in _PIECE.finditer(text) if m.end() > m.start()]
+    pieces: list[tuple[int, int]] = []
+    for m in _PIECE.finditer(text):
+        a, b = m.start(), m.end()
+        han = _HAN.search(text, a, b)
+        # "Impression: 右侧股骨头骨髓水肿。": the Latin header before the Han text stays with the Latin run.
+        if han is not None and han.start() > a and len(_LETTER.findall(text[a : han.start()])) >= 2:
+            pieces.append((a, han.start()))
+            a = han.start()
+        if b > a:
+            pieces.append((a, b))
     is_han = [bool(_HAN.search(text[a:b])) for a, b in pieces]
     latin = " ".join(text[a:b] for (a, b), han in zip(pieces, is_han, strict=True) if not han)
     latin_letters = len(_LETTER.findall(latin))

@@ -48,6 +48,16 @@ class Terms:
     patterns: tuple[TokenPattern, ...] = ()
     source: str = ""
 
+    @property
+    def phrases(self) -> Terms:
+        """The terms and stems alone (contiguous words)."""
+        return Terms(self.terms, self.stems, (), self.source)
+
+    @property
+    def spread(self) -> Terms:
+        """The token patterns alone (they may span other words)."""
+        return Terms((), (), self.patterns, self.source)
+
 
 @dataclass(frozen=True, slots=True)
 class TargetEntry:

@@ -26,6 +26,8 @@ from bmefhir.reporttext.components import lower_for, stem_matches
 from bmefhir.reporttext.lexicon import Lexicon, Terms, load_lexicon
 
 SITE_GROUP: Final = "bmefhir_sites"
+SPREAD_GROUP: Final = "bmefhir_spread"
+PHRASE_GROUP: Final = "bmefhir_phrases"
 NOT_A_FINDING: Final = "NOT_A_FINDING"
 
 logging.getLogger("jieba").setLevel(logging.WARNING)  # jieba prints its dictionary loading otherwise
@@ -74,10 +76,22 @@ def build_pipeline(lexicon: Lexicon) -> Language:
         ]
     )
     nlp.add_pipe("bmefhir_sentences", config={"language": lang})
-    findings: TargetMatcher = nlp.add_pipe("medspacy_target_matcher", config={"phrase_matcher_attr": "NORM"})
-    findings.add(
-        [TargetRule(lit, e.concept, pattern=pat) for e in lexicon.targets for lit, pat in pats(e.words)]
+    # Span groups, set as doc.ents once by bmefhir_merge_spread (medspaCy adds ents one by one: quadratic).
+    findings: TargetMatcher = nlp.add_pipe(
+        "medspacy_target_matcher",
+        config={"phrase_matcher_attr": "NORM", "result_type": "group", "span_group_name": PHRASE_GROUP},
     )
+    findings.add(
+        [TargetRule(lit, e.concept, pattern=pat) for e in lexicon.targets for lit, pat in pats(e.words.phrases)]
+    )
+    # Token patterns ("T2 ... artmış", "low ... T1") span words between; they yield to the phrases they overlap.
+    spread: TargetMatcher = nlp.add_pipe(
+        "medspacy_target_matcher",
+        name="bmefhir_spread_findings",
+        config={"phrase_matcher_attr": "NORM", "result_type": "group", "span_group_name": SPREAD_GROUP},
+    )
+    spread.add([TargetRule(lit, e.concept, pattern=pat) for e in lexicon.targets for lit, pat in pats(e.words.spread)])
+    nlp.add_pipe("bmefhir_merge_spread", config={"phrases": PHRASE_GROUP, "group": SPREAD_GROUP})
     places: TargetMatcher = nlp.add_pipe(
         "medspacy_target_matcher",
         name="bmefhir_places",

@@ -47,6 +47,7 @@ class _Sentence:
     places: list[PlaceSpan]
     categories: dict[int, set[str]] = field(default_factory=dict)  # id(target) → ConText categories
     clause_of: dict[int, int] = field(default_factory=dict)  # token index → clause number
+    offset: int = 0  # where the sentence's doc (its language run) starts in the text
 
 
 def read_report(text: str, language: str | None = None) -> Reading:
@@ -99,7 +100,7 @@ def _read_doc(doc: Doc, language: Language, offset: int, section: str, out: list
         section = category or section
         if not sent.text.strip():
             continue
-        s = _Sentence(language, section, offset + sent.start_char, offset + sent.end_char, [], [])
+        s = _Sentence(language, section, offset + sent.start_char, offset + sent.end_char, [], [], offset=offset)
         clause = 0
         for token in sent:
             s.clause_of[token.i] = clause
@@ -145,8 +146,8 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
     title_sides = {side_of(f) for f in sited[0][1]} | {p.side for p in sited[0][0] if p.side} if sited else set()
     all_sides = {p.side for sites, _ in sited for p in sites if p.side} | {side_of(f) for _, free in sited for f in free}
     default_side: Side | None = next(iter(title_sides)) if len(title_sides) == 1 else None
-    if default_side is None and len(all_sides) == 1:
-        default_side = next(iter(all_sides))
+    if default_side is None and len(all_sides) == 1 and "bilateral" not in all_sides:
+        default_side = next(iter(all_sides))  # a report about one side; "bilateral" qualifies only its own site
     structures = {p.structure for sites, _ in sited for p in sites}
     default_site = next(iter(structures)) if len(structures) == 1 else None
     joints = {joint_structure(k) for k in structures}
@@ -231,7 +232,7 @@ def _sites_for(
 
 def _quote(ent: Span, places: list[SitedPlace], modifiers: list[Span], s: _Sentence) -> tuple[int, int]:
     """The finding with its sites and cues, within the sentence; the finding alone when that is too long."""
-    offset = s.start_char - ent.sent.start_char if ent.sent is not None else 0
+    offset = s.offset
     start, end = ent.start_char + offset, ent.end_char + offset
     here = [p for p in places if s.start_char <= p.span.start_char and p.span.end_char <= s.end_char]
     wide_start = min([start, *(p.span.start_char for p in here), *(m.start_char + offset for m in modifiers)])
