@@ -3,7 +3,7 @@
 No ``from __future__ import annotations`` here: spaCy reads the factories' annotations at registration.
 """
 
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy
 from spacy.attrs import SENT_START
@@ -66,7 +66,7 @@ def _make_sentences(nlp: Language, name: str, language: str) -> Any:
             previous = doc[i - 1].text
             if marks[i] == 1 or previous in ends or "\n" in previous:
                 starts[i] = 1
-        doc.from_array([SENT_START], starts.reshape(-1, 1).astype("uint64"))
+        doc.from_array([SENT_START], cast(Any, starts.reshape(-1, 1).astype("uint64")))
         return doc
 
     return split

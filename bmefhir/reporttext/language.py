@@ -60,7 +60,9 @@ def detect_latin(text: str) -> Language | None:
     """English or Turkish for non-Han text; None when it is another language (or has no letters to tell)."""
     if not _LETTER.search(text):
         return None
-    found = _detector().detect_language_of(text[:_DETECT_CHARS])  # the opening says the language; cost grows with length
+    found = _detector().detect_language_of(
+        text[:_DETECT_CHARS]
+    )  # the opening says the language; cost grows with length
     return _LINGUA.get(found) if found is not None else None
 
 
@@ -69,11 +71,11 @@ def runs(text: str, hint: Language | None) -> list[Run]:
     pieces: list[tuple[int, int]] = []
     for m in _PIECE.finditer(text):
         a, b = m.start(), m.end()
-        han = _HAN.search(text, a, b)
+        first_han = _HAN.search(text, a, b)
         # "Impression: 右侧股骨头骨髓水肿。": the Latin header before the Han text stays with the Latin run.
-        if han is not None and han.start() > a and len(_LETTER.findall(text[a : han.start()])) >= 2:
-            pieces.append((a, han.start()))
-            a = han.start()
+        if first_han is not None and first_han.start() > a and len(_LETTER.findall(text[a : first_han.start()])) >= 2:
+            pieces.append((a, first_han.start()))
+            a = first_han.start()
         if b > a:
             pieces.append((a, b))
     is_han = [bool(_HAN.search(text[a:b])) for a, b in pieces]

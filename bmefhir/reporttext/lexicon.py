@@ -146,7 +146,9 @@ def load_lexicon(language: str, root: Path = LEXICON_DIR) -> Lexicon:
             for e, where in _entries(data["modality.yaml"], "modalities", folder / "modality.yaml")
         ),
     )
-    _no_duplicates(language, "context.yaml", [(f"{e.category or e.direction} {e.direction}", e.words) for e in lexicon.context])
+    _no_duplicates(
+        language, "context.yaml", [(f"{e.category or e.direction} {e.direction}", e.words) for e in lexicon.context]
+    )
     _no_duplicates(language, "targets.yaml", [(e.concept, e.words) for e in lexicon.targets])
     return lexicon
 

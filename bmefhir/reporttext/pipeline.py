@@ -68,13 +68,7 @@ def build_pipeline(lexicon: Lexicon) -> Language:
         "medspacy_sectionizer",
         config={"rules": None, "phrase_matcher_attr": "NORM", "apply_sentence_boundary": True, "span_attrs": None},
     )
-    sectionizer.add(
-        [
-            SectionRule(lit, e.section, pattern=pat)
-            for e in lexicon.sections
-            for lit, pat in pats(e.words)
-        ]
-    )
+    sectionizer.add([SectionRule(lit, e.section, pattern=pat) for e in lexicon.sections for lit, pat in pats(e.words)])
     nlp.add_pipe("bmefhir_sentences", config={"language": lang})
     # Span groups, set as doc.ents once by bmefhir_merge_spread (medspaCy adds ents one by one: quadratic).
     findings: TargetMatcher = nlp.add_pipe(
@@ -103,11 +97,7 @@ def build_pipeline(lexicon: Lexicon) -> Language:
             for e in lexicon.sites
             for lit, pat in pats(e.words)
         ]
-        + [
-            TargetRule(lit, "SIDE:" + e.side, pattern=pat)
-            for e in lexicon.sides
-            for lit, pat in pats(e.words)
-        ]
+        + [TargetRule(lit, "SIDE:" + e.side, pattern=pat) for e in lexicon.sides for lit, pat in pats(e.words)]
         + [
             TargetRule(lit, "MODALITY:" + e.modality, pattern=pat)
             for e in lexicon.modalities
@@ -124,7 +114,8 @@ def build_pipeline(lexicon: Lexicon) -> Language:
 def _stem_words(lexicon: Lexicon) -> list[str]:
     groups: list[Terms] = [e.words for e in lexicon.targets]
     groups += [*lexicon.not_findings, *(e.words for e in lexicon.sites), *(e.words for e in lexicon.sides)]
-    groups += [e.words for e in (*lexicon.context, *lexicon.sections, *lexicon.modalities)]
+    groups += [e.words for e in lexicon.context] + [e.words for e in lexicon.sections]
+    groups += [e.words for e in lexicon.modalities]
     make_doc = spacy.blank(lexicon.language).make_doc if lexicon.language != "zh" else None
     words: set[str] = set()
     for g in groups:

@@ -34,7 +34,9 @@ _NOT_TEXT: Final = re.compile("[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f
 _CLAUSE_PUNCT: Final = frozenset({",", "，", ":", "：", "(", ")", "（", "）"})
 # A line break inside a sentence (hard-wrapped text) is read as a space: the next line goes on in lower case, or
 # both sides are Han characters. Other line breaks end the sentence (a title line, a header line).
-_WRAPPED_LINE: Final = re.compile(r"(?<=[^\s.;:!?。；：！？])\n(?=[ \t]*[^\W\d_A-ZÇĞİÖŞÜ])|(?<=[\u4e00-\u9fff，、])\n(?=[\u4e00-\u9fff])")
+_WRAPPED_LINE: Final = re.compile(
+    r"(?<=[^\s.;:!?。；：！？])\n(?=[ \t]*[^\W\d_A-ZÇĞİÖŞÜ])|(?<=[\u4e00-\u9fff，、])\n(?=[\u4e00-\u9fff])"
+)
 
 
 @dataclass
@@ -113,23 +115,23 @@ def _read_doc(doc: Doc, language: Language, offset: int, section: str, out: list
     finding_tokens = {i for ent in doc.ents for i in range(ent.start, ent.end)}
     site_spans = [span for span in doc.spans.get(SITE_GROUP, []) if span.label_.startswith("SITE:")]
     for span in doc.spans.get(SITE_GROUP, []):
-        s = by_sentence.get(sent_of.get(span.start, -1))
+        holder = by_sentence.get(sent_of.get(span.start, -1))
         # A side word inside a finding term ("both sides of the joint", "双线征") is not a side.
         inside = span.label_.startswith("SIDE:") and any(i in finding_tokens for i in range(span.start, span.end))
         inside = inside and not any(0 <= site.start - span.end <= 3 for site in site_spans)
-        if s is not None and not inside:
+        if holder is not None and not inside:
             kind, _, value = span.label_.partition(":")
-            s.places.append(
+            holder.places.append(
                 PlaceSpan(kind, value, span.start, span.end, offset + span.start_char, offset + span.end_char)
             )
     for ent in doc.ents:
-        s = by_sentence.get(sent_of.get(ent.start, -1))
-        if s is None or s.section in NOT_READ_SECTIONS or ent.label_ == NOT_A_FINDING:
+        holder = by_sentence.get(sent_of.get(ent.start, -1))
+        if holder is None or holder.section in NOT_READ_SECTIONS or ent.label_ == NOT_A_FINDING:
             continue
         modifiers = [m for m in ent._.modifiers if m.category not in ("TERMINATE", "PSEUDO")]
         spans = [doc[m.modifier_span[0] : m.modifier_span[1]] for m in modifiers]
-        s.findings.append((ent, ent.label_, spans))
-        s.categories[id(ent)] = {m.category.upper() for m in modifiers}
+        holder.findings.append((ent, ent.label_, spans))
+        holder.categories[id(ent)] = {m.category.upper() for m in modifiers}
     return section
 
 
@@ -144,7 +146,9 @@ def _report_modality(sentences: list[_Sentence]) -> str | None:
 def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> list[Mention]:
     sited = [bind_sides(s.places) for s in sentences]
     title_sides = {side_of(f) for f in sited[0][1]} | {p.side for p in sited[0][0] if p.side} if sited else set()
-    all_sides = {p.side for sites, _ in sited for p in sites if p.side} | {side_of(f) for _, free in sited for f in free}
+    all_sides = {p.side for sites, _ in sited for p in sites if p.side} | {
+        side_of(f) for _, free in sited for f in free
+    }
     default_side: Side | None = next(iter(title_sides)) if len(title_sides) == 1 else None
     if default_side is None and len(all_sides) == 1 and "bilateral" not in all_sides:
         default_side = next(iter(all_sides))  # a report about one side; "bilateral" qualifies only its own site
@@ -196,6 +200,8 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
                 out.append(Mention(site=site, **common))  # type: ignore[arg-type]
     out.sort(key=lambda m: (m.start, m.end))
     return out
+
+
 def _sites_for(
     ent: Span, s: _Sentence, sites: list[SitedPlace], free: list[PlaceSpan], own_clause_only: bool = False
 ) -> list[SitedPlace]:

@@ -164,7 +164,11 @@ def test_turkish_sections_and_both_sides() -> None:
     r = read_report(text, "tr")
     assert one(r, "osteonecrosis_reported").assertion == "hypothetical"
     edema = one(r, "bone_marrow_edema")
-    assert (edema.site, edema.assertion, edema.section) == (Site("sacroiliac_joint", "bilateral"), "affirmed", "findings")
+    assert (edema.site, edema.assertion, edema.section) == (
+        Site("sacroiliac_joint", "bilateral"),
+        "affirmed",
+        "findings",
+    )
 
 
 def test_turkish_suffixed_site_words() -> None:
@@ -241,7 +245,8 @@ def test_an_unsupported_language_is_not_read() -> None:
 def test_an_unsupported_hint_is_not_read() -> None:
     r = read_report("Bone marrow edema of the talus.", "de-DE")
     assert (r.language, r.mentions) == ("und", ())
-    assert r.problems and "Bone" not in r.problems[0]
+    assert r.problems
+    assert "Bone" not in r.problems[0]
 
 
 @pytest.mark.parametrize("text", ["", "   \n\t  "])
