@@ -31,7 +31,7 @@ _LETTER: Final = re.compile(r"[^\W\d_]")
 # Sentence-sized pieces for deciding the script: after . ; ! ? (and their full-width forms) or a line break.
 _PIECE: Final = re.compile(r"[^\n。；！？.;!?]*(?:[\n。；！？.;!?]+|$)")
 _MIN_LATIN_LETTERS: Final = 12  # shorter Latin runs in a Chinese report ("MRI", "T1WI") are read as Chinese
-_DETECT_CHARS: Final = 300
+_DETECT_CHARS: Final = 160
 
 
 @dataclass(frozen=True, slots=True)
