@@ -90,12 +90,16 @@ def bind_sides(places: Sequence[PlaceSpan]) -> tuple[list[SitedPlace], list[Plac
 
 
 def share_side(places: Sequence[SitedPlace]) -> list[SitedPlace]:
-    """Sites named together share the one side stated for them ("the iliac and sacral sides of the left SIJ")."""
-    stated = {p.side for p in places if p.side is not None}
-    if len(stated) != 1:
-        return list(places)
-    side = next(iter(stated))
-    return [p if p.side is not None else SitedPlace(p.structure, side, p.span) for p in places]
+    """A site named without a side takes the side of the nearest sited site named with it ("the iliac and
+    sacral sides of the left SIJ"; "her iki sakroiliak eklemin iliak ve sakral yüzlerinde")."""
+    sited = [p for p in places if p.side is not None]
+    out: list[SitedPlace] = []
+    for p in places:
+        if p.side is None and sited:
+            nearest = min(sited, key=lambda q: abs(q.span.start - p.span.start))
+            p = SitedPlace(p.structure, nearest.side, p.span)
+        out.append(p)
+    return out
 
 
 def most_specific(places: Iterable[SitedPlace]) -> list[SitedPlace]:
