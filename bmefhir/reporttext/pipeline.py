@@ -78,6 +78,10 @@ def build_pipeline(lexicon: Lexicon) -> Language:
     findings.add(
         [TargetRule(lit, e.concept, pattern=pat) for e in lexicon.targets for lit, pat in pats(e.words.phrases)]
     )
+    # Longest match wins, so "transient osteoporosis" (a diagnosis) hides its "osteoporosis" (a finding word).
+    findings.add(
+        [TargetRule(lit, NOT_A_FINDING, pattern=pat) for words in lexicon.not_findings for lit, pat in pats(words)]
+    )
     # Token patterns ("T2 ... artmış", "low ... T1") span words between; they yield to the phrases they overlap.
     spread: TargetMatcher = nlp.add_pipe(
         "medspacy_target_matcher",

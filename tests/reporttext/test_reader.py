@@ -279,3 +279,16 @@ def test_odd_characters_never_raise_and_keep_offsets(text: str) -> None:
     r = read_report(text)
     assert_quotes_are_spans(text, r)
     assert all(isinstance(p, str) for p in r.problems)
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Bone marrow edema of the right femoral head, consistent with transient osteoporosis.", "en"),
+        ("Sağ femur başında kemik iliği ödemi; geçici osteoporoz ile uyumludur.", "tr"),
+        ("右侧股骨头骨髓水肿，考虑一过性骨质疏松。", "zh"),
+    ],
+)
+def test_a_diagnosis_named_in_the_impression_is_not_a_finding(text: str, language: str) -> None:
+    r = read_report(text, language)
+    assert {m.concept for m in r.mentions} == {"bone_marrow_edema"}
