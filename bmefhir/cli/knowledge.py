@@ -11,14 +11,19 @@ from rich.table import Table
 
 from bmefhir.cli.output import err
 from bmefhir.differential.knowledge_base import KnowledgeError, knowledge_rows, load_knowledge
+from bmefhir.reporttext.lexicon import LexiconError, validate_lexicons
 
 app = typer.Typer(help="Validate or show the knowledge base.", no_args_is_help=True)
 PathOption = Annotated[Path | None, typer.Option("--path", help="A knowledge base folder other than the built-in one")]
+LexiconOption = Annotated[
+    Path | None, typer.Option("--lexicons", help="A report-text lexicon folder other than the built-in one")
+]
 
 
 @app.command()
-def validate(path: PathOption = None) -> None:
-    """Load and check the knowledge base: unknown facts or candidates, missing citations, weights out of range."""
+def validate(path: PathOption = None, lexicons: LexiconOption = None) -> None:
+    """Load and check the knowledge base (unknown facts or candidates, missing citations, weights out of range)
+    and the report-text lexicons (unknown concepts, structures, ConText categories, missing sources)."""
     try:
         kb = load_knowledge(path)
     except KnowledgeError as exc:
@@ -28,6 +33,16 @@ def validate(path: PathOption = None) -> None:
         f"[green]ok[/]: knowledge base {kb.version}: {len(kb.criteria)} criteria, "
         f"{len(kb.candidates)} candidates, {len(kb.next_steps)} next steps, every criterion cited"
     )
+    try:
+        found = validate_lexicons(lexicons) if lexicons is not None else validate_lexicons()
+    except LexiconError as exc:
+        err.print(f"[red]invalid report-text lexicon[/]\n{exc}")
+        raise typer.Exit(1) from exc
+    for language, lexicon in found.items():
+        err.print(
+            f"[green]ok[/]: report-text lexicon {language}: {len(lexicon.targets)} finding entries, "
+            f"{len(lexicon.sites)} sites, {len(lexicon.context)} ConText rules, every entry sourced"
+        )
 
 
 @app.command()

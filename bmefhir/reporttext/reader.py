@@ -1,9 +1,248 @@
-"""PLACEHOLDER until the spaCy/medspaCy reader lands (this file is replaced, not extended)."""
+"""``read_report``: narrative radiology report text → finding mentions (docs/report-text.md)."""
 
 from __future__ import annotations
 
-from bmefhir.reporttext.model import Reading
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Final
+
+from spacy.tokens import Doc, Span
+
+from bmefhir.anatomy import STRUCTURES
+from bmefhir.record import Side, Site
+from bmefhir.reporttext.assertion import NOT_READ_SECTIONS, assertion_for
+from bmefhir.reporttext.language import hint_language, runs
+from bmefhir.reporttext.model import MAX_QUOTE_CHARS, Language, Mention, Reading
+from bmefhir.reporttext.pipeline import NOT_A_FINDING, SITE_GROUP, pipeline
+from bmefhir.reporttext.siting import (
+    JOINT_DEFAULT,
+    JOINT_LEVEL,
+    PlaceSpan,
+    SitedPlace,
+    bind_sides,
+    joint_structure,
+    most_specific,
+    share_side,
+    side_of,
+)
+
+MAX_TEXT_CHARS: Final = 200_000
+# Characters that are not text: lone surrogates, C0/C1 controls other than line breaks and tabs. Replaced one for
+# one by a space, so offsets into the caller's text stay right.
+_NOT_TEXT: Final = re.compile("[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
+_CLAUSE_PUNCT: Final = frozenset({",", "，", ":", "：", "(", ")", "（", "）"})
+# A line break inside a sentence (hard-wrapped text) is read as a space: the next line goes on in lower case, or
+# both sides are Han characters. Other line breaks end the sentence (a title line, a header line).
+_WRAPPED_LINE: Final = re.compile(
+    r"(?<=[^\s.;:!?。；：！？])\n(?=[ \t]*[^\W\d_A-ZÇĞİÖŞÜ])|(?<=[\u4e00-\u9fff，、])\n(?=[\u4e00-\u9fff])"
+)
+
+
+@dataclass
+class _Sentence:
+    language: Language
+    section: str
+    start_char: int
+    end_char: int
+    findings: list[tuple[Span, str, list[Span]]]  # (target span, concept, ConText modifier spans applied)
+    places: list[PlaceSpan]
+    categories: dict[int, set[str]] = field(default_factory=dict)  # id(target) → ConText categories
+    clause_of: dict[int, int] = field(default_factory=dict)  # token index → clause number
+    offset: int = 0  # where the sentence's doc (its language run) starts in the text
 
 
 def read_report(text: str, language: str | None = None) -> Reading:
-    return Reading("und", problems=("report text reader not built yet",))
+    """Read one report text; never raises (what could not be read is in ``problems``, never quoting the text)."""
+    if not isinstance(text, str) or not text.strip():
+        return Reading("und", problems=("report text is empty",))
+    problems: list[str] = []
+    if len(text) > MAX_TEXT_CHARS:
+        problems.append(f"report text longer than {MAX_TEXT_CHARS} characters; only the first part was read")
+        text = text[:MAX_TEXT_CHARS]
+    hint = hint_language(language)
+    if isinstance(hint, str) and hint not in ("en", "tr", "zh"):
+        return Reading("und", problems=(*problems, f"language {hint!r} is not one bmefhir reads (en, tr, zh)"))
+    clean = _WRAPPED_LINE.sub(" ", _NOT_TEXT.sub(" ", text))
+    try:
+        sentences, skipped = _sentences(clean, hint if hint in ("en", "tr", "zh") else None)  # type: ignore[arg-type]
+    except Exception as exc:  # a reader bug must not stop a patient's record: say so, read nothing
+        return Reading("und", problems=(*problems, f"report text could not be read ({type(exc).__name__})"))
+    if skipped:
+        problems.append("part of the text is in a language bmefhir does not read (en, tr, zh); that part was not read")
+    if not sentences:
+        return Reading("und", problems=(*problems, "report text is in a language bmefhir does not read (en, tr, zh)"))
+    lang = Counter({s.language: 0 for s in sentences})
+    for s in sentences:
+        lang[s.language] += s.end_char - s.start_char
+    modality = _report_modality(sentences)
+    mentions = _mentions(text, sentences, modality)
+    return Reading(lang.most_common(1)[0][0], tuple(mentions), modality, tuple(problems))
+
+
+def _sentences(text: str, hint: Language | None) -> tuple[list[_Sentence], bool]:
+    out: list[_Sentence] = []
+    skipped = False
+    section = "findings"  # text before any header
+    for run in runs(text, hint):
+        if run.language is None or run.language == "und":
+            skipped = skipped or bool(text[run.start : run.end].strip())
+            continue
+        doc = pipeline(run.language)(text[run.start : run.end])
+        section = _read_doc(doc, run.language, run.start, section, out)
+    return out, skipped
+
+
+def _read_doc(doc: Doc, language: Language, offset: int, section: str, out: list[_Sentence]) -> str:
+    by_sentence: dict[int, _Sentence] = {}
+    sent_of: dict[int, int] = {}
+    for sent in doc.sents:
+        first = sent[0]
+        category = first._.section_category if first._.section_category else None
+        section = category or section
+        if not sent.text.strip():
+            continue
+        s = _Sentence(language, section, offset + sent.start_char, offset + sent.end_char, [], [], offset=offset)
+        clause = 0
+        for token in sent:
+            s.clause_of[token.i] = clause
+            if token.text in _CLAUSE_PUNCT:
+                clause += 1
+        by_sentence[sent.start] = s
+        for i in range(sent.start, sent.end):
+            sent_of[i] = sent.start
+        out.append(s)
+    finding_tokens = {i for ent in doc.ents for i in range(ent.start, ent.end)}
+    site_spans = [span for span in doc.spans.get(SITE_GROUP, []) if span.label_.startswith("SITE:")]
+    for span in doc.spans.get(SITE_GROUP, []):
+        holder = by_sentence.get(sent_of.get(span.start, -1))
+        # A side word inside a finding term ("both sides of the joint", "双线征") is not a side.
+        inside = span.label_.startswith("SIDE:") and any(i in finding_tokens for i in range(span.start, span.end))
+        inside = inside and not any(0 <= site.start - span.end <= 3 for site in site_spans)
+        if holder is not None and not inside:
+            kind, _, value = span.label_.partition(":")
+            holder.places.append(
+                PlaceSpan(kind, value, span.start, span.end, offset + span.start_char, offset + span.end_char)
+            )
+    for ent in doc.ents:
+        holder = by_sentence.get(sent_of.get(ent.start, -1))
+        if holder is None or holder.section in NOT_READ_SECTIONS or ent.label_ == NOT_A_FINDING:
+            continue
+        modifiers = [m for m in ent._.modifiers if m.category not in ("TERMINATE", "PSEUDO")]
+        spans = [doc[m.modifier_span[0] : m.modifier_span[1]] for m in modifiers]
+        holder.findings.append((ent, ent.label_, spans))
+        holder.categories[id(ent)] = {m.category.upper() for m in modifiers}
+    return section
+
+
+def _report_modality(sentences: list[_Sentence]) -> str | None:
+    named = [[p.value for p in s.places if p.kind == "MODALITY"] for s in sentences]
+    if named and named[0]:
+        return named[0][0]  # the title names the study
+    distinct = {m for ms in named for m in ms}
+    return distinct.pop() if len(distinct) == 1 else None
+
+
+def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> list[Mention]:
+    sited = [bind_sides(s.places) for s in sentences]
+    title_sides = {side_of(f) for f in sited[0][1]} | {p.side for p in sited[0][0] if p.side} if sited else set()
+    all_sides = {p.side for sites, _ in sited for p in sites if p.side} | {
+        side_of(f) for _, free in sited for f in free
+    }
+    default_side: Side | None = next(iter(title_sides)) if len(title_sides) == 1 else None
+    if default_side is None and len(all_sides) == 1 and "bilateral" not in all_sides:
+        default_side = next(iter(all_sides))  # a report about one side; "bilateral" qualifies only its own site
+    structures = {p.structure for sites, _ in sited for p in sites}
+    default_site = next(iter(structures)) if len(structures) == 1 else None
+    joints = {joint_structure(k) for k in structures}
+    default_joint = next(iter(joints)) if len(joints) == 1 else None
+
+    out: list[Mention] = []
+    focus: list[SitedPlace] = []  # the sites the report last spoke of ("The same area enhances ...")
+    for s, (sites, free) in zip(sentences, sited, strict=True):
+        if s.section in ("clinical_information", "comparison"):
+            focus = []
+        free_sides = {side_of(f) for f in free}
+        sentence_side = free_sides.pop() if len(free_sides) == 1 else None
+        sentence_modality = next((p.value for p in s.places if p.kind == "MODALITY"), None) or modality
+        seen: set[tuple[str, str | None, Side | None, str]] = set()  # one per concept, site, assertion a sentence
+        for ent, concept, modifier_spans in s.findings:
+            places = _sites_for(ent, s, sites, free, own_clause_only=concept in JOINT_DEFAULT)
+            side_default = sentence_side or default_side
+            if places:
+                focus = places
+            elif focus and concept not in JOINT_DEFAULT:
+                places = [SitedPlace(p.structure, sentence_side or p.side, p.span) for p in focus]
+            resolved: list[tuple[str | None, Side | None]] = [(p.structure, p.side or side_default) for p in places]
+            if concept in JOINT_LEVEL:
+                resolved = list(dict.fromkeys((joint_structure(k), side) for k, side in resolved if k))
+            if concept in JOINT_DEFAULT and not resolved and default_joint:
+                resolved = [(default_joint, side_default)]
+            elif not resolved and default_site:
+                resolved = [(default_site, side_default)]
+            quote_start, quote_end = _quote(ent, places, modifier_spans, s)
+            assertion = assertion_for(s.section, s.categories.get(id(ent), set()))
+            common = {
+                "concept": concept,
+                "start": quote_start,
+                "end": quote_end,
+                "quote": text[quote_start:quote_end],
+                "assertion": assertion,
+                "section": s.section,
+                "language": s.language,
+                "modality": sentence_modality,
+            }
+            for key, side in resolved or [(None, None)]:
+                if (concept, key, side, assertion) in seen:
+                    continue
+                seen.add((concept, key, side, assertion))
+                site = Site(key, side) if key is not None else None
+                out.append(Mention(site=site, **common))  # type: ignore[arg-type]
+    out.sort(key=lambda m: (m.start, m.end))
+    return out
+
+
+def _sites_for(
+    ent: Span, s: _Sentence, sites: list[SitedPlace], free: list[PlaceSpan], own_clause_only: bool = False
+) -> list[SitedPlace]:
+    """The sites of the finding's clause; else of the nearest clause before, then after, in the sentence.
+
+    A clause naming sites but no finding continues the clause before it ("edema of the talus, navicular and
+    cuboid"), so a list of sites separated by commas stays with its finding.
+    """
+    finding_clauses = {s.clause_of[e.start] for e, _, _ in s.findings}
+    effective: dict[int, int] = {}
+    for c in sorted(set(s.clause_of.values())):
+        effective[c] = c if c in finding_clauses or c == 0 else effective[c - 1]
+    by_clause: dict[int, list[SitedPlace]] = {}
+    for p in sites:
+        if STRUCTURES.get(p.structure) is None:
+            continue
+        by_clause.setdefault(effective[s.clause_of[p.span.start]], []).append(p)
+    own = effective[s.clause_of[ent.start]]
+    before = [c for c in by_clause if c < own]
+    after = [c for c in by_clause if c > own]
+    chosen = own if own in by_clause else max(before) if before else min(after) if after else None
+    if own_clause_only and chosen != own:
+        return []  # "..., marginal osteophytes": a joint finding in a clause of its own belongs to the joint
+    if chosen is None:
+        return []
+    places = share_side(by_clause[chosen])
+    # A side word of the finding's own clause refines its sites ("her iki femur başında ...: sağda kollaps").
+    clause_sides = {side_of(f) for f in free if effective[s.clause_of[f.start]] == own}
+    if len(clause_sides) == 1:
+        side = clause_sides.pop()
+        places = [SitedPlace(p.structure, side, p.span) if p.side in (None, "bilateral") else p for p in places]
+    return most_specific(places)
+
+
+def _quote(ent: Span, places: list[SitedPlace], modifiers: list[Span], s: _Sentence) -> tuple[int, int]:
+    """The finding with its sites and cues, within the sentence; the finding alone when that is too long."""
+    offset = s.offset
+    start, end = ent.start_char + offset, ent.end_char + offset
+    here = [p for p in places if s.start_char <= p.span.start_char and p.span.end_char <= s.end_char]
+    wide_start = min([start, *(p.span.start_char for p in here), *(m.start_char + offset for m in modifiers)])
+    wide_end = max([end, *(p.span.end_char for p in here), *(m.end_char + offset for m in modifiers)])
+    if wide_end - wide_start <= MAX_QUOTE_CHARS:
+        return wide_start, wide_end
+    return start, min(end, start + MAX_QUOTE_CHARS)

@@ -1,53 +1,42 @@
 """Negated mentions in free text ("no avascular necrosis", "fracture ruled out").
 
-Keyword matching on ``CodeableConcept.text`` is a fallback for uncoded data, and
-a keyword inside a negation would turn "no bone marrow oedema" into evidence *for*
-oedema. This is a NegEx-style check (Chapman WW et al., "A simple algorithm for
-identifying negated findings and diseases in discharge summaries", J Biomed
-Inform 2001;34(5):301-10): a negation trigger up to five words before the mention,
-or a post-negation phrase right after it, within the same clause. It is deliberately
-small: the triggers below are the common ones in coded-data text fields, and a
-match that is negated is simply not used (and said so), never read as absent.
+Keyword matching on ``CodeableConcept.text`` is a fallback for uncoded data, and a keyword inside a
+negation would turn "no bone marrow oedema" into evidence *for* oedema. The check is medspaCy's ConText
+(Harkema H et al. J Biomed Inform 2009;42:839-51) with the English rules of the report reader
+(``bmefhir/reporttext/lexicons/en/context.yaml``), scopes cut to NegEx's five-word window (Chapman WW
+et al. J Biomed Inform 2001;34:301-10): short coded-data text fields have no sentence structure to trust.
+A mention negated, or named only as the question ("r/o", "rule out"), is not used (and said so), never
+read as absent.
 """
 
 from __future__ import annotations
 
-import re
+from spacy.tokens import Doc
+
+from bmefhir.reporttext.pipeline import negation_pipeline
 
 __all__ = ["negation_cue"]
 
-_WINDOW_WORDS = 5  # NegEx's scope: the five words before the mention
-
-# Pre-mention triggers, longest first so that "no evidence of" is reported whole.
-_PRE = re.compile(
-    r"\b(?:no (?:evidence|sign|signs|history) of|negative for|absence of|free of|rule[sd]? out"
-    r"|denie[sd]|without|not|no|r/o|excluded)\b",
-    re.IGNORECASE,
-)
-# Pseudo-negations: "no change in osteonecrosis" affirms it (NegEx's pseudo-negation list).
-_PSEUDO = re.compile(
-    r"\b(?:no (?:interval )?(?:change|increase|decrease|further|significant change)|not only|not necessarily)\b",
-    re.IGNORECASE,
-)
-# Post-mention phrases: "osteonecrosis ruled out", "fracture: not seen", "... is absent".
-_POST = re.compile(
-    r"^[\s,:-]*(?:(?:is|was|were|are|has been|have been)\s+)?"
-    r"(?:absent|excluded|ruled out|not (?:seen|present|identified|demonstrated|found)|negative)\b",
-    re.IGNORECASE,
-)
-# A clause ends at sentence punctuation or a contrasting conjunction; negation does not cross it.
-_CLAUSE_END = re.compile(r"[.;:!?\n]|\b(?:but|however|although|except|yet)\b", re.IGNORECASE)
+_WINDOW_WORDS = 5  # NegEx's scope: five words either side of the trigger
+# A keyword under these is not evidence for its concept.
+_NOT_EVIDENCE = frozenset({"NEGATED_EXISTENCE", "HYPOTHETICAL"})
 
 
 def negation_cue(text: str, start: int, end: int) -> str | None:
     """The trigger that negates ``text[start:end]``, or None when the mention is affirmed."""
-    before = text[:start]
-    ends = list(_CLAUSE_END.finditer(before))
-    if ends:
-        before = before[ends[-1].end() :]
-    window = _PSEUDO.sub(" ", " ".join(before.split()[-_WINDOW_WORDS:]))
-    found = list(_PRE.finditer(window))
-    if found:
-        return found[-1].group(0)
-    post = _POST.match(text[end:])  # anchored: only a phrase right after the mention
-    return post.group(0).strip(" ,:-") if post else None
+    nlp = negation_pipeline(_WINDOW_WORDS)
+    doc: Doc = nlp.make_doc(text)
+    for name, component in nlp.pipeline:
+        if name != "medspacy_context":
+            doc = component(doc)
+    target = doc.char_span(start, end, label="TARGET", alignment_mode="expand")
+    if target is None:
+        return None
+    doc.ents = (target,)
+    doc = nlp.get_pipe("medspacy_context")(doc)
+    cues = [m for m in doc.ents[0]._.modifiers if m.category.upper() in _NOT_EVIDENCE]
+    if not cues:
+        return None
+    nearest = min(cues, key=lambda m: min(abs(m.modifier_span[0] - target.end), abs(target.start - m.modifier_span[1])))
+    first, last = nearest.modifier_span
+    return doc[first:last].text.strip(" ,:-") or None

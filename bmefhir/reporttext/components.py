@@ -1,0 +1,102 @@
+"""The small spaCy components of the report pipelines: a language-aware NORM and a sentence splitter.
+
+No ``from __future__ import annotations`` here: spaCy reads the factories' annotations at registration.
+"""
+
+from typing import Any, Final, cast
+
+import numpy
+from spacy.attrs import SENT_START
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+
+SENTENCE_END: Final[dict[str, frozenset[str]]] = {
+    "en": frozenset({".", "!", "?", ";"}),
+    "tr": frozenset({".", "!", "?", ";"}),
+    "zh": frozenset({"。", "；", "！", "？", ".", ";", "!", "?"}),
+}
+_TURKISH_LOWER: Final = str.maketrans({"İ": "i", "I": "ı"})
+
+
+def turkish_lower(text: str) -> str:
+    """Turkish lower case: dotted capital İ → i, dotless capital I → ı, then the usual lower()."""
+    return text.translate(_TURKISH_LOWER).lower()
+
+
+def lower_for(language: str, text: str) -> str:
+    return turkish_lower(text) if language == "tr" else text.lower()
+
+
+@Language.factory("bmefhir_norm", default_config={"language": "en", "stems": []})
+def _make_norm(nlp: Language, name: str, language: str, stems: list[str]) -> Any:
+    """NORM = the language's lower case; LEMMA = the longest lexicon stem the word begins with (else NORM).
+
+    A stem pattern word w then matches the tokens whose LEMMA is one of the stems beginning with w (see
+    ``stem_matches``): exact attribute tests instead of a regular expression per token and pattern, which
+    Turkish, with hundreds of stems ("ödem" → "ödemi", "ödeminin"), cannot afford.
+    """
+    known = frozenset(stems)
+    longest = max((len(s) for s in known), default=0)
+
+    def norm(doc: Doc) -> Doc:
+        for token in doc:
+            lower = lower_for(language, token.text)
+            token.norm_ = lower
+            if known:
+                stem = next((lower[:k] for k in range(min(len(lower), longest), 0, -1) if lower[:k] in known), lower)
+                token.lemma_ = stem
+        return doc
+
+    return norm
+
+
+@Language.factory("bmefhir_sentences", default_config={"language": "en"})
+def _make_sentences(nlp: Language, name: str, language: str) -> Any:
+    ends = SENTENCE_END.get(language, SENTENCE_END["en"])
+
+    def split(doc: Doc) -> Doc:
+        # A sentence ends at the language's punctuation or a line break; section headers already start one.
+        # Written as one array: setting token.is_sent_start one by one rescans the doc each time (quadratic).
+        if not len(doc):
+            return doc
+        marks = doc.to_array([SENT_START]).reshape(-1).astype("int64")
+        starts = numpy.full(len(doc), -1, dtype="int64")
+        starts[0] = 1
+        for i in range(1, len(doc)):
+            previous = doc[i - 1].text
+            if marks[i] == 1 or previous in ends or "\n" in previous:
+                starts[i] = 1
+        doc.from_array([SENT_START], cast(Any, starts.reshape(-1, 1).astype("uint64")))
+        return doc
+
+    return split
+
+
+def stem_matches(word: str, stems: frozenset[str]) -> list[str]:
+    """The LEMMA values of words that begin with ``word``: the known stems that do."""
+    return sorted(s for s in stems if s.startswith(word))
+
+
+@Language.factory("bmefhir_merge_spread", default_config={"phrases": "bmefhir_phrases", "group": "bmefhir_spread"})
+def _make_merge_spread(nlp: Language, name: str, phrases: str, group: str) -> Any:
+    """Set ``doc.ents``: the phrase findings, then the token-pattern findings where they do not overlap one;
+    where they do, their first word ("T2" of "T2 sekansta talusta belirgin ödem ve intensite artışı"), so both
+    the signal and the phrase inside it are read."""
+
+    def merge(doc: Doc) -> Doc:
+        base = list(doc.spans.get(phrases, []))
+        taken = {i for ent in base for i in range(ent.start, ent.end)}
+        added = []
+        for span in sorted(doc.spans.get(group, []), key=lambda s: (s.start, -len(s))):
+            tokens = set(range(span.start, span.end))
+            if tokens & taken:
+                span = Span(doc, span.start, span.start + 1, label=span.label_)
+                tokens = {span.start}
+                if tokens & taken:
+                    continue
+            taken |= tokens
+            added.append(span)
+        doc.ents = sorted((*base, *added), key=lambda s: s.start)
+        return doc
+
+    return merge

@@ -1,0 +1,99 @@
+"""Which language a report (or each of its sentences) is written in.
+
+A BCP-47 hint wins for its script; Han-script sentences are Chinese whatever the hint (an English
+report with a Chinese impression); the rest is identified by lingua over a fixed set of common
+languages, so a German report is recognised as German (not read) rather than forced into English.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from lingua import Language as LinguaLanguage
+from lingua import LanguageDetector, LanguageDetectorBuilder
+
+from bmefhir.reporttext.model import Language
+
+_HINTS: Final[dict[str, Language]] = {"en": "en", "tr": "tr", "zh": "zh"}
+_LINGUA: Final[dict[LinguaLanguage, Language]] = {LinguaLanguage.ENGLISH: "en", LinguaLanguage.TURKISH: "tr"}
+# Languages a report might plausibly come in: detecting among them lets "not ours" be an answer.
+_CANDIDATES: Final = (
+    LinguaLanguage.ENGLISH, LinguaLanguage.TURKISH, LinguaLanguage.GERMAN, LinguaLanguage.FRENCH,
+    LinguaLanguage.SPANISH, LinguaLanguage.ITALIAN, LinguaLanguage.PORTUGUESE, LinguaLanguage.DUTCH,
+    LinguaLanguage.POLISH, LinguaLanguage.RUSSIAN, LinguaLanguage.ARABIC, LinguaLanguage.PERSIAN,
+    LinguaLanguage.GREEK, LinguaLanguage.SWEDISH, LinguaLanguage.INDONESIAN, LinguaLanguage.AZERBAIJANI,
+)  # fmt: skip
+_HAN: Final = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LETTER: Final = re.compile(r"[^\W\d_]")
+# Sentence-sized pieces for deciding the script: after . ; ! ? (and their full-width forms) or a line break.
+_PIECE: Final = re.compile(r"[^\n。；！？.;!?]*(?:[\n。；！？.;!?]+|$)")
+_MIN_LATIN_LETTERS: Final = 12  # shorter Latin runs in a Chinese report ("MRI", "T1WI") are read as Chinese
+_DETECT_CHARS: Final = 160
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A stretch of the text in one language: ``text[start:end]``."""
+
+    start: int
+    end: int
+    language: Language | None  # None: a language bmefhir does not read
+
+
+def hint_language(hint: str | None) -> Language | str | None:
+    """The language of a BCP-47 hint: "en"/"tr"/"zh", None for no hint, or the hint itself when unsupported."""
+    if hint is None or not hint.strip():
+        return None
+    primary = hint.strip().replace("_", "-").split("-")[0].lower()
+    return _HINTS.get(primary, hint.strip())
+
+
+@functools.cache
+def _detector() -> LanguageDetector:
+    return LanguageDetectorBuilder.from_languages(*_CANDIDATES).with_preloaded_language_models().build()
+
+
+def detect_latin(text: str) -> Language | None:
+    """English or Turkish for non-Han text; None when it is another language (or has no letters to tell)."""
+    if not _LETTER.search(text):
+        return None
+    found = _detector().detect_language_of(
+        text[:_DETECT_CHARS]
+    )  # the opening says the language; cost grows with length
+    return _LINGUA.get(found) if found is not None else None
+
+
+def runs(text: str, hint: Language | None) -> list[Run]:
+    """Split the text into runs of one language each; offsets are into ``text``."""
+    pieces: list[tuple[int, int]] = []
+    for m in _PIECE.finditer(text):
+        a, b = m.start(), m.end()
+        first_han = _HAN.search(text, a, b)
+        # "Impression: 右侧股骨头骨髓水肿。": the Latin header before the Han text stays with the Latin run.
+        if first_han is not None and first_han.start() > a and len(_LETTER.findall(text[a : first_han.start()])) >= 2:
+            pieces.append((a, first_han.start()))
+            a = first_han.start()
+        if b > a:
+            pieces.append((a, b))
+    is_han = [bool(_HAN.search(text[a:b])) for a, b in pieces]
+    latin = " ".join(text[a:b] for (a, b), han in zip(pieces, is_han, strict=True) if not han)
+    latin_letters = len(_LETTER.findall(latin))
+    if any(is_han) and latin_letters < _MIN_LATIN_LETTERS:
+        latin_language: Language | None = "zh"
+    elif hint in ("en", "tr"):
+        latin_language = hint
+    else:
+        latin_language = detect_latin(latin)
+    out: list[Run] = []
+    for (a, b), han in zip(pieces, is_han, strict=True):
+        lang: Language | None = "zh" if han else latin_language
+        if not han and not _LETTER.search(text[a:b]) and out:
+            lang = out[-1].language  # punctuation or numbers only: stay with the run before
+        if out and out[-1].language == lang:
+            out[-1] = Run(out[-1].start, b, lang)
+        else:
+            out.append(Run(a, b, lang))
+    return out
