@@ -62,7 +62,7 @@ def is_own_output(resource: Mapping[str, Any]) -> bool:
 
     Input profiles (e.g. ``bmefhir-imaging-finding``) do not count: those mark clinical input.
     """
-    for ident in resource.get("identifier") or ():
+    for ident in _list(resource.get("identifier")):
         if isinstance(ident, Mapping) and ident.get("system") == ids.ASSESSMENT_SYSTEM:
             return True
     meta = resource.get("meta")
