@@ -193,8 +193,12 @@ def _place(item: Item, aliases: Mapping[str, str], groups: _Groups, seen: set[st
     if violation is not None:
         _refuse(item, resource, violation, aliases, groups)
         return
-    resource = _rewrite(resource, aliases)  # safe now: the screen bounded its depth
     kind = resource["resourceType"]
+    if kind == "Bundle":  # a Bundle entry holding a Bundle: not unpacked, and its loss is said
+        message = f"{item.where} is a Bundle inside a Bundle; its entries are not read"
+        groups.problem(issue("warning", "not-supported", item.where, "Bundle", message))
+        return
+    resource = _rewrite(resource, aliases)  # safe now: the screen bounded its depth
     link = patient_reference(resource)
     owner = _owner(resource, link, item, groups)
     rid = resource.get("id") or _uuid(item.full_url)

@@ -94,7 +94,7 @@ def validate(resource: JSON, ref: str) -> list[DataQualityIssue]:
             )
             for err in exc.errors(include_url=False)
         ]
-    except (AttributeError, TypeError, ValueError) as exc:  # the library failing on input it should report
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # the library failing on input it should report
         return [
             *issues,
             DataQualityIssue(

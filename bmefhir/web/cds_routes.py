@@ -24,6 +24,7 @@ from bmefhir.fhir.raw import RawPatient
 from bmefhir.fhir.urls import check_id
 from bmefhir.pipeline import process_patient
 from bmefhir.render.cards import cds_cards
+from bmefhir.safetext import bounded
 from bmefhir.web.cds_auth import CdsAuthError, CdsClientVerifier
 from bmefhir.web.data import fhir_client
 from bmefhir.web.deps import ClockDep, HttpDep, SettingsDep
@@ -114,7 +115,7 @@ def patient_view(
 ) -> HookResponse:
     _authenticate(request, settings, http, authorization)
     if body.hook != "patient-view":
-        raise AppError(400, "Unsupported hook", f"this service answers patient-view, not {body.hook!r}")
+        raise AppError(400, "Unsupported hook", f"this service answers patient-view, not {bounded(body.hook, 40)!r}")
     patient_id = body.context.patientId
     try:
         check_id(patient_id)
