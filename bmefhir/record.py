@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
+from bmefhir.safetext import bounded
+
 Side = Literal["left", "right", "bilateral"]
 Severity = Literal["error", "warning", "information"]
 # How a report sentence asserts a finding (medspaCy ConText categories, Harkema 2009): affirmed;
@@ -21,6 +23,7 @@ Severity = Literal["error", "warning", "information"]
 # finding, not one of this study); hypothetical (the clinical question, "r/o AVN").
 Assertion = Literal["affirmed", "negated", "uncertain", "historical", "hypothetical"]
 Sex = Literal["male", "female", "other", "unknown"]
+_ISSUE_FIELD_LIMITS = (("resource", 160), ("element", 160), ("message", 600))
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,13 @@ class DataQualityIssue:
     resource: str
     element: str
     message: str
+
+    def __post_init__(self) -> None:
+        # Built from input (a resourceType, an id, an element name): keep each field short and printable.
+        for name, limit in _ISSUE_FIELD_LIMITS:
+            value = getattr(self, name)
+            if len(value) > limit or not value.isprintable():
+                object.__setattr__(self, name, bounded(value, limit))
 
 
 @dataclass(frozen=True, slots=True)

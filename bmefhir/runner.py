@@ -62,6 +62,11 @@ def run(
     started = time.perf_counter()
     for raw in patients:
         outcome: PatientResult | Failure
+        if raw.failure is not None:  # the source found the patient but could not make it analysable
+            report.failures.append(outcome := Failure(raw.patient_id, raw.failure))
+            if on_patient is not None:
+                on_patient(raw.patient_id, outcome)
+            continue
         try:
             result = process_patient(
                 raw.resources, now, patient_id=raw.patient_id, source_issues=raw.issues, write_findings=write_findings

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bmefhir.differential.model import CriterionHit
@@ -15,6 +16,7 @@ from bmefhir.fhir.files import PatientSource
 from bmefhir.pipeline import PatientResult
 from bmefhir.render.narrative import DISCLAIMER, pct
 from bmefhir.runner import Failure, RunReport
+from bmefhir.safetext import bounded
 
 err = Console(stderr=True, soft_wrap=True)  # one line per message, also in logs
 
@@ -73,14 +75,18 @@ def print_table(result: PatientResult, console: Console) -> None:
 
 
 def print_failure(failure: Failure) -> None:
-    err.print(f"[red]failed[/] {failure.patient_id}: {failure.reason}")
+    # Ids and reasons come from input: escaped (no console markup), bounded, not highlighted.
+    shown = escape(bounded(failure.patient_id, 64))
+    err.print(f"[red]failed[/] {shown}: {escape(bounded(failure.reason, 600))}", highlight=False)
 
 
 def print_source_problems(source: PatientSource) -> None:
     """Issues that belong to no patient (an unreadable file, a resource pointing nowhere)."""
     for p in source.problems:
         i = p.issue
-        err.print(f"[yellow]{i.severity}[/] {i.resource} {i.element}: {i.message}")
+        err.print(
+            f"[yellow]{i.severity}[/] {escape(i.resource)} {escape(i.element)}: {escape(i.message)}", highlight=False
+        )
 
 
 def print_report(report: RunReport, out_dir: str | None) -> None:

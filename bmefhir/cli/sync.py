@@ -37,6 +37,9 @@ StateOption = Annotated[
 ]
 
 
+READY_LINE = "sync ready: SIGTERM or SIGINT now stops after the patients in progress"
+
+
 def _store(state: str | None) -> SyncStore:
     try:
         return SyncStore(state or os.environ.get("BMEFHIR_SYNC_STATE"))
@@ -187,6 +190,8 @@ def sync(
         failed = summary.failed > 0
 
     with stop_on_signals(stop):
+        # The readiness line: from here on SIGTERM/SIGINT end the run gracefully (tests wait for it).
+        err.print(READY_LINE, highlight=False, markup=False)
         if interval is None:
             once()
         else:

@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import orjson
-
 from bmefhir.fhir.grouping import issue, linked, patient_reference, relative_reference
+from bmefhir.fhir.jsonlimits import MAX_FILE_BYTES, JsonUnreadable, Violation, describe_id, loads, screen
 from bmefhir.fhir.raw import RawPatient, SourceProblem, usable_inputs
 from bmefhir.record import DataQualityIssue, Severity
 
@@ -44,6 +43,7 @@ class _Index:
     shared: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     issues: dict[str, list[DataQualityIssue]] = field(default_factory=lambda: defaultdict(list))
     file_issues: list[DataQualityIssue] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # shown id → why the patient cannot be analysed
 
 
 def ndjson_patients(base: Path, files: list[Path], problems: list[SourceProblem]) -> Iterator[RawPatient]:
@@ -53,9 +53,11 @@ def ndjson_patients(base: Path, files: list[Path], problems: list[SourceProblem]
     source = base.name
     for number, file in enumerate(files):
         _scan(number, file, index, source, problems)
-    patients = sorted(index.lines)
-    if not patients:
+    patients = sorted(set(index.lines) | set(index.issues))
+    if not patients and not index.failed:
         problems.extend(SourceProblem(source, found) for found in index.file_issues)
+    for shown, reason in sorted(index.failed.items()):
+        yield RawPatient(shown, (), tuple(index.file_issues), failure=reason)
     handles: dict[int, IO[bytes]] = {}
     used_shared: set[str] = set()
     try:
@@ -85,9 +87,16 @@ def _scan(number: int, file: Path, index: _Index, source: str, problems: list[So
     try:
         with file.open("rb") as handle:
             offset = 0
-            for line_no, raw in enumerate(handle, start=1):
+            line_no = 0
+            while raw := handle.readline(MAX_FILE_BYTES + 1):
+                line_no += 1
                 start, offset = offset, offset + len(raw)
-                if raw.strip():
+                if len(raw) > MAX_FILE_BYTES and not raw.endswith(b"\n"):
+                    offset += _skip_line(handle)
+                    where = f"{name}:{line_no}"
+                    message = f"line {line_no} is over {MAX_FILE_BYTES:,} bytes; skipped"
+                    problems.append(SourceProblem(source, issue("error", "too-costly", where, "line", message)))
+                elif raw.strip():
                     _index_line(raw, (number, start, line_no), index, source, problems)
     except OSError as exc:
         index.file_issues.append(
@@ -110,15 +119,19 @@ def _index_line(
         problems.append(SourceProblem(source, issue(severity, code, where, element, message)))
 
     try:
-        resource: Any = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        problem("error", "structure", "line", f"line {place[2]} is not valid JSON (near column {exc.pos}); skipped")
+        resource: Any = loads(raw)
+    except JsonUnreadable as exc:
+        problem("error", "structure", "line", f"line {place[2]} {str(exc).replace('byte', 'column')}; skipped")
         return
     if not isinstance(resource, dict):
         problem("error", "structure", "line", f"line {place[2]} is not a JSON object; skipped")
         return
     kind = resource.get("resourceType")
     rid = resource.get("id")
+    violation = screen(resource) if "resourceType" in resource else None
+    if violation is not None:
+        _refuse(resource, violation, where, index, source, problems)
+        return
     owner = rid if kind == "Patient" and isinstance(rid, str) else None
     link = patient_reference(resource)
     if owner is None and link is not None:
@@ -127,7 +140,7 @@ def _index_line(
             problem(
                 "error",
                 "not-found",
-                f"{kind or 'Resource'}.{link[0]}",
+                f"{kind if isinstance(kind, str) else 'Resource'}.{link[0]}",
                 f"{where} does not reference a Patient; the resource was skipped",
             )
             return
@@ -152,6 +165,42 @@ def _index_line(
         )
     else:
         index.shared[f"{kind}/{rid}"] = place
+
+
+def _refuse(
+    resource: dict[str, Any],
+    violation: Violation,
+    where: str,
+    index: _Index,
+    source: str,
+    problems: list[SourceProblem],
+) -> None:
+    """A line over a limit: skipped, with an error on its patient (or the failed patient, for a bad Patient id)."""
+    kind, rid = resource.get("resourceType"), resource.get("id")
+    if kind == "Patient" and violation.element == "Patient.id":
+        index.failed[describe_id(rid)] = f"{where}: the Patient id is not a valid FHIR id; not analysed"
+        return
+    owner: str | None = None
+    if kind == "Patient" and violation.element != "resourceType":
+        owner = rid if isinstance(rid, str) else None
+    elif (link := patient_reference(resource)) is not None:
+        target = relative_reference(link[1])
+        owner = target[1] if target and target[0] == "Patient" else None
+    found = issue("error", violation.code, where, violation.element, f"{where}: {violation.message}; skipped")
+    if owner is not None:
+        index.issues[owner].append(found)
+    else:
+        problems.append(SourceProblem(source, found))
+
+
+def _skip_line(handle: IO[bytes]) -> int:
+    """Read past the rest of an over-long line, in bounded chunks; the number of bytes skipped."""
+    skipped = 0
+    while chunk := handle.readline(1 << 20):
+        skipped += len(chunk)
+        if chunk.endswith(b"\n"):
+            break
+    return skipped
 
 
 def _patient(
@@ -198,8 +247,8 @@ def _read(
     try:
         handle = handles.get(number) or handles.setdefault(number, files[number].open("rb"))
         handle.seek(offset)
-        resource: dict[str, Any] = orjson.loads(handle.readline())
-    except (OSError, orjson.JSONDecodeError):
+        resource: dict[str, Any] = loads(handle.readline())
+    except (OSError, JsonUnreadable):
         issues.append(
             issue(
                 "error",

@@ -68,7 +68,7 @@ def is_own_output(resource: Mapping[str, Any]) -> bool:
     Observations bmefhir writes from report text (``--write-findings``) carry that profile too, and
     are recognised by their identifier system: their report is read again instead.
     """
-    for ident in resource.get("identifier") or ():
+    for ident in _list(resource.get("identifier")):
         if isinstance(ident, Mapping) and ident.get("system") in _OWN_IDENTIFIERS:
             return True
     meta = resource.get("meta")

@@ -17,11 +17,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from bmefhir.fhir.bulk_ndjson import NDJSON_SUFFIX, ndjson_patients
 from bmefhir.fhir.grouping import Item, group_items, issue
+from bmefhir.fhir.jsonlimits import MAX_FILE_BYTES, JsonUnreadable, loads
 from bmefhir.fhir.raw import RawPatient, SourceProblem
+from bmefhir.normalize.parse import READ_TYPES
 from bmefhir.record import DataQualityIssue
 
 __all__ = ["PatientSource", "open_source", "read_bulk_ndjson", "read_bundle", "read_folder"]
@@ -94,15 +94,30 @@ def _load(path: Path, name: str) -> tuple[list[Item], list[DataQualityIssue]]:
         return [], [issue("error", "structure", name, "file", f"{name} {why}; its resources are missing")]
 
     try:
-        data: Any = orjson.loads(path.read_bytes())
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return unreadable(f"is {size:,} bytes, over the limit of {MAX_FILE_BYTES:,} (split it, or use NDJSON)")
+        data: Any = loads(path.read_bytes())
     except OSError as exc:
         return unreadable(f"could not be read ({exc.strerror or type(exc).__name__})")
-    except orjson.JSONDecodeError as exc:
-        return unreadable(f"is not valid JSON (malformed or truncated near byte {exc.pos})")
+    except JsonUnreadable as exc:
+        return unreadable(str(exc))
     if not isinstance(data, dict):
         return unreadable("is not a FHIR resource (its top level is not a JSON object)")
+    notes: list[DataQualityIssue] = []
     if data.get("resourceType") != "Bundle":
-        return [Item(name, data)], []
+        if not _bundle_shaped(data):
+            return [Item(name, data)], []
+        # A Bundle whose own resourceType is damaged: its entries are still the patients' data.
+        notes.append(
+            issue(
+                "error",
+                "value",
+                name,
+                "Bundle.resourceType",
+                f'{name} has Bundle entries but its resourceType is not "Bundle"; read as a Bundle',
+            )
+        )
     entries = data.get("entry") or []
     if not isinstance(entries, list):
         return unreadable("has a Bundle.entry that is not a list")
@@ -113,4 +128,12 @@ def _load(path: Path, name: str) -> tuple[list[Item], list[DataQualityIssue]]:
         items.append(
             Item(f"{name}#Bundle.entry[{i}]", entry.get("resource"), full_url if isinstance(full_url, str) else None)
         )
-    return items, []
+    return items, notes
+
+
+def _bundle_shaped(data: dict[str, Any]) -> bool:
+    """A list of ``entry`` objects holding a ``resource`` (and no type we read) looks like a Bundle."""
+    entries = data.get("entry")
+    if not isinstance(entries, list) or not entries or data.get("resourceType") in READ_TYPES:
+        return False
+    return all(isinstance(e, dict) and isinstance(e.get("resource"), dict) for e in entries[:10])

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bmefhir.fhir.binaries import binary_refs
+from bmefhir.fhir.jsonlimits import MAX_REFERENCE, Violation, describe_id, screen, valid_id
 from bmefhir.fhir.raw import RawPatient, SourceProblem, usable_inputs
 from bmefhir.record import DataQualityIssue, Severity
 
@@ -24,6 +25,7 @@ __all__ = ["Item", "group_items", "issue", "linked", "patient_reference", "refer
 
 _REFERENCE = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 _PATIENT_ELEMENTS = ("subject", "patient")
+_FHIR_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,8 @@ class Item:
 
 def relative_reference(reference: str) -> tuple[str, str] | None:
     """``("Patient", "1")`` for "Patient/1", ".../fhir/Patient/1/_history/2"; None otherwise."""
+    if len(reference) > MAX_REFERENCE:  # the search is quadratic in the worst case
+        return None
     match = _REFERENCE.search(reference)
     return (match.group(1), match.group(2)) if match else None
 
@@ -103,6 +107,8 @@ class _Groups:
     issues: dict[str, list[DataQualityIssue]] = field(default_factory=lambda: defaultdict(list))
     shared: dict[str, dict[str, Any]] = field(default_factory=dict)
     problems: list[SourceProblem] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # shown id → why the patient cannot be analysed
+    refused: set[str] = field(default_factory=set)  # patients whose Patient resource broke a limit
 
     def problem(self, found: DataQualityIssue) -> None:
         self.problems.append(SourceProblem(self.source, found))
@@ -124,14 +130,17 @@ def group_items(
     seen: set[str] = set()
     for item in items:
         _place(item, aliases, groups, seen)
-    patients = sorted(groups.patients)
-    if not patients:
+    # A patient whose only resources were skipped still appears, with the issues saying why.
+    patients = sorted(set(groups.patients) | set(groups.issues))
+    if not patients and not groups.failed:
         groups.problems.extend(SourceProblem(source, found) for found in file_issues)
     used_shared: set[str] = set()
-    result = []
+    result = [
+        RawPatient(shown, (), tuple(file_issues), failure=reason) for shown, reason in sorted(groups.failed.items())
+    ]
     for pid in patients:
-        resources = sorted(groups.patients[pid], key=lambda r: r.get("resourceType") != "Patient")
-        if resources[0].get("resourceType") != "Patient":
+        resources = sorted(groups.patients.get(pid, ()), key=lambda r: r.get("resourceType") != "Patient")
+        if pid not in groups.refused and (not resources or resources[0].get("resourceType") != "Patient"):
             groups.issues[pid].append(
                 issue(
                     "warning",
@@ -168,13 +177,15 @@ def _aliases(items: list[Item]) -> dict[str, str]:
         if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
             continue
         rid = resource.get("id") or _uuid(item.full_url)
-        if isinstance(rid, str) and item.full_url:
+        if valid_id(rid) and item.full_url and _FHIR_TYPE.fullmatch(resource["resourceType"]):
             aliases[item.full_url] = f"{resource['resourceType']}/{rid}"
     return aliases
 
 
 def _uuid(full_url: str | None) -> str | None:
-    return full_url[len("urn:uuid:") :] if full_url and full_url.startswith("urn:uuid:") else None
+    """The id a ``urn:uuid:`` fullUrl gives an entry without one (None unless it is a valid FHIR id)."""
+    rid = full_url[len("urn:uuid:") :] if full_url and full_url.startswith("urn:uuid:") else None
+    return rid if valid_id(rid) else None
 
 
 def _place(item: Item, aliases: Mapping[str, str], groups: _Groups, seen: set[str]) -> None:
@@ -184,11 +195,8 @@ def _place(item: Item, aliases: Mapping[str, str], groups: _Groups, seen: set[st
             issue("error", "structure", item.where, "resource", f"{item.where} has no resource object; skipped")
         )
         return
-    resource = _rewrite(resource, aliases)
-    kind = resource.get("resourceType")
-    link = patient_reference(resource)
-    owner = _owner(resource, link, item, groups)
-    if not isinstance(kind, str) or not kind:
+    if "resourceType" not in resource:
+        owner = _owner(resource, _link(resource, aliases), item, groups)
         found = issue(
             "error",
             "required",
@@ -198,6 +206,18 @@ def _place(item: Item, aliases: Mapping[str, str], groups: _Groups, seen: set[st
         )
         groups.report(owner, found)
         return
+    violation = screen(resource)
+    if violation is not None:
+        _refuse(item, resource, violation, aliases, groups)
+        return
+    kind = resource["resourceType"]
+    if kind == "Bundle":  # a Bundle entry holding a Bundle: not unpacked, and its loss is said
+        message = f"{item.where} is a Bundle inside a Bundle; its entries are not read"
+        groups.problem(issue("warning", "not-supported", item.where, "Bundle", message))
+        return
+    resource = _rewrite(resource, aliases)  # safe now: the screen bounded its depth
+    link = patient_reference(resource)
+    owner = _owner(resource, link, item, groups)
     rid = resource.get("id") or _uuid(item.full_url)
     if isinstance(rid, str) and "id" not in resource:
         resource["id"] = rid
@@ -222,6 +242,34 @@ def _place(item: Item, aliases: Mapping[str, str], groups: _Groups, seen: set[st
                 f"{item.where} ({kind}) has no id and no patient link; not used",
             )
         )
+
+
+def _refuse(
+    item: Item, resource: dict[str, Any], violation: Violation, aliases: Mapping[str, str], groups: _Groups
+) -> None:
+    """A resource over a limit: skipped, with an error on its patient (or the failed patient, for a bad Patient id)."""
+    message = f"{item.where}: {violation.message}; the resource was skipped"
+    found = issue("error", violation.code, item.where, violation.element, message)
+    kind, rid = resource.get("resourceType"), resource.get("id")
+    if kind == "Patient" and violation.element == "Patient.id":
+        groups.failed[describe_id(rid)] = f"{item.where}: the Patient id is not a valid FHIR id; not analysed"
+        return
+    owner = None
+    if kind == "Patient" and violation.element != "resourceType":
+        owner = rid if isinstance(rid, str) else _uuid(item.full_url)
+        if owner is not None:
+            groups.refused.add(owner)
+    else:
+        link = _link(resource, aliases)
+        target = relative_reference(link[1]) if link else None
+        owner = target[1] if target and target[0] == "Patient" else None
+    groups.report(owner, found)
+
+
+def _link(resource: Mapping[str, Any], aliases: Mapping[str, str]) -> tuple[str, str] | None:
+    """``patient_reference`` with Bundle-local references resolved (without walking the resource)."""
+    link = patient_reference(resource)
+    return (link[0], aliases.get(link[1], link[1])) if link else None
 
 
 def _owner(resource: Mapping[str, Any], link: tuple[str, str] | None, item: Item, groups: _Groups) -> str | None:

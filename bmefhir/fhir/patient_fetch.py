@@ -25,7 +25,7 @@ from bmefhir.fhir.errors import FhirError, FhirResponseError
 from bmefhir.fhir.existing import ExistingOutput, existing_requests, read_existing
 from bmefhir.fhir.outcome import parse_outcome
 from bmefhir.fhir.paging import bundle_resources
-from bmefhir.fhir.raw import RawPatient, usable_inputs
+from bmefhir.fhir.raw import RawPatient, screened_inputs, usable_inputs
 from bmefhir.fhir.urls import SearchParams, check_id
 from bmefhir.record import DataQualityIssue
 
@@ -74,11 +74,12 @@ def fetch_patient(client: FhirClient, patient_id: str, *, count: int = 100) -> R
         existing = read_existing(output_results)
     except FhirError:
         existing = None
-    kept, med_issues = usable_inputs(_unique(resources))
+    sound, refused = screened_inputs(resources, "server response")
+    kept, med_issues = usable_inputs(_unique(sound))
     return RawPatient(
         patient_id=patient_id,
         resources=tuple(kept),
-        issues=tuple(issues + med_issues),
+        issues=tuple(issues + refused + med_issues),
         requests=client.requests_sent - before,
         existing=existing,
     )

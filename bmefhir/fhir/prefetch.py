@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bmefhir.fhir.patient_fetch import PATIENT_SEARCHES
-from bmefhir.fhir.raw import RawPatient, usable_inputs
+from bmefhir.fhir.raw import RawPatient, refusal, usable_inputs
 from bmefhir.record import DataQualityIssue
 
 __all__ = ["PREFETCH_COUNT", "Prefetched", "prefetch_templates", "read_prefetch"]
@@ -60,7 +60,11 @@ def read_prefetch(prefetch: Mapping[str, Any] | None, patient_id: str) -> Prefet
             missing.append(key)
             continue
         if value["resourceType"] != "Bundle":
-            resources.append(value)
+            if (refused := refusal(value, element)) is not None:
+                issues.append(refused)
+                missing.append(key)
+            else:
+                resources.append(value)
             continue
         if any(isinstance(link, dict) and link.get("relation") == "next" for link in _list(value.get("link"))):
             incomplete.append(key)
@@ -70,6 +74,8 @@ def read_prefetch(prefetch: Mapping[str, Any] | None, patient_id: str) -> Prefet
                 issues.append(
                     DataQualityIssue("error", "structure", "CDS request", f"{element}.entry[{i}]", "no resource")
                 )
+            elif (refused := refusal(resource, f"{element}.entry[{i}]")) is not None:
+                issues.append(refused)
             elif resource.get("resourceType") != "OperationOutcome":  # a server's search warnings
                 resources.append(resource)
     usable, dropped = usable_inputs(resources)

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from bmefhir.fhir.existing import ExistingOutput, is_own_output
+from bmefhir.fhir.jsonlimits import screen
 from bmefhir.record import DataQualityIssue
 
-__all__ = ["RawPatient", "SourceProblem", "prefer_statements", "usable_inputs"]
+__all__ = ["RawPatient", "SourceProblem", "prefer_statements", "refusal", "screened_inputs", "usable_inputs"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +20,9 @@ class RawPatient:
     ``requests`` counts the HTTP requests it took (0 for files). ``existing`` is
     bmefhir's own outputs found on the server with the data (see
     ``bmefhir.fhir.existing``); ``None`` when they were not looked up (files).
+    ``failure`` is set when the source found the patient but cannot hand it on
+    (e.g. its Patient id is not a FHIR id): the runner lists it as failed with
+    that reason instead of analysing it.
     """
 
     patient_id: str
@@ -26,6 +30,7 @@ class RawPatient:
     issues: tuple[DataQualityIssue, ...] = ()
     requests: int = 0
     existing: tuple[ExistingOutput, ...] | None = None
+    failure: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +75,36 @@ def usable_inputs(
     ``prefer_statements``. Our outputs are not clinical input (and not bad input either,
     so dropping them is not an issue: it keeps a re-run's result identical)."""
     return prefer_statements(r for r in resources if not is_own_output(r))
+
+
+def refusal(resource: dict[str, Any], place: str) -> DataQualityIssue | None:
+    """The error issue for a resource over a limit of ``bmefhir.fhir.jsonlimits`` (None if it keeps
+    within them), naming it by ``Type/id`` when those are sound, else by ``place``."""
+    violation = screen(resource)
+    if violation is None:
+        return None
+    kind, rid = resource.get("resourceType"), resource.get("id")
+    sound = violation.element not in ("resourceType", f"{kind}.id") and isinstance(rid, str)
+    return DataQualityIssue(
+        "error",
+        violation.code,
+        f"{kind}/{rid}" if sound else place,
+        violation.element,
+        f"{place}: {violation.message}; the resource was skipped",
+    )
+
+
+def screened_inputs(resources: Iterable[object], where: str) -> tuple[list[dict[str, Any]], list[DataQualityIssue]]:
+    """The resources that keep within ``bmefhir.fhir.jsonlimits``; each other one becomes an error
+    issue naming its place (``where[i]``) and element, and is skipped."""
+    kept: list[dict[str, Any]] = []
+    issues: list[DataQualityIssue] = []
+    for i, resource in enumerate(resources):
+        place = f"{where}[{i}]"
+        if not isinstance(resource, dict):
+            issues.append(DataQualityIssue("error", "structure", place, "resource", "not a JSON object; skipped"))
+        elif (refused := refusal(resource, place)) is not None:
+            issues.append(refused)
+        else:
+            kept.append(resource)
+    return kept, issues

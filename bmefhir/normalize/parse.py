@@ -80,10 +80,13 @@ def validate(resource: JSON, ref: str) -> list[DataQualityIssue]:
     resource_type = str(resource.get("resourceType"))
     if resource_type not in READ_TYPES:
         return []
+    issues = _primitive_extension_issues(resource, resource_type, ref)
+    if issues:  # fhir.resources raises AttributeError on these instead of reporting them
+        resource = {k: v for k, v in resource.items() if not (k.startswith("_") and not isinstance(v, dict | list))}
     try:
         _model(resource_type).model_validate(resource)
     except ValidationError as exc:
-        return [
+        return issues + [
             DataQualityIssue(
                 "warning",
                 _CODE_BY_ERROR.get(str(err.get("type")), "value"),
@@ -93,4 +96,26 @@ def validate(resource: JSON, ref: str) -> list[DataQualityIssue]:
             )
             for err in exc.errors(include_url=False)
         ]
-    return []
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # the library failing on input it should report
+        return [
+            *issues,
+            DataQualityIssue(
+                "warning",
+                "structure",
+                ref,
+                resource_type,
+                f"not valid FHIR R4: the validator failed on this resource ({type(exc).__name__}); read as it is",
+            ),
+        ]
+    return issues
+
+
+def _primitive_extension_issues(resource: JSON, resource_type: str, ref: str) -> list[DataQualityIssue]:
+    """``"_birthDate": "2020"``: a primitive's extension element must be an object (a list when repeating)."""
+    return [
+        DataQualityIssue(
+            "warning", "structure", ref, f"{resource_type}.{key}", "not valid FHIR R4: not an object; ignored"
+        )
+        for key, value in resource.items()
+        if key.startswith("_") and not isinstance(value, dict | list)
+    ]

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 
 from bmefhir.differential.knowledge_base import load_knowledge
+from bmefhir.fhir.raw import screened_inputs
 from bmefhir.pipeline import PatientResult, process_patient
 from bmefhir.web.data import demo_names, demo_patient, fetch_session_patient, signed_in
 from bmefhir.web.deps import ClockDep, HttpDep, JwksDep, SessionDep, SettingsDep, StoreDep
@@ -63,5 +64,6 @@ def demo_analysis(name: Annotated[str, Path(max_length=100)], settings: Settings
 @router.post("/analyze", response_model=AnalysisOut, responses={422: {"description": "not analysable"}})
 def analyze(body: AnalyzeIn, now: ClockDep) -> AnalysisOut:
     """Analyse posted resources; nothing is stored or written. Bad resources become data-quality issues."""
-    result = process_patient(body.resources, body.when(now))
+    resources, refused = screened_inputs(body.resources, "resources")
+    result = process_patient(resources, body.when(now), source_issues=refused)
     return _out(result)

@@ -28,6 +28,7 @@ from bmefhir.fhir.raw import RawPatient
 from bmefhir.fhir.urls import check_id
 from bmefhir.pipeline import process_patient
 from bmefhir.render.cards import cds_cards
+from bmefhir.safetext import bounded
 from bmefhir.web import audit
 from bmefhir.web.cds_auth import CdsAuthError, CdsClientVerifier
 from bmefhir.web.data import fhir_client
@@ -127,7 +128,7 @@ def patient_view(
 ) -> HookResponse:
     client_iss = authenticate(request, settings, http, authorization, service_url(settings))
     if body.hook != "patient-view":
-        raise AppError(400, "Unsupported hook", f"this service answers patient-view, not {body.hook!r}")
+        raise AppError(400, "Unsupported hook", f"this service answers patient-view, not {bounded(body.hook, 40)!r}")
     patient_id = body.context.patientId
     try:
         check_id(patient_id)

@@ -16,6 +16,7 @@ import pytest
 from faultproxy import FaultProxy, Rule
 from hapi_helpers import fresh_seed, load, now_on_server, reports_per_patient
 
+from bmefhir.cli.sync import READY_LINE
 from bmefhir.fhir import FhirClient
 from bmefhir.sync import LocalExecutor
 from bmefhir.sync.runner import SyncOptions, server_key, sync_once
@@ -148,10 +149,26 @@ def test_sigterm_finishes_gracefully_and_the_next_run_resumes(fhir_base: str, tm
         "1h",
         "--json",
     ]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(2.5)
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def read_stderr() -> None:  # drains stderr; sets ``ready`` at the CLI's readiness line
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if line.strip() == READY_LINE:
+                ready.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    assert ready.wait(timeout=120), f"no readiness line: {''.join(lines)[-800:]}"
     proc.send_signal(signal.SIGTERM)
-    _out, err = proc.communicate(timeout=60)
+    proc.wait(timeout=120)
+    reader.join(timeout=30)
+    assert proc.stderr is not None
+    proc.stderr.close()
+    err = "".join(lines)
     assert proc.returncode == 0, err
     store = SyncStore(state)
     assert store.lease(server_key(fhir_base)) is None  # released

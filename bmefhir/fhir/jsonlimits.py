@@ -1,0 +1,147 @@
+"""Limits on the structure of input JSON, checked where a resource enters (files, REST, CDS, API).
+
+Malformed JSON must not crash or hang the adapter, so every resource is
+screened once, without recursion, before anything else walks it:
+
+* nesting deeper than ``MAX_DEPTH`` levels (FHIR resources rarely pass 12);
+* a string longer than ``MAX_STRING`` characters (``MAX_DATA_STRING`` for
+  ``data``, the base64 content of an Attachment), or holding a lone surrogate
+  (not Unicode text: it cannot be written back as UTF-8);
+* a ``resourceType`` that is not a resource type name, an ``id`` that is not a
+  FHIR id (ids become references, file names and URLs).
+
+A resource that breaks a limit is skipped as a whole: ``screen`` says which
+element and why, in a message that never repeats the offending value beyond a
+short escaped fragment (``bmefhir.safetext.bounded``). Limits on whole files
+are here too (``MAX_FILE_BYTES``): docs/robustness.md lists them all.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+
+from bmefhir.safetext import bounded
+
+__all__ = [
+    "MAX_DATA_STRING",
+    "MAX_DEPTH",
+    "MAX_FILE_BYTES",
+    "MAX_REFERENCE",
+    "MAX_STRING",
+    "JsonUnreadable",
+    "Violation",
+    "describe_id",
+    "loads",
+    "screen",
+    "valid_id",
+]
+
+MAX_DEPTH: Final = 64
+MAX_STRING: Final = 1 << 20  # 1 Mi characters
+MAX_DATA_STRING: Final = 64 << 20  # Attachment.data: base64 of a 48 MiB document
+MAX_FILE_BYTES: Final = 256 << 20  # one JSON file (NDJSON is streamed: the limit is per line)
+MAX_REFERENCE: Final = 4096  # longer reference strings are not parsed as references
+
+_FHIR_ID: Final = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_FHIR_TYPE: Final = re.compile(r"[A-Z][A-Za-z]{1,63}")
+_PATH_LIMIT: Final = 120
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """Which element of a resource broke a limit (FHIRPath-like, bounded) and why."""
+
+    element: str
+    message: str
+    code: str = "structure"  # OperationOutcome issue type: too-costly for size and depth limits
+
+
+class JsonUnreadable(ValueError):
+    """The bytes are not JSON at all; the message says why and where, never what."""
+
+
+_BOM: Final = b"\xef\xbb\xbf"
+
+
+def loads(data: bytes) -> Any:
+    """Parse JSON with orjson; fall back to the standard library for what orjson refuses but JSON
+    allows (a lone ``\\ud800`` escape: ``screen`` then skips just that resource). A UTF-8 byte order
+    mark is ignored. Raises ``JsonUnreadable`` for everything else."""
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if "depth" in str(exc):
+            raise JsonUnreadable(f"nests deeper than orjson's limit of 1024 levels near byte {exc.pos}") from None
+        first = exc
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise JsonUnreadable(f"is not UTF-8 text (invalid byte at {exc.start})") from None
+    except (ValueError, RecursionError):
+        raise JsonUnreadable(f"is not valid JSON (malformed or truncated near byte {first.pos})") from None
+
+
+def valid_id(value: object) -> bool:
+    return isinstance(value, str) and _FHIR_ID.fullmatch(value) is not None
+
+
+def describe_id(value: object) -> str:
+    """A short, escaped rendering of a (possibly invalid) id for messages and failure lists."""
+    if isinstance(value, str):
+        return bounded(value, 64)
+    return f"<{type(value).__name__}>"
+
+
+def _text_problem(value: str, key: str) -> tuple[str, str] | None:
+    """(what is wrong, issue code) for a string, or None."""
+    limit = MAX_DATA_STRING if key == "data" else MAX_STRING
+    if len(value) > limit:
+        return f"a string of {len(value):,} characters (the limit is {limit:,})", "too-costly"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "a lone surrogate (\\ud800-\\udfff), which is not Unicode text", "structure"
+    return None
+
+
+def screen(resource: dict[str, object]) -> Violation | None:
+    """The first limit ``resource`` breaks, or None. Iterative: depth costs no stack."""
+    kind = resource.get("resourceType")
+    if not isinstance(kind, str) or not _FHIR_TYPE.fullmatch(kind):
+        shown = repr(bounded(kind, 40)) if isinstance(kind, str) else f"a {type(kind).__name__}"
+        return Violation("resourceType", f"resourceType {shown} is not a FHIR resource type name", "value")
+    if "id" in resource and not valid_id(resource["id"]):
+        shown = describe_id(resource["id"])
+        return Violation(f"{kind}.id", f"id {shown!r} is not a valid FHIR id (1-64 of A-Za-z0-9-.)", "value")
+    stack: list[tuple[object, str, str, int]] = [(resource, kind, "", 1)]
+    while stack:
+        node, path, key, depth = stack.pop()
+        if isinstance(node, str):
+            problem = _text_problem(node, key)
+            if problem is not None:
+                where = bounded(path, _PATH_LIMIT)
+                return Violation(where, f"{where} holds {problem[0]}", problem[1])
+        elif isinstance(node, dict | list):
+            if depth > MAX_DEPTH:
+                return Violation(bounded(path, _PATH_LIMIT), f"nested more than {MAX_DEPTH} levels deep", "too-costly")
+            if isinstance(node, dict):
+                for name, value in node.items():
+                    problem = _text_problem(name, "") if len(name) > _PATH_LIMIT or not name.isascii() else None
+                    if problem is not None:
+                        where = bounded(path, _PATH_LIMIT)
+                        return Violation(where, f"an element name in {where} holds {problem[0]}", problem[1])
+                    if isinstance(value, str | dict | list):
+                        stack.append((value, f"{path}.{name}" if len(path) < _PATH_LIMIT else path, name, depth + 1))
+            else:
+                for i, value in enumerate(node):
+                    if isinstance(value, str | dict | list):
+                        stack.append((value, f"{path}[{i}]" if len(path) < _PATH_LIMIT else path, key, depth + 1))
+    return None

@@ -1,0 +1,173 @@
+"""Regressions of issue 13: malformed inputs that crashed, hung or silently lost patients in ``analyze``.
+
+Each case is a folder with one bad file beside a good patient: the good patient is always
+analysed, and the bad one is either analysed with an error issue naming the file and element,
+or listed as failed with its real reason (never "internal error").
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from bmefhir.fhir import open_source
+from bmefhir.fhir.jsonlimits import MAX_DEPTH, MAX_STRING
+from bmefhir.runner import Failure, run
+
+NOW = datetime(2024, 6, 1, tzinfo=UTC)
+
+GOOD = {"resourceType": "Patient", "id": "good", "birthDate": "1970-01-01", "gender": "female"}
+
+
+def nested(levels: int) -> Any:
+    value: Any = "x"
+    for _ in range(levels):
+        value = {"extension": [{"url": "u", "valueString": "v"}], "x": value}
+    return value
+
+
+def analyse_folder(tmp_path: Path, bad: bytes) -> tuple[dict[str, Any], list[Failure], list[str]]:
+    (tmp_path / "good.json").write_bytes(orjson.dumps(GOOD))
+    (tmp_path / "bad.json").write_bytes(bad)
+    source = open_source(tmp_path)
+    results: dict[str, Any] = {}
+
+    def keep(pid: str, outcome: object) -> None:
+        if not isinstance(outcome, Failure):
+            results[pid] = outcome
+
+    report = run(source, NOW, on_patient=keep)
+    problems = [f"{p.issue.resource} {p.issue.element}: {p.issue.message}" for p in source.problems]
+    assert "good" in results, "the other patient of the folder must always be analysed"
+    assert not any("internal error" in f.reason for f in report.failures), report.failures
+    return results, report.failures, problems
+
+
+def issues_of(result: Any) -> list[str]:
+    return [f"{i.resource} {i.element} {i.code}: {i.message}" for i in result.analysis.record.issues]
+
+
+def test_a_value_nested_600_levels_deep_is_skipped_with_an_issue(tmp_path: Path) -> None:
+    bad = {"resourceType": "Patient", "id": "deep", "extension": [nested(600)]}
+    results, failures, _ = analyse_folder(tmp_path, json.dumps(bad).encode())
+    assert not failures
+    found = issues_of(results["deep"])
+    assert any("bad.json" in i and f"nested more than {MAX_DEPTH} levels" in i and "too-costly" in i for i in found)
+    assert not any("no such Patient" in i for i in found)
+
+
+def test_nesting_beyond_the_parsers_limit_is_a_per_file_error(tmp_path: Path) -> None:
+    bad = b'{"resourceType":"Patient","id":"deeper","x":' + b'{"a":' * 1100 + b"1" + b"}" * 1101
+    analyse_folder(tmp_path, bad)
+    # the file cannot be parsed at all: its error is carried on the folder's other patients
+    source = open_source(tmp_path)
+    good = next(iter(source))
+    assert any("bad.json" in i.message and "1024" in i.message for i in good.issues)
+
+
+def test_an_identifier_that_is_a_number_is_an_issue_not_a_crash(tmp_path: Path) -> None:
+    results, failures, _ = analyse_folder(tmp_path, b'{"resourceType":"Patient","id":"p2","identifier":1.5}')
+    assert not failures
+    assert any("Patient.identifier" in i for i in issues_of(results["p2"]))
+
+
+def test_a_primitive_extension_that_is_a_string_is_an_issue_not_an_internal_error(tmp_path: Path) -> None:
+    results, failures, _ = analyse_folder(tmp_path, b'{"resourceType":"Patient","id":"p1","_birthDate":"2020"}')
+    assert not failures
+    assert any("Patient._birthDate" in i for i in issues_of(results["p1"]))
+
+
+@pytest.mark.parametrize("rid", ["bad id!!", "x" * 65, "../etc", 7])
+def test_an_invalid_patient_id_fails_the_patient_with_its_real_reason(tmp_path: Path, rid: object) -> None:
+    bad = orjson.dumps({"resourceType": "Patient", "id": rid})
+    _, failures, _ = analyse_folder(tmp_path, bad)
+    assert len(failures) == 1
+    assert "bad.json" in failures[0].reason
+    assert "not a valid FHIR id" in failures[0].reason
+    assert len(failures[0].patient_id) <= 64
+
+
+def test_a_100000_character_resource_type_is_reported_briefly_and_fast(tmp_path: Path) -> None:
+    started = time.perf_counter()
+    _, _, problems = analyse_folder(tmp_path, orjson.dumps({"resourceType": "X" * 100_000, "id": "p3"}))
+    assert time.perf_counter() - started < 10
+    [problem] = [p for p in problems if "resourceType" in p]
+    assert "is not a FHIR resource type name" in problem
+    assert len(problem) < 400
+
+
+def test_the_cli_prints_a_huge_resource_type_without_hanging(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from bmefhir.cli import app
+
+    (tmp_path / "bad.json").write_bytes(orjson.dumps({"resourceType": "[red]" + "X" * 100_000, "id": "p3"}))
+    (tmp_path / "good.json").write_bytes(orjson.dumps(GOOD))
+    started = time.perf_counter()
+    result = CliRunner().invoke(app, ["analyze", str(tmp_path), "--format", "json", "--now", "2024-06-01"])
+    assert time.perf_counter() - started < 20
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    assert max(len(line) for line in result.output.splitlines()) < 5_000
+
+
+def test_a_bundle_with_a_damaged_resource_type_keeps_its_patients(tmp_path: Path) -> None:
+    bundle = {
+        "resourceType": "Bundlx",
+        "type": "collection",
+        "entry": [{"resource": {"resourceType": "Patient", "id": "inbundle", "birthDate": "1960-02-02"}}],
+    }
+    results, failures, _ = analyse_folder(tmp_path, orjson.dumps(bundle))
+    assert not failures
+    assert any("Bundle.resourceType" in i and "read as a Bundle" in i for i in issues_of(results["inbundle"]))
+
+
+def test_a_lone_surrogate_skips_only_that_resource(tmp_path: Path) -> None:
+    bad = (
+        b'{"resourceType":"Bundle","type":"collection","entry":['
+        b'{"resource":{"resourceType":"Patient","id":"sur","birthDate":"1950-01-01"}},'
+        b'{"resource":{"resourceType":"Condition","id":"c1","subject":{"reference":"Patient/sur"},'
+        b'"note":[{"text":"\\ud800"}]}}]}'
+    )
+    results, failures, _ = analyse_folder(tmp_path, bad)
+    assert not failures
+    found = issues_of(results["sur"])
+    assert any("Condition.note[0].text" in i and "lone surrogate" in i for i in found)
+
+
+def test_a_string_over_the_limit_skips_the_resource(tmp_path: Path) -> None:
+    bad = {"resourceType": "Patient", "id": "long", "name": [{"text": "a" * (MAX_STRING + 1)}]}
+    results, _, _ = analyse_folder(tmp_path, orjson.dumps(bad))
+    assert any("Patient.name[0].text" in i and "too-costly" in i for i in issues_of(results["long"]))
+
+
+def test_a_utf8_byte_order_mark_is_read(tmp_path: Path) -> None:
+    results, failures, _ = analyse_folder(
+        tmp_path, b"\xef\xbb\xbf" + orjson.dumps({"resourceType": "Patient", "id": "bom"})
+    )
+    assert "bom" in results
+    assert not failures
+
+
+def test_ndjson_with_a_deep_line_and_a_bad_id_keeps_the_other_patients(tmp_path: Path) -> None:
+    lines = [
+        orjson.dumps(GOOD),
+        json.dumps({"resourceType": "Patient", "id": "deep", "extension": [nested(600)]}).encode(),
+        orjson.dumps({"resourceType": "Patient", "id": "no good"}),
+        orjson.dumps({"resourceType": "Observation", "id": "o1", "subject": {"reference": "Patient/" + "9" * 10_000}}),
+    ]
+    (tmp_path / "Patient.ndjson").write_bytes(b"\n".join(lines) + b"\n")
+    source = open_source(tmp_path)
+    outcomes: dict[str, object] = {}
+    report = run(source, NOW, on_patient=lambda pid, outcome: outcomes.__setitem__(pid, outcome))
+    assert not isinstance(outcomes["good"], Failure)
+    assert not isinstance(outcomes["deep"], Failure)
+    assert [f.patient_id for f in report.failures] == ["no good"]
+    assert "Patient.ndjson:3" in report.failures[0].reason
+    assert any("Patient.ndjson:4" in p.issue.resource for p in source.problems)
