@@ -285,9 +285,10 @@ def test_imaging_observation_value_string_is_text_and_not_an_unused_warning() ->
         "valueString": REPORT,
     }
     r = build(obs)
-    # The text was read (the placeholder reader knows no language): no "observation not used" warning.
-    found = issue(r, "Observation/o1", "Observation.valueString")
-    assert found.code == "not-supported"
+    # The text was read into findings quoting it: no "observation not used" warning.
+    read = {(f.concept, f.present) for f in r.findings if f.ref == "Observation/o1" and f.text is not None}
+    assert read == {("bone_marrow_edema", True), ("joint_effusion", False)}
+    assert all(f.text.element == "Observation.valueString" for f in r.findings if f.text is not None)
     assert not [i for i in r.issues if i.resource == "Observation/o1" and i.element == "Observation.code"]
 
 

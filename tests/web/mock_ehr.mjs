@@ -88,9 +88,12 @@ function clientOk(req) {
   return true;
 }
 
+let issued = 0;
 svc.on("beforeTokenSigning", (token, req) => {
   const now = Math.floor(Date.now() / 1000);
   token.payload.exp = now + control.expiresIn;
+  // Unique even within one second: a refreshed token must differ from the one it replaces.
+  token.payload.jti = `t${++issued}`;
   if (!("scope" in token.payload)) {  // the id_token (access tokens carry a scope claim)
     const p = token.payload;
     p.aud = p.aud || "bmefhir";  // private_key_jwt requests carry no client_id
