@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import orjson
 
 from bmefhir import __version__
+from bmefhir.analysis import Analysis
 from bmefhir.render.ids import BASE
 from bmefhir.render.signature import Signature
 from bmefhir.render.summary import summarize
-
-if TYPE_CHECKING:
-    from bmefhir.pipeline import Analysis
 
 __all__ = ["CONTENT_HASH_SYSTEM", "content_hash", "hash_tag"]
 

@@ -7,10 +7,8 @@ XHTML subset FHIR allows (no scripts, styles or external references).
 from __future__ import annotations
 
 from html import escape
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from bmefhir.pipeline import Analysis
+from bmefhir.analysis import Analysis
 
 DISCLAIMER = (
     "Decision support only: bmefhir ranks and explains a differential diagnosis from the data on record, "

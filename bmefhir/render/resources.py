@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import base64
 from html import escape
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from bmefhir import __version__
+from bmefhir.analysis import Analysis
 from bmefhir.differential.model import CandidateResult, CriterionHit
 from bmefhir.render import ids
 from bmefhir.render.evidence import QuoteIndex
 from bmefhir.render.narrative import DISCLAIMER, LEADING_COUNT, conclusion_text, html_document, narrative_div
 from bmefhir.render.signature import Signature
-
-if TYPE_CHECKING:
-    from bmefhir.pipeline import Analysis
 
 Json = dict[str, Any]
 
