@@ -83,7 +83,11 @@ def narrative_div(analysis: Analysis) -> str:
         out.append("</ul>")
     issues = analysis.record.issues
     if issues:
-        out.append(f"<p>Data-quality issues: {len(issues)} (see the OperationOutcome).</p>")
+        out.append(f"<p><b>Data-quality issues of the input ({len(issues)})</b></p><ul>")
+        for i in issues:
+            where = f"{i.resource} {i.element}".strip()
+            out.append(f"<li>{escape(i.severity)}: {escape(where)}: {escape(i.message)}</li>")
+        out.append("</ul>")
     out.append(f"<p><i>{escape(DISCLAIMER)}</i></p>")
     out.append(f"<p>Knowledge base version {escape(d.knowledge_version)}.</p>")
     out.append("</div>")

@@ -109,6 +109,7 @@ def device() -> Json:
         "version": [{"value": __version__}],
         "status": "active",
         "note": [{"text": "bmefhir clinical decision-support adapter (software)."}],
+        "text": _text(f"bmefhir {__version__}: clinical decision-support software (bone marrow edema differential)."),
     }
 
 
@@ -150,6 +151,9 @@ def diagnostic_report(analysis: Analysis, signature: Signature | None) -> Json:
         conclusion += f" Clinician comment: {signature.comment}"
     res["conclusion"] = conclusion
     res["conclusionCode"] = [candidate_concept(c.code, c.display) for c in leading]
+    issues = data_quality_issues(analysis)
+    if issues:
+        res["contained"] = issues
     res["presentedForm"] = [
         {
             "contentType": "text/html",
@@ -296,6 +300,37 @@ def provenance(analysis: Analysis, signature: Signature | None, targets: list[st
     return res
 
 
+# OperationOutcome issue severity → DetectedIssue.severity (required binding detectedissue-severity).
+_ISSUE_SEVERITY: Final = {"error": "high", "warning": "moderate", "information": "low"}
+
+
+def data_quality_issues(analysis: Analysis) -> list[Json]:
+    """The data-quality issues as DetectedIssues contained in the DiagnosticReport, so they reach the EHR
+    with the report (docs/output-resources.md). Each refers to its container (``#``, dom-3) and names the
+    input it concerns in ``implicated`` when that is a reference."""
+    out: list[Json] = []
+    for n, issue in enumerate(analysis.record.issues, start=1):
+        where = f"{issue.resource} {issue.element}".strip()
+        detail = f"{where}: {issue.message}"
+        implicated = [ref("#", "this report")]
+        if "/" in issue.resource and not issue.resource.startswith("Bundle."):
+            implicated.insert(0, ref(issue.resource))
+        out.append(
+            {
+                "resourceType": "DetectedIssue",
+                "id": f"dq{n}",
+                "text": _text(f"Data-quality issue ({issue.severity}, {issue.code}): {detail}"),
+                "status": "final",
+                "severity": _ISSUE_SEVERITY[issue.severity],
+                "patient": ref(analysis.record.patient.ref),
+                "identifiedDateTime": instant(analysis),
+                "implicated": implicated,
+                "detail": detail,
+            }
+        )
+    return out
+
+
 def operation_outcome(analysis: Analysis) -> Json:
     """Data-quality issues as an OperationOutcome (always present; 'no issues' is stated)."""
     issues = [
@@ -312,8 +347,17 @@ def operation_outcome(analysis: Analysis) -> Json:
             del issue["expression"]
     if not issues:
         issues = [{"severity": "information", "code": "informational", "diagnostics": "No data-quality issues."}]
+    rows = "".join(
+        f"<tr><td>{escape(i['severity'])}</td><td>{escape(i['code'])}</td><td>{escape(i['diagnostics'])}</td></tr>"
+        for i in issues
+    )
+    div = (
+        '<div xmlns="http://www.w3.org/1999/xhtml"><p>Data-quality issues of the input</p>'
+        f"<table><tr><th>Severity</th><th>Type</th><th>Issue</th></tr>{rows}</table></div>"
+    )
     return {
         "resourceType": "OperationOutcome",
         "id": ids.output_uuid(analysis.record.patient.ref, "data-quality"),
+        "text": {"status": "generated", "div": div},
         "issue": issues,
     }
