@@ -1,9 +1,17 @@
 """Generate bmefhir's FHIR R4 conformance resources into ``profiles/``.
 
 The CodeSystems are built from the code's own vocabulary (``bmefhir.concepts``,
-``bmefhir.anatomy`` and the differential candidates), so the published
-artefacts cannot drift from what the adapter understands;
+``bmefhir.anatomy`` and the differential candidates), the PlanDefinition from the
+knowledge base YAML, the NamingSystems and tag CodeSystems from the URLs the
+renderer writes and the CapabilityStatement from what the client requests, so the
+published artefacts cannot drift from what the adapter does;
 ``tests/test_profiles.py`` regenerates them and compares byte for byte.
+
+One module per kind of artefact (``scripts/profilegen/``): ``terminology``
+(CodeSystems, ValueSets, ConceptMap), ``identifiers`` (NamingSystems, tag
+CodeSystems), ``structures`` (extension, profiles, examples), ``knowledge``
+(PlanDefinition), ``capability`` (CapabilityStatement). Why this is Python and
+not FHIR Shorthand compiled by SUSHI: docs/profiles.md.
 
 Usage::
 
@@ -25,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from profilegen.capability import capability_statement
 from profilegen.common import REPO, Json, render
+from profilegen.identifiers import naming_systems, tag_code_systems
+from profilegen.knowledge import plan_definition
 from profilegen.structures import (
     clinical_impression_profile,
     diagnostic_report_profile,
@@ -57,6 +67,7 @@ def build_resources() -> list[Json]:
     candidates = load_candidates()
     systems = code_systems({code: display for code, (display, _) in candidates.items()})
     out: list[Json] = [code_system(*spec) for spec in systems]
+    out += tag_code_systems()
     out += [value_set_all(rid, title) for rid, title, _, _ in systems]
     out.append(
         value_set_enumerated(
@@ -68,6 +79,7 @@ def build_resources() -> list[Json]:
     )
     out.append(value_set_enumerated("laterality", "Laterality", "SNOMED CT laterality qualifier values.", LATERALITY))
     out.append(concept_map(candidates, verified_snomed()))
+    out += naming_systems()
     out += [
         laterality_extension(),
         imaging_finding_profile(),
@@ -76,6 +88,7 @@ def build_resources() -> list[Json]:
         risk_assessment_profile(),
         provenance_profile(),
     ]
+    out.append(plan_definition())
     out.append(capability_statement())
     return out
 

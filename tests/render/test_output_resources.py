@@ -91,7 +91,8 @@ def test_every_output_resource_of_every_example_has_a_narrative(case: Any) -> No
     for entry in collection_bundle(result.outputs)["entry"]:
         resource = entry["resource"]
         text = resource.get("text")
-        assert text and text["status"] == "generated", resource["resourceType"]
+        assert text, resource["resourceType"]
+        assert text["status"] == "generated", resource["resourceType"]
         assert text["div"].startswith('<div xmlns="http://www.w3.org/1999/xhtml">')
         for inner in resource.get("contained", []):
             assert inner["text"]["div"], inner["resourceType"]
