@@ -348,7 +348,7 @@ def operation_outcome(analysis: Analysis) -> Json:
     if not issues:
         issues = [{"severity": "information", "code": "informational", "diagnostics": "No data-quality issues."}]
     rows = "".join(
-        f"<tr><td>{escape(i['severity'])}</td><td>{escape(i['code'])}</td><td>{escape(i['diagnostics'])}</td></tr>"
+        "<tr>" + "".join(f"<td>{escape(str(i[key]))}</td>" for key in ("severity", "code", "diagnostics")) + "</tr>"
         for i in issues
     )
     div = (

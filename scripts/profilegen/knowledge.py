@@ -138,8 +138,11 @@ def plan_definition(kb: KnowledgeBase | None = None, meta: Mapping[str, object] 
     rid = kb.url.rsplit("/", 1)[-1]
     title = str(meta.get("title") or rid)
     sources: dict[str, Json] = {}
-    for c in (*kb.candidates, *kb.criteria, *kb.next_steps):
-        sources.setdefault(c.citation.text, citation(c.citation))
+    cited = (
+        [c.citation for c in kb.candidates] + [c.citation for c in kb.criteria] + [s.citation for s in kb.next_steps]
+    )
+    for c in cited:
+        sources.setdefault(c.text, citation(c))
     return {
         "resourceType": "PlanDefinition",
         "id": rid,
