@@ -9,29 +9,21 @@ sinks write what it returns; the CLI, the web app and the sync workers all call
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bmefhir.derive import derive
-from bmefhir.derive.model import Derived
-from bmefhir.differential.engine import run_differential
+from bmefhir.analysis import Analysis, analyse
 from bmefhir.differential.knowledge_base import KnowledgeBase
-from bmefhir.differential.model import Differential
 from bmefhir.normalize import build_record
 from bmefhir.normalize.dates import EARLIEST, LATEST, plausible
-from bmefhir.record import DataQualityIssue, PatientRecord
+from bmefhir.record import DataQualityIssue
 from bmefhir.render.bundle import Outputs, render_outputs
 from bmefhir.render.signature import Signature
 from bmefhir.render.summary import summarize
 
-
-@dataclass(frozen=True, slots=True)
-class Analysis:
-    record: PatientRecord
-    derived: Derived
-    differential: Differential
-    now: datetime
+# ``Analysis`` and ``analyse`` live in ``bmefhir.analysis`` (below render); re-exported for callers.
+__all__ = ["Analysis", "PatientResult", "analyse", "process_patient"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +31,6 @@ class PatientResult:
     analysis: Analysis
     outputs: Outputs
     summary: dict[str, Any]
-
-
-def analyse(record: PatientRecord, now: datetime, kb: KnowledgeBase | None = None) -> Analysis:
-    """Derive facts and timelines, then run the differential (the pure core)."""
-    derived = derive(record, now.date())
-    if derived.issues:  # contradictions found while deriving join the input's data-quality issues
-        record = replace(record, issues=record.issues + derived.issues)
-    return Analysis(record, derived, run_differential(derived, kb), now)
 
 
 def process_patient(

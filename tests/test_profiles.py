@@ -195,32 +195,19 @@ def test_profile_ids_match_output_resources_doc():
         assert (PROFILES / f"StructureDefinition-{rid}.json").exists()
 
 
-def test_capability_statement_lists_reads_and_writes():
-    cs = _read("CapabilityStatement-bmefhir-client.json")
-    (rest,) = cs["rest"]
-    assert rest["mode"] == "client"
-    by_type = {r["type"]: r for r in rest["resource"]}
-    for rtype in (
-        "Patient",
-        "Observation",
-        "ImagingStudy",
-        "MedicationStatement",
-        "MedicationRequest",
-        "Condition",
-        "DiagnosticReport",
-    ):
-        assert "search-type" in {i["code"] for i in by_type[rtype]["interaction"]}
-    for rtype in ("DiagnosticReport", "ClinicalImpression", "RiskAssessment"):
-        assert by_type[rtype]["conditionalUpdate"] is True
-        assert "update" in {i["code"] for i in by_type[rtype]["interaction"]}
-    assert {i["code"] for i in rest["interaction"]} == {"transaction", "batch"}
-    assert "software" not in cs  # cpb-16: not allowed when kind = requirements
-
-
 def test_load_order_is_terminology_then_profiles():
     order = [r["resourceType"] for r in load_conformance_resources()]
     ranks = [
-        ("CodeSystem", "ValueSet", "ConceptMap", "StructureDefinition", "CapabilityStatement").index(t) for t in order
+        (
+            "CodeSystem",
+            "ValueSet",
+            "ConceptMap",
+            "NamingSystem",
+            "StructureDefinition",
+            "PlanDefinition",
+            "CapabilityStatement",
+        ).index(t)
+        for t in order
     ]
     assert ranks == sorted(ranks)
     sds = [r for r in load_conformance_resources() if r["resourceType"] == "StructureDefinition"]

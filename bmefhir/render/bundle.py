@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from bmefhir.analysis import Analysis
 from bmefhir.render import ids
 from bmefhir.render.content_hash import content_hash, hash_tag
 from bmefhir.render.findings import finding_identifier, text_findings
@@ -29,9 +29,6 @@ from bmefhir.render.resources import (
     urn,
 )
 from bmefhir.render.signature import Signature
-
-if TYPE_CHECKING:
-    from bmefhir.pipeline import Analysis
 
 
 @dataclass(frozen=True, slots=True)

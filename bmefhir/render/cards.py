@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
+from bmefhir.analysis import Analysis
 from bmefhir.differential.confidence import confidence_band
 from bmefhir.differential.model import CandidateResult, CriterionHit
 from bmefhir.render.evidence import Quote, QuoteIndex
 from bmefhir.render.ids import BASE
 from bmefhir.render.narrative import DISCLAIMER, LEADING_COUNT, pct
-
-if TYPE_CHECKING:
-    from bmefhir.pipeline import Analysis
 
 __all__ = ["SUMMARY_MAX", "cds_cards"]
 

@@ -4,7 +4,7 @@ Write-back compares it with the hash on the server's copy and skips the write
 when nothing changed, so a nightly re-run does not mint new versions. It covers
 what the outputs conclude and what they were concluded from — ranking (with
 probabilities and criteria), red flags, next steps, knowledge and software
-version, the input resources with their versions, and the signature — and
+version, the input resources with their versions, the data-quality issues, and the signature — and
 deliberately not the analysis time or anything derived from it alone.
 """
 
@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import orjson
 
 from bmefhir import __version__
+from bmefhir.analysis import Analysis
 from bmefhir.render.ids import BASE
 from bmefhir.render.signature import Signature
 from bmefhir.render.summary import summarize
-
-if TYPE_CHECKING:
-    from bmefhir.pipeline import Analysis
 
 __all__ = ["CONTENT_HASH_SYSTEM", "content_hash", "hash_tag"]
 
@@ -40,6 +38,8 @@ def content_hash(analysis: Analysis, signature: Signature | None = None, *, find
     content: dict[str, Any] = {key: summary.get(key) for key in _HASHED_SUMMARY_KEYS}
     content["software"] = __version__
     content["inputs"] = sorted([s.ref, s.version or ""] for s in analysis.record.sources)
+    # The report carries the data-quality issues (a failed search is one, with no input to show it).
+    content["issues"] = sorted([i.severity, i.code, i.resource, i.element, i.message] for i in analysis.record.issues)
     content["signature"] = (
         [signature.practitioner_ref, signature.display or "", signature.comment or ""] if signature else None
     )

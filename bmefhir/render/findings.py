@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import uuid
 from html import escape
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
+from bmefhir.analysis import Analysis
 from bmefhir.anatomy import STRUCTURES
 from bmefhir.concepts import FINDING_CONCEPTS
 from bmefhir.record import ImagingFinding
 from bmefhir.render import ids
-
-if TYPE_CHECKING:
-    from bmefhir.pipeline import Analysis
 
 Json = dict[str, Any]
 

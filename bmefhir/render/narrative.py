@@ -7,10 +7,8 @@ XHTML subset FHIR allows (no scripts, styles or external references).
 from __future__ import annotations
 
 from html import escape
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from bmefhir.pipeline import Analysis
+from bmefhir.analysis import Analysis
 
 DISCLAIMER = (
     "Decision support only: bmefhir ranks and explains a differential diagnosis from the data on record, "
@@ -87,7 +85,11 @@ def narrative_div(analysis: Analysis) -> str:
         out.append("</ul>")
     issues = analysis.record.issues
     if issues:
-        out.append(f"<p>Data-quality issues: {len(issues)} (see the OperationOutcome).</p>")
+        out.append(f"<p><b>Data-quality issues of the input ({len(issues)})</b></p><ul>")
+        for i in issues:
+            where = f"{i.resource} {i.element}".strip()
+            out.append(f"<li>{escape(i.severity)}: {escape(where)}: {escape(i.message)}</li>")
+        out.append("</ul>")
     out.append(f"<p><i>{escape(DISCLAIMER)}</i></p>")
     out.append(f"<p>Knowledge base version {escape(d.knowledge_version)}.</p>")
     out.append("</div>")

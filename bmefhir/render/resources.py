@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import base64
 from html import escape
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from bmefhir import __version__
+from bmefhir.analysis import Analysis
 from bmefhir.differential.model import CandidateResult, CriterionHit
 from bmefhir.render import ids
 from bmefhir.render.evidence import QuoteIndex
 from bmefhir.render.narrative import DISCLAIMER, LEADING_COUNT, conclusion_text, html_document, narrative_div
 from bmefhir.render.signature import Signature
-
-if TYPE_CHECKING:
-    from bmefhir.pipeline import Analysis
 
 Json = dict[str, Any]
 
@@ -111,6 +109,7 @@ def device() -> Json:
         "version": [{"value": __version__}],
         "status": "active",
         "note": [{"text": "bmefhir clinical decision-support adapter (software)."}],
+        "text": _text(f"bmefhir {__version__}: clinical decision-support software (bone marrow edema differential)."),
     }
 
 
@@ -152,6 +151,9 @@ def diagnostic_report(analysis: Analysis, signature: Signature | None) -> Json:
         conclusion += f" Clinician comment: {signature.comment}"
     res["conclusion"] = conclusion
     res["conclusionCode"] = [candidate_concept(c.code, c.display) for c in leading]
+    issues = data_quality_issues(analysis)
+    if issues:
+        res["contained"] = issues
     res["presentedForm"] = [
         {
             "contentType": "text/html",
@@ -305,6 +307,37 @@ def provenance(analysis: Analysis, signature: Signature | None, targets: list[st
     return res
 
 
+# OperationOutcome issue severity → DetectedIssue.severity (required binding detectedissue-severity).
+_ISSUE_SEVERITY: Final = {"error": "high", "warning": "moderate", "information": "low"}
+
+
+def data_quality_issues(analysis: Analysis) -> list[Json]:
+    """The data-quality issues as DetectedIssues contained in the DiagnosticReport, so they reach the EHR
+    with the report (docs/output-resources.md). Each refers to its container (``#``, dom-3) and names the
+    input it concerns in ``implicated`` when that is a reference."""
+    out: list[Json] = []
+    for n, issue in enumerate(analysis.record.issues, start=1):
+        where = f"{issue.resource} {issue.element}".strip()
+        detail = f"{where}: {issue.message}"
+        implicated = [ref("#", "this report")]
+        if "/" in issue.resource and not issue.resource.startswith("Bundle."):
+            implicated.insert(0, ref(issue.resource))
+        out.append(
+            {
+                "resourceType": "DetectedIssue",
+                "id": f"dq{n}",
+                "text": _text(f"Data-quality issue ({issue.severity}, {issue.code}): {detail}"),
+                "status": "final",
+                "severity": _ISSUE_SEVERITY[issue.severity],
+                "patient": ref(analysis.record.patient.ref),
+                "identifiedDateTime": instant(analysis),
+                "implicated": implicated,
+                "detail": detail,
+            }
+        )
+    return out
+
+
 def operation_outcome(analysis: Analysis) -> Json:
     """Data-quality issues as an OperationOutcome (always present; 'no issues' is stated)."""
     issues = [
@@ -321,8 +354,17 @@ def operation_outcome(analysis: Analysis) -> Json:
             del issue["expression"]
     if not issues:
         issues = [{"severity": "information", "code": "informational", "diagnostics": "No data-quality issues."}]
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{escape(str(i[key]))}</td>" for key in ("severity", "code", "diagnostics")) + "</tr>"
+        for i in issues
+    )
+    div = (
+        '<div xmlns="http://www.w3.org/1999/xhtml"><p>Data-quality issues of the input</p>'
+        f"<table><tr><th>Severity</th><th>Type</th><th>Issue</th></tr>{rows}</table></div>"
+    )
     return {
         "resourceType": "OperationOutcome",
         "id": ids.output_uuid(analysis.record.patient.ref, "data-quality"),
+        "text": {"status": "generated", "div": div},
         "issue": issues,
     }

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from bmefhir.analysis import Analysis
 from bmefhir.anatomy import lane_label
 from bmefhir.differential.confidence import confidence_band
 from bmefhir.render.evidence import QuoteIndex
-
-if TYPE_CHECKING:
-    from bmefhir.pipeline import Analysis
 
 
 def summarize(analysis: Analysis) -> dict[str, Any]:

@@ -97,3 +97,16 @@ def test_example_imaging_findings_validate_against_the_imaging_finding_profile(p
                     )
     assert checked >= len(CASES)
     assert not errors, "\n".join(errors)
+
+
+def test_published_knowledge_and_naming_systems_validate_on_the_server(profiles: Target) -> None:
+    """The PlanDefinition (the knowledge base ClinicalImpression.protocol cites) and the NamingSystems."""
+    errors: list[str] = []
+    checked = 0
+    with profiles.http() as http:
+        for resource in load_conformance_resources():
+            if resource["resourceType"] in ("PlanDefinition", "NamingSystem", "CapabilityStatement"):
+                checked += 1
+                errors += _validate(http, resource, None, f"profiles/{resource['resourceType']}-{resource['id']}")
+    assert checked >= 5
+    assert not errors, "\n".join(errors)

@@ -1,0 +1,98 @@
+"""Every output resource has a narrative; the data-quality issues travel inside the DiagnosticReport."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from fhir.resources.R4B import get_fhir_model_class
+
+from bmefhir.fhir.files import read_bundle
+from bmefhir.pipeline import analyse, process_patient
+from bmefhir.record import DataQualityIssue, ImagingFinding, PatientInfo, PatientRecord, Site, SourceRef
+from bmefhir.render.bundle import collection_bundle, render_outputs
+from bmefhir.render.content_hash import content_hash
+from bmefhir.testing.examples import list_examples, list_text_examples
+
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+ISSUES = (
+    DataQualityIssue("warning", "value", "Observation/lab1", "Observation.valueQuantity", "unit 'foo' unknown"),
+    DataQualityIssue("error", "incomplete", "Bundle.entry[3]", "", "search for Condition failed (HTTP 500)"),
+)
+
+
+def _record(issues: tuple[DataQualityIssue, ...] = ()) -> PatientRecord:
+    finding = ImagingFinding(
+        ref="Observation/f1",
+        concept="bone_marrow_edema",
+        present=True,
+        site=Site("femoral_head", "right"),
+        date=date(2026, 9, 1),
+        modality="MR",
+    )
+    return PatientRecord(
+        patient=PatientInfo(ref="Patient/p1", birth_date=date(1980, 1, 1), sex="male"),
+        findings=(finding,),
+        sources=(SourceRef("Observation/f1", "3"), SourceRef("Patient/p1", "1")),
+        issues=issues,
+    )
+
+
+def _validate(resource: dict[str, Any]) -> None:
+    get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+
+
+def test_data_quality_issues_are_contained_in_the_diagnostic_report() -> None:
+    outputs = render_outputs(analyse(_record(ISSUES), NOW))
+    dr = outputs.diagnostic_report
+    _validate(dr)
+    contained = dr["contained"]
+    assert [c["resourceType"] for c in contained] == ["DetectedIssue", "DetectedIssue"]
+    assert [c["severity"] for c in contained] == ["moderate", "high"]
+    first, second = contained
+    # dom-3: each refers to its container; an issue about an input names that input too.
+    assert first["implicated"][0] == {"reference": "Observation/lab1"}
+    assert {"reference": "#", "display": "this report"} in first["implicated"]
+    assert second["implicated"] == [{"reference": "#", "display": "this report"}]
+    assert "unit 'foo' unknown" in first["detail"]
+    assert first["patient"] == {"reference": "Patient/p1"}
+    assert all(c["text"]["div"].startswith('<div xmlns="http://www.w3.org/1999/xhtml">') for c in contained)
+    # The clinician reads them where the report is read: its narrative (and so presentedForm).
+    assert "search for Condition failed (HTTP 500)" in dr["text"]["div"]
+    assert "Data-quality issues of the input (2)" in dr["text"]["div"]
+
+
+def test_no_issues_no_contained_resources() -> None:
+    dr = render_outputs(analyse(_record(), NOW)).diagnostic_report
+    assert "contained" not in dr
+    assert "Data-quality" not in dr["text"]["div"]
+
+
+def test_issues_are_part_of_the_content_hash() -> None:
+    assert content_hash(analyse(_record(ISSUES), NOW)) != content_hash(analyse(_record(), NOW))
+    assert content_hash(analyse(_record(ISSUES), NOW)) == content_hash(analyse(_record(ISSUES), NOW))
+
+
+def test_device_and_operation_outcome_have_narratives() -> None:
+    outputs = render_outputs(analyse(_record(ISSUES), NOW))
+    for resource in (outputs.device, outputs.data_quality):
+        _validate(resource)
+        assert resource["text"]["status"] == "generated"
+    assert "unit &#x27;foo&#x27; unknown" in outputs.data_quality["text"]["div"]
+
+
+@pytest.mark.parametrize(
+    "case", [*list_examples(), *list_text_examples()], ids=lambda c: f"{c.path.parent.name}/{c.name}"
+)
+def test_every_output_resource_of_every_example_has_a_narrative(case: Any) -> None:
+    (raw,) = list(read_bundle(case.path))
+    result = process_patient(raw.resources, NOW, patient_id=raw.patient_id, source_issues=raw.issues)
+    for entry in collection_bundle(result.outputs)["entry"]:
+        resource = entry["resource"]
+        text = resource.get("text")
+        assert text, resource["resourceType"]
+        assert text["status"] == "generated", resource["resourceType"]
+        assert text["div"].startswith('<div xmlns="http://www.w3.org/1999/xhtml">')
+        for inner in resource.get("contained", []):
+            assert inner["text"]["div"], inner["resourceType"]
