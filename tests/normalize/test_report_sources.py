@@ -299,14 +299,21 @@ def test_radiology_report_with_text_has_no_missing_conclusion_note() -> None:
     assert issue(without, "DiagnosticReport/dr1", "DiagnosticReport.conclusionCode").severity == "information"
 
 
+GERMAN = "MRT rechte Hüfte. Befund: ausgedehntes Knochenmarködem des rechten Femurkopfes. Kein Gelenkerguss."
+
+
 def test_unsupported_language_note_never_quotes_the_text() -> None:
-    r = build(report(conclusion=REPORT))
+    r = build(report(conclusion=GERMAN))
     found = issue(r, "DiagnosticReport/dr1", "DiagnosticReport.conclusion")
     assert found.code == "not-supported"
-    assert "femoral" not in found.message
-    assert "edema" not in found.message
+    assert "Knochenmark" not in found.message
+    assert "Femurkopf" not in found.message
+    assert not [f for f in r.findings if f.text is not None]
 
 
 def test_coded_findings_still_read_next_to_text() -> None:
     r = build(report(conclusion=REPORT), finding("f1", "bone_marrow_edema"))
-    assert [(f.ref, f.concept) for f in r.findings] == [("Observation/f1", "bone_marrow_edema")]
+    coded = [(f.ref, f.concept) for f in r.findings if f.text is None]
+    read = sorted((f.ref, f.concept) for f in r.findings if f.text is not None)
+    assert coded == [("Observation/f1", "bone_marrow_edema")]
+    assert read == [("DiagnosticReport/dr1", "bone_marrow_edema"), ("DiagnosticReport/dr1", "joint_effusion")]
