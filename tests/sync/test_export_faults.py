@@ -313,3 +313,20 @@ def test_a_restart_with_another_discovery_mode_is_not_stuck_on_export(
     assert executor.seen == Counter({"p9": 1})
     assert store.open_run(SERVER) is None
     assert store.cursor(SERVER) == SEARCH_TIME
+
+
+def test_the_cli_falls_back_and_tells_the_user(router: respx.MockRouter, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from bmefhir.cli import app
+
+    kickoff = router.get("/$export").mock(return_value=httpx.Response(503, headers={"Retry-After": "0"}))
+    search_answers(router, {})
+    args = ["sync", "--fhir-base", BASE, "--state", f"sqlite:///{tmp_path / 's.db'}", "--since", "2025-02-01"]
+    args += ["--discovery", "export", "--export-fallback-after", "1", "--dry-run", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert kickoff.call_count == 6
+    assert "note: $export discovery failed" in result.output
+    assert '"method":"search"' in result.output
+    assert CliRunner().invoke(app, [*args[:6], "--export-fallback", "maybe"]).exit_code == 2
