@@ -89,6 +89,8 @@ def _executor(kind: str, workers: int) -> Executor:
 
 
 def _print_summary(summary: SyncSummary, as_json: bool) -> None:
+    for note in summary.notes:
+        err.print(f"note: {note}", markup=False, highlight=False)
     if as_json:
         sys.stdout.buffer.write(orjson.dumps(summary.as_dict()) + b"\n")
         sys.stdout.flush()
@@ -124,6 +126,18 @@ def sync(
     export_poll_max: Annotated[
         str, typer.Option("--export-poll-max", help="longest wait between $export status polls")
     ] = "120s",
+    export_fallback: Annotated[
+        str,
+        typer.Option(
+            "--export-fallback", help="search: discover by _lastUpdated search after repeated $export failure; none"
+        ),
+    ] = "search",
+    export_fallback_after: Annotated[
+        int,
+        typer.Option(
+            "--export-fallback-after", min=1, help="consecutive failed $export discoveries before the fallback"
+        ),
+    ] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON line on stdout")] = False,
     token_env: Annotated[str | None, typer.Option("--token-env", help="env var holding a bearer token")] = None,
     smart_client_id: Annotated[str | None, typer.Option("--smart-client-id")] = None,
@@ -140,8 +154,15 @@ def sync(
     if not fhir_base:
         err.print("[red]error:[/] --fhir-base is required")
         raise typer.Exit(2)
-    if executor not in ("local", "celery") or discovery not in ("auto", "search", "export"):
-        err.print("[red]error:[/] --executor is local or celery; --discovery is auto, search or export")
+    if (
+        executor not in ("local", "celery")
+        or discovery not in ("auto", "search", "export")
+        or export_fallback not in ("search", "none")
+    ):
+        err.print(
+            "[red]error:[/] --executor is local or celery; --discovery is auto, search or export; "
+            "--export-fallback is search or none"
+        )
         raise typer.Exit(2)
     try:
         server_key(fhir_base)
@@ -165,6 +186,9 @@ def sync(
             dry_run=dry_run,
             write_findings=write_findings,
             lease_ttl=max(parse_duration(lock_ttl), timedelta(seconds=3)),
+            export_poll_max=parse_duration(export_poll_max),
+            export_fallback="none" if export_fallback == "none" else "search",
+            export_fallback_after=export_fallback_after,
         )
         interval = parse_duration(every) if every else None
     except ValueError as exc:

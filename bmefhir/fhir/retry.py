@@ -1,9 +1,19 @@
 """When to try a request again, and how long to wait: a policy as data, pure decisions.
 
-Only requests that are safe to replay are retried. A transaction POST is not:
-if the connection drops after the server committed it, replaying it blindly
-would write everything twice. (Conditional creates make a replay harmless;
-``RetryPolicy.replay_conditional_writes`` opts in once every entry is one.)
+Only requests that are safe to replay are retried after a failure that may have
+happened after the server acted. A transaction POST is not: if the connection
+drops or times out after the server committed it, or a gateway answers 502/504
+for it, replaying it blindly would write everything twice. (Conditional creates
+make a replay harmless; ``RetryPolicy.replay_conditional_writes`` opts in once
+every entry is one.)
+
+Any request, a transaction included, is retried when the server said it did not
+process it: 429 Too Many Requests and 503 Service Unavailable
+(``RetryPolicy.unprocessed_statuses``), honouring ``Retry-After``. One caveat: a
+proxy that turns an upstream reset *after* forwarding into a 503 (Envoy does)
+breaks that promise; bmefhir's write-back transactions are conditional
+(``If-Match``, conditional update, ``ifNoneExist``), so such a replay is a no-op
+or a 412, never a duplicate. Set ``unprocessed_statuses=frozenset()`` to opt out.
 Nothing here sleeps or reads a clock: ``now`` and the random draw come in as
 arguments, so the client injects them and tests are instant and deterministic.
 """
@@ -32,6 +42,8 @@ class RetryPolicy:
     max_retry_after: float = 120.0  # a longer Retry-After is shortened to this
     retry_statuses: frozenset[int] = frozenset({429, 502, 503, 504})
     replay_conditional_writes: bool = False
+    # statuses that mean "not processed": retried even for requests that are not replayable
+    unprocessed_statuses: frozenset[int] = frozenset({429, 503})
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -109,10 +121,15 @@ def next_delay(
 
     ``attempt`` is the number of the attempt that just failed (1-based);
     ``status`` its HTTP status, or ``transport_error`` when there was no response.
+    A request that is not ``replayable`` is retried only on an ``unprocessed_statuses``
+    answer: never after a timeout or dropped connection (it may have been processed).
     """
-    if not replayable or attempt >= policy.max_attempts:
+    if attempt >= policy.max_attempts:
         return None
-    if not transport_error and status not in policy.retry_statuses:
+    if transport_error:
+        if not replayable:
+            return None
+    elif status not in (policy.retry_statuses if replayable else policy.unprocessed_statuses):
         return None
     asked = retry_after_seconds(retry_after, now)
     if asked is not None:

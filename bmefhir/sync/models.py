@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "CdsFeedback", "Cursor", "DeadLetter", "Lease", "Run", "RunPatient"]
+__all__ = ["Base", "CdsFeedback", "Cursor", "DeadLetter", "ExportState", "Lease", "Run", "RunPatient"]
 
 
 class Base(DeclarativeBase):
@@ -67,6 +67,20 @@ class DeadLetter(Base):
     first_failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ExportState(Base):
+    """Per server: consecutive failed ``$export`` discoveries (a success resets them) and the status
+    URL of an export job not yet deleted on the server (a killed run's, cancelled by the next run).
+
+    A table of its own, so an existing state database gains it through ``create_all``."""
+
+    __tablename__ = "sync_export_state"
+    server: Mapped[str] = mapped_column(String(500), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    job_url: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Lease(Base):

@@ -8,6 +8,13 @@ is pending. A failed patient is not pending: it is in the dead-letter table and
 later runs retry it. A run killed at any point is resumed by the next start
 with the same job (the same analysis time), so no patient is missed and none is
 done twice.
+
+Discovery by ``$export`` that fails (after its own retries) counts one failure
+for the server; after ``export_fallback_after`` in a row the run discovers by
+``_lastUpdated`` search instead, from the same ``since`` (so no change is
+skipped; patients the export already yielded stay, once). A restart with
+another ``--discovery`` than the interrupted run's switches that run over, and
+an export job a killed run left on the server is cancelled first.
 """
 
 from __future__ import annotations
@@ -20,8 +27,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from bmefhir.fhir.errors import FhirError
 from bmefhir.fhir.urls import normalise_base
-from bmefhir.sync.bulk_export import discover_by_export, supports_export
+from bmefhir.sync.bulk_export import abandon_export, discover_by_export, supports_export
 from bmefhir.sync.connect import auth_for, open_client
 from bmefhir.sync.discovery import Discovery, discover_all, discover_changed, iso, since_with_overlap
 from bmefhir.sync.executors import Executor, LocalExecutor, PatientOutcome
@@ -29,15 +37,20 @@ from bmefhir.sync.spec import AuthConfig, SyncJobSpec
 from bmefhir.sync.store import RunView, SyncStore, owner_name
 from bmefhir.writeback import ensure_device
 
-__all__ = ["LeaseHeld", "SyncOptions", "SyncSummary", "server_key", "sync_once"]
+__all__ = ["ExportDiscoveryFailed", "LeaseHeld", "SyncOptions", "SyncSummary", "server_key", "sync_once"]
 
 log = logging.getLogger("bmefhir.sync")
 
 DiscoveryMode = Literal["auto", "search", "export"]
+ExportFallback = Literal["search", "none"]
 
 
 class LeaseHeld(RuntimeError):
     """Another run holds this server's lease."""
+
+
+class ExportDiscoveryFailed(RuntimeError):
+    """``$export`` discovery failed and no fallback applies yet; the run resumes on the next start."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +66,12 @@ class SyncOptions:
     retry_base: timedelta = timedelta(minutes=5)
     retry_cap: timedelta = timedelta(hours=24)
     export_poll_max: timedelta = timedelta(seconds=120)  # longest wait between $export status polls
+    export_fallback: ExportFallback = "search"  # what discovery does after repeated $export failure
+    export_fallback_after: int = 3  # consecutive failed $export discoveries before falling back (1: at once)
+
+    def __post_init__(self) -> None:
+        if self.export_fallback_after < 1:
+            raise ValueError("export_fallback_after must be at least 1")
 
 
 @dataclass(slots=True)
@@ -70,6 +89,7 @@ class SyncSummary:
     seconds: float = 0.0
     complete: bool = False
     cursor: str | None = None
+    notes: list[str] = field(default_factory=list)  # what the user should know (a fallback, a switched mode)
 
     def as_dict(self) -> dict[str, object]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -121,8 +141,12 @@ def sync_once(
     stop: threading.Event | None = None,
     on_discovered: Callable[[int], None] | None = None,
     on_outcome: Callable[[PatientOutcome], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> SyncSummary:
-    """Run (or resume) one sync of ``base_url``. ``stop`` ends it gracefully: no new patients start."""
+    """Run (or resume) one sync of ``base_url``. ``stop`` ends it gracefully: no new patients start.
+
+    ``sleep`` is how the ``$export`` discovery waits between polls and retries (tests inject a recorder).
+    """
     server = server_key(base_url)
     stop = stop or threading.Event()
     executor = executor or LocalExecutor()
@@ -139,8 +163,14 @@ def sync_once(
             if run is not None and run.state == "processing":
                 job = SyncJobSpec.from_json(run.job)
                 summary.run_id, summary.method, summary.resumed = run.id, run.method, True
+                if options.discovery not in ("auto", run.method) and run.method != "full":
+                    _note(
+                        summary,
+                        f"run {run.id} had already discovered its patients by {run.method}; it is finished "
+                        f"as it is, --discovery {options.discovery} applies from the next run",
+                    )
             else:
-                job, run_id = _discover(store, server, options, run, summary)
+                job, run_id = _discover(store, server, options, run, summary, sleep)
                 summary.run_id = run_id
             summary.discovered = sum(store.runs(server, limit=1)[0].counts.values())
             if on_discovered is not None:
@@ -156,13 +186,32 @@ def sync_once(
     return summary
 
 
+def _note(summary: SyncSummary, text: str) -> None:
+    summary.notes.append(text)
+    log.warning("sync: %s", text)
+
+
 def _discover(
-    store: SyncStore, server: str, options: SyncOptions, run: RunView | None, summary: SyncSummary
+    store: SyncStore,
+    server: str,
+    options: SyncOptions,
+    run: RunView | None,
+    summary: SyncSummary,
+    sleep: Callable[[float], None],
 ) -> tuple[SyncJobSpec, int]:
     """Start a run (or redo the discovery of one killed while discovering) and record its patient set."""
     if run is not None:  # killed during discovery: same run, same job; ids already stored stay
         job, run_id, since, method = SyncJobSpec.from_json(run.job), run.id, run.since, run.method
         summary.resumed = True
+        wanted = options.discovery
+        if method != "full" and wanted not in ("auto", method):
+            _note(
+                summary,
+                f"run {run_id} was interrupted while discovering by {method}; --discovery {wanted} given: "
+                f"it discovers by {wanted} instead, from the same point (the patients found so far are kept)",
+            )
+            store.set_run_method(run_id, wanted)
+            method = wanted
     else:
         cursor = store.cursor(server)
         since = options.since or (since_with_overlap(cursor, options.overlap) if cursor else None)
@@ -176,24 +225,34 @@ def _discover(
         )
         method = _method(job, since, options.discovery)
         run_id = store.start_run(server, job.to_json(), since=since, method=method)
-    summary.method = method
+    _cancel_stale_export(store, server, job, summary)
     found = Discovery()
     if method == "export":
-        ids: Iterator[str] = discover_by_export(
-            server,
-            since,
-            found,
-            auth=auth_for(job.auth),
-            timeout=job.timeout,
-            max_poll_interval=options.export_poll_max.total_seconds(),
-        )
-        store.add_patients(run_id, ids)
-        summary.requests += found.pages
-    else:
+        try:
+            ids: Iterator[str] = discover_by_export(
+                server,
+                since,
+                found,
+                auth=auth_for(job.auth),
+                timeout=job.timeout,
+                max_poll_interval=options.export_poll_max.total_seconds(),
+                sleep=sleep,
+                on_job=lambda url: store.set_export_job(server, url),
+            )
+            store.add_patients(run_id, ids)
+        except FhirError as exc:
+            summary.requests += found.pages
+            method = _export_failed(store, server, run_id, options, summary, exc)
+            found = Discovery()  # the cursor's upper bound comes from the search, not a half-read export
+        else:
+            summary.requests += found.pages
+            store.export_succeeded(server)
+    if method != "export":
         with open_client(job) as client:
             ids = discover_all(client, found) if since is None else discover_changed(client, since, found)
             store.add_patients(run_id, ids)
             summary.requests += client.requests_sent
+    summary.method = method
     store.add_patients(run_id, store.due_failures(server))
     until = found.until
     if until is None:  # no server time seen (an odd server): this machine's clock, less the overlap
@@ -201,6 +260,40 @@ def _discover(
         until = iso(datetime.now(UTC) - options.overlap)
     store.discovered(run_id, until)
     return job, run_id
+
+
+def _export_failed(
+    store: SyncStore, server: str, run_id: int, options: SyncOptions, summary: SyncSummary, exc: FhirError
+) -> str:
+    """Count the failure; returns ``search`` when the run falls back, else raises ``ExportDiscoveryFailed``."""
+    failures = store.export_failed(server, str(exc))
+    after = options.export_fallback_after
+    if options.export_fallback == "search" and failures >= after:
+        _note(
+            summary,
+            f"$export discovery failed ({exc}); {failures} export failure(s) in a row: run {run_id} discovers "
+            "by _lastUpdated search instead, from the same point",
+        )
+        store.set_run_method(run_id, "search")
+        return "search"
+    hint = (
+        f"{failures} of {after} consecutive failures before discovery falls back to search"
+        if options.export_fallback == "search"
+        else "no fallback (--export-fallback none)"
+    )
+    raise ExportDiscoveryFailed(f"$export discovery failed: {exc} ({hint}); the next run tries again") from None
+
+
+def _cancel_stale_export(store: SyncStore, server: str, job: SyncJobSpec, summary: SyncSummary) -> None:
+    """An export job an interrupted run left on the server: cancel it (the run discovers anew)."""
+    stale = store.export_state(server).job_url
+    if stale is None:
+        return
+    if abandon_export(server, stale, auth=auth_for(job.auth), timeout=job.timeout):
+        store.set_export_job(server, None)
+        _note(summary, "cancelled the $export job an interrupted run had left on the server")
+    else:
+        _note(summary, "could not cancel the $export job an interrupted run left on the server; next run retries")
 
 
 def _method(job: SyncJobSpec, since: str | None, mode: DiscoveryMode) -> str:

@@ -23,11 +23,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bmefhir.sync.models import Base, CdsFeedback, Cursor, DeadLetter, Lease, Run, RunPatient
+from bmefhir.sync.models import Base, CdsFeedback, Cursor, DeadLetter, ExportState, Lease, Run, RunPatient
 
 __all__ = [
     "DEFAULT_STATE",
     "DeadLetterView",
+    "ExportStateView",
     "FeedbackRecord",
     "RunView",
     "StoreError",
@@ -132,6 +133,14 @@ class DeadLetterView:
     first_failed_at: datetime
     last_failed_at: datetime
     next_attempt_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ExportStateView:
+    server: str
+    failures: int  # consecutive failed $export discoveries
+    last_error: str | None
+    job_url: str | None  # an export job not yet deleted on the server
 
 
 def retry_delay(attempts: int, base: timedelta, cap: timedelta) -> timedelta:
@@ -315,6 +324,11 @@ class SyncStore:
                 elif cursor.position < run.until:  # ISO UTC text of one server orders like time
                     cursor.position, cursor.moved_at = run.until, now or utcnow()
 
+    def set_run_method(self, run_id: int, method: str) -> None:
+        """Change how a run still discovering finds its patients (another ``--discovery``, a fallback)."""
+        with self._session.begin() as s:
+            s.execute(update(Run).where(Run.id == run_id, Run.state == "discovering").values(method=method))
+
     def runs(self, server: str | None = None, limit: int = 10) -> list[RunView]:
         with self._session() as s:
             query = select(Run).order_by(Run.id.desc()).limit(limit)
@@ -381,6 +395,41 @@ class SyncStore:
             found = set(s.scalars(select(Cursor.server))) | set(s.scalars(select(Run.server)))
             found |= set(s.scalars(select(DeadLetter.server)))
             return sorted(found)
+
+    # -- $export discovery ------------------------------------------------------
+
+    def export_state(self, server: str) -> ExportStateView:
+        with self._session() as s:
+            row = s.get(ExportState, server)
+            if row is None:
+                return ExportStateView(server, 0, None, None)
+            return ExportStateView(server, row.failures, row.last_error, row.job_url)
+
+    def _export_row(self, s: Session, server: str, now: datetime) -> ExportState:
+        row = s.get(ExportState, server)
+        if row is None:
+            row = ExportState(server=server, failures=0, last_error=None, job_url=None, updated_at=now)
+            s.add(row)
+        row.updated_at = now
+        return row
+
+    def set_export_job(self, server: str, job_url: str | None, *, now: datetime | None = None) -> None:
+        """Remember the status URL of the export job in progress (None once it is deleted)."""
+        with self._session.begin() as s:
+            self._export_row(s, server, now or utcnow()).job_url = job_url
+
+    def export_failed(self, server: str, error: str, *, now: datetime | None = None) -> int:
+        """Count one more failed export discovery in a row; returns the count."""
+        with self._session.begin() as s:
+            row = self._export_row(s, server, now or utcnow())
+            row.failures = (row.failures or 0) + 1
+            row.last_error = error[:1000]
+            return row.failures
+
+    def export_succeeded(self, server: str, *, now: datetime | None = None) -> None:
+        with self._session.begin() as s:
+            row = self._export_row(s, server, now or utcnow())
+            row.failures, row.last_error = 0, None
 
     # -- CDS Hooks feedback ----------------------------------------------------
 

@@ -21,6 +21,7 @@ from bmefhir.fhir import (
     FhirResponseError,
     FhirTimeout,
     FhirTransportError,
+    RetryPolicy,
 )
 
 
@@ -134,13 +135,81 @@ def test_connect_error_becomes_transport_error(client: FhirClient, router: respx
     assert not isinstance(info.value, FhirTimeout)
 
 
-def test_transaction_is_not_retried_on_503(client: FhirClient, router: respx.MockRouter, sleeps: list[float]) -> None:
-    route = router.post("/").mock(return_value=httpx.Response(503))
+TX: dict[str, Any] = {"resourceType": "Bundle", "type": "transaction", "entry": []}
+TX_RESPONSE = fhir_json({"resourceType": "Bundle", "type": "transaction-response", "entry": []})
+
+
+def test_transaction_429_is_retried_honouring_retry_after_seconds(
+    client: FhirClient, router: respx.MockRouter, sleeps: list[float]
+) -> None:
+    route = router.post("/").mock(side_effect=[httpx.Response(429, headers={"Retry-After": "4"}), TX_RESPONSE])
+    assert client.transaction(TX)["type"] == "transaction-response"
+    assert route.call_count == 2
+    assert sleeps == [4.0]
+    assert json.loads(route.calls[1].request.content) == TX  # the same bundle, sent again
+
+
+def test_transaction_503_is_retried_honouring_an_http_date(
+    client: FhirClient, router: respx.MockRouter, sleeps: list[float]
+) -> None:
+    route = router.post("/").mock(
+        side_effect=[httpx.Response(503, headers={"Retry-After": "Wed, 01 May 2024 12:00:30 GMT"}), TX_RESPONSE]
+    )
+    client.transaction(TX)
+    assert route.call_count == 2
+    assert sleeps == [30.0]  # relative to the injected clock (12:00:00)
+
+
+def test_transaction_retry_after_is_capped(router: respx.MockRouter) -> None:
+    sleeps: list[float] = []
+    route = router.post("/").mock(side_effect=[httpx.Response(429, headers={"Retry-After": "86400"}), TX_RESPONSE])
+    with FhirClient(BASE, retry=RetryPolicy(max_retry_after=15), sleep=sleeps.append, random=lambda: 0.5) as fhir:
+        fhir.transaction(TX)
+    assert route.call_count == 2
+    assert sleeps == [15]
+
+
+def test_transaction_429_forever_gives_up_with_a_clear_error(
+    client: FhirClient, router: respx.MockRouter, sleeps: list[float]
+) -> None:
+    route = router.post("/").mock(return_value=httpx.Response(429))
     with pytest.raises(FhirHttpError) as info:
-        client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": []})
-    assert route.call_count == 1
+        client.transaction(TX)
+    assert info.value.status == 429
+    assert info.value.attempts == 3 == route.call_count
+    assert sleeps == [0.5, 1.0]  # jittered backoff when no Retry-After
+    assert str(info.value).startswith("POST Bundle (transaction) → 429 Too Many Requests (after 3 attempts)")
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_transaction_is_not_retried_on_other_5xx(
+    client: FhirClient, router: respx.MockRouter, sleeps: list[float], status: int
+) -> None:
+    route = router.post("/").mock(return_value=httpx.Response(status))
+    with pytest.raises(FhirHttpError) as info:
+        client.transaction(TX)
+    assert route.call_count == 1  # a gateway error may come after the server committed
     assert sleeps == []
-    assert str(info.value).startswith("POST Bundle (transaction) → 503 Service Unavailable")
+    assert info.value.status == status
+
+
+def test_transaction_is_not_retried_after_a_timeout(
+    client: FhirClient, router: respx.MockRouter, sleeps: list[float]
+) -> None:
+    route = router.post("/").mock(side_effect=httpx.ReadTimeout("timed out"))
+    with pytest.raises(FhirTimeout) as info:
+        client.transaction(TX)
+    assert route.call_count == 1  # the request was sent: it may have been processed
+    assert info.value.attempts == 1
+    assert sleeps == []
+
+
+def test_transaction_retry_can_be_turned_off(router: respx.MockRouter) -> None:
+    route = router.post("/").mock(return_value=httpx.Response(503))
+    policy = RetryPolicy(unprocessed_statuses=frozenset())
+    with FhirClient(BASE, retry=policy, sleep=lambda _s: None) as fhir, pytest.raises(FhirHttpError):
+        fhir.transaction(TX)
+    assert route.call_count == 1
 
 
 def test_batch_of_reads_is_retried(client: FhirClient, router: respx.MockRouter) -> None:

@@ -114,7 +114,12 @@ def test_retry_after_is_capped_and_non_retry_statuses_stop() -> None:
     assert delay(status=429, retry_after="3600") == 10
     assert delay(status=500) is None
     assert delay(attempt=4, status=503) is None
-    assert delay(replayable=False, status=503) is None
+    assert delay(replayable=False, status=503) == 0.25  # "not processed": safe to send again
+    assert delay(replayable=False, status=429, retry_after="7") == 7
+    assert delay(replayable=False, status=502) is None  # a gateway error may follow a commit
+    assert delay(replayable=False, status=504) is None
+    assert delay(replayable=False, transport_error=True) is None  # sent, maybe processed
+    assert delay(attempt=4, replayable=False, status=429) is None
     assert delay(transport_error=True) == 0.25
 
 

@@ -97,3 +97,26 @@ def test_a_killed_holder_on_this_host_frees_the_lease_at_once(store: SyncStore) 
 def test_a_bad_state_url_is_a_clear_error() -> None:
     with pytest.raises(StoreError, match="sqlite:///PATH or postgresql"):
         SyncStore("mysql://x/y")
+
+
+def test_export_failures_count_in_a_row_and_the_stale_job_is_remembered(store: SyncStore) -> None:
+    assert store.export_state(S).failures == 0
+    assert store.export_failed(S, "GET $export → 503", now=T0) == 1
+    assert store.export_failed(S, "GET export file → 429", now=T0) == 2
+    store.set_export_job(S, "http://fhir.example/fhir/$export-poll-status?_jobId=1")
+    state = store.export_state(S)
+    assert (state.failures, state.last_error) == (2, "GET export file → 429")
+    assert state.job_url is not None
+    store.export_succeeded(S)
+    store.set_export_job(S, None)
+    assert store.export_state(S) == type(state)(S, 0, None, None)
+    assert store.export_state("http://other.example/fhir/").failures == 0  # per server
+
+
+def test_a_run_changes_its_discovery_method_only_while_discovering(store: SyncStore) -> None:
+    run = store.start_run(S, "{}", since="2025-03-01T00:00:00.000Z", method="export")
+    store.set_run_method(run, "search")
+    assert store.runs(S)[0].method == "search"
+    store.discovered(run, "2025-03-01T12:00:00.000Z")
+    store.set_run_method(run, "export")
+    assert store.runs(S)[0].method == "search"

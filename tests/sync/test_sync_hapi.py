@@ -212,3 +212,27 @@ def test_stop_event_ends_a_run_without_losing_patients(fhir_base: str, tmp_path:
     assert second.complete
     assert set(ids) <= set(store.run_outcomes(first.run_id))
     store.close()
+
+
+def test_transient_faults_on_export_and_transactions_are_retried(fhir_base: str, tmp_path: Path) -> None:
+    since = now_on_server(fhir_base)
+    ids = load(fhir_base, 3, fresh_seed())
+    with FaultProxy(fhir_base) as proxy:
+        proxy.rules = [
+            Rule("GET", "$export-poll-status", "status", times=1, status=503, retry_after="1"),
+            Rule("GET", "/Binary/", "status", times=1, status=429, retry_after="1"),  # an export file
+            Rule("POST", "", "status", times=1, status=429, retry_after="1", body=b'"transaction"'),
+            Rule("POST", "", "status", times=1, status=503, body=b'"transaction"'),
+        ]
+        store = SyncStore(f"sqlite:///{tmp_path / 'sync.db'}")
+        options = SyncOptions(since=since, discovery="export", export_poll_max=timedelta(seconds=1))
+        summary = sync_once(store, proxy.base_url, options=options, executor=LocalExecutor(1))
+        assert summary.method == "export"  # no fallback: every fault was retried
+        assert summary.complete
+        assert [rule.fired for rule in proxy.rules] == [1, 1, 1, 1]
+        assert store.failures() == []  # the 429/503 transactions were retried, nobody waits in dead letters
+        assert set(ids) <= set(store.run_outcomes(summary.run_id))
+        assert store.export_state(server_key(proxy.base_url)).job_url is None  # the job was deleted
+        store.close()
+    counts = reports_per_patient(fhir_base, since)
+    assert {pid: counts.get(pid, 0) for pid in ids} == dict.fromkeys(ids, 1)
