@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web.harness import free_port, serve_app
+from tests.web.harness import free_port, serve_app
 
 from bmefhir.web import WebSettings, create_app, get_settings
 

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from web.harness import MockEhr
+from tests.web.harness import MockEhr
 
 from bmefhir.fhir.client import FhirClient
 
