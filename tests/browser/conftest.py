@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.web.conftest import ehr, ehr_session, hapi_base, patients, practitioner  # noqa: F401 - shared fixtures
-from tests.web.harness import ROOT, MockEhr, free_port, missing, serve_app
 
 from bmefhir.web import WebSettings, create_app, get_settings
+from tests.web.conftest import ehr, ehr_session, hapi_base, patients, practitioner  # noqa: F401 - shared fixtures
+from tests.web.harness import ROOT, MockEhr, free_port, missing, serve_app
 
 CHROMIUM = os.environ.get("BMEFHIR_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

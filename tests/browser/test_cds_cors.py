@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.web.harness import free_port, serve_app
-from tests.web.test_cds_hooks import hook, prefetch_of
 
 from bmefhir.web import WebSettings, create_app, get_settings
 from bmefhir.web.cds_routes import OVERRIDE_SYSTEM, SERVICE_ID
+from tests.web.harness import free_port, serve_app
+from tests.web.test_cds_hooks import hook, prefetch_of
 
 
 @contextlib.contextmanager

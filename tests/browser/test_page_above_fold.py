@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.web.harness import free_port, serve_app
 
 from bmefhir.web import WebSettings, create_app, get_settings
+from tests.web.harness import free_port, serve_app
 
 FOLD = 800
 VIEWPORT = {"width": 1280, "height": FOLD}

@@ -6,9 +6,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.web.harness import MockEhr
-
 from bmefhir.fhir.client import FhirClient
+from tests.web.harness import MockEhr
 
 SEED = "seed-001-rmo-hip-ankle-knee"
 
