@@ -85,15 +85,37 @@ def _make_merge_spread(nlp: Language, name: str, phrases: str, group: str) -> An
 
     def merge(doc: Doc) -> Doc:
         base = list(doc.spans.get(phrases, []))
+        spread = list(doc.spans.get(group, []))
+        # A structure term ("menisküs", "半月板") yields to a pattern that reads its abnormality ("menisküs arka
+        # boynuzunda horizontal yırtık").
+        base = [
+            b
+            for b in base
+            if not b.label_.endswith("@intact") or not any(s.start < b.end and b.start < s.end for s in spread)
+        ]
         taken = {i for ent in base for i in range(ent.start, ent.end)}
+        candidates: list[Span] = []
+        for span in sorted(spread, key=lambda s: (s.start, -len(s))):
+            if any(b.label_ == span.label_ and b.start < span.end and span.start < b.end for b in base):
+                continue  # "半月板后角水平撕裂": the phrase of the same finding ("撕裂") already reads it
+            if any(i in taken for i in range(span.start, span.end)):
+                span = Span(doc, span.start, span.start + 1, label=span.label_)
+            candidates.append(span)
+        # Two patterns of different findings sharing words ("T2 ve STIR görüntülerde artmış sinyal") are both read,
+        # each as its first word.
+        shared: set[int] = set()
+        for i, a in enumerate(candidates):
+            for j in range(i + 1, len(candidates)):
+                b = candidates[j]
+                if a.label_ != b.label_ and a.start < b.end and b.start < a.end:
+                    shared |= {i, j}
         added = []
-        for span in sorted(doc.spans.get(group, []), key=lambda s: (s.start, -len(s))):
+        for i, span in enumerate(candidates):
+            if i in shared:
+                span = Span(doc, span.start, span.start + 1, label=span.label_)
             tokens = set(range(span.start, span.end))
             if tokens & taken:
-                span = Span(doc, span.start, span.start + 1, label=span.label_)
-                tokens = {span.start}
-                if tokens & taken:
-                    continue
+                continue
             taken |= tokens
             added.append(span)
         doc.ents = sorted((*base, *added), key=lambda s: s.start)

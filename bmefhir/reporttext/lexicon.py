@@ -63,6 +63,9 @@ class Terms:
 class TargetEntry:
     concept: str
     words: Terms
+    # The words name a structure, not its abnormality ("articular surface", "关节面", "menisküs"): they state the
+    # finding only when the structure is stated intact ("articular surface preserved" → collapse negated).
+    intact_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +123,9 @@ def load_lexicon(language: str, root: Path = LEXICON_DIR) -> Lexicon:
     lexicon = Lexicon(
         language=language,
         targets=tuple(
-            TargetEntry(_member(e, "concept", FINDING_CONCEPTS, where), _words(e, where))
+            TargetEntry(
+                _member(e, "concept", FINDING_CONCEPTS, where), _words(e, where), _flag(e, "intact_only", where)
+            )
             for e, where in _entries(data["targets.yaml"], "concepts", folder / "targets.yaml")
         ),
         not_findings=tuple(
@@ -201,6 +206,13 @@ def _member(entry: Mapping[str, Any], key: str, allowed: Mapping[str, Any] | fro
     value = entry.get(key)
     if not isinstance(value, str) or value not in allowed:
         raise LexiconError(f"{where}: unknown {key} {value!r}")
+    return value
+
+
+def _flag(entry: Mapping[str, Any], key: str, where: str) -> bool:
+    value = entry.get(key, False)
+    if not isinstance(value, bool):
+        raise LexiconError(f"{where}: {key} must be true or false")
     return value
 
 

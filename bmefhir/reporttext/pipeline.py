@@ -29,6 +29,7 @@ SITE_GROUP: Final = "bmefhir_sites"
 SPREAD_GROUP: Final = "bmefhir_spread"
 PHRASE_GROUP: Final = "bmefhir_phrases"
 NOT_A_FINDING: Final = "NOT_A_FINDING"
+INTACT_ONLY: Final = "@intact"  # label suffix of a structure term that states its finding only when negated
 
 logging.getLogger("jieba").setLevel(logging.WARNING)  # jieba prints its dictionary loading otherwise
 
@@ -69,6 +70,7 @@ def build_pipeline(lexicon: Lexicon) -> Language:
         config={"rules": None, "phrase_matcher_attr": "NORM", "apply_sentence_boundary": True, "span_attrs": None},
     )
     sectionizer.add([SectionRule(lit, e.section, pattern=pat) for e in lexicon.sections for lit, pat in pats(e.words)])
+    sectionizer.add(list(_line_headers(nlp, lexicon)))
     nlp.add_pipe("bmefhir_sentences", config={"language": lang})
     # Span groups, set as doc.ents once by bmefhir_merge_spread (medspaCy adds ents one by one: quadratic).
     findings: TargetMatcher = nlp.add_pipe(
@@ -76,7 +78,11 @@ def build_pipeline(lexicon: Lexicon) -> Language:
         config={"phrase_matcher_attr": "NORM", "result_type": "group", "span_group_name": PHRASE_GROUP},
     )
     findings.add(
-        [TargetRule(lit, e.concept, pattern=pat) for e in lexicon.targets for lit, pat in pats(e.words.phrases)]
+        [
+            TargetRule(lit, e.concept + (INTACT_ONLY if e.intact_only else ""), pattern=pat)
+            for e in lexicon.targets
+            for lit, pat in pats(e.words.phrases)
+        ]
     )
     # Longest match wins, so "transient osteoporosis" (a diagnosis) hides its "osteoporosis" (a finding word).
     findings.add(
@@ -113,6 +119,18 @@ def build_pipeline(lexicon: Lexicon) -> Language:
     )
     context.add(list(_context_rules(nlp, lexicon, stems=stems)))
     return nlp
+
+
+def _line_headers(nlp: Language, lexicon: Lexicon) -> Iterator[SectionRule]:
+    """A header written on a line of its own without its colon ("Klinik bilgi\\n", "FINDINGS\\n", an HTML <h2> made
+    text): the header words followed by the line break."""
+    for e in lexicon.sections:
+        for term in e.words.terms:
+            bare = term.rstrip(":：").strip()
+            if bare == term or not bare:
+                continue
+            words = [{"NORM": lower_for(lexicon.language, t.text)} for t in nlp.make_doc(bare) if not t.is_space]
+            yield SectionRule(bare, e.section, pattern=[*words, {"IS_SPACE": True, "TEXT": {"REGEX": "\\n"}}])
 
 
 def _stem_words(lexicon: Lexicon) -> list[str]:

@@ -10,11 +10,11 @@ from typing import Final
 from spacy.tokens import Doc, Span
 
 from bmefhir.anatomy import STRUCTURES
-from bmefhir.record import Side, Site
+from bmefhir.record import Assertion, Side, Site
 from bmefhir.reporttext.assertion import NOT_READ_SECTIONS, assertion_for
 from bmefhir.reporttext.language import hint_language, runs
 from bmefhir.reporttext.model import MAX_QUOTE_CHARS, Language, Mention, Reading
-from bmefhir.reporttext.pipeline import NOT_A_FINDING, SITE_GROUP, pipeline
+from bmefhir.reporttext.pipeline import INTACT_ONLY, NOT_A_FINDING, SITE_GROUP, pipeline
 from bmefhir.reporttext.siting import (
     JOINT_DEFAULT,
     JOINT_LEVEL,
@@ -37,6 +37,31 @@ _CLAUSE_PUNCT: Final = frozenset({",", "，", ":", "：", "(", ")", "（", "）"
 _WRAPPED_LINE: Final = re.compile(
     r"(?<=[^\s.;:!?。；：！？])\n(?=[ \t]*[^\W\d_A-ZÇĞİÖŞÜ])|(?<=[\u4e00-\u9fff，、])\n(?=[\u4e00-\u9fff])"
 )
+
+
+# A more specific finding stated in the same clause with the same assertion stands for the general one it implies
+# (README of the corpus, "a composite pattern is one label"): "serpiginous T1 low-signal band" is the band, not also
+# T1 low signal; "synovial thickening and enhancement" is synovitis; "rim-enhancing collection" is not an effusion.
+_CLAUSE_SUBSUMES: Final[dict[str, frozenset[str]]] = {
+    "subchondral_fracture_line": frozenset({"fracture_line", "subchondral_low_signal_band"}),
+    "sif_band": frozenset({"subchondral_low_signal_band", "t1_low_signal", "fracture_line"}),
+    "band_like_t1_lesion": frozenset({"t1_low_signal", "subchondral_low_signal_band"}),
+    "subchondral_low_signal_band": frozenset({"t1_low_signal"}),
+    "scintigraphy_diffuse_uptake": frozenset({"scintigraphy_increased_uptake"}),
+    "synovitis": frozenset({"contrast_enhancement"}),
+    "rim_enhancement": frozenset({"contrast_enhancement", "joint_effusion"}),
+    "abscess": frozenset({"joint_effusion"}),
+    "delayed_enhancement": frozenset({"contrast_enhancement"}),
+    "focal_enhancing_lesion": frozenset({"contrast_enhancement"}),
+}
+# Stated anywhere in the sentence: a cold area within increased uptake is the cold spot alone (seed 000
+# §Kemik Sintigrafisi: "hot around cold").
+_SENTENCE_SUBSUMES: Final[dict[str, frozenset[str]]] = {
+    "scintigraphy_cold_spot": frozenset({"scintigraphy_increased_uptake", "scintigraphy_decreased_uptake"}),
+}
+# Enhancement in a sentence that describes a lesion is the lesion's enhancement (seed 000 §Neoplaziler: tumour
+# tissue enhances): "focal T1 low-signal lesions ..., enhancing after contrast" → a focal enhancing lesion.
+_LESIONS: Final = frozenset({"focal_lesion", "lytic_lesion"})
 
 
 @dataclass
@@ -128,7 +153,13 @@ def _read_doc(doc: Doc, language: Language, offset: int, section: str, out: list
         holder = by_sentence.get(sent_of.get(ent.start, -1))
         if holder is None or holder.section in NOT_READ_SECTIONS or ent.label_ == NOT_A_FINDING:
             continue
-        modifiers = [m for m in ent._.modifiers if m.category not in ("TERMINATE", "PSEUDO")]
+        # A trigger inside the finding's own words ("平扫未见明显异常", a normal study) does not modify it.
+        modifiers = [
+            m
+            for m in ent._.modifiers
+            if m.category not in ("TERMINATE", "PSEUDO")
+            and not (m.modifier_span[0] < ent.end and ent.start < m.modifier_span[1])
+        ]
         spans = [doc[m.modifier_span[0] : m.modifier_span[1]] for m in modifiers]
         holder.findings.append((ent, ent.label_, spans))
         holder.categories[id(ent)] = {m.category.upper() for m in modifiers}
@@ -166,7 +197,7 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
         sentence_side = free_sides.pop() if len(free_sides) == 1 else None
         sentence_modality = next((p.value for p in s.places if p.kind == "MODALITY"), None) or modality
         seen: set[tuple[str, str | None, Side | None, str]] = set()  # one per concept, site, assertion a sentence
-        for ent, concept, modifier_spans in s.findings:
+        for ent, concept, modifier_spans, assertion in _composed(s):
             places = _sites_for(ent, s, sites, free, own_clause_only=concept in JOINT_DEFAULT)
             side_default = sentence_side or default_side
             if places:
@@ -181,7 +212,6 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
             elif not resolved and default_site:
                 resolved = [(default_site, side_default)]
             quote_start, quote_end = _quote(ent, places, modifier_spans, s)
-            assertion = assertion_for(s.section, s.categories.get(id(ent), set()))
             common = {
                 "concept": concept,
                 "start": quote_start,
@@ -199,6 +229,36 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
                 site = Site(key, side) if key is not None else None
                 out.append(Mention(site=site, **common))  # type: ignore[arg-type]
     out.sort(key=lambda m: (m.start, m.end))
+    return out
+
+
+def _composed(s: _Sentence) -> list[tuple[Span, str, list[Span], Assertion]]:
+    """The sentence's findings with their assertions, composite patterns read as one finding (see _CLAUSE_SUBSUMES)
+    and structure terms kept only where the structure is stated intact."""
+    found: list[tuple[Span, str, list[Span], Assertion]] = []
+    for ent, label, spans in s.findings:
+        assertion = assertion_for(s.section, s.categories.get(id(ent), set()))
+        concept, intact_only = label.removesuffix(INTACT_ONLY), label.endswith(INTACT_ONLY)
+        if intact_only and assertion != "negated":
+            continue  # "凸向关节面的带状低信号": the articular surface named, not its collapse
+        found.append((ent, concept, spans, assertion))
+    concepts = {(c, a) for _, c, _, a in found}
+    if any(c in _LESIONS for c, _ in concepts):
+        found = [(e, "focal_enhancing_lesion" if c == "contrast_enhancement" else c, sp, a) for e, c, sp, a in found]
+    by_clause = {(s.clause_of[e.start], c, a) for e, c, _, a in found}
+    out = []
+    for ent, concept, spans, assertion in found:
+        clause = s.clause_of[ent.start]
+        if any(
+            concept in implied and (clause, general, assertion) in by_clause
+            for general, implied in _CLAUSE_SUBSUMES.items()
+        ):
+            continue
+        if any(
+            concept in implied and (general, assertion) in concepts for general, implied in _SENTENCE_SUBSUMES.items()
+        ):
+            continue
+        out.append((ent, concept, spans, assertion))
     return out
 
 

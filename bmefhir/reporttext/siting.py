@@ -112,7 +112,10 @@ def most_specific(places: Iterable[SitedPlace]) -> list[SitedPlace]:
         s = STRUCTURES[p.structure]
         if keys & _PARTS.get(p.structure, frozenset()):
             continue
-        if s.region == "joint" and any(k != p.structure and STRUCTURES[k].joint == s.joint for k in keys):
+        # A joint, or a region of one (the foot), gives way to a bone of it that is named ("the 2nd metatarsal").
+        if (s.region == "joint" or (s.region == "region" and s.joint is not None)) and any(
+            k != p.structure and STRUCTURES[k].joint == s.joint and STRUCTURES[k].region != "joint" for k in keys
+        ):
             continue
         if (p.structure, p.side) not in seen:
             seen.add((p.structure, p.side))

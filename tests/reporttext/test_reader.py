@@ -292,3 +292,51 @@ def test_odd_characters_never_raise_and_keep_offsets(text: str) -> None:
 def test_a_diagnosis_named_in_the_impression_is_not_a_finding(text: str, language: str) -> None:
     r = read_report(text, language)
     assert {m.concept for m in r.mentions} == {"bone_marrow_edema"}
+
+
+# --- clinical questions, structure terms, composite findings (general rules, any wording) --------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Sağ kalça MRG\nKlinik bilgi\nSağ kalça ağrısı, kontrol. AVN?\nBulgular\nKemik iliği ödemi izlenmedi.", "tr"),
+        ("MRI LEFT HIP\nINDICATION\nHip pain. AVN?\nFINDINGS\nNo bone marrow edema.", "en"),
+        ("Bulgular: Femur başında sinyal normaldir. Avasküler nekroz?", "tr"),
+        ("影像所见：双侧股骨头信号未见异常。股骨头坏死？", "zh"),
+    ],
+)
+def test_clinical_question_is_hypothetical(text: str, language: str) -> None:
+    """A header on a line of its own (an HTML heading made text) and a trailing "?" make the question hypothetical."""
+    assert {m.assertion for m in found(read_report(text, language), "osteonecrosis_reported")} == {"hypothetical"}
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("右侧股骨头软骨下见凸向关节面的带状低信号。", "zh"),
+        ("Sağ femur başında eklem yüzeyine paralel subkondral kırık hattı izlendi.", "tr"),
+        ("A subchondral fracture line parallel to the articular surface of the femoral head.", "en"),
+    ],
+)
+def test_articular_surface_named_is_not_collapse(text: str, language: str) -> None:
+    assert found(read_report(text, language), "articular_collapse") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("右侧股骨头关节面完整。", "zh"),
+        ("Kemik konturları korunmuştur.", "tr"),
+        ("The articular surface is intact.", "en"),
+    ],
+)
+def test_articular_surface_stated_intact_is_collapse_negated(text: str, language: str) -> None:
+    assert {m.assertion for m in found(read_report(text, language), "articular_collapse")} == {"negated"}
+
+
+def test_chinese_subchondral_fracture_line_is_not_also_a_fracture_line() -> None:
+    reading = read_report("右侧股骨头外上部软骨下见与关节面平行的线样低信号骨折线。", "zh")
+    assert one(reading, "subchondral_fracture_line").assertion == "affirmed"
+    assert found(reading, "fracture_line") == []
+    assert found(reading, "articular_collapse") == []
