@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from bmefhir.analysis import Analysis
 from bmefhir.render import ids
 from bmefhir.render.content_hash import content_hash, hash_tag
-from bmefhir.render.findings import finding_identifier, text_findings
+from bmefhir.render.findings import finding_identifier, text_findings, writable
 from bmefhir.render.resources import (
     Json,
     clinical_impression,
@@ -72,7 +72,7 @@ def render_outputs(analysis: Analysis, signature: Signature | None = None, *, wr
     found = text_findings(analysis) if write_findings else ()
     targets = [urn(dr["id"]), urn(ci["id"]), urn(ra["id"]), *(urn(f["id"]) for f in found)]
     prov = provenance(analysis, signature, targets, urn(dev["id"]))
-    written = [finding_identifier(f) for f in analysis.record.findings if f.text is not None] if found else []
+    written = [finding_identifier(f) for f in analysis.record.findings if writable(f)] if found else []
     digest = content_hash(analysis, signature, findings=written)
     for res in (dr, ci, ra, prov):
         res.setdefault("meta", {}).setdefault("tag", []).append(hash_tag(digest))

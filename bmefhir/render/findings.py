@@ -61,11 +61,17 @@ def finding_identifier(finding: ImagingFinding) -> str:
     return "/".join([finding.ref, finding.concept, structure, side])
 
 
+def writable(finding: ImagingFinding) -> bool:
+    """Read from text and sited: the imaging-finding profile requires a bodySite, so a finding whose
+    report names no site (and whose study has none) is used and quoted, but not written back."""
+    return finding.text is not None and finding.site is not None
+
+
 def text_findings(analysis: Analysis) -> tuple[Json, ...]:
-    """One Observation per text-derived finding of the record, in record order, one per identifier."""
+    """One Observation per sited text-derived finding of the record, in record order, one per identifier."""
     out: dict[str, Json] = {}
     for finding in analysis.record.findings:
-        if finding.text is None:
+        if not writable(finding):
             continue
         value = finding_identifier(finding)
         if value not in out:

@@ -13,13 +13,13 @@ from bmefhir.normalize import build_record
 from bmefhir.pipeline import analyse
 from bmefhir.record import ImagingFinding, PatientInfo, PatientRecord, Site, SourceRef, TextEvidence
 from bmefhir.render.bundle import collection_bundle, render_outputs, transaction_bundle
-from bmefhir.render.findings import FINDING_IDENTIFIER_SYSTEM, text_findings
+from bmefhir.render.findings import FINDING_IDENTIFIER_SYSTEM, text_findings, writable
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 PROFILE = "http://bmefhir.org/fhir/StructureDefinition/bmefhir-imaging-finding"
 LATERALITY = "http://bmefhir.org/fhir/StructureDefinition/laterality"
 QUOTE = "diffuse bone marrow edema of the right femoral head"
-TEXT = f"Findings: There is {QUOTE}. No joint effusion. Subchondral fracture cannot be excluded."
+TEXT = f"Findings: There is {QUOTE}. No joint effusion. Subchondral fracture cannot be excluded. No fracture."
 
 
 def evidence(quote: str, assertion: str = "affirmed", element: str = "DiagnosticReport.conclusion") -> TextEvidence:
@@ -51,12 +51,13 @@ def record(report: str = "DiagnosticReport/r1") -> PatientRecord:
                 report,
                 "subchondral_fracture_line",
                 True,
-                None,
+                Site("femoral_head", "right"),
                 day,
                 "MR",
                 None,
                 evidence("Subchondral fracture cannot be excluded", "uncertain"),
             ),
+            ImagingFinding(report, "fracture_line", False, None, day, "MR", None, evidence("No fracture", "negated")),
         ),
         sources=(SourceRef("Patient/p1", "1"), SourceRef(report, "2"), SourceRef(study, "1")),
     )
@@ -68,6 +69,7 @@ def by_concept(observations: tuple[dict, ...]) -> dict[str, dict]:
 
 def test_one_valid_profiled_observation_per_text_finding_and_none_for_coded_ones():
     found = by_concept(text_findings(analyse(record(), NOW)))
+    # The site-less "No fracture" is used and quoted but not written (the profile needs a bodySite).
     assert sorted(found) == ["bone_marrow_edema", "joint_effusion", "subchondral_fracture_line"]
     for obs in found.values():
         Observation.model_validate(obs)
@@ -100,7 +102,6 @@ def test_one_valid_profiled_observation_per_text_finding_and_none_for_coded_ones
     hedged = found["subchondral_fracture_line"]
     assert "uncertain" in hedged["note"][0]["text"]
     assert "(uncertain)" in hedged["text"]["div"]
-    assert "bodySite" not in hedged
     assert "partOf" not in hedged
 
 
@@ -151,3 +152,13 @@ def test_written_findings_are_never_read_back_as_input():
     theirs = {k: v for k, v in observations[0].items() if k not in ("identifier", "id")} | {"id": "theirs"}
     assert not is_own_output(theirs)
     assert len(build_record([patient, theirs]).findings) == 1
+
+
+def test_a_finding_without_a_site_is_not_written_back() -> None:
+    rec = record()
+    unsited = [f for f in rec.findings if f.text is not None and f.site is None]
+    assert [f.concept for f in unsited] == ["fracture_line"]
+    assert not any(writable(f) for f in unsited)
+    written = text_findings(analyse(rec, NOW))
+    assert all(o["bodySite"]["coding"] for o in written)
+    assert "fracture_line" not in by_concept(written)
