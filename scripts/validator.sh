@@ -26,4 +26,4 @@ fi
 flock -u 9
 exec java ${BMEFHIR_VALIDATOR_JAVA_OPTS:--Xmx1500m -XX:+UseSerialGC} -Duser.home="$cache/home" \
     -cp "$cache/build-$stamp/classes:$cache/build-$stamp/lib/*" org.bmefhir.validator.Main \
-    "$cache/home" "$repo_root/profiles" "$1" "$module/terminology"
+    "$cache/home" "$repo_root/profiles" "$1"
