@@ -19,6 +19,9 @@ scripts/fetch-r4-examples.sh
 step "HAPI FHIR JPA server (Maven Central)"
 scripts/hapi-build.sh
 
+step "HL7 FHIR validator (ig/validator, Maven Central)"
+scripts/validator-build.sh >/dev/null
+
 step "Browser-test prerequisites (Debian chromium, npm oauth2-mock-server)"
 scripts/browser-test-setup.sh
 

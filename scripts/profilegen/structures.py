@@ -185,7 +185,7 @@ def imaging_finding_profile() -> Json:
             ),
             el(
                 "Observation.bodySite",
-                min=1,
+                short="The structure; absent when the finding names none (e.g. osteonecrosis stated without a site)",
                 binding=binding(
                     "preferred",
                     url("ValueSet", "body-structure"),
@@ -303,9 +303,13 @@ def provenance_profile() -> Json:
         "Provenance",
         "bmefhir provenance",
         "Audit trail of a bmefhir assessment: the software (Device) as author, the signing "
-        "clinician as verifier, every input resource as a source entity.",
+        "clinician as verifier, every input resource as a source entity. Targets: the assessment "
+        "outputs and, with --write-findings, the imaging findings read from report text (Observations).",
         [
-            el("Provenance.target", type=ref("DiagnosticReport", "ClinicalImpression", "RiskAssessment")),
+            el(
+                "Provenance.target",
+                type=ref("DiagnosticReport", "ClinicalImpression", "RiskAssessment", "Observation"),
+            ),
             el("Provenance.agent", slicing=pattern_slicing("type")),
             el("Provenance.agent", slice_name="author", min=1, max="1"),
             el(

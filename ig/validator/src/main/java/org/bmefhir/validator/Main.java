@@ -76,6 +76,11 @@ public final class Main {
     for (int i = 3; i < args.length; i++) {
       loader.loadIg(engine.getIgs(), engine.getBinaries(), args[i], true);
     }
+    // urn:ietf:bcp:13 (Attachment.contentType, required binding to ValueSet/mimetypes, which includes
+    // the whole system): without a terminology server the engine knows no definition of it and
+    // reports every media type as an error. The IANA registry, as a complete CodeSystem, lets the
+    // engine's own value-set check decide: a registered type passes, anything else is an error.
+    engine.getContext().cacheResource(ianaMediaTypes());
     engine.setAnyExtensionsAllowed(false);
     // References to the EHR's resources (Patient/x, Observation/y) are not resolvable here; their
     // type is still checked from the literal. urn:uuid references resolve inside the Bundle.
@@ -112,6 +117,54 @@ public final class Main {
       line.add("issues", issues);
       out.println(JsonParser.compose(line, false));
     }
+  }
+
+  static final String MIME_DB = "META-INF/resources/webjars/mime-db/";
+  static final String MIME_DB_POM = "META-INF/maven/org.webjars.npm/mime-db/pom.properties";
+
+  /**
+   * The IANA media types registry as the CodeSystem {@code urn:ietf:bcp:13}, content complete, from
+   * the npm package mime-db (org.webjars.npm:mime-db on Maven Central): the entries whose source is
+   * "iana" are the types registered with IANA (mime-db builds them from the IANA registry). Case
+   * insensitive (RFC 6838 section 4.2). Media-type parameters ({@code ; charset=...}) are not
+   * modelled: a contentType with parameters would be reported, and bmefhir writes none.
+   */
+  static org.hl7.fhir.r5.model.CodeSystem ianaMediaTypes() throws IOException {
+    ClassLoader cl = Main.class.getClassLoader();
+    java.util.Properties pom = new java.util.Properties();
+    try (InputStream in = cl.getResourceAsStream(MIME_DB_POM)) {
+      if (in == null) {
+        throw new IOException("not on the classpath: " + MIME_DB_POM + " (org.webjars.npm:mime-db)");
+      }
+      pom.load(in);
+    }
+    String version = pom.getProperty("version");
+    JsonObject db;
+    try (InputStream in = cl.getResourceAsStream(MIME_DB + version + "/db.json")) {
+      if (in == null) {
+        throw new IOException("not on the classpath: " + MIME_DB + version + "/db.json");
+      }
+      db = JsonParser.parseObject(in);
+    }
+    org.hl7.fhir.r5.model.CodeSystem cs = new org.hl7.fhir.r5.model.CodeSystem();
+    cs.setId("ietf-bcp-13");
+    cs.setUrl("urn:ietf:bcp:13");
+    cs.setVersion("mime-db-" + version);
+    cs.setName("IanaMediaTypes");
+    cs.setTitle("IANA media types (BCP 13), registered types from mime-db " + version);
+    cs.setStatus(org.hl7.fhir.r5.model.Enumerations.PublicationStatus.ACTIVE);
+    cs.setCaseSensitive(false);
+    cs.setContent(org.hl7.fhir.r5.model.Enumerations.CodeSystemContentMode.COMPLETE);
+    for (String type : db.getNames()) {
+      JsonObject entry = db.getJsonObject(type);
+      if ("iana".equals(entry.asString("source"))) {
+        cs.addConcept().setCode(type);
+      }
+    }
+    if (cs.getConcept().size() < 1000) {
+      throw new IOException("mime-db " + version + ": only " + cs.getConcept().size() + " IANA media types");
+    }
+    return cs;
   }
 
   private static String resourceType(byte[] bytes) {
