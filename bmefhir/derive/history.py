@@ -146,6 +146,35 @@ def _local_history(index: RecordIndex, affected: frozenset[tuple[str, str | None
     facts.decide("overuse", overuse)
 
 
+def _earlier_episode_elsewhere(
+    index: RecordIndex, bme_start: date | None, affected: frozenset[tuple[str, str | None]], facts: FactSet
+) -> None:
+    """``earlier_episode_other_joint``: joint pain at another joint that had resolved before this BME.
+
+    RMO is BME that moves from joint to joint, the next attack months to years after the last (seed 001
+    §Introduction: 3 months to 4 years; seed 003 §Discussion, Cahir and Toms); an episode recorded only as
+    history (a resolved pain condition with its site) is the same sequence without the earlier MRI.
+    Only ever True: a history without such an episode does not say there was none.
+    """
+    if bme_start is None or not affected:
+        return
+    hits = [
+        cond
+        for cond in index.conditions_of("joint_pain", "bme_syndrome", "transient_osteoporosis")
+        if cond.site is not None
+        and cond.abatement is not None
+        and cond.abatement < bme_start
+        and not _site_matches(cond.site, affected)
+    ]
+    if hits:
+        facts.put(
+            "earlier_episode_other_joint",
+            True,
+            [c.ref for c in hits],
+            "; ".join(f"{c.concept} until {c.abatement.isoformat()}" for c in hits if c.abatement),
+        )
+
+
 def _immunosuppression(index: RecordIndex, facts: FactSet) -> None:
     votes = Votes()
     for cond in index.conditions_of("immunosuppression", "diabetes", "hiv", "asplenia"):
@@ -171,6 +200,7 @@ def derive_history(
             votes.yes(cond.ref, f"condition {cond.concept}")
         facts.decide(name, votes)
     _local_history(index, affected_joints, facts)
+    _earlier_episode_elsewhere(index, bme_start, affected_joints, facts)
     _immunosuppression(index, facts)
 
 

@@ -14,7 +14,7 @@ from functools import cache
 
 from bmefhir.anatomy import STRUCTURES, lane_label
 from bmefhir.derive.factset import FactSet
-from bmefhir.derive.lesions import Lesions
+from bmefhir.derive.lesions import Lesions, group_of
 from bmefhir.derive.model import Episode
 from bmefhir.derive.recordindex import RecordIndex
 
@@ -308,7 +308,47 @@ def _morphology(index: RecordIndex, bme_present: bool, facts: FactSet) -> None:
             )
 
 
+def _every_site_followed(index: RecordIndex, lesions: Lesions, facts: FactSet) -> None:
+    """``follow_up_mri_every_site``: every affected site has been imaged by MRI on more than one date.
+
+    Affected sites are those of the BME episodes and of every positive MRI finding (an osteonecrosis
+    band or statement without coded oedema included). A follow-up MRI already answers what the
+    follow-up step asks (does the lesion regress or declare itself); a site seen once, such as the
+    joint BME has just migrated to, still wants one.
+    """
+    today = index.today
+    lanes: dict[tuple[str, str | None], list[str]] = {}
+    for e in lesions.timeline.episodes:
+        lanes.setdefault(_site(e), []).extend(e.evidence)
+    for f in index.record.findings:
+        if not (f.present and f.modality == "MR" and f.site is not None and f.date is not None and f.date <= today):
+            continue
+        if f.concept == "normal_study" or f.uncertain:
+            continue
+        group = group_of(f.site.structure)
+        for side in ("left", "right") if f.site.side == "bilateral" else (f.site.side,):
+            lanes.setdefault((group, side), []).append(f.ref)
+    if not lanes:
+        return
+
+    def dates(lane: tuple[str, str | None]) -> frozenset[date]:
+        joint, side = lane
+        if side is None:  # a side-less reading pairs with MRIs of either side
+            return frozenset(d for (j, _s), ds in lesions.mri_dates.items() if j == joint for d in ds)
+        return lesions.mri_dates.get(lane, frozenset()) | lesions.mri_dates.get((joint, None), frozenset())
+
+    once = sorted((lane for lane in lanes if len(dates(lane)) < 2), key=lambda ln: (ln[0], ln[1] or ""))
+    refs = sorted({r for lane in (once or lanes) for r in lanes[lane]})
+    note = (
+        "imaged once: " + ", ".join(_label(j, s) for j, s in once)
+        if once
+        else f"{len(lanes)} affected site(s), each imaged by MRI more than once"
+    )
+    facts.put("follow_up_mri_every_site", not once, refs, note)
+
+
 def derive_imaging(index: RecordIndex, lesions: Lesions, facts: FactSet) -> None:
+    _every_site_followed(index, lesions, facts)
     episodes = lesions.timeline.episodes
     normal_mri = [
         f.ref

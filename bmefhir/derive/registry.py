@@ -243,5 +243,7 @@ FACTS: Final[dict[str, FactSpec]] = {
     "histology_osteomyelitis": _b("Histology/biopsy: osteomyelitis"),
     "histology_fracture": _b("Histology/biopsy: subchondral insufficiency fracture"),
     "histology_marrow_edema": _b("Histology/biopsy: marrow edema only; necrosis, tumour and infection not found"),
+    "earlier_episode_other_joint": _b("Joint pain at another joint, resolved before this BME (history)"),
     "follow_up_mri_done": _b("More than one MRI of an affected site"),
+    "follow_up_mri_every_site": _b("Every affected site (BME or another MRI lesion) had MRI on more than one date"),
 }

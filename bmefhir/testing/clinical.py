@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bmefhir.anatomy import STRUCTURES
 from bmefhir.pipeline import process_patient
 from bmefhir.testing.cases import (
     CANDIDATES,
@@ -187,6 +188,33 @@ def _mr_count(case: PublishedCase) -> int:
     return sum(s.modality == "MR" for s in case.studies)
 
 
+def _every_site_followed(case: PublishedCase) -> bool:
+    """Every site (joint and side) with a positive MRI finding was imaged by MRI on two or more days.
+
+    The follow-up MRI the step asks for is one of the affected site: an MRI of another joint, or two
+    sites seen once each, is not it (counted from the case file, independently of bmefhir.derive).
+    """
+    days: dict[tuple[str, str | None], set[int]] = {}
+    affected: set[tuple[str, str | None]] = set()
+    for s in case.studies:
+        if s.modality != "MR":
+            continue
+        for f in s.findings:
+            joint = STRUCTURES[f.site].joint or f.site
+            for side in ("left", "right") if f.side == "bilateral" else (f.side,):
+                days.setdefault((joint, side), set()).add(s.day)
+                if f.present and f.concept != "normal_study":
+                    affected.add((joint, side))
+
+    def seen(lane: tuple[str, str | None]) -> set[int]:
+        joint, side = lane
+        if side is None:
+            return {d for (j, _), ds in days.items() if j == joint for d in ds}
+        return days.get(lane, set()) | days.get((joint, None), set())
+
+    return bool(affected) and all(len(seen(lane)) > 1 for lane in affected)
+
+
 DATA_ON_RECORD: dict[str, Callable[[PublishedCase], bool]] = {
     "NS-MRI": lambda c: _mr_count(c) > 0,
     "NS-VITAMIN-D": lambda c: any(
@@ -196,7 +224,7 @@ DATA_ON_RECORD: dict[str, Callable[[PublishedCase], bool]] = {
     "NS-DXA": lambda c: any(o.concept == "dxa_t_score" for o in c.observations),
     "NS-INFLAMMATORY-LABS": lambda c: _has_lab(c, "crp", "esr", "rheumatoid_factor", "anti_ccp", "hla_b27"),
     "NS-CONTRAST-MRI": lambda c: any(s.modality == "MR" and s.contrast for s in c.studies),
-    "NS-FOLLOW-UP-MRI": lambda c: _mr_count(c) > 1,
+    "NS-FOLLOW-UP-MRI": _every_site_followed,
 }
 
 

@@ -12,7 +12,7 @@ from bmefhir.derive.factset import FactSet
 from bmefhir.derive.imaging import MORPHOLOGY_FACTS
 from bmefhir.derive.registry import FACTS
 from bmefhir.derive.risk import RISK_FACTOR_FACTS
-from bmefhir.record import PatientRecord
+from bmefhir.record import ConditionEntry, PatientRecord, Site
 
 from .builders import TODAY, bme, cond, finding, lab, med, obs, record
 
@@ -91,7 +91,11 @@ def full_record() -> PatientRecord:
             "joint_pain",
             "tuberculosis",
         )
-    ]
+    ] + [
+        # an earlier, resolved pain episode at another joint (earlier_episode_other_joint)
+        ConditionEntry("Condition/pain-left-knee", "joint_pain", date(2015, 1, 1), date(2015, 6, 1), False,
+                       Site("medial_femoral_condyle", "left")),
+    ]  # fmt: skip
     meds = [
         med("glucocorticoid", "methylprednisolone", "intravenous", "2022-04-01"),
         med("glucocorticoid", "prednisone", "oral", "2022-04-04", "2022-10-04"),

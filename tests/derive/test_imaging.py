@@ -132,3 +132,32 @@ def test_contrast_mri_from_enhancement_findings() -> None:
     assert facts["contrast_mri_done"].value is True
     assert facts["delayed_enhancement"].value is True
     assert "contrast_mri_done" not in run(bme("2024-01-10", "talus", "right")).facts
+
+
+def test_follow_up_mri_every_site_needs_a_second_mri_of_each_affected_site() -> None:
+    followed = run(bme("2024-01-10", "femoral_head", "right"), bme("2024-03-10", "femoral_head", "right")).facts
+    assert followed["follow_up_mri_every_site"].value is True
+    # BME migrated to the knee, seen once there: the knee still wants its follow-up.
+    migrated = run(
+        bme("2024-01-10", "talus", "right"),
+        bme("2024-03-10", "talus", "right"),
+        bme("2024-03-12", "medial_femoral_condyle", "right"),
+    ).facts
+    assert migrated["follow_up_mri_done"].value is True
+    assert migrated["follow_up_mri_every_site"].value is False
+    # Two joints on one day are not a follow-up of either.
+    same_day = run(bme("2024-01-10", "femoral_head", None), bme("2024-01-10", "medial_femoral_condyle", None)).facts
+    assert same_day["follow_up_mri_every_site"].value is False
+
+
+def test_follow_up_mri_every_site_counts_lesions_without_coded_oedema() -> None:
+    """Osteonecrosis stated on two MRIs of the hip (no BME finding) is a followed-up site."""
+    facts = run(
+        finding("osteonecrosis_reported", "2024-01-10", "femoral_head", "left"),
+        finding("normal_study", "2024-01-10", "femoral_head", "right"),
+        finding("osteonecrosis_reported", "2024-03-10", "femoral_head", "bilateral"),
+    ).facts
+    assert facts["follow_up_mri_every_site"].value is True
+    once = run(finding("osteonecrosis_reported", "2024-01-10", "femoral_head", "left")).facts
+    assert once["follow_up_mri_every_site"].value is False
+    assert "follow_up_mri_every_site" not in run().facts

@@ -63,3 +63,28 @@ def test_the_same_three_tests_are_not_suggested_for_everyone() -> None:
     for _, d in RUNS:
         if d.ranking[0].code in ("neoplasm", "infection", "inflammatory_arthritis", "bone_contusion"):
             assert not trio & {n.id for n in d.next_steps}, d.ranking[0].code
+
+
+def test_follow_up_mri_is_not_proposed_when_every_affected_site_has_one() -> None:
+    """The published-case benchmark found it for cases with a follow-up MRI of the site on record."""
+    from tests.derive.builders import bme, run
+
+    def steps(derived: Derived) -> set[str]:
+        return {n.id for n in run_differential(derived).next_steps}
+
+    once = run(bme("2024-01-10", "femoral_head", "right"), bme("2024-01-10", "femoral_neck", "right"))
+    assert "NS-FOLLOW-UP-MRI" in steps(once)  # TO plausible, one MRI: the step is due
+    twice = run(
+        bme("2024-01-10", "femoral_head", "right"),
+        bme("2024-01-10", "femoral_neck", "right"),
+        bme("2024-03-01", "femoral_head", "right"),
+    )
+    assert twice.facts["follow_up_mri_every_site"].value is True
+    assert "NS-FOLLOW-UP-MRI" not in steps(twice)
+    # BME moved on to the knee, imaged once there: the step is due again.
+    moved = run(
+        bme("2024-01-10", "femoral_head", "right"),
+        bme("2024-03-01", "femoral_head", "right"),
+        bme("2024-03-01", "medial_femoral_condyle", "right"),
+    )
+    assert "NS-FOLLOW-UP-MRI" in steps(moved)
