@@ -20,6 +20,7 @@ from fhir.resources.R4B.bundle import Bundle
 
 from bmefhir.anatomy import STRUCTURES
 from bmefhir.concepts import CONDITION_CONCEPTS, FINDING_CONCEPTS, MEDICATION_CONCEPTS, OBSERVATION_CONCEPTS
+from bmefhir.differential.knowledge_base import load_knowledge
 from bmefhir.testing import ExamplesError, examples_dir, list_examples, list_text_examples, load_bundle
 
 CASES = list_examples()
@@ -31,19 +32,7 @@ FORMS = [("coded", n) for n in NAMES] + [("text", c.name) for c in TEXT_CASES]
 BMEFHIR = "http://bmefhir.org/fhir/CodeSystem"
 LATERALITY_EXT = "http://bmefhir.org/fhir/StructureDefinition/laterality"
 FINDING_SYSTEM = f"{BMEFHIR}/imaging-finding"
-CANDIDATES = {
-    "transient_osteoporosis",
-    "regional_migratory_osteoporosis",
-    "osteonecrosis",
-    "subchondral_insufficiency_fracture",
-    "bone_marrow_reconversion",
-    "inflammatory_arthritis",
-    "infection",
-    "neoplasm",
-    "crps",
-    "bone_contusion",
-    "degenerative_bml",
-}
+CANDIDATES = {c.code for c in load_knowledge().candidates}
 # Codes the bundles may use, per system: terminology.md (section in the comment) and
 # docs/input-conventions.md; bmefhir systems are checked against the concept keys.
 ALLOWED: dict[str, set[str]] = {

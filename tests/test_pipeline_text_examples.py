@@ -25,8 +25,8 @@ from bmefhir.testing.examples import ExampleCase, list_examples, list_text_examp
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 PAIRS = list(zip(list_examples(), list_text_examples(), strict=True))
 NOT_READ = (
-    "{name}: no imaging finding was read from the report text (is the report reader, bmefhir.reporttext, "
-    "and the text-source mapping, bmefhir.normalize.report_findings, merged? see docs/report-text.md)"
+    "{name}: no imaging finding was read from the report text (bmefhir.reporttext read nothing the "
+    "record could use; see the data-quality issues of the report, and docs/report-text.md)"
 )
 
 

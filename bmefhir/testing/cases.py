@@ -34,6 +34,7 @@ from bmefhir.concepts import (
     MEDICATION_CONCEPTS,
     OBSERVATION_CONCEPTS,
 )
+from bmefhir.differential.knowledge_base import load_knowledge
 from bmefhir.terminology.load import read_packaged
 from bmefhir.yamlio import parse_yaml
 
@@ -41,19 +42,8 @@ Json = dict[str, Any]
 Form = Literal["coded", "text"]
 
 ANCHOR = date(2024, 1, 1)  # day 0 of every case: the presenting visit
-CANDIDATES = (
-    "transient_osteoporosis",
-    "regional_migratory_osteoporosis",
-    "osteonecrosis",
-    "subchondral_insufficiency_fracture",
-    "bone_marrow_reconversion",
-    "inflammatory_arthritis",
-    "infection",
-    "neoplasm",
-    "crps",
-    "bone_contusion",
-    "degenerative_bml",
-)
+# The knowledge base's candidates: a case's diagnosis must be one the differential ranks.
+CANDIDATES = tuple(c.code for c in load_knowledge().candidates)
 # Must-not-miss diagnoses: a case with one of these as its final diagnosis must raise it as a red flag.
 MUST_NOT_MISS = ("osteonecrosis", "infection", "neoplasm", "subchondral_insufficiency_fracture")
 RED_FLAG_REQUIRED = ("osteonecrosis", "infection", "neoplasm")
