@@ -9,6 +9,7 @@ deterministic: the same findings give the same text.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
@@ -121,7 +122,7 @@ def plan(stated: Sequence[Stated], earlier_bme: set[tuple[str, str | None]]) -> 
     return groups
 
 
-class Writer:
+class Writer(ABC):
     """The phrases of one language; subclasses fill the tables."""
 
     bcp47: str = ""
@@ -136,21 +137,25 @@ class Writer:
     techniques: ClassVar[dict[str, str]] = {}
     contrast = ""
 
+    @abstractmethod
     def site_phrase(self, group: Group) -> str:
-        raise NotImplementedError
+        """Each language writes this its own way."""
 
     def names(self, group: Group) -> str:
         """The sites as a subject (Turkish: nominative); elsewhere the same as ``site_phrase``."""
         return self.site_phrase(group)
 
+    @abstractmethod
     def resolution(self, group: Group) -> str:
-        raise NotImplementedError
+        """Each language writes this its own way."""
 
+    @abstractmethod
     def title(self, modality: str, description: str, joints: list[str], side: str | None) -> str:
-        raise NotImplementedError
+        """Each language writes this its own way."""
 
+    @abstractmethod
     def join(self, items: Sequence[str]) -> str:
-        raise NotImplementedError
+        """Each language writes this its own way."""
 
     def sentence(self, group: Group) -> str:
         if group.resolved:
