@@ -17,7 +17,7 @@ duplicate id, a malformed condition.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -434,6 +434,24 @@ def _load_criterion(
     return Criterion(cid, title, when, tuple(effects), citation, rationale, rel, red_flag, group.strip())
 
 
+def _identified(
+    items: list[object], file: str, kind: str, errors: list[str]
+) -> Iterator[tuple[Mapping[str, object], str, str]]:
+    """(entry, its id, where to say it is) for each mapping of a file's list; non-mappings and
+    duplicate ids are errors, as the loaders of every id'd list report them."""
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            errors.append(f"{file}: entry {i} is not a mapping")
+            continue
+        ident = _req_str(item, "id", f"{file}: entry {i}", errors)
+        where = f"{file}: {ident or f'entry {i}'}"
+        if ident in seen:
+            errors.append(f"{where}: duplicate {kind} id")
+        seen.add(ident)
+        yield item, ident, where
+
+
 def _load_next_steps(
     path: Path, codes: frozenset[str], seeds: tuple[str, ...], errors: list[str]
 ) -> list[NextStepSpec]:
@@ -443,16 +461,7 @@ def _load_next_steps(
         errors.append("next_steps.yaml: expected a 'next_steps' list")
         return []
     out: list[NextStepSpec] = []
-    seen: set[str] = set()
-    for i, item in enumerate(items):
-        if not isinstance(item, Mapping):
-            errors.append(f"next_steps.yaml: entry {i} is not a mapping")
-            continue
-        sid = _req_str(item, "id", f"next_steps.yaml: entry {i}", errors)
-        where = f"next_steps.yaml: {sid or f'entry {i}'}"
-        if sid in seen:
-            errors.append(f"{where}: duplicate next-step id")
-        seen.add(sid)
+    for item, sid, where in _identified(items, "next_steps.yaml", "next-step", errors):
         when = compile_condition(item["when"], f"{where}: when", errors) if "when" in item else None
         unless = compile_condition(item["unless"], f"{where}: unless", errors) if "unless" in item else None
         plausible = _code_list(item.get("plausible"), f"{where}: plausible", codes, errors)
@@ -511,16 +520,7 @@ def _load_contraindications(path: Path, seeds: tuple[str, ...], errors: list[str
         errors.append("contraindications.yaml: expected a 'contraindications' list")
         return []
     out: list[Contraindication] = []
-    seen: set[str] = set()
-    for i, item in enumerate(items):
-        if not isinstance(item, Mapping):
-            errors.append(f"contraindications.yaml: entry {i} is not a mapping")
-            continue
-        cid = _req_str(item, "id", f"contraindications.yaml: entry {i}", errors)
-        where = f"contraindications.yaml: {cid or f'entry {i}'}"
-        if cid in seen:
-            errors.append(f"{where}: duplicate contraindication id")
-        seen.add(cid)
+    for item, cid, where in _identified(items, "contraindications.yaml", "contraindication", errors):
         drugs = _drug_list(item.get("drugs"), f"{where}: drugs", errors)
         if "when" not in item:
             errors.append(f"{where}: missing 'when'")
