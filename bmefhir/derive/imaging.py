@@ -44,6 +44,7 @@ MORPHOLOGY_FACTS: dict[str, str] = {
         "focal_enhancing_lesion",
         "focal_lesion",
         "lytic_lesion",
+        "osteoid_osteoma_nidus",
         "cortical_destruction",
         "soft_tissue_mass",
         "periosteal_reaction",

@@ -779,6 +779,7 @@ PHRASES: dict[str, str] = {
     "focal_enhancing_lesion": "a focal enhancing lesion",
     "focal_lesion": "a focal marrow lesion",
     "lytic_lesion": "a lytic lesion",
+    "osteoid_osteoma_nidus": "a nidus with a central sclerotic focus",
     "cortical_destruction": "cortical destruction",
     "soft_tissue_mass": "a soft tissue mass",
     "periosteal_reaction": "periosteal reaction",
