@@ -75,7 +75,7 @@ OBSERVATION_CONCEPTS: Final[dict[str, str]] = {
     "breastfeeding": "Currently breastfeeding (lactating)",
     "weight_loss": "Unintentional weight loss",
     "night_sweats": "Night sweats",
-    "constitutional_symptoms": "Constitutional (B) symptoms recorded as such (fever, weight loss, sweats not specified)",
+    "constitutional_symptoms": "Constitutional (B) symptoms recorded as such (which ones not specified)",
     "night_pain_nsaid_relief": "Night pain relieved by NSAIDs or salicylates (aspirin)",
     "overuse": "Recent increase in activity / repetitive loading",
 }

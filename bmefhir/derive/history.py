@@ -210,9 +210,7 @@ def _fracture_before_bme(
     hits = [
         cond
         for cond in index.conditions_of("fracture")
-        if cond.onset is not None
-        and low <= (bme_start - cond.onset).days <= high
-        and _same_limb(cond.site, affected)
+        if cond.onset is not None and low <= (bme_start - cond.onset).days <= high and _same_limb(cond.site, affected)
     ]
     if hits:
         facts.put(

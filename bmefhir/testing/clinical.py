@@ -181,9 +181,7 @@ def load_heldout(directory: Path = CASES_DIR) -> frozenset[str]:
     return frozenset(ids)
 
 
-def categories(
-    results: Sequence[CaseResult], heldout: frozenset[str] = frozenset()
-) -> dict[str, list[CaseResult]]:
+def categories(results: Sequence[CaseResult], heldout: frozenset[str] = frozenset()) -> dict[str, list[CaseResult]]:
     """Overall, the earlier and the held-out cases, per final diagnosis and per tag (child, pregnancy, ...)."""
     out: dict[str, list[CaseResult]] = {"all": list(results)}
     if heldout:
