@@ -104,3 +104,17 @@ def test_new_passes_are_listed() -> None:
         f"these cases pass now but are not in benchmarks/cases/{PASSING_FILE}: {new}; "
         "update it with: PYTHONPATH=$PWD .venv/bin/python benchmarks/clinical.py --write-passing"
     )
+
+
+def test_a_study_without_a_stated_modality_is_sent_without_an_imaging_study() -> None:
+    case = BY_ID["neo-lymphoma-epiph-13m-crpath2018"]
+    assert [s.modality for s in case.studies] == ["unknown"]
+    coded = resources(case, "coded")
+    assert not [r for r in coded if r["resourceType"] == "ImagingStudy"]
+    findings = [r for r in coded if r["resourceType"] == "Observation" and "derivedFrom" not in r]
+    assert {r["code"]["coding"][0]["code"] for r in findings} >= {"lytic_lesion", "cortical_destruction"}
+    reports = [r for r in resources(case, "text") if r["resourceType"] == "DiagnosticReport"]
+    assert reports
+    assert all("imagingStudy" not in r for r in reports)
+    summary = process_patient(coded, case.now).summary
+    assert "neoplasm" in {f["candidate"] for f in summary["red_flags"]}  # the findings count without a modality
