@@ -153,6 +153,7 @@ class ImagingStudyInfo:
     modalities: tuple[str, ...]
     date: date | None
     sites: tuple[Site, ...] = ()
+    contrast: bool = False  # an MRI whose description says contrast was given (so contrast MRI is on record)
 
 
 @dataclass(frozen=True, slots=True)

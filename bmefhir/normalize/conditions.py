@@ -1,4 +1,4 @@
-"""Condition → ConditionEntry."""
+"""Condition → ConditionEntry; a Procedure whose result is a lasting risk factor (splenectomy) → ConditionEntry."""
 
 from __future__ import annotations
 
@@ -87,3 +87,51 @@ def read_condition(ctx: Context, ref: str, res: JSON) -> ConditionEntry | None:
     if site is None and mapping.site is not None:
         site = Site(mapping.site.structure, mapping.site.side)
     return ConditionEntry(ref, mapping.concept, onset, abatement, active, site)
+
+
+# Procedure.status values that mean it was not (or not yet) done: nothing lasting follows from them.
+PROCEDURE_NOT_DONE = frozenset({"preparation", "not-done", "entered-in-error"})
+
+
+def read_procedure(ctx: Context, ref: str, res: JSON) -> ConditionEntry | None:
+    """A performed procedure whose code maps to a condition concept (splenectomy → asplenia).
+
+    The condition starts on the performed date and lasts (a removed spleen does not grow back), so the
+    entry is active with no abatement; any other procedure is reported as not used.
+    """
+    status = res.get("status")
+    if status in PROCEDURE_NOT_DONE:
+        ctx.note("information", "informational", ref, "Procedure.status", f"status {status}; not used")
+        return None
+    code = obj(res, "code")
+    mapping = next(
+        (m for c in codings(code) if (m := terminology.concept_for(c.system, c.code, "condition")) is not None), None
+    )
+    if mapping is None:
+        mapping = next(
+            (m for t in texts(code) if (m := terminology.concept_for_text(t, "condition")) is not None), None
+        )
+        if mapping is None:
+            ctx.note(
+                "information",
+                "code-invalid",
+                ref,
+                "Procedure.code",
+                "procedure not a risk factor bmefhir reads; not used",
+            )
+            return None
+        ctx.note(
+            "information",
+            "code-invalid",
+            ref,
+            "Procedure.code",
+            f"code not recognised; matched by text as {mapping.concept}",
+        )
+    performed: date | None = None
+    if "performedDateTime" in res:
+        performed = ctx.date(ref, "Procedure.performedDateTime", res.get("performedDateTime"))
+    elif (period := obj(res, "performedPeriod")) is not None:
+        performed = ctx.date(ref, "Procedure.performedPeriod.start", period.get("start"))
+    else:
+        ctx.note("information", "incomplete", ref, "Procedure.performed[x]", "no performed date; date unknown")
+    return ConditionEntry(ref, mapping.concept, performed, None, True, None)
