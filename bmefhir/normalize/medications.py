@@ -137,8 +137,8 @@ def _dates(ctx: Context, ref: str, res: JSON) -> tuple[date | None, date | None]
                 starts.append(s)
             if (e := ctx.date(ref, f"{element}.boundsPeriod.end", bounds.get("end"))) is not None:
                 ends.append(e)
-        elif (d := _duration_days(ctx, ref, f"{element}.boundsDuration", obj(repeat, "boundsDuration"))) is not None:
-            durations.append(d)
+        elif (n := _duration_days(ctx, ref, f"{element}.boundsDuration", obj(repeat, "boundsDuration"))) is not None:
+            durations.append(n)
     if rt == "MedicationRequest":
         return _request_dates(ctx, ref, res, starts, ends, durations)
     if starts or ends:

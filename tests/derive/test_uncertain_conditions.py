@@ -31,17 +31,21 @@ def test_a_confirmed_source_keeps_the_fact_certain() -> None:
     assert set(fact.evidence) == {"Condition/prov", "Condition/conf"}
 
 
+def _coded(system: str, code: str) -> dict[str, Any]:
+    return {"coding": [{"system": f"http://terminology.hl7.org/CodeSystem/{system}", "code": code}]}
+
+
 def _sickle_cell(verification: str) -> dict[str, Any]:
     return {
         "resourceType": "Condition",
         "id": "scd",
-        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": "problem-list-item"}]}],
-        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
-        "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": verification}]},
+        "category": [_coded("condition-category", "problem-list-item")],
+        "clinicalStatus": _coded("condition-clinical", "active"),
+        "verificationStatus": _coded("condition-ver-status", verification),
         "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "D57.1"}]},
         "subject": {"reference": "Patient/synth-0-000002"},
         "onsetDateTime": "2010-01-01",
-    }  # fmt: skip
+    }
 
 
 def _hit(verification: str) -> CriterionHit:
