@@ -11,6 +11,7 @@ from datetime import date, timedelta
 
 from bmefhir import terminology
 from bmefhir.normalize.context import Context
+from bmefhir.normalize.dates import LATEST
 from bmefhir.normalize.fhirjson import JSON, codings, number, obj, objs, string, texts
 from bmefhir.normalize.values import quantity
 from bmefhir.record import MedicationExposure
@@ -47,6 +48,7 @@ _TIMING_CODES = {
     "QID": 4.0,
     "QOD": 0.5,
 }
+MAX_COURSE_DAYS = 36525.0  # 100 years: a longer duration is a data error, and date arithmetic would overflow
 _MG_PER_UNIT = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "mcg": 0.001}
 
 
@@ -167,12 +169,17 @@ def _duration_days(ctx: Context, ref: str, element: str, duration: JSON | None) 
             "information", "value", ref, element, "duration without a value in s, min, h, d, wk, mo or a; not used"
         )
         return None
+    if value * unit_days > MAX_COURSE_DAYS:
+        ctx.note("warning", "value", ref, element, "duration longer than 100 years; not used")
+        return None
     return value * unit_days
 
 
-def _last_day(start: date, days: float) -> date:
-    """The last day a supply of ``days`` days started on ``start`` covers (ends are inclusive)."""
-    return start + timedelta(days=max(0, round(days) - 1))
+def _last_day(start: date, days: float) -> date | None:
+    """The last day a supply of ``days`` days started on ``start`` covers (ends are inclusive); None past
+    the last plausible date (start is at most 2199 and days at most 100 years, so nothing overflows)."""
+    end = start + timedelta(days=max(0, round(days) - 1))
+    return end if end <= LATEST else None
 
 
 def _request_dates(
@@ -209,9 +216,17 @@ def _request_dates(
     supply = _duration_days(
         ctx, ref, f"{rt}.dispenseRequest.expectedSupplyDuration", obj(dispense, "expectedSupplyDuration")
     )
-    if supply is not None:
-        fills = 1 + max(0, int(number(dispense, "numberOfRepeatsAllowed") or 0))
-        return start, _last_day(start, supply * fills)
+    repeats = max(0.0, number(dispense, "numberOfRepeatsAllowed") or 0.0)
+    if supply is not None and supply * (1 + repeats) > MAX_COURSE_DAYS:
+        ctx.note(
+            "warning",
+            "value",
+            ref,
+            f"{rt}.dispenseRequest.numberOfRepeatsAllowed",
+            "days' supply x fills longer than 100 years; not used",
+        )
+    elif supply is not None:
+        return start, _last_day(start, supply * (1 + int(repeats)))
     if v_end is not None:
         ctx.note(
             "information",

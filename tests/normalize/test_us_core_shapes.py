@@ -313,3 +313,31 @@ def test_observation_status_outside_the_value_set_is_named_and_the_value_still_r
     assert [lab.value for lab in r.labs] == [12.0]
     i = issue(r, "Observation/l1", "Observation.status")
     assert (i.severity, i.code) == ("warning", "code-invalid")
+
+
+def test_implausibly_long_supply_or_refills_are_named_and_do_not_overflow() -> None:
+    huge_supply = order(
+        dispenseRequest={
+            "validityPeriod": {"start": "2024-01-01", "end": "2024-12-31"},
+            "expectedSupplyDuration": {"value": 1e300, "unit": "d", "system": UCUM, "code": "d"},
+        }
+    )
+    huge_refills = order(
+        id="rx2",
+        dispenseRequest={
+            "validityPeriod": {"start": "2024-01-01"},
+            "numberOfRepeatsAllowed": 10**12,
+            "expectedSupplyDuration": {"value": 30, "unit": "d", "system": UCUM, "code": "d"},
+        },
+    )
+    late = order(id="rx3", dosageInstruction=[{"timing": {"repeat": {"boundsDuration": {"value": 99, "code": "a"}}}}])
+    late["authoredOn"] = "2199-06-01"
+    r = build_record([PATIENT, huge_supply, huge_refills, late])
+    assert {m.ref: (m.start, m.end) for m in r.medications} == {
+        "MedicationRequest/rx1": (date(2024, 1, 1), date(2024, 12, 31)),  # the validity end instead
+        "MedicationRequest/rx2": (date(2024, 1, 1), None),
+        "MedicationRequest/rx3": (date(2199, 6, 1), None),  # past the last plausible date: unknown
+    }
+    element = "MedicationRequest.dispenseRequest.expectedSupplyDuration"
+    assert issue(r, "MedicationRequest/rx1", element).severity == "warning"
+    assert issue(r, "MedicationRequest/rx2", "MedicationRequest.dispenseRequest.numberOfRepeatsAllowed")
