@@ -180,6 +180,9 @@ class ConditionEntry:
     abatement: date | None
     active: bool
     site: Site | None = None
+    # Not confirmed: verificationStatus unconfirmed / provisional / differential, or a health concern
+    # nobody confirmed; facts resting only on such entries count as uncertain (docs/input-conventions.md).
+    uncertain: bool = False
 
 
 @dataclass(frozen=True, slots=True)
