@@ -26,7 +26,8 @@ command -v npm >/dev/null || die "npm not found"
 lock_hash=$(sha256sum "$npm_dir/package-lock.json" | cut -c1-16)
 stamp=$npm_dir/node_modules/.bmefhir-lock-$lock_hash
 if [ ! -f "$stamp" ]; then
-    exec 8>"$npm_dir/.install.lock"
+    mkdir -p "$cache"
+    exec 8>"$cache/.sushi-install.lock"   # one npm ci at a time (parallel test workers)
     flock 8
     if [ ! -f "$stamp" ]; then
         echo "sushi: npm ci (fsh-sushi, ig/sushi/package-lock.json)" >&2
