@@ -1,108 +1,133 @@
-"""Generate bmefhir's FHIR R4 conformance resources into ``profiles/``.
+"""Build bmefhir's FHIR R4 conformance resources into ``profiles/``: FHIR Shorthand compiled by SUSHI.
 
-The CodeSystems are built from the code's own vocabulary (``bmefhir.concepts``,
-``bmefhir.anatomy`` and the differential candidates), the PlanDefinition from the
-knowledge base YAML, the NamingSystems and tag CodeSystems from the URLs the
-renderer writes and the CapabilityStatement from what the client requests, so the
-published artefacts cannot drift from what the adapter does;
-``tests/test_profiles.py`` regenerates them and compares byte for byte.
+The profiles, the extension, the ValueSets, the NamingSystems and the tag CodeSystems are FSH written
+by hand (``ig/fsh/input/fsh/``). What follows the code is generated, so the published artefacts cannot
+drift from what the adapter does: the CodeSystems of the code's own vocabulary (``bmefhir.concepts``,
+``bmefhir.anatomy``, the differential candidates), the ConceptMap (candidates.yaml and
+docs/terminology-verification.md) and the imaging-finding examples are written as FSH into a copy of
+the SUSHI project, which ``scripts/sushi.sh`` compiles (SUSHI 3.21.0, R4 core package assembled
+offline). The PlanDefinition (the knowledge base YAML) and the CapabilityStatement (the client's
+request lists) are written as JSON directly. ``tests/test_profiles.py`` rebuilds everything and
+compares byte for byte.
 
-One module per kind of artefact (``scripts/profilegen/``): ``terminology``
-(CodeSystems, ValueSets, ConceptMap), ``identifiers`` (NamingSystems, tag
-CodeSystems), ``structures`` (extension, profiles, examples), ``knowledge``
-(PlanDefinition), ``capability`` (CapabilityStatement). Why this is Python and
-not FHIR Shorthand compiled by SUSHI: docs/profiles.md.
+One module per kind of artefact (``scripts/profilegen/``): ``terminology`` (CodeSystems,
+ConceptMap), ``identifiers`` (the URLs the renderer writes), ``structures`` (examples), ``fsh`` (the
+FSH writer), ``knowledge`` (PlanDefinition), ``capability`` (CapabilityStatement). docs/profiles.md.
 
 Usage::
 
-    .venv/bin/python scripts/build_profiles.py            # writes profiles/
-    .venv/bin/python scripts/build_profiles.py --out DIR  # writes elsewhere
+    .venv/bin/python scripts/build_profiles.py                 # writes profiles/
+    .venv/bin/python scripts/build_profiles.py --out DIR       # writes elsewhere
+    .venv/bin/python scripts/build_profiles.py --project DIR   # also keeps the SUSHI project compiled
 
-Output files are ``{ResourceType}-{id}.json`` (examples under ``examples/``),
-pretty-printed with sorted keys and a trailing newline. Nothing here reads a
-clock: re-running is a no-op.
+Output files are ``{ResourceType}-{id}.json`` (examples under ``examples/``), pretty-printed with
+sorted keys and a trailing newline. Nothing here reads a clock: re-running is a no-op.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import Final
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from profilegen import fsh
 from profilegen.capability import capability_statement
-from profilegen.common import REPO, Json, render
-from profilegen.identifiers import naming_systems, tag_code_systems
+from profilegen.common import REPO, Json, render, url
 from profilegen.knowledge import plan_definition
-from profilegen.structures import (
-    clinical_impression_profile,
-    diagnostic_report_profile,
-    example_observation,
-    imaging_finding_profile,
-    laterality_extension,
-    provenance_profile,
-    risk_assessment_profile,
-)
+from profilegen.structures import example_observation
 from profilegen.terminology import (
     FALLBACK_CANDIDATES,
-    LATERALITY,
-    PRESENT_ABSENT,
-    code_system,
     code_systems,
     concept_map,
     load_candidates,
-    value_set_all,
-    value_set_enumerated,
     verified_snomed,
 )
 
+from bmefhir import __version__
 from bmefhir.concepts import FINDING_CONCEPTS
 
-__all__ = ["FALLBACK_CANDIDATES", "build", "build_resources", "load_candidates", "main", "verified_snomed"]
+__all__ = [
+    "FALLBACK_CANDIDATES",
+    "SushiError",
+    "build",
+    "build_resources",
+    "generated_fsh",
+    "load_candidates",
+    "main",
+    "verified_snomed",
+    "write",
+]
+
+FSH_PROJECT: Final = REPO / "ig" / "fsh"
+SUSHI: Final = REPO / "scripts" / "sushi.sh"
 
 
-def build_resources() -> list[Json]:
-    """Every conformance resource, in upload order (terminology before profiles)."""
+class SushiError(RuntimeError):
+    """SUSHI could not compile the FSH project (its log is in the message)."""
+
+
+def generated_fsh() -> dict[str, str]:
+    """The FSH files generated from the code, by file name (written into input/fsh/ of the project)."""
     candidates = load_candidates()
     systems = code_systems({code: display for code, (display, _) in candidates.items()})
-    out: list[Json] = [code_system(*spec) for spec in systems]
-    out += tag_code_systems()
-    out += [value_set_all(rid, title) for rid, title, _, _ in systems]
-    out.append(
-        value_set_enumerated(
-            "present-absent",
-            "Present or absent",
-            "SNOMED CT qualifier values for a finding looked for and seen (Present) or not seen (Absent).",
-            PRESENT_ABSENT,
-        )
-    )
-    out.append(value_set_enumerated("laterality", "Laterality", "SNOMED CT laterality qualifier values.", LATERALITY))
-    out.append(concept_map(candidates, verified_snomed()))
-    out += naming_systems()
-    out += [
-        laterality_extension(),
-        imaging_finding_profile(),
-        diagnostic_report_profile(),
-        clinical_impression_profile(),
-        risk_assessment_profile(),
-        provenance_profile(),
-    ]
-    out.append(plan_definition())
-    out.append(capability_statement())
-    return out
+    vocabulary = [fsh.code_system(rid, title, desc, codes, url("ValueSet", rid)) for rid, title, desc, codes in systems]
+    examples = [fsh.instance(example_observation(key), "example") for key in FINDING_CONCEPTS]
+    header = "// Generated by scripts/build_profiles.py from the code; do not edit (docs/profiles.md).\n\n"
+    return {
+        "generated-vocabulary.fsh": header + "\n".join(vocabulary),
+        "generated-conceptmap.fsh": header + fsh.instance(concept_map(candidates, verified_snomed()), "definition"),
+        "generated-examples.fsh": header + "\n".join(examples),
+    }
 
 
-def build(out_dir: Path) -> list[Path]:
-    """Write all resources and examples under ``out_dir``; returns the files written."""
-    files: dict[Path, Json] = {out_dir / f"{r['resourceType']}-{r['id']}.json": r for r in build_resources()}
-    for key in FINDING_CONCEPTS:
-        obs = example_observation(key)
-        files[out_dir / "examples" / f"Observation-{obs['id']}.json"] = obs
+def _config_version(config: Path) -> str | None:
+    match = re.search(r"^version:\s*(\S+)\s*$", config.read_text(encoding="utf-8"), re.MULTILINE)
+    return match.group(1) if match else None
+
+
+def compile_fsh(project: Path) -> list[Json]:
+    """Copy ig/fsh to ``project``, add the generated FSH, compile with SUSHI; the resources it wrote."""
+    version = _config_version(FSH_PROJECT / "sushi-config.yaml")
+    if version != __version__:
+        raise SushiError(f"ig/fsh/sushi-config.yaml: version is {version}, bmefhir.__version__ is {__version__}")
+    shutil.copytree(FSH_PROJECT, project, dirs_exist_ok=True)
+    for name, text in generated_fsh().items():
+        (project / "input" / "fsh" / name).write_text(text, encoding="utf-8")
+    out = project / "sushi-out"
+    run = subprocess.run([str(SUSHI), str(project), str(out)], capture_output=True, text=True, check=False)
+    if run.returncode != 0:
+        raise SushiError(f"scripts/sushi.sh failed:\n{run.stderr[-4000:]}")
+    files = sorted((out / "fsh-generated" / "resources").glob("*.json"))
+    return [json.loads(p.read_text(encoding="utf-8")) for p in files]
+
+
+def build_resources(project: Path | None = None) -> list[Json]:
+    """Every resource of profiles/ and its examples: SUSHI's output, the PlanDefinition, the CapabilityStatement.
+
+    ``project``: where the SUSHI project is assembled and compiled (a temporary folder by default).
+    """
+    if project is not None:
+        return [*compile_fsh(project), plan_definition(), capability_statement()]
+    with tempfile.TemporaryDirectory(prefix="bmefhir-fsh-") as tmp:
+        return [*compile_fsh(Path(tmp)), plan_definition(), capability_statement()]
+
+
+def write(out_dir: Path, resources: list[Json]) -> list[Path]:
+    """Write each resource as ``{ResourceType}-{id}.json`` (the examples under ``examples/``)."""
     written: list[Path] = []
-    for path, resource in files.items():
+    for r in resources:
+        folder = out_dir / "examples" if r["resourceType"] == "Observation" else out_dir
+        path = folder / f"{r['resourceType']}-{r['id']}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = render(resource)
+        text = render(r)
         # Leave unchanged files alone so re-runs do not touch mtimes.
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
@@ -110,11 +135,21 @@ def build(out_dir: Path) -> list[Path]:
     return written
 
 
+def build(out_dir: Path, project: Path | None = None) -> list[Path]:
+    """Build and write everything under ``out_dir``; returns the files written."""
+    return write(out_dir, build_resources(project))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--out", type=Path, default=REPO / "profiles", help="output folder")
+    parser.add_argument("--project", type=Path, help="assemble and keep the compiled SUSHI project here")
     args = parser.parse_args(argv)
-    paths = build(args.out)
+    try:
+        paths = build(args.out, args.project)
+    except SushiError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     print(f"{len(paths)} files in {args.out}")
     return 0
 

@@ -22,6 +22,9 @@ scripts/hapi-build.sh
 step "HL7 FHIR validator (ig/validator, Maven Central)"
 scripts/validator-build.sh >/dev/null
 
+step "SUSHI (npm fsh-sushi, ig/sushi) and the FHIR R4 core package it reads (assembled offline)"
+scripts/sushi.sh --setup >/dev/null
+
 step "Browser-test prerequisites (Debian chromium, npm oauth2-mock-server)"
 scripts/browser-test-setup.sh
 

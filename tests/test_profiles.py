@@ -1,18 +1,26 @@
-"""The generated conformance resources in profiles/: valid, current, and true to the code."""
+"""The conformance resources in profiles/ (FSH compiled by SUSHI, plus generators): valid, current, true to the code."""
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import json
+import shutil
+import subprocess
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
+from bmefhir import __version__
 from bmefhir.anatomy import STRUCTURES
 from bmefhir.concepts import CONDITION_CONCEPTS, FINDING_CONCEPTS, MEDICATION_CONCEPTS, OBSERVATION_CONCEPTS
 from bmefhir.conformance import load_conformance_resources, profiles_dir
+from bmefhir.render.content_hash import CONTENT_HASH_SYSTEM
+from bmefhir.render.findings import FINDING_IDENTIFIER_SYSTEM, TEXT_FINDING_TAG
+from bmefhir.render.ids import ASSESSMENT_SYSTEM, DEVICE_SYSTEM
+from bmefhir.testing.prerequisites import unavailable
 
 REPO = Path(__file__).resolve().parent.parent
 PROFILES = REPO / "profiles"
@@ -50,21 +58,139 @@ def test_every_file_parses_with_fhir_resources(path: Path):
     assert path.name == f"{data['resourceType']}-{data['id']}.json"
 
 
-def test_generated_files_are_up_to_date(tmp_path: Path):
-    builder.build(tmp_path)
-    fresh = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*.json")}
+@pytest.fixture(scope="module")
+def sushi_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
+    """profiles/ rebuilt from the FSH (SUSHI) and the generators into a temporary folder."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        unavailable("node/npm not found: SUSHI (npm fsh-sushi) builds profiles/")
+    if shutil.which("java") is None:
+        unavailable("java not found: the FHIR core package SUSHI reads is assembled by ig/validator")
+    project = tmp_path_factory.mktemp("sushi-project")
+    try:
+        resources = builder.build_resources(project)
+    except builder.SushiError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    out = tmp_path_factory.mktemp("profiles")
+    builder.write(out, resources)
+    return out, resources
+
+
+def _diff(name: str, committed: bytes, fresh: bytes) -> str:
+    lines = difflib.unified_diff(
+        committed.decode().splitlines(), fresh.decode().splitlines(), f"profiles/{name}", f"rebuilt/{name}", lineterm=""
+    )
+    return "\n".join(list(lines)[:40])
+
+
+@pytest.mark.slow
+def test_generated_files_are_up_to_date(sushi_build: tuple[Path, list[dict]]):
+    out, _ = sushi_build
+    fresh = {p.relative_to(out): p.read_bytes() for p in out.rglob("*.json")}
     committed = {p.relative_to(PROFILES): p.read_bytes() for p in ALL_JSON}
-    assert sorted(fresh) == sorted(committed), "run scripts/build_profiles.py"
-    stale = [str(name) for name, data in fresh.items() if committed[name] != data]
-    assert stale == [], f"stale (run scripts/build_profiles.py): {stale}"
+    missing = sorted(str(n) for n in set(fresh) - set(committed))
+    extra = sorted(str(n) for n in set(committed) - set(fresh))
+    assert (missing, extra) == ([], []), f"run scripts/build_profiles.py: not in profiles/ {missing}, not built {extra}"
+    stale = [_diff(str(name), committed[name], data) for name, data in sorted(fresh.items()) if committed[name] != data]
+    assert stale == [], "profiles/ is stale (run scripts/build_profiles.py):\n" + "\n".join(stale)
 
 
-def test_build_is_idempotent(tmp_path: Path):
-    first = {p: p.read_bytes() for p in builder.build(tmp_path)}
+@pytest.mark.slow
+def test_write_is_idempotent(sushi_build: tuple[Path, list[dict]], tmp_path: Path):
+    _, resources = sushi_build
+    first = {p: p.read_bytes() for p in builder.write(tmp_path, resources)}
     mtimes = {p: p.stat().st_mtime_ns for p in first}
-    second = builder.build(tmp_path)
+    second = builder.write(tmp_path, resources)
     assert {p: p.read_bytes() for p in second} == first
     assert {p: p.stat().st_mtime_ns for p in second} == mtimes
+
+
+@pytest.mark.slow
+def test_sushi_output_is_the_compiled_fsh(sushi_build: tuple[Path, list[dict]]):
+    # Everything but the two JSON-generated resources comes out of SUSHI: the profiles, the terminology,
+    # the NamingSystems and the examples (FSH written by hand or generated from the code).
+    _, resources = sushi_build
+    kinds = {(r["resourceType"], r["id"]) for r in resources}
+    assert ("StructureDefinition", "bmefhir-imaging-finding") in kinds
+    assert ("ConceptMap", "bme-differential-to-snomed") in kinds
+    assert ("CodeSystem", "imaging-finding") in kinds
+    assert sum(1 for t, _ in kinds if t == "Observation") == len(FINDING_CONCEPTS)
+
+
+@pytest.mark.slow
+def test_a_fsh_error_fails_the_build_naming_file_and_line(tmp_path: Path):
+    if shutil.which("node") is None or shutil.which("java") is None:
+        unavailable("node or java not found: SUSHI cannot run")
+    project = tmp_path / "bad"
+    (project / "input" / "fsh").mkdir(parents=True)
+    shutil.copy(REPO / "ig" / "fsh" / "sushi-config.yaml", project)
+    (project / "input" / "fsh" / "bad.fsh").write_text(
+        'Profile: Broken\nParent: Observation\n* status = "final"\n', encoding="utf-8"
+    )
+    run = subprocess.run(
+        [str(REPO / "scripts" / "sushi.sh"), str(project), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode != 0
+    assert "bad.fsh" in run.stderr
+    assert "Line: 3" in run.stderr
+    assert "SUSHI reported errors" in run.stderr
+
+
+def test_sushi_config_version_is_the_package_version():
+    config = (REPO / "ig" / "fsh" / "sushi-config.yaml").read_text(encoding="utf-8")
+    assert f"\nversion: {__version__}\n" in config
+
+
+def test_sushi_is_pinned_in_the_lock_file():
+    lock = json.loads((REPO / "ig" / "sushi" / "package-lock.json").read_text(encoding="utf-8"))
+    manifest = json.loads((REPO / "ig" / "sushi" / "package.json").read_text(encoding="utf-8"))
+    assert manifest["dependencies"]["fsh-sushi"] == lock["packages"]["node_modules/fsh-sushi"]["version"] == "3.21.0"
+
+
+def test_every_identifier_and_tag_system_the_outputs_use_is_defined():
+    # The FSH states the URLs bmefhir.render writes; they must stay the same.
+    naming = {
+        u["value"] for r in load_conformance_resources() if r["resourceType"] == "NamingSystem" for u in r["uniqueId"]
+    }
+    assert naming == {ASSESSMENT_SYSTEM, DEVICE_SYSTEM, FINDING_IDENTIFIER_SYSTEM}
+    assert _read("CodeSystem-content-hash.json")["url"] == CONTENT_HASH_SYSTEM
+    kinds = _read("CodeSystem-output-kind.json")
+    assert kinds["url"] == TEXT_FINDING_TAG["system"]
+    assert kinds["concept"] == [{"code": TEXT_FINDING_TAG["code"], "display": TEXT_FINDING_TAG["display"]}]
+
+
+@pytest.mark.parametrize(
+    ("value", "literal"),
+    [("plain", '"plain"'), ('say "x"', '"say \\"x\\""'), ("a\\b", '"a\\\\b"')],
+)
+def test_fsh_string_escapes_quotes_and_backslashes(value: str, literal: str):
+    assert builder.fsh.string(value) == literal
+
+
+def test_fsh_code_is_quoted_only_when_needed():
+    assert builder.fsh.code("femoral_head") == "#femoral_head"
+    assert builder.fsh.code("a b") == '#"a b"'
+
+
+def test_fsh_instance_writes_codes_as_codes():
+    cm = {
+        "resourceType": "ConceptMap",
+        "id": "x",
+        "status": "active",
+        "experimental": False,
+        "group": [{"target": "u"}],
+    }
+    text = builder.fsh.instance(cm, "definition")
+    assert text.splitlines() == [
+        "Instance: x",
+        "InstanceOf: ConceptMap",
+        "Usage: #definition",
+        "* status = #active",
+        "* experimental = false",
+        '* group[0].target = "u"',
+    ]
 
 
 @pytest.mark.parametrize(

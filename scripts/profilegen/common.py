@@ -1,4 +1,5 @@
-"""What every generator module shares: canonical URLs, coded values and the metadata of a conformance resource."""
+"""What every generator module shares: canonical URLs, coded values and the metadata of a conformance resource
+(for what is written as JSON here; the FSH gets its metadata from ig/fsh/input/fsh/rulesets.fsh)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,8 @@ Json = dict[str, Any]
 
 REPO = Path(__file__).resolve().parent.parent.parent
 BASE: Final = "http://bmefhir.org/fhir"
-FHIR_CORE: Final = "http://hl7.org/fhir/StructureDefinition/"
 SCT: Final = "http://snomed.info/sct"
-LOINC: Final = "http://loinc.org"
 OBS_CATEGORY: Final = "http://terminology.hl7.org/CodeSystem/observation-category"
-PROV_TYPE: Final = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
-ASSESSMENT_ID_SYSTEM: Final = f"{BASE}/sid/assessment"
-PLAN_DEFINITION: Final = f"{BASE}/PlanDefinition/bme-differential"
 PUBLISHER: Final = "bmefhir"
 # CapabilityStatement.date is mandatory; a fixed publication date keeps the
 # output reproducible. Bump it by hand when the statement changes.

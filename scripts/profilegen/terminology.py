@@ -1,8 +1,11 @@
-"""Terminology: bmefhir's CodeSystems (from the code's own vocabulary), ValueSets and the ConceptMap to SNOMED CT."""
+"""Terminology that follows the code: the CodeSystems of its own vocabulary and the ConceptMap to SNOMED CT.
+
+The ValueSets are FSH (ig/fsh/input/fsh/valuesets.fsh); ``fsh.code_system`` writes these CodeSystems as FSH.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
@@ -134,9 +137,6 @@ UNMAPPED_REASON: Final[dict[str, str]] = {
     "bone_contusion": "No site-independent SNOMED CT concept for bone contusion was verified.",
 }
 
-PRESENT_ABSENT: Final = (("52101004", "Present"), ("2667000", "Absent"))
-LATERALITY: Final = (("7771000", "Left"), ("24028007", "Right"), ("51440002", "Right and left"))
-
 
 def verified_snomed(path: Path = VERIFICATION_DOC) -> frozenset[str]:
     """SNOMED CT codes marked verified (``yes``...) in docs/terminology-verification.md."""
@@ -233,34 +233,6 @@ def code_systems(candidates: Mapping[str, str]) -> list[tuple[str, str, str, Map
             candidates,
         ),
     ]
-
-
-def code_system(rid: str, title: str, description: str, concepts: Mapping[str, str]) -> Json:
-    cs = metadata("CodeSystem", rid, title, description)
-    cs |= {
-        "caseSensitive": True,
-        "valueSet": url("ValueSet", rid),
-        "content": "complete",
-        "count": len(concepts),
-        "concept": [{"code": code, "display": display} for code, display in concepts.items()],
-    }
-    return cs
-
-
-def value_set_all(rid: str, title: str) -> Json:
-    vs = metadata("ValueSet", rid, f"{title} (all codes)", f"All codes of the CodeSystem {url('CodeSystem', rid)}.")
-    vs["compose"] = {"include": [{"system": url("CodeSystem", rid)}]}
-    return vs
-
-
-def value_set_enumerated(rid: str, title: str, description: str, codes: Iterable[tuple[str, str]]) -> Json:
-    vs = metadata("ValueSet", rid, title, description)
-    vs["copyright"] = (
-        "This value set includes content from SNOMED CT, which is copyright © 2002+ International Health "
-        "Terminology Standards Development Organisation (IHTSDO)."
-    )
-    vs["compose"] = {"include": [{"system": SCT, "concept": [{"code": c, "display": d} for c, d in codes]}]}
-    return vs
 
 
 def concept_map(candidates: Mapping[str, tuple[str, tuple[SnomedTarget, ...]]], verified: frozenset[str]) -> Json:
