@@ -44,20 +44,24 @@ _WRAPPED_LINE: Final = re.compile(
 # T1 low signal; "synovial thickening and enhancement" is synovitis; "rim-enhancing collection" is not an effusion.
 _CLAUSE_SUBSUMES: Final[dict[str, frozenset[str]]] = {
     "subchondral_fracture_line": frozenset({"fracture_line", "subchondral_low_signal_band"}),
-    "sif_band": frozenset({"subchondral_low_signal_band", "t1_low_signal", "fracture_line"}),
     "band_like_t1_lesion": frozenset({"t1_low_signal", "subchondral_low_signal_band"}),
     "subchondral_low_signal_band": frozenset({"t1_low_signal"}),
     "scintigraphy_diffuse_uptake": frozenset({"scintigraphy_increased_uptake"}),
     "synovitis": frozenset({"contrast_enhancement"}),
     "rim_enhancement": frozenset({"contrast_enhancement", "joint_effusion"}),
     "abscess": frozenset({"joint_effusion"}),
-    "delayed_enhancement": frozenset({"contrast_enhancement"}),
     "focal_enhancing_lesion": frozenset({"contrast_enhancement"}),
 }
 # Stated anywhere in the sentence: a cold area within increased uptake is the cold spot alone (seed 000
 # §Kemik Sintigrafisi: "hot around cold").
 _SENTENCE_SUBSUMES: Final[dict[str, frozenset[str]]] = {
     "scintigraphy_cold_spot": frozenset({"scintigraphy_increased_uptake", "scintigraphy_decreased_uptake"}),
+    # The SIF band is described over several comma-separated words ("irregular, discontinuous subchondral low-signal
+    # band convex to the articular surface", Lecouvet FE et al. AJR 1998;170:71-77): the whole sentence is the one
+    # band, not also a band-like lesion, a plain subchondral band or a fracture line.
+    "sif_band": frozenset({"subchondral_low_signal_band", "band_like_t1_lesion", "t1_low_signal", "fracture_line"}),
+    # "delayed, homogeneous enhancement": the comma splits the one enhancement the sentence describes.
+    "delayed_enhancement": frozenset({"contrast_enhancement"}),
 }
 # Enhancement in a sentence that describes a lesion is the lesion's enhancement (seed 000 §Neoplaziler: tumour
 # tissue enhances): "focal T1 low-signal lesions ..., enhancing after contrast" → a focal enhancing lesion.

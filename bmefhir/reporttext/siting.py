@@ -30,7 +30,6 @@ _PARTS: Final[dict[str, frozenset[str]]] = {
     ),
     "tibial_plateau": frozenset({"medial_tibial_plateau", "lateral_tibial_plateau"}),
     "femoral_condyle": frozenset({"medial_femoral_condyle", "lateral_femoral_condyle"}),
-    "proximal_femur": frozenset({"femoral_head", "femoral_neck"}),
     "sacroiliac_joint": frozenset({"sacrum", "ilium"}),
     "pelvis": frozenset({"sacrum", "ilium", "acetabulum", "sacroiliac_joint"}),
     "spine": frozenset({"vertebra"}),
