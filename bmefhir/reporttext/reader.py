@@ -66,6 +66,8 @@ _SENTENCE_SUBSUMES: Final[dict[str, frozenset[str]]] = {
 # Enhancement in a sentence that describes a lesion is the lesion's enhancement (seed 000 §Neoplaziler: tumour
 # tissue enhances): "focal T1 low-signal lesions ..., enhancing after contrast" → a focal enhancing lesion.
 _LESIONS: Final = frozenset({"focal_lesion", "lytic_lesion"})
+# Words that join the items of a list of sites ("the talus, navicular and cuboid"; "kalkaneus, küboid ve naviküler").
+_LIST_WORDS: Final = _CLAUSE_PUNCT | frozenset({"", "、", "and", "or", "the", "ve", "veya", "ile", "及", "和", "与", "或"})
 
 
 @dataclass
@@ -78,6 +80,7 @@ class _Sentence:
     places: list[PlaceSpan]
     categories: dict[int, set[str]] = field(default_factory=dict)  # id(target) → ConText categories
     clause_of: dict[int, int] = field(default_factory=dict)  # token index → clause number
+    words: dict[int, str] = field(default_factory=dict)  # token index → NORM ("" for white space)
     offset: int = 0  # where the sentence's doc (its language run) starts in the text
 
 
@@ -135,6 +138,7 @@ def _read_doc(doc: Doc, language: Language, offset: int, section: str, out: list
         clause = 0
         for token in sent:
             s.clause_of[token.i] = clause
+            s.words[token.i] = "" if token.is_space else token.norm_
             if token.text in _CLAUSE_PUNCT:
                 clause += 1
         by_sentence[sent.start] = s
@@ -191,6 +195,11 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
     default_site = next(iter(structures)) if len(structures) == 1 else None
     joints = {joint_structure(k) for k in structures}
     default_joint = next(iter(joints)) if len(joints) == 1 else None
+    # The joint the title names ("MRI RIGHT ANKLE") is the joint of whole-joint findings stated without one, even
+    # when the report names bones of a neighbouring joint (navicular, cuneiform: the foot); corpus README.
+    title_joints = {p.structure for p in sited[0][0] if STRUCTURES[p.structure].region == "joint"} if sited else set()
+    title_joint = next(iter(title_joints)) if len(title_joints) == 1 else None
+    default_joint = title_joint or default_joint
 
     out: list[Mention] = []
     focus: list[SitedPlace] = []  # the sites the report last spoke of ("The same area enhances ...")
@@ -211,6 +220,8 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
             resolved: list[tuple[str | None, Side | None]] = [(p.structure, p.side or side_default) for p in places]
             if concept in JOINT_LEVEL:
                 resolved = list(dict.fromkeys((joint_structure(k), side) for k, side in resolved if k))
+                if title_joint and any(k == title_joint for k, _ in resolved):
+                    resolved = [(k, side) for k, side in resolved if k == title_joint]
             if concept in JOINT_DEFAULT and not resolved and default_joint:
                 resolved = [(default_joint, side_default)]
             elif not resolved and default_site:
@@ -275,9 +286,7 @@ def _sites_for(
     cuboid"), so a list of sites separated by commas stays with its finding.
     """
     finding_clauses = {s.clause_of[e.start] for e, _, _ in s.findings}
-    effective: dict[int, int] = {}
-    for c in sorted(set(s.clause_of.values())):
-        effective[c] = c if c in finding_clauses or c == 0 else effective[c - 1]
+    effective = _clause_groups(s, sites, free, finding_clauses)
     by_clause: dict[int, list[SitedPlace]] = {}
     for p in sites:
         if STRUCTURES.get(p.structure) is None:
@@ -298,6 +307,49 @@ def _sites_for(
         side = clause_sides.pop()
         places = [SitedPlace(p.structure, side, p.span) if p.side in (None, "bilateral") else p for p in places]
     return most_specific(places)
+
+
+def _clause_groups(
+    s: _Sentence, sites: list[SitedPlace], free: list[PlaceSpan], finding_clauses: set[int]
+) -> dict[int, int]:
+    """Clause → the clause whose finding its sites belong to.
+
+    A clause naming sites but no finding continues the clause before it ("edema of the talus, navicular and
+    cuboid"). Where the sentence opens with such a list, before any finding, the list goes with the first finding
+    after it: Turkish puts the sites first ("Kalkaneus, küboid, naviküler ve kuneiform kemiklerde ... ödem";
+    Göksel & Kerslake, Turkish: A Comprehensive Grammar, 2005: head-final noun phrases). A clause that names another
+    side than the clause before it is a statement of its own ("右侧股骨头骨髓水肿，左侧股骨头未见异常").
+    """
+    sides: dict[int, set[str]] = {}
+    for p in sites:
+        if p.side:
+            sides.setdefault(s.clause_of[p.span.start], set()).add(p.side)
+    for f in free:
+        sides.setdefault(s.clause_of[f.start], set()).add(side_of(f))
+    clauses = sorted(set(s.clause_of.values()))
+    first_finding = min(finding_clauses, default=None)
+    effective: dict[int, int] = {}
+    for c in clauses:
+        if c in finding_clauses or c == clauses[0]:
+            effective[c] = c
+        elif sides.get(c) and sides.get(effective[c - 1]) and sides[c] != sides[effective[c - 1]]:
+            effective[c] = c
+        else:
+            effective[c] = effective[c - 1]
+    if first_finding is not None:
+        with_sites = {s.clause_of[p.span.start] for p in sites}
+        opening = [c for c in clauses if c < first_finding]
+        if opening and all(c in with_sites and _only_sites(s, c, sites) for c in opening):
+            for c in opening:
+                effective[c] = first_finding
+    return effective
+
+
+def _only_sites(s: _Sentence, clause: int, sites: list[SitedPlace]) -> bool:
+    """The clause is a bare list of site words (and conjunctions)."""
+    covered = {i for p in sites if s.clause_of[p.span.start] == clause for i in range(p.span.start, p.span.end)}
+    tokens = [i for i, c in s.clause_of.items() if c == clause]
+    return all(i in covered or s.words[i] in _LIST_WORDS for i in tokens)
 
 
 def _quote(ent: Span, places: list[SitedPlace], modifiers: list[Span], s: _Sentence) -> tuple[int, int]:
