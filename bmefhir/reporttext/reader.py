@@ -171,7 +171,21 @@ def _read_doc(doc: Doc, language: Language, offset: int, section: str, out: list
         spans = [doc[m.modifier_span[0] : m.modifier_span[1]] for m in modifiers]
         holder.findings.append((ent, ent.label_, spans))
         holder.categories[id(ent)] = {m.category.upper() for m in modifiers}
+        if language == "tr" and _turkish_negative_verb(ent[-1].norm_, ent[-1].lemma_):
+            holder.categories[id(ent)].add("NEGATED_EXISTENCE")  # "kontrastlanmayan lezyon": a non-enhancing lesion
     return section
+
+
+# The Turkish negative suffix -mA- on the finding's own verb, before a participle, past, evidential or aorist ending
+# ("kontrastlanmayan", "kontrastlanmadı", "kontrastlanmamış", "kontrastlanmaz", "kontrastlanmıyor"); not the
+# progressive "-mAktA" nor the verbal noun "-mAsI" (Göksel A, Kerslake C. Turkish: A Comprehensive Grammar. Routledge
+# 2005, §8.1 negation, §25 participles).
+_TR_NEGATIVE_SUFFIX: Final = re.compile(r"^(m[ae](y|d|z|m[ıi]ş)|m[ıiuü]yor)")
+
+
+def _turkish_negative_verb(word: str, stem: str) -> bool:
+    """The word is a lexicon stem followed by the negative suffix."""
+    return stem != word and word.startswith(stem) and bool(_TR_NEGATIVE_SUFFIX.match(word[len(stem) :]))
 
 
 def _report_modality(sentences: list[_Sentence]) -> str | None:
@@ -192,7 +206,10 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
     if default_side is None and len(all_sides) == 1 and "bilateral" not in all_sides:
         default_side = next(iter(all_sides))  # a report about one side; "bilateral" qualifies only its own site
     structures = {p.structure for sites, _ in sited for p in sites}
-    default_site = next(iter(structures)) if len(structures) == 1 else None
+    # The one structure the text names, the most specific one when it names a joint and a bone of it ("Right hip
+    # radiograph: ... femoral head ..." → the femoral head).
+    specific = {p.structure for p in most_specific(p for sites, _ in sited for p in sites)}
+    default_site = next(iter(specific)) if len(specific) == 1 else None
     joints = {joint_structure(k) for k in structures}
     default_joint = next(iter(joints)) if len(joints) == 1 else None
     # The joint the title names ("MRI RIGHT ANKLE") is the joint of whole-joint findings stated without one, even
@@ -244,6 +261,37 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
                 site = Site(key, side) if key is not None else None
                 out.append(Mention(site=site, **common))  # type: ignore[arg-type]
     out.sort(key=lambda m: (m.start, m.end))
+    return _without_joint_repeats(out)
+
+
+def _without_joint_repeats(mentions: list[Mention]) -> list[Mention]:
+    """A bone finding restated for its whole joint ("Impression: left hip bone marrow edema" after "edema of the left
+    femoral head and neck") is the same finding: the most specific site stands (docs/report-text.md "Sites")."""
+
+    def at_bone_of(m: Mention, joint: str) -> bool:
+        s = m.site
+        return s is not None and s.structure != joint and STRUCTURES[s.structure].joint == STRUCTURES[joint].joint
+
+    out = []
+    for m in mentions:
+        site = m.site
+        # The sacroiliac joint is the unit of sacroiliitis (ASAS MRI definition, Rudwaleit M et al. Ann Rheum Dis
+        # 2009;68:1520-7; seed 003): edema of the SIJ is stated for the joint itself.
+        if (
+            site is not None
+            and m.concept not in JOINT_LEVEL
+            and site.structure != "sacroiliac_joint"
+            and STRUCTURES[site.structure].region == "joint"
+        ):
+            if any(
+                o.concept == m.concept
+                and o.assertion == m.assertion
+                and at_bone_of(o, site.structure)
+                and (o.site is not None and o.site.side in (site.side, None, "bilateral"))
+                for o in mentions
+            ):
+                continue
+        out.append(m)
     return out
 
 
