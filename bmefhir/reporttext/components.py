@@ -65,8 +65,9 @@ def _make_norm(nlp: Language, name: str, language: str, stems: list[str]) -> Any
             if known:
                 stem = longest_stem(lower)
                 # "kırığı" is "kırık" + "-ı": a known stem in its dictionary form, when longer, is the word's stem.
+                # Short stems are left alone: "yoğun" (dense) is not "yok" + "-un".
                 hard = turkish_hardened(lower) if language == "tr" else None
-                if hard and hard in known and (stem is None or len(hard) > len(stem)):
+                if hard and len(hard) >= 5 and hard in known and (stem is None or len(hard) > len(stem)):
                     stem = hard
                 token.lemma_ = stem or lower
         return doc
