@@ -66,6 +66,7 @@ _SENTENCE_SUBSUMES: Final[dict[str, frozenset[str]]] = {
 # Enhancement in a sentence that describes a lesion is the lesion's enhancement (seed 000 §Neoplaziler: tumour
 # tissue enhances): "focal T1 low-signal lesions ..., enhancing after contrast" → a focal enhancing lesion.
 _LESIONS: Final = frozenset({"focal_lesion", "lytic_lesion"})
+_SIGNALS: Final = ("t1_low_signal", "t2_high_signal", "stir_high_signal")
 # Words that join the items of a list of sites ("the talus, navicular and cuboid"; "kalkaneus, küboid ve naviküler").
 _LIST_WORDS: Final = _CLAUSE_PUNCT | frozenset({"", "、", "and", "or", "the", "ve", "veya", "ile", "及", "和", "与", "或"})
 
@@ -348,13 +349,36 @@ def _sites_for(
         return []  # "..., marginal osteophytes": a joint finding in a clause of its own belongs to the joint
     if chosen is None:
         return []
-    places = share_side(by_clause[chosen])
+    places = by_clause[chosen]
+    # Signal findings open with the sequence ("T2 koronal kesitlerde sağ femur başında ... artış"): the sites after
+    # the sequence word are theirs.
+    if s.language == "tr" and chosen == own and not ent.label_.endswith(_SIGNALS):
+        places = _head_final(ent, s, places, effective)
+        if not places:
+            return []
+    places = share_side(places)
     # A side word of the finding's own clause refines its sites ("her iki femur başında ...: sağda kollaps").
     clause_sides = {side_of(f) for f in free if effective[s.clause_of[f.start]] == own}
     if len(clause_sides) == 1:
         side = clause_sides.pop()
         places = [SitedPlace(p.structure, side, p.span) if p.side in (None, "bilateral") else p for p in places]
     return most_specific(places)
+
+
+def _head_final(ent: Span, s: _Sentence, places: list[SitedPlace], effective: dict[int, int]) -> list[SitedPlace]:
+    """Turkish names the site before its finding ("asetabulum ve femur başında osteofitler ile asetabulumda subkondral
+    kistler"; Göksel & Kerslake 2005, head-final phrases): of the sites of the finding's clause, those after the
+    previous finding of the clause and up to the finding's end; a site after the finding belongs to the next finding,
+    unless the finding is the clause's last."""
+    group = effective[s.clause_of[ent.start]]
+    others = [e for e, _, _ in s.findings if e is not ent and effective[s.clause_of[e.start]] == group]
+    previous_end = max((e.end for e in others if e.end <= ent.start), default=-1)
+    mine = [p for p in places if previous_end <= p.span.start < ent.end]
+    if mine:
+        return mine
+    if any(e.start >= ent.end for e in others):
+        return []
+    return [p for p in places if p.span.start >= ent.end]
 
 
 def _clause_groups(
