@@ -68,7 +68,9 @@ _SENTENCE_SUBSUMES: Final[dict[str, frozenset[str]]] = {
 _LESIONS: Final = frozenset({"focal_lesion", "lytic_lesion"})
 _SIGNALS: Final = ("t1_low_signal", "t2_high_signal", "stir_high_signal")
 # Words that join the items of a list of sites ("the talus, navicular and cuboid"; "kalkaneus, küboid ve naviküler").
-_LIST_WORDS: Final = _CLAUSE_PUNCT | frozenset({"", "、", "and", "or", "the", "ve", "veya", "ile", "及", "和", "与", "或"})
+_LIST_WORDS: Final = _CLAUSE_PUNCT | frozenset(
+    {"", "、", "and", "or", "the", "ve", "veya", "ile", "及", "和", "与", "或"}
+)
 
 
 @dataclass
@@ -278,21 +280,21 @@ def _without_joint_repeats(mentions: list[Mention]) -> list[Mention]:
         site = m.site
         # The sacroiliac joint is the unit of sacroiliitis (ASAS MRI definition, Rudwaleit M et al. Ann Rheum Dis
         # 2009;68:1520-7; seed 003): edema of the SIJ is stated for the joint itself.
-        if (
+        restated = (
             site is not None
             and m.concept not in JOINT_LEVEL
             and site.structure != "sacroiliac_joint"
             and STRUCTURES[site.structure].region == "joint"
-        ):
-            if any(
+            and any(
                 o.concept == m.concept
                 and o.assertion == m.assertion
                 and at_bone_of(o, site.structure)
                 and (o.site is not None and o.site.side in (site.side, None, "bilateral"))
                 for o in mentions
-            ):
-                continue
-        out.append(m)
+            )
+        )
+        if not restated:
+            out.append(m)
     return out
 
 
@@ -402,12 +404,8 @@ def _clause_groups(
     first_finding = min(finding_clauses, default=None)
     effective: dict[int, int] = {}
     for c in clauses:
-        if c in finding_clauses or c == clauses[0]:
-            effective[c] = c
-        elif sides.get(c) and sides.get(effective[c - 1]) and sides[c] != sides[effective[c - 1]]:
-            effective[c] = c
-        else:
-            effective[c] = effective[c - 1]
+        other_side = bool(sides.get(c)) and c > clauses[0] and sides.get(effective[c - 1], sides[c]) != sides[c]
+        effective[c] = c if c in finding_clauses or c == clauses[0] or other_side else effective[c - 1]
     if first_finding is not None:
         with_sites = {s.clause_of[p.span.start] for p in sites}
         opening = [c for c in clauses if c < first_finding]
