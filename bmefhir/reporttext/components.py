@@ -23,6 +23,23 @@ def turkish_lower(text: str) -> str:
     return text.translate(_TURKISH_LOWER).lower()
 
 
+# Turkish final-consonant alternation: a stem-final p, ç, t, k becomes b, c, d, ğ before a suffix that begins with a
+# vowel ("kırık" → "kırığı", "kırıkları" unchanged; Göksel A, Kerslake C. Turkish: A Comprehensive Grammar. Routledge
+# 2005, §2.4.2). Lexicon stems are written in the dictionary form, so the softened word is also tried hardened back.
+_SOFTENED: Final = {"ğ": "k", "b": "p", "c": "ç", "d": "t"}
+_TURKISH_VOWELS: Final = frozenset("aeıioöuüâîû")
+
+
+def turkish_hardened(word: str) -> str | None:
+    """The dictionary form of the stem when ``word`` ends in a softened stem-final consonant and a vowel suffix:
+    "kırığı" → "kırık", "yırtığının" → "yırtık"; None otherwise. Only the last softened consonant is the stem's end
+    ("yoğunluğu" is not "yok" + ...)."""
+    for i in range(len(word) - 2, 0, -1):
+        if word[i] in _SOFTENED and word[i + 1] in _TURKISH_VOWELS:
+            return word[:i] + _SOFTENED[word[i]]
+    return None
+
+
 def lower_for(language: str, text: str) -> str:
     return turkish_lower(text) if language == "tr" else text.lower()
 
@@ -38,13 +55,21 @@ def _make_norm(nlp: Language, name: str, language: str, stems: list[str]) -> Any
     known = frozenset(stems)
     longest = max((len(s) for s in known), default=0)
 
+    def longest_stem(word: str) -> str | None:
+        return next((word[:k] for k in range(min(len(word), longest), 0, -1) if word[:k] in known), None)
+
     def norm(doc: Doc) -> Doc:
         for token in doc:
             lower = lower_for(language, token.text)
             token.norm_ = lower
             if known:
-                stem = next((lower[:k] for k in range(min(len(lower), longest), 0, -1) if lower[:k] in known), lower)
-                token.lemma_ = stem
+                stem = longest_stem(lower)
+                # "kırığı" is "kırık" + "-ı": a known stem in its dictionary form, when longer, is the word's stem.
+                # Short stems are left alone: "yoğun" (dense) is not "yok" + "-un".
+                hard = turkish_hardened(lower) if language == "tr" else None
+                if hard and len(hard) >= 5 and hard in known and (stem is None or len(hard) > len(stem)):
+                    stem = hard
+                token.lemma_ = stem or lower
         return doc
 
     return norm

@@ -44,24 +44,33 @@ _WRAPPED_LINE: Final = re.compile(
 # T1 low signal; "synovial thickening and enhancement" is synovitis; "rim-enhancing collection" is not an effusion.
 _CLAUSE_SUBSUMES: Final[dict[str, frozenset[str]]] = {
     "subchondral_fracture_line": frozenset({"fracture_line", "subchondral_low_signal_band"}),
-    "sif_band": frozenset({"subchondral_low_signal_band", "t1_low_signal", "fracture_line"}),
     "band_like_t1_lesion": frozenset({"t1_low_signal", "subchondral_low_signal_band"}),
     "subchondral_low_signal_band": frozenset({"t1_low_signal"}),
     "scintigraphy_diffuse_uptake": frozenset({"scintigraphy_increased_uptake"}),
     "synovitis": frozenset({"contrast_enhancement"}),
     "rim_enhancement": frozenset({"contrast_enhancement", "joint_effusion"}),
     "abscess": frozenset({"joint_effusion"}),
-    "delayed_enhancement": frozenset({"contrast_enhancement"}),
     "focal_enhancing_lesion": frozenset({"contrast_enhancement"}),
 }
 # Stated anywhere in the sentence: a cold area within increased uptake is the cold spot alone (seed 000
 # §Kemik Sintigrafisi: "hot around cold").
 _SENTENCE_SUBSUMES: Final[dict[str, frozenset[str]]] = {
     "scintigraphy_cold_spot": frozenset({"scintigraphy_increased_uptake", "scintigraphy_decreased_uptake"}),
+    # The SIF band is described over several comma-separated words ("irregular, discontinuous subchondral low-signal
+    # band convex to the articular surface", Lecouvet FE et al. AJR 1998;170:71-77): the whole sentence is the one
+    # band, not also a band-like lesion, a plain subchondral band or a fracture line.
+    "sif_band": frozenset({"subchondral_low_signal_band", "band_like_t1_lesion", "t1_low_signal", "fracture_line"}),
+    # "delayed, homogeneous enhancement": the comma splits the one enhancement the sentence describes.
+    "delayed_enhancement": frozenset({"contrast_enhancement"}),
 }
 # Enhancement in a sentence that describes a lesion is the lesion's enhancement (seed 000 §Neoplaziler: tumour
 # tissue enhances): "focal T1 low-signal lesions ..., enhancing after contrast" → a focal enhancing lesion.
 _LESIONS: Final = frozenset({"focal_lesion", "lytic_lesion"})
+_SIGNALS: Final = ("t1_low_signal", "t2_high_signal", "stir_high_signal")
+# Words that join the items of a list of sites ("the talus, navicular and cuboid"; "kalkaneus, küboid ve naviküler").
+_LIST_WORDS: Final = _CLAUSE_PUNCT | frozenset(
+    {"", "、", "and", "or", "the", "ve", "veya", "ile", "及", "和", "与", "或"}
+)
 
 
 @dataclass
@@ -74,6 +83,7 @@ class _Sentence:
     places: list[PlaceSpan]
     categories: dict[int, set[str]] = field(default_factory=dict)  # id(target) → ConText categories
     clause_of: dict[int, int] = field(default_factory=dict)  # token index → clause number
+    words: dict[int, str] = field(default_factory=dict)  # token index → NORM ("" for white space)
     offset: int = 0  # where the sentence's doc (its language run) starts in the text
 
 
@@ -131,6 +141,7 @@ def _read_doc(doc: Doc, language: Language, offset: int, section: str, out: list
         clause = 0
         for token in sent:
             s.clause_of[token.i] = clause
+            s.words[token.i] = "" if token.is_space else token.norm_
             if token.text in _CLAUSE_PUNCT:
                 clause += 1
         by_sentence[sent.start] = s
@@ -163,7 +174,21 @@ def _read_doc(doc: Doc, language: Language, offset: int, section: str, out: list
         spans = [doc[m.modifier_span[0] : m.modifier_span[1]] for m in modifiers]
         holder.findings.append((ent, ent.label_, spans))
         holder.categories[id(ent)] = {m.category.upper() for m in modifiers}
+        if language == "tr" and _turkish_negative_verb(ent[-1].norm_, ent[-1].lemma_):
+            holder.categories[id(ent)].add("NEGATED_EXISTENCE")  # "kontrastlanmayan lezyon": a non-enhancing lesion
     return section
+
+
+# The Turkish negative suffix -mA- on the finding's own verb, before a participle, past, evidential or aorist ending
+# ("kontrastlanmayan", "kontrastlanmadı", "kontrastlanmamış", "kontrastlanmaz", "kontrastlanmıyor"); not the
+# progressive "-mAktA" nor the verbal noun "-mAsI" (Göksel A, Kerslake C. Turkish: A Comprehensive Grammar. Routledge
+# 2005, §8.1 negation, §25 participles).
+_TR_NEGATIVE_SUFFIX: Final = re.compile(r"^(m[ae](y|d|z|m[ıi]ş)|m[ıiuü]yor)")
+
+
+def _turkish_negative_verb(word: str, stem: str) -> bool:
+    """The word is a lexicon stem followed by the negative suffix."""
+    return stem != word and word.startswith(stem) and bool(_TR_NEGATIVE_SUFFIX.match(word[len(stem) :]))
 
 
 def _report_modality(sentences: list[_Sentence]) -> str | None:
@@ -184,9 +209,17 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
     if default_side is None and len(all_sides) == 1 and "bilateral" not in all_sides:
         default_side = next(iter(all_sides))  # a report about one side; "bilateral" qualifies only its own site
     structures = {p.structure for sites, _ in sited for p in sites}
-    default_site = next(iter(structures)) if len(structures) == 1 else None
+    # The one structure the text names, the most specific one when it names a joint and a bone of it ("Right hip
+    # radiograph: ... femoral head ..." → the femoral head).
+    specific = {p.structure for p in most_specific(p for sites, _ in sited for p in sites)}
+    default_site = next(iter(specific)) if len(specific) == 1 else None
     joints = {joint_structure(k) for k in structures}
     default_joint = next(iter(joints)) if len(joints) == 1 else None
+    # The joint the title names ("MRI RIGHT ANKLE") is the joint of whole-joint findings stated without one, even
+    # when the report names bones of a neighbouring joint (navicular, cuneiform: the foot); corpus README.
+    title_joints = {p.structure for p in sited[0][0] if STRUCTURES[p.structure].region == "joint"} if sited else set()
+    title_joint = next(iter(title_joints)) if len(title_joints) == 1 else None
+    default_joint = title_joint or default_joint
 
     out: list[Mention] = []
     focus: list[SitedPlace] = []  # the sites the report last spoke of ("The same area enhances ...")
@@ -207,6 +240,8 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
             resolved: list[tuple[str | None, Side | None]] = [(p.structure, p.side or side_default) for p in places]
             if concept in JOINT_LEVEL:
                 resolved = list(dict.fromkeys((joint_structure(k), side) for k, side in resolved if k))
+                if title_joint and any(k == title_joint for k, _ in resolved):
+                    resolved = [(k, side) for k, side in resolved if k == title_joint]
             if concept in JOINT_DEFAULT and not resolved and default_joint:
                 resolved = [(default_joint, side_default)]
             elif not resolved and default_site:
@@ -229,6 +264,37 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
                 site = Site(key, side) if key is not None else None
                 out.append(Mention(site=site, **common))  # type: ignore[arg-type]
     out.sort(key=lambda m: (m.start, m.end))
+    return _without_joint_repeats(out)
+
+
+def _without_joint_repeats(mentions: list[Mention]) -> list[Mention]:
+    """A bone finding restated for its whole joint ("Impression: left hip bone marrow edema" after "edema of the left
+    femoral head and neck") is the same finding: the most specific site stands (docs/report-text.md "Sites")."""
+
+    def at_bone_of(m: Mention, joint: str) -> bool:
+        s = m.site
+        return s is not None and s.structure != joint and STRUCTURES[s.structure].joint == STRUCTURES[joint].joint
+
+    out = []
+    for m in mentions:
+        site = m.site
+        # The sacroiliac joint is the unit of sacroiliitis (ASAS MRI definition, Rudwaleit M et al. Ann Rheum Dis
+        # 2009;68:1520-7; seed 003): edema of the SIJ is stated for the joint itself.
+        restated = (
+            site is not None
+            and m.concept not in JOINT_LEVEL
+            and site.structure != "sacroiliac_joint"
+            and STRUCTURES[site.structure].region == "joint"
+            and any(
+                o.concept == m.concept
+                and o.assertion == m.assertion
+                and at_bone_of(o, site.structure)
+                and (o.site is not None and o.site.side in (site.side, None, "bilateral"))
+                for o in mentions
+            )
+        )
+        if not restated:
+            out.append(m)
     return out
 
 
@@ -271,9 +337,7 @@ def _sites_for(
     cuboid"), so a list of sites separated by commas stays with its finding.
     """
     finding_clauses = {s.clause_of[e.start] for e, _, _ in s.findings}
-    effective: dict[int, int] = {}
-    for c in sorted(set(s.clause_of.values())):
-        effective[c] = c if c in finding_clauses or c == 0 else effective[c - 1]
+    effective = _clause_groups(s, sites, free, finding_clauses)
     by_clause: dict[int, list[SitedPlace]] = {}
     for p in sites:
         if STRUCTURES.get(p.structure) is None:
@@ -287,13 +351,75 @@ def _sites_for(
         return []  # "..., marginal osteophytes": a joint finding in a clause of its own belongs to the joint
     if chosen is None:
         return []
-    places = share_side(by_clause[chosen])
+    places = by_clause[chosen]
+    # Signal findings open with the sequence ("T2 koronal kesitlerde sağ femur başında ... artış"): the sites after
+    # the sequence word are theirs.
+    if s.language == "tr" and chosen == own and not ent.label_.endswith(_SIGNALS):
+        places = _head_final(ent, s, places, effective)
+        if not places:
+            return []
+    places = share_side(places)
     # A side word of the finding's own clause refines its sites ("her iki femur başında ...: sağda kollaps").
     clause_sides = {side_of(f) for f in free if effective[s.clause_of[f.start]] == own}
     if len(clause_sides) == 1:
         side = clause_sides.pop()
         places = [SitedPlace(p.structure, side, p.span) if p.side in (None, "bilateral") else p for p in places]
     return most_specific(places)
+
+
+def _head_final(ent: Span, s: _Sentence, places: list[SitedPlace], effective: dict[int, int]) -> list[SitedPlace]:
+    """Turkish names the site before its finding ("asetabulum ve femur başında osteofitler ile asetabulumda subkondral
+    kistler"; Göksel & Kerslake 2005, head-final phrases): of the sites of the finding's clause, those after the
+    previous finding of the clause and up to the finding's end; a site after the finding belongs to the next finding,
+    unless the finding is the clause's last."""
+    group = effective[s.clause_of[ent.start]]
+    others = [e for e, _, _ in s.findings if e is not ent and effective[s.clause_of[e.start]] == group]
+    previous_end = max((e.end for e in others if e.end <= ent.start), default=-1)
+    mine = [p for p in places if previous_end <= p.span.start < ent.end]
+    if mine:
+        return mine
+    if any(e.start >= ent.end for e in others):
+        return []
+    return [p for p in places if p.span.start >= ent.end]
+
+
+def _clause_groups(
+    s: _Sentence, sites: list[SitedPlace], free: list[PlaceSpan], finding_clauses: set[int]
+) -> dict[int, int]:
+    """Clause → the clause whose finding its sites belong to.
+
+    A clause naming sites but no finding continues the clause before it ("edema of the talus, navicular and
+    cuboid"). Where the sentence opens with such a list, before any finding, the list goes with the first finding
+    after it: Turkish puts the sites first ("Kalkaneus, küboid, naviküler ve kuneiform kemiklerde ... ödem";
+    Göksel & Kerslake, Turkish: A Comprehensive Grammar, 2005: head-final noun phrases). A clause that names another
+    side than the clause before it is a statement of its own ("右侧股骨头骨髓水肿，左侧股骨头未见异常").
+    """
+    sides: dict[int, set[str]] = {}
+    for p in sites:
+        if p.side:
+            sides.setdefault(s.clause_of[p.span.start], set()).add(p.side)
+    for f in free:
+        sides.setdefault(s.clause_of[f.start], set()).add(side_of(f))
+    clauses = sorted(set(s.clause_of.values()))
+    first_finding = min(finding_clauses, default=None)
+    effective: dict[int, int] = {}
+    for c in clauses:
+        other_side = bool(sides.get(c)) and c > clauses[0] and sides.get(effective[c - 1], sides[c]) != sides[c]
+        effective[c] = c if c in finding_clauses or c == clauses[0] or other_side else effective[c - 1]
+    if first_finding is not None:
+        with_sites = {s.clause_of[p.span.start] for p in sites}
+        opening = [c for c in clauses if c < first_finding]
+        if opening and all(c in with_sites and _only_sites(s, c, sites) for c in opening):
+            for c in opening:
+                effective[c] = first_finding
+    return effective
+
+
+def _only_sites(s: _Sentence, clause: int, sites: list[SitedPlace]) -> bool:
+    """The clause is a bare list of site words (and conjunctions)."""
+    covered = {i for p in sites if s.clause_of[p.span.start] == clause for i in range(p.span.start, p.span.end)}
+    tokens = [i for i, c in s.clause_of.items() if c == clause]
+    return all(i in covered or s.words[i] in _LIST_WORDS for i in tokens)
 
 
 def _quote(ent: Span, places: list[SitedPlace], modifiers: list[Span], s: _Sentence) -> tuple[int, int]:

@@ -30,9 +30,9 @@ _PARTS: Final[dict[str, frozenset[str]]] = {
     ),
     "tibial_plateau": frozenset({"medial_tibial_plateau", "lateral_tibial_plateau"}),
     "femoral_condyle": frozenset({"medial_femoral_condyle", "lateral_femoral_condyle"}),
-    "proximal_femur": frozenset({"femoral_head", "femoral_neck"}),
     "sacroiliac_joint": frozenset({"sacrum", "ilium"}),
-    "pelvis": frozenset({"sacrum", "ilium", "acetabulum", "sacroiliac_joint"}),
+    # A pelvic study covers the hips: "Pelvis grafisinde sağ femur başında ...", "骨盆正位片：右侧股骨头 ...".
+    "pelvis": frozenset({"sacrum", "ilium", "acetabulum", "sacroiliac_joint", "hip", "femoral_head", "femoral_neck"}),
     "spine": frozenset({"vertebra"}),
 }
 

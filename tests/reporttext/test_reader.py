@@ -340,3 +340,77 @@ def test_chinese_subchondral_fracture_line_is_not_also_a_fracture_line() -> None
     assert one(reading, "subchondral_fracture_line").assertion == "affirmed"
     assert found(reading, "fracture_line") == []
     assert found(reading, "articular_collapse") == []
+
+
+# --- Turkish morphology, siting and composites (docs/report-text.md "Choices") ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("word", "stem"),
+    [("kırığı", "kırık"), ("yırtığının", "yırtık"), ("yoğunluğu", "yoğunluk"), ("ödemi", "öt"), ("talus", None)],
+)
+def test_turkish_hardened_stem(word: str, stem: str | None) -> None:
+    from bmefhir.reporttext.components import turkish_hardened
+
+    assert turkish_hardened(word) == stem
+
+
+def test_turkish_softened_consonant_reads_the_stem_but_yogun_is_not_yok() -> None:
+    reading = read_report("L1 vertebra korpusunda akut kompresyon kırığı ve yoğun kemik iliği ödemi izlendi.", "tr")
+    assert one(reading, "fracture_line").assertion == "affirmed"
+    assert {m.assertion for m in found(reading, "bone_marrow_edema")} == {"affirmed"}
+
+
+@pytest.mark.parametrize(
+    ("sentence", "assertion"),
+    [
+        ("Sol iliak kemikte kontrastlanmayan fokal lezyon izlendi.", "negated"),
+        ("Lezyon kontrast sonrası belirgin kontrastlanmaktadır.", "affirmed"),
+    ],
+)
+def test_turkish_negative_suffix_on_the_finding_verb(sentence: str, assertion: str) -> None:
+    reading = read_report(sentence, "tr")
+    concept = "focal_enhancing_lesion" if "lezyon izlendi" in sentence else "contrast_enhancement"
+    assert one(reading, concept).assertion == assertion
+
+
+def test_turkish_capital_stir_and_edema_on_stir() -> None:
+    text = "SOL AYAK BİLEĞİ MRG\nBulgular: Distal tibiada STIR görüntülerde yüksek sinyal izlendi."
+    reading = read_report(text, "tr")
+    assert sites(reading, "stir_high_signal") == {("distal_tibia", "left")}
+
+
+def test_turkish_leading_site_list_and_head_final_sites() -> None:
+    reading = read_report("Kalkaneus, küboid ve naviküler kemiklerde kemik iliği ödemi izlendi.", "tr")
+    assert {s for s, _ in sites(reading, "bone_marrow_edema")} == {"calcaneus", "cuboid", "navicular"}
+    text = "Sol kalçada asetabulum ve femur başında osteofitler ile asetabulumda subkondral kistler."
+    reading = read_report(text, "tr")
+    assert sites(reading, "subchondral_cyst") == {("acetabulum", "left")}
+    assert sites(reading, "osteophytes") == {("acetabulum", "left"), ("femoral_head", "left")}
+
+
+def test_title_joint_is_the_joint_of_whole_joint_findings() -> None:
+    text = "MRI RIGHT ANKLE\nFindings: Edema of the talus, navicular and cuneiform. Small joint effusion."
+    reading = read_report(text)
+    assert sites(reading, "joint_effusion") == {("ankle", "right")}
+
+
+def test_another_side_in_the_next_clause_is_its_own_statement() -> None:
+    reading = read_report("右侧股骨头骨髓水肿，左侧股骨头未见异常。", "zh")
+    assert sites(reading, "bone_marrow_edema") == {("femoral_head", "right")}
+
+
+def test_sif_band_over_commas_is_one_finding_and_joint_restatement_is_read_once() -> None:
+    text = (
+        "SOL DİZ MRG\nBulgular: Femur medial kondilinde eklem yüzeyine doğru konveks, düzensiz ve kesintili subkondral "
+        "hipointens bant izlendi. Femur medial kondilinde yaygın kemik iliği ödemi mevcuttur.\n"
+        "Sonuç: Sol dizde kemik iliği ödemi."
+    )
+    reading = read_report(text, "tr")
+    assert found(reading, "sif_band")
+    assert not found(reading, "subchondral_low_signal_band")
+    assert sites(reading, "bone_marrow_edema") == {("medial_femoral_condyle", "left")}
+
+
+def test_no_focal_lesion_is_negated() -> None:
+    assert one(read_report("MRI hip. No focal lesion.", "en"), "focal_lesion").assertion == "negated"
