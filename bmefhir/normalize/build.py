@@ -21,7 +21,7 @@ from bmefhir.normalize.medications import read_medication_use
 from bmefhir.normalize.observations import SKIPPED_STATUS, effective_date, imaging_study_refs, read_observation
 from bmefhir.normalize.parse import READ_TYPES, validate
 from bmefhir.normalize.patient import read_patient
-from bmefhir.normalize.relevance import SkipLog, skip_reason, unused_type
+from bmefhir.normalize.relevance import Skip, SkipLog, skip_reason, unused_type
 from bmefhir.normalize.report_findings import Reader, text_findings
 from bmefhir.normalize.report_sources import (
     TextSource,
@@ -55,6 +55,15 @@ SUBJECT_ELEMENT = {
     "DocumentReference": "subject",
 }
 _MAX_BUNDLE_DEPTH = 3
+_UNUSED_BINARY = Skip(
+    "information", "informational", "Binary", "Binary not used: no report attachment of this patient points at it"
+)
+_UNUSED_MEDICATION = Skip(
+    "information",
+    "informational",
+    "Medication",
+    "Medication not used: unreferenced, or its drug is not in a class bmefhir reads",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,8 +225,8 @@ def build_record(
             (medications if rtype == "MedicationStatement" else requests).append(exposure)
 
     findings += text_findings(ctx, text_sources, findings, read=read)
-    sources += _binaries(ctx, binaries)
-    _medications(ctx, medication_resources)
+    sources += _binaries(ctx, binaries, skipped)
+    _medications(ctx, medication_resources, skipped)
     medications += _requests_without_statement(ctx, requests, medications)
     skipped.emit(ctx, patient_ref)
     if patient is None:
@@ -248,37 +257,25 @@ def _observation_text(ctx: Context, ref: str, res: JSON) -> TextSource | None:
     return observation_text(ctx, ref, res, effective_date(ctx, ref, res), tuple(imaging_study_refs(ctx, res)))
 
 
-def _binaries(ctx: Context, binaries: dict[str, JSON]) -> list[SourceRef]:
-    """Binaries an attachment url read are sources (validated); the others are not used."""
+def _binaries(ctx: Context, binaries: dict[str, JSON], skipped: SkipLog) -> list[SourceRef]:
+    """Binaries an attachment url read are sources (validated); the others are not used (counted)."""
     used = []
     for ref, res in binaries.items():
         if ref in ctx.used_refs:
             used.append(SourceRef(ref, string(obj(res, "meta"), "versionId")))
             ctx.issues.extend(validate(res, ref))
         else:
-            ctx.note(
-                "information",
-                "informational",
-                ref,
-                "Binary",
-                "Binary not used: no report attachment of this patient points at it",
-            )
+            skipped.add("Binary", ref, _UNUSED_BINARY)
     return used
 
 
-def _medications(ctx: Context, medications: dict[str, JSON]) -> None:
-    """Medications a statement or request used are validated; the others are noted as not used."""
+def _medications(ctx: Context, medications: dict[str, JSON], skipped: SkipLog) -> None:
+    """Medications a statement or request used are validated; the others are not used (counted)."""
     for ref, res in medications.items():
         if ref in ctx.used_refs:
             ctx.issues.extend(validate(res, ref))
         else:
-            ctx.note(
-                "information",
-                "informational",
-                ref,
-                "Medication",
-                "Medication not used: unreferenced, or its drug is not in a class bmefhir reads",
-            )
+            skipped.add("Medication", ref, _UNUSED_MEDICATION)
 
 
 def _requests_without_statement(
