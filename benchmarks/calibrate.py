@@ -11,11 +11,11 @@ are then fitted by minimising the mean log-loss of the final diagnosis over a gr
 steps of 0.05; uncertainty 0.02-0.20, never below 0.02 so that no candidate is shown at 0 % or 100 %).
 Figures are reported
 
-* in sample (fitted on all 67 cases and measured on the same cases: optimistic), and
-* cross-validated: leave-one-out (fit on 66, predict the held-out one) and stratified 5-fold repeated
+* in sample (fitted on all n cases (80 in round 4) and measured on the same cases: optimistic), and
+* cross-validated: leave-one-out (fit on n - 1, predict the held-out one) and stratified 5-fold repeated
   20 times (fixed seed; the folds keep the mix of final diagnoses). The held-out predictions of every
-  fold are pooled and scored together, so the cross-validated ECE is computed on 67 held-out cases
-  (5-fold: on 20 x 67, averaged over the repeats).
+  fold are pooled and scored together, so the cross-validated ECE is computed on n held-out cases
+  (5-fold: on 20 x n, averaged over the repeats).
 
 A fit that only looks good in sample is over-fitted; the value adopted in knowledge.yaml is the one
 whose cross-validated figures hold. The knowledge base's weights were not tuned on these figures, but

@@ -22,7 +22,15 @@ import argparse
 import time
 
 from bmefhir.testing.cases import MUST_NOT_MISS, RED_FLAG_REQUIRED
-from bmefhir.testing.clinical import CASES_DIR, PASSING_FILE, Report, evaluate_all, passing_yaml, step_use
+from bmefhir.testing.clinical import (
+    CASES_DIR,
+    PASSING_FILE,
+    Report,
+    evaluate_all,
+    load_heldout,
+    passing_yaml,
+    step_use,
+)
 
 TARGET_TOP1 = 0.90
 TARGET_TOP3 = 1.00
@@ -40,7 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     form = "text" if args.text else "coded"
     start = time.perf_counter()
-    report = Report(form, evaluate_all(form))
+    report = Report(form, evaluate_all(form), load_heldout())
     elapsed = time.perf_counter() - start
     results = report.results
     print(f"published-case benchmark, {form} form: {len(results)} cases in {elapsed:.1f} s\n")
@@ -71,7 +79,8 @@ def main() -> None:
     failing = [r for r in results if not r.passes]
     print(f"\nfailing cases ({len(failing)} of {len(results)}; pass = top-1 right and required red flag raised):")
     for r in failing:
-        print(f"  {r.case.id}: {r.failure()}")
+        mark = " (held out)" if r.case.id in report.heldout else ""
+        print(f"  {r.case.id}{mark}: {r.failure()}")
 
     print("\nnext steps (share of cases; 'repeats' = cases where the step asks for data already on record):")
     for s in step_use(results):

@@ -75,6 +75,8 @@ OBSERVATION_CONCEPTS: Final[dict[str, str]] = {
     "breastfeeding": "Currently breastfeeding (lactating)",
     "weight_loss": "Unintentional weight loss",
     "night_sweats": "Night sweats",
+    "constitutional_symptoms": "Constitutional (B) symptoms recorded as such (which ones not specified)",
+    "night_pain_nsaid_relief": "Night pain relieved by NSAIDs or salicylates (aspirin)",
     "overuse": "Recent increase in activity / repetitive loading",
 }
 
@@ -106,6 +108,10 @@ FINDING_CONCEPTS: Final[dict[str, str]] = {
     "focal_enhancing_lesion": "Focal enhancing lesion / tumour tissue on contrast MRI",
     "focal_lesion": "Focal marrow lesion (not further characterised)",
     "lytic_lesion": "Lytic (osteolytic) bone lesion",
+    "osteoid_osteoma_nidus": (
+        "Nidus: small (< 2 cm) round lucent or enhancing focus, often centrally mineralised, with reactive sclerosis "
+        "or cortical thickening (osteoid osteoma)"
+    ),
     "cortical_destruction": "Cortical destruction",
     "soft_tissue_mass": "Soft tissue mass",
     "periosteal_reaction": "Periosteal reaction",

@@ -23,7 +23,7 @@ from bmefhir.render.signature import Signature
 from bmefhir.render.summary import summarize
 
 # ``Analysis`` and ``analyse`` live in ``bmefhir.analysis`` (below render); re-exported for callers.
-__all__ = ["Analysis", "PatientResult", "analyse", "process_patient"]
+__all__ = ["Analysis", "PatientResult", "analyse", "analyse_patient", "process_patient"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,24 @@ class PatientResult:
     analysis: Analysis
     outputs: Outputs
     summary: dict[str, Any]
+
+
+def analyse_patient(
+    resources: Iterable[dict[str, Any]],
+    now: datetime,
+    *,
+    patient_id: str | None = None,
+    source_issues: Iterable[DataQualityIssue] = (),
+    kb: KnowledgeBase | None = None,
+) -> Analysis:
+    """Build the record from raw FHIR JSON and analyse it: everything but the output resources,
+    for callers that show the result and write nothing (CDS Hooks cards)."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    if not plausible(now.date()):
+        raise ValueError(f"now must be between {EARLIEST.year} and {LATEST.year}")
+    record = build_record(resources, patient_id=patient_id, source_issues=source_issues)
+    return analyse(record, now, kb)
 
 
 def process_patient(
@@ -43,16 +61,11 @@ def process_patient(
     signature: Signature | None = None,
     write_findings: bool = False,
 ) -> PatientResult:
-    """Build the record from raw FHIR JSON, analyse it and render the output resources.
+    """:func:`analyse_patient`, then render the output resources.
 
     ``write_findings`` adds the findings read from report text as ``bmefhir-imaging-finding``
     Observations to the outputs (``bmefhir.render.findings``).
     """
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    if not plausible(now.date()):
-        raise ValueError(f"now must be between {EARLIEST.year} and {LATEST.year}")
-    record = build_record(resources, patient_id=patient_id, source_issues=source_issues)
-    analysis = analyse(record, now, kb)
+    analysis = analyse_patient(resources, now, patient_id=patient_id, source_issues=source_issues, kb=kb)
     outputs = render_outputs(analysis, signature=signature, write_findings=write_findings)
     return PatientResult(analysis, outputs, summarize(analysis))

@@ -153,6 +153,7 @@ class ImagingStudyInfo:
     modalities: tuple[str, ...]
     date: date | None
     sites: tuple[Site, ...] = ()
+    contrast: bool = False  # an MRI whose description says contrast was given (so contrast MRI is on record)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +180,9 @@ class ConditionEntry:
     abatement: date | None
     active: bool
     site: Site | None = None
+    # Not confirmed: verificationStatus unconfirmed / provisional / differential, or a health concern
+    # nobody confirmed; facts resting only on such entries count as uncertain (docs/input-conventions.md).
+    uncertain: bool = False
 
 
 @dataclass(frozen=True, slots=True)

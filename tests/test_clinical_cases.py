@@ -18,7 +18,7 @@ from bmefhir.testing.cases import (
     resources,
     to_bundle,
 )
-from bmefhir.testing.clinical import CASES_DIR, PASSING_FILE, evaluate, load_passing
+from bmefhir.testing.clinical import CASES_DIR, PASSING_FILE, categories, evaluate, load_heldout, load_passing
 
 CASES = load_cases(CASES_DIR)
 BY_ID = {c.id: c for c in CASES}
@@ -104,3 +104,28 @@ def test_new_passes_are_listed() -> None:
         f"these cases pass now but are not in benchmarks/cases/{PASSING_FILE}: {new}; "
         "update it with: PYTHONPATH=$PWD .venv/bin/python benchmarks/clinical.py --write-passing"
     )
+
+
+def test_a_study_without_a_stated_modality_is_sent_without_an_imaging_study() -> None:
+    case = BY_ID["neo-lymphoma-epiph-13m-crpath2018"]
+    assert [s.modality for s in case.studies] == ["unknown"]
+    coded = resources(case, "coded")
+    assert not [r for r in coded if r["resourceType"] == "ImagingStudy"]
+    findings = [r for r in coded if r["resourceType"] == "Observation" and "derivedFrom" not in r]
+    assert {r["code"]["coding"][0]["code"] for r in findings} >= {"lytic_lesion", "cortical_destruction"}
+    reports = [r for r in resources(case, "text") if r["resourceType"] == "DiagnosticReport"]
+    assert reports
+    assert all("imagingStudy" not in r for r in reports)
+    summary = process_patient(coded, case.now).summary
+    assert "neoplasm" in {f["candidate"] for f in summary["red_flags"]}  # the findings count without a modality
+
+
+def test_the_held_out_set_names_existing_cases_and_is_reported_on_its_own() -> None:
+    heldout = load_heldout(CASES_DIR)
+    assert len(heldout) >= 8
+    assert heldout <= set(BY_ID)
+    results = [evaluate(BY_ID[i]) for i in sorted(heldout)[:3]] + [evaluate(CASES[0])]
+    cats = categories(results, heldout)
+    assert len(cats["set:held-out"]) == 3
+    assert [r.case.id for r in cats["set:earlier"]] == [CASES[0].id]
+    assert CASES[0].id not in heldout

@@ -11,7 +11,7 @@ import orjson
 import typer
 from rich.console import Console
 
-from bmefhir.synth import synth_cohort
+from bmefhir.synth import SCENARIOS, synth_cohort
 
 err = Console(stderr=True, soft_wrap=True)
 
@@ -40,14 +40,30 @@ def synth(
     per_bundle: Annotated[
         int, typer.Option("--per-bundle", min=1, help="patients per transaction file (batch for bulk loads)")
     ] = 25,
+    realistic: Annotated[
+        bool,
+        typer.Option(
+            "--realistic",
+            help="US Core shapes (MedicationRequest, ICD-10-CM problem-list and encounter-diagnosis Conditions) "
+            "with the BME data buried among visits, vital signs, routine labs, immunizations and notes",
+        ),
+    ] = False,
+    scenario: Annotated[
+        str | None,
+        typer.Option("--scenario", help=f"every patient of one scenario: {', '.join(SCENARIOS)}"),
+    ] = None,
 ) -> None:
     """Write seeded synthetic patients (every candidate diagnosis, with labs, medications and MRI) as
     transaction Bundles, ``per-bundle`` patients per file; ``bmefhir sandbox load OUT`` loads them."""
+    if scenario is not None and scenario not in SCENARIOS:
+        raise typer.BadParameter(f"unknown scenario; one of {', '.join(SCENARIOS)}", param_hint="--scenario")
     out.mkdir(parents=True, exist_ok=True)
     batch: list[list[dict[str, Any]]] = []
     files = 0
     first = 0
-    for index, (_pid, resources) in enumerate(synth_cohort(patients, seed=seed, resources=resources_per_patient)):
+    for index, (_pid, resources) in enumerate(
+        synth_cohort(patients, seed=seed, resources=resources_per_patient, scenario=scenario, realistic=realistic)
+    ):
         if not batch:
             first = index
         batch.append(resources)
@@ -58,4 +74,5 @@ def synth(
             os.replace(tmp, path)
             files += 1
             batch = []
-    err.print(f"wrote {patients} synthetic patients (seed {seed}) in {files} transaction bundles to {out}")
+    kind = "realistic synthetic" if realistic else "synthetic"
+    err.print(f"wrote {patients} {kind} patients (seed {seed}) in {files} transaction bundles to {out}")

@@ -42,6 +42,7 @@ def derive(record: PatientRecord, today: date) -> Derived:
     derive_symptoms(index, bme_start, facts)
     derive_imaging(index, lesions, facts)
     derive_reconversion_driver(facts)
+    facts.mark_uncertain(frozenset(c.ref for c in record.conditions if c.uncertain))
     return Derived(
         facts=facts.ordered(),
         timeline=lesions.timeline,

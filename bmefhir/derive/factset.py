@@ -8,6 +8,7 @@ Evidence is stored sorted and de-duplicated so output is deterministic.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from bmefhir.derive.model import Fact, FactValue
 from bmefhir.derive.registry import FACTS
@@ -97,6 +98,15 @@ class FactSet:
             self.put(name, True, votes.yes_refs, join_notes(votes.yes_notes))
         elif votes.no_refs:
             self.put(name, False, votes.no_refs, join_notes(votes.no_notes))
+
+    def mark_uncertain(self, refs: frozenset[str]) -> None:
+        """Facts that hold only on evidence from ``refs`` (unconfirmed diagnoses) count as uncertain,
+        like hedged report text; evidence from anything else keeps a fact certain."""
+        if not refs:
+            return
+        for name, fact in self._facts.items():
+            if fact.value is True and not fact.uncertain and fact.evidence and refs.issuperset(fact.evidence):
+                self._facts[name] = replace(fact, uncertain=True)
 
     def get(self, name: str) -> Fact | None:
         return self._facts.get(name)

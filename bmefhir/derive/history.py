@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from bmefhir.anatomy import joint_of
+from bmefhir.anatomy import chain_position, joint_of
 from bmefhir.derive.factset import FactSet, Votes
 from bmefhir.derive.recordindex import RecordIndex
 from bmefhir.derive.registry import THRESHOLDS
@@ -175,6 +175,52 @@ def _earlier_episode_elsewhere(
         )
 
 
+# A fracture this long before the first BME can be the inciting event of CRPS I: CRPS develops after the
+# injury (not at once) and was diagnosed within the first year in the prospective fracture cohort of
+# Beerthuizen et al. (Pain 2012;153:1187-92: 7 % of 596 single fractures by the Budapest criteria).
+FRACTURE_BEFORE_BME_DAYS = (14, 365)
+
+
+def _same_limb(site: Site | None, affected: frozenset[tuple[str, str | None]]) -> bool:
+    """A fracture site in the limb (chain and side) of an affected joint; a side-less one matches either side."""
+    if site is None:
+        return False
+    joint = joint_of(site.structure) or site.structure
+    here = chain_position(joint)
+    if here is None or here[0] == "axial":
+        return False
+    for other, side in affected:
+        there = chain_position(other)
+        if there is not None and there[0] == here[0] and (site.side is None or side is None or side == site.side):
+            return True
+    return False
+
+
+def _fracture_before_bme(
+    index: RecordIndex, bme_start: date | None, affected: frozenset[tuple[str, str | None]], facts: FactSet
+) -> None:
+    """``fracture_same_limb_before_bme``: a (non-fragility) fracture of the BME limb 2 weeks to 1 year earlier.
+
+    Fracture is the commonest inciting event of CRPS I (44 % in de Mos et al., Pain 2007;129:12-20). Only ever
+    True: a record without a fracture does not say there was none.
+    """
+    if bme_start is None or not affected:
+        return
+    low, high = FRACTURE_BEFORE_BME_DAYS
+    hits = [
+        cond
+        for cond in index.conditions_of("fracture")
+        if cond.onset is not None and low <= (bme_start - cond.onset).days <= high and _same_limb(cond.site, affected)
+    ]
+    if hits:
+        facts.put(
+            "fracture_same_limb_before_bme",
+            True,
+            [c.ref for c in hits],
+            "; ".join(f"fracture {c.onset.isoformat()}" for c in hits if c.onset),
+        )
+
+
 def _immunosuppression(index: RecordIndex, facts: FactSet) -> None:
     votes = Votes()
     for cond in index.conditions_of("immunosuppression", "diabetes", "hiv", "asplenia"):
@@ -201,6 +247,7 @@ def derive_history(
         facts.decide(name, votes)
     _local_history(index, affected_joints, facts)
     _earlier_episode_elsewhere(index, bme_start, affected_joints, facts)
+    _fracture_before_bme(index, bme_start, affected_joints, facts)
     _immunosuppression(index, facts)
 
 

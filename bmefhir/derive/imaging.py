@@ -44,6 +44,7 @@ MORPHOLOGY_FACTS: dict[str, str] = {
         "focal_enhancing_lesion",
         "focal_lesion",
         "lytic_lesion",
+        "osteoid_osteoma_nidus",
         "cortical_destruction",
         "soft_tissue_mass",
         "periosteal_reaction",
@@ -285,8 +286,9 @@ def _morphology(index: RecordIndex, bme_present: bool, facts: FactSet) -> None:
             )
             facts.put(MORPHOLOGY_FACTS[concept], bool(present), [f.ref for f in chosen], note, uncertain=hedged)
     contrast = [f.ref for c in CONTRAST_FINDINGS for f in index.findings.get(c, ())]
+    contrast += [s.ref for s in index.record.studies if s.contrast]  # "with contrast" in the study description
     if contrast:
-        facts.put("contrast_mri_done", True, contrast, "contrast-enhanced MRI findings reported")
+        facts.put("contrast_mri_done", True, sorted(set(contrast)), "contrast-enhanced MRI on record")
     if bme_present:
         changes = [facts.get(name) for name in SUBCHONDRAL_CHANGES]
         found = [f for f in changes if f is not None and f.value is True]

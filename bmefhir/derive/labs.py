@@ -151,6 +151,9 @@ def _vitamin_d_and_thyroid(index: RecordIndex, w: LabWindow, facts: FactSet) -> 
     facts.decide("low_vitamin_d", low)
 
     thyroid = _above(w.numeric("tsh"), _t("tsh_high_miu_l"))
+    for lab in w.get("tsh"):  # a TSH reported only as in or above range (no value) is a measured TSH too
+        if lab.value is None and lab.high_flag is not None:
+            thyroid.vote(lab.high_flag, lab.ref, _fmt(lab) + (" (flagged high)" if lab.high_flag else " (in range)"))
     _conditions(index, thyroid, "hypothyroidism")
     for med in index.medications.get("levothyroxine", ()):
         thyroid.yes(med.ref, f"{med.drug} on record")

@@ -23,7 +23,8 @@ class Fact:
     value: FactValue
     evidence: tuple[str, ...] = ()  # resource references behind the value
     note: str = ""  # a short human explanation, e.g. "prednisone oral 2023-01-02 → 2023-07-01"
-    uncertain: bool = False  # True only from hedged report text ("cannot exclude"): counts with less weight
+    # True only from hedged report text ("cannot exclude") or unconfirmed diagnoses: counts with less weight
+    uncertain: bool = False
 
 
 @dataclass(frozen=True, slots=True)

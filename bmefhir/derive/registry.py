@@ -167,7 +167,8 @@ FACTS: Final[dict[str, FactSpec]] = {
     "skin_changes": _b("Skin colour/temperature/sweating/trophic changes"),
     "allodynia": _b("Allodynia or hyperalgesia"),
     "inflammatory_back_pain": _b("Inflammatory back pain or morning stiffness"),
-    "constitutional_symptoms": _b("Weight loss or night sweats"),
+    "constitutional_symptoms": _b("Weight loss, night sweats or constitutional symptoms recorded as such"),
+    "night_pain_nsaid_relief": _b("Night pain relieved by NSAIDs or salicylates (osteoid osteoma)"),
     # Imaging: distribution and course
     "bme_present": _b("BME seen on at least one MRI"),
     "bme_episode_count": _n("Number of BME episodes (site x side)"),
@@ -211,6 +212,7 @@ FACTS: Final[dict[str, FactSpec]] = {
     "focal_enhancing_lesion": _b("Focal enhancing lesion / tumour tissue"),
     "focal_lesion": _b("Focal marrow lesion (not further characterised)"),
     "lytic_lesion": _b("Lytic (osteolytic) bone lesion"),
+    "osteoid_osteoma_nidus": _b("Osteoid osteoma nidus (small lucent/enhancing focus with reactive sclerosis)"),
     "cortical_destruction": _b("Cortical destruction"),
     "soft_tissue_mass": _b("Soft tissue mass"),
     "periosteal_reaction": _b("Periosteal reaction"),
@@ -244,6 +246,7 @@ FACTS: Final[dict[str, FactSpec]] = {
     "histology_fracture": _b("Histology/biopsy: subchondral insufficiency fracture"),
     "histology_marrow_edema": _b("Histology/biopsy: marrow edema only; necrosis, tumour and infection not found"),
     "earlier_episode_other_joint": _b("Joint pain at another joint, resolved before this BME (history)"),
+    "fracture_same_limb_before_bme": _b("Fracture of the BME limb 2 weeks to 1 year before the BME (history)"),
     "follow_up_mri_done": _b("More than one MRI of an affected site"),
     "follow_up_mri_every_site": _b("Every affected site (BME or another MRI lesion) had MRI on more than one date"),
 }

@@ -16,7 +16,8 @@ from bmefhir.record import Site
 SYMPTOM_FACTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("fever", ("fever",)),
     ("weight_bearing_pain", ("weight_bearing_pain",)),
-    ("rest_or_night_pain", ("rest_pain",)),
+    ("rest_or_night_pain", ("rest_pain", "night_pain_nsaid_relief")),
+    ("night_pain_nsaid_relief", ("night_pain_nsaid_relief",)),
     ("sudden_onset_pain", ("sudden_onset_pain",)),
     ("rom_disproportionately_preserved", ("rom_limitation_mild",)),
     ("rom_limited", ("rom_limited",)),
@@ -24,7 +25,7 @@ SYMPTOM_FACTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("skin_changes", ("skin_changes",)),
     ("allodynia", ("allodynia",)),
     ("inflammatory_back_pain", ("inflammatory_back_pain", "morning_stiffness")),
-    ("constitutional_symptoms", ("weight_loss", "night_sweats")),
+    ("constitutional_symptoms", ("weight_loss", "night_sweats", "constitutional_symptoms")),
 )
 # Observation concepts drawn as symptom events when present.
 EVENT_OBSERVATIONS = frozenset({c for _, concepts in SYMPTOM_FACTS for c in concepts} | {"limp"})

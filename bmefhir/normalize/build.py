@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from bmefhir.normalize.conditions import read_condition
+from bmefhir.normalize.conditions import read_condition, read_procedure
 from bmefhir.normalize.context import Context
 from bmefhir.normalize.fhirjson import JSON, obj, objs, relative_ref, string
 from bmefhir.normalize.imaging import read_diagnostic_report, read_imaging_study
@@ -51,6 +51,7 @@ SUBJECT_ELEMENT = {
     "MedicationStatement": "subject",
     "MedicationRequest": "subject",
     "Condition": "subject",
+    "Procedure": "subject",
     "DiagnosticReport": "subject",
     "DocumentReference": "subject",
 }
@@ -220,6 +221,9 @@ def build_record(
             text_sources += document_reference_texts(ctx, ref, res)
         elif rtype == "Condition":
             if (condition := read_condition(ctx, ref, res)) is not None:
+                conditions.append(condition)
+        elif rtype == "Procedure":
+            if (condition := read_procedure(ctx, ref, res)) is not None:
                 conditions.append(condition)
         elif (exposure := read_medication_use(ctx, ref, res)) is not None:
             (medications if rtype == "MedicationStatement" else requests).append(exposure)

@@ -1,4 +1,12 @@
-"""Condition → ConditionEntry."""
+"""Condition → ConditionEntry (US Core problem-list items, encounter diagnoses and health concerns); a
+Procedure whose result is a lasting risk factor (splenectomy) → ConditionEntry.
+
+verificationStatus refuted / entered-in-error: not used. unconfirmed, provisional, differential: used as
+uncertain — the R4 condition-ver-status definitions say there is not sufficient evidence to treat them
+as confirmed, and a differential names one of several candidates — so a fact that rests only on them
+counts with the weight of a hedged finding. A health concern (US Core: "outside the provider's problem
+list") is uncertain unless confirmed. Resolved / inactive / remission are history, with their dates.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +23,15 @@ CLINICAL_STATUS = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 ACTIVE = frozenset({"active", "recurrence", "relapse"})
 INACTIVE = frozenset({"inactive", "remission", "resolved"})
 IGNORED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
+UNCERTAIN_VERIFICATION = frozenset({"unconfirmed", "provisional", "differential"})
+VERIFICATION = IGNORED_VERIFICATION | UNCERTAIN_VERIFICATION | {"confirmed"}
+# Condition.category: the R4 condition-category codes and US Core's health-concern.
+CATEGORY_SYSTEMS = frozenset(
+    {
+        "http://terminology.hl7.org/CodeSystem/condition-category",
+        "http://hl7.org/fhir/us/core/CodeSystem/condition-category",
+    }
+)
 
 
 def _status(cc: JSON | None) -> str | None:
@@ -29,6 +46,59 @@ def _when(ctx: Context, ref: str, res: JSON, prefix: str, period_key: str) -> da
     if f"{prefix}String" in res or f"{prefix}Age" in res or f"{prefix}Range" in res:
         ctx.note("information", "value", ref, f"Condition.{prefix}[x]", f"{prefix} given without a date; date unknown")
     return None
+
+
+def _categories(res: JSON) -> set[str]:
+    return {
+        c.code for cc in objs(res, "category") for c in codings(cc) if c.code and c.system in (None, *CATEGORY_SYSTEMS)
+    }
+
+
+def _onset(ctx: Context, ref: str, res: JSON) -> date | None:
+    """onset[x], else the date it was recorded, else the start of its encounter (an encounter diagnosis)."""
+    onset = _when(ctx, ref, res, "onset", "start")
+    if onset is not None or any(k.startswith("onset") for k in res):
+        return onset
+    if (recorded := ctx.date(ref, "Condition.recordedDate", res.get("recordedDate"))) is not None:
+        ctx.note("information", "incomplete", ref, "Condition.onset[x]", "no onset; the recorded date is used")
+        return recorded
+    encounter = ctx.by_ref.get(ctx.resolve(obj(res, "encounter")) or "")
+    period = obj(encounter, "period")
+    if period is not None and (start := ctx.date(ref, "Condition.encounter", period.get("start"))) is not None:
+        ctx.note("information", "incomplete", ref, "Condition.onset[x]", "no onset; the encounter's start is used")
+        return start
+    return None
+
+
+def _uncertain(ctx: Context, ref: str, res: JSON, verification: str | None) -> bool:
+    if verification in UNCERTAIN_VERIFICATION:
+        ctx.note(
+            "information",
+            "informational",
+            ref,
+            "Condition.verificationStatus",
+            f"verification status {verification}; used as uncertain",
+        )
+        return True
+    if verification is not None and verification not in VERIFICATION:
+        ctx.note(
+            "warning",
+            "code-invalid",
+            ref,
+            "Condition.verificationStatus",
+            "not a condition-ver-status code; used as uncertain",
+        )
+        return True
+    if verification is None and "health-concern" in _categories(res) and not _categories(res) - {"health-concern"}:
+        ctx.note(
+            "information",
+            "informational",
+            ref,
+            "Condition.category",
+            "a health concern with no verification status; used as uncertain",
+        )
+        return True
+    return False
 
 
 def read_condition(ctx: Context, ref: str, res: JSON) -> ConditionEntry | None:
@@ -62,13 +132,31 @@ def read_condition(ctx: Context, ref: str, res: JSON) -> ConditionEntry | None:
             f"code not recognised; matched by text as {mapping.concept}",
         )
 
-    onset = _when(ctx, ref, res, "onset", "start")
+    uncertain = _uncertain(ctx, ref, res, verification)
+    onset = _onset(ctx, ref, res)
     abatement = _when(ctx, ref, res, "abatement", "end")
     clinical = _status(obj(res, "clinicalStatus"))
     if clinical in ACTIVE:
         active = True
     elif clinical in INACTIVE:
         active = False
+        if abatement is None and not any(k.startswith("abatement") for k in res):
+            ctx.note(
+                "information",
+                "incomplete",
+                ref,
+                "Condition.abatement[x]",
+                f"clinical status {clinical} with no abatement date; read as history, when it ended is unknown",
+            )
+    elif clinical is not None:
+        active = abatement is None and res.get("abatementBoolean") is not True
+        ctx.note(
+            "warning",
+            "code-invalid",
+            ref,
+            "Condition.clinicalStatus",
+            f"not a condition-clinical code; read as {'active' if active else 'inactive'} from abatement",
+        )
     else:
         active = abatement is None and res.get("abatementBoolean") is not True
         ctx.note(
@@ -76,7 +164,7 @@ def read_condition(ctx: Context, ref: str, res: JSON) -> ConditionEntry | None:
             "incomplete",
             ref,
             "Condition.clinicalStatus",
-            f"clinical status missing or unknown; read as {'active' if active else 'inactive'} from abatement",
+            f"clinical status missing; read as {'active' if active else 'inactive'} from abatement",
         )
 
     site: Site | None = None
@@ -86,4 +174,52 @@ def read_condition(ctx: Context, ref: str, res: JSON) -> ConditionEntry | None:
             break
     if site is None and mapping.site is not None:
         site = Site(mapping.site.structure, mapping.site.side)
-    return ConditionEntry(ref, mapping.concept, onset, abatement, active, site)
+    return ConditionEntry(ref, mapping.concept, onset, abatement, active, site, uncertain)
+
+
+# Procedure.status values that mean it was not (or not yet) done: nothing lasting follows from them.
+PROCEDURE_NOT_DONE = frozenset({"preparation", "not-done", "entered-in-error"})
+
+
+def read_procedure(ctx: Context, ref: str, res: JSON) -> ConditionEntry | None:
+    """A performed procedure whose code maps to a condition concept (splenectomy → asplenia).
+
+    The condition starts on the performed date and lasts (a removed spleen does not grow back), so the
+    entry is active with no abatement; any other procedure is reported as not used.
+    """
+    status = res.get("status")
+    if status in PROCEDURE_NOT_DONE:
+        ctx.note("information", "informational", ref, "Procedure.status", f"status {status}; not used")
+        return None
+    code = obj(res, "code")
+    mapping = next(
+        (m for c in codings(code) if (m := terminology.concept_for(c.system, c.code, "condition")) is not None), None
+    )
+    if mapping is None:
+        mapping = next(
+            (m for t in texts(code) if (m := terminology.concept_for_text(t, "condition")) is not None), None
+        )
+        if mapping is None:
+            ctx.note(
+                "information",
+                "code-invalid",
+                ref,
+                "Procedure.code",
+                "procedure not a risk factor bmefhir reads; not used",
+            )
+            return None
+        ctx.note(
+            "information",
+            "code-invalid",
+            ref,
+            "Procedure.code",
+            f"code not recognised; matched by text as {mapping.concept}",
+        )
+    performed: date | None = None
+    if "performedDateTime" in res:
+        performed = ctx.date(ref, "Procedure.performedDateTime", res.get("performedDateTime"))
+    elif (period := obj(res, "performedPeriod")) is not None:
+        performed = ctx.date(ref, "Procedure.performedPeriod.start", period.get("start"))
+    else:
+        ctx.note("information", "incomplete", ref, "Procedure.performed[x]", "no performed date; date unknown")
+    return ConditionEntry(ref, mapping.concept, performed, None, True, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from bmefhir import terminology
@@ -64,6 +65,20 @@ def _site_key(s: Site) -> tuple[str, str]:
     return s.structure, s.side or ""
 
 
+# An ImagingStudy (or series) description that says contrast was given: "with contrast", "with and without
+# contrast", "post-contrast", "contrast-enhanced", "gadolinium", "Gd-DTPA". "Without contrast" alone does not match.
+_CONTRAST_GIVEN = re.compile(
+    r"\bwith (?:and without )?(?:iv |gadolinium |gd )?contrast\b|\bpost[- ]?contrast\b|\bcontrast[- ]enhanced\b"
+    r"|\bgadolinium\b|\bgd[- ]?(?:dtpa|enhanced)\b",
+    re.IGNORECASE,
+)
+
+
+def _contrast_given(res: JSON) -> bool:
+    descriptions = [string(res, "description"), *(string(s, "description") for s in objs(res, "series"))]
+    return any(d is not None and _CONTRAST_GIVEN.search(d) for d in descriptions)
+
+
 def read_imaging_study(ctx: Context, ref: str, res: JSON) -> ImagingStudyInfo:
     modalities, sites = study_parts(res, ctx, ref)
     started = ctx.date(ref, "ImagingStudy.started", res.get("started"))
@@ -78,7 +93,7 @@ def read_imaging_study(ctx: Context, ref: str, res: JSON) -> ImagingStudyInfo:
         ctx.note(
             "warning", "incomplete", ref, "ImagingStudy.modality", "no recognised modality; findings from it carry none"
         )
-    return ImagingStudyInfo(ref, modalities, started, sites)
+    return ImagingStudyInfo(ref, modalities, started, sites, contrast="MR" in modalities and _contrast_given(res))
 
 
 def study_context(ctx: Context, study_refs: list[str]) -> tuple[str | None, tuple[Site, ...]]:

@@ -1,11 +1,17 @@
-"""MedicationStatement / MedicationRequest → MedicationExposure (drug class, dates, route, dose)."""
+"""MedicationStatement / MedicationRequest → MedicationExposure (drug class, dates, route, dose).
+
+A MedicationRequest (US Core's way of sending medications) is an exposure when it is an order or a
+plan that was not withdrawn; its period comes from the dosage bounds, else the dispense request
+(docs/input-conventions.md §Medication).
+"""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from bmefhir import terminology
 from bmefhir.normalize.context import Context
+from bmefhir.normalize.dates import LATEST
 from bmefhir.normalize.fhirjson import JSON, codings, number, obj, objs, string, texts
 from bmefhir.normalize.values import quantity
 from bmefhir.record import MedicationExposure
@@ -15,6 +21,19 @@ SKIPPED_STATUS: dict[str, frozenset[str]] = {
     "MedicationStatement": frozenset({"entered-in-error", "not-taken"}),
     "MedicationRequest": frozenset({"entered-in-error", "cancelled", "draft"}),
 }
+# The R4 value sets (required bindings): medication-statement-status, medicationrequest-status.
+STATUSES: dict[str, frozenset[str]] = {
+    "MedicationStatement": frozenset(
+        {"active", "completed", "entered-in-error", "intended", "stopped", "on-hold", "unknown", "not-taken"}
+    ),
+    "MedicationRequest": frozenset(
+        {"active", "on-hold", "cancelled", "completed", "entered-in-error", "stopped", "draft", "unknown"}
+    ),
+}
+# MedicationRequest.intent (R4 medicationrequest-intent): orders and plans mean the drug was meant to be
+# given; a proposal or an option is a suggestion nobody has acted on, so it is no exposure.
+EXPOSURE_INTENTS = frozenset({"order", "original-order", "reflex-order", "filler-order", "instance-order", "plan"})
+SUGGESTION_INTENTS = frozenset({"proposal", "option"})
 # Timing.repeat.periodUnit (UCUM) in days.
 _PERIOD_DAYS = {"s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1.0, "wk": 7.0, "mo": 30.0, "a": 365.0}
 # Timing.code (HL7 v3 GTSAbbreviation) administrations per day.
@@ -29,6 +48,7 @@ _TIMING_CODES = {
     "QID": 4.0,
     "QOD": 0.5,
 }
+MAX_COURSE_DAYS = 36525.0  # 100 years: a longer duration is a data error, and date arithmetic would overflow
 _MG_PER_UNIT = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "mcg": 0.001}
 
 
@@ -109,21 +129,23 @@ def _dates(ctx: Context, ref: str, res: JSON) -> tuple[date | None, date | None]
             )
     starts: list[date] = []
     ends: list[date] = []
+    durations: list[float] = []
+    key = "dosage" if rt == "MedicationStatement" else "dosageInstruction"
     for i, dosage in enumerate(_dosages(res)):
-        bounds = obj(obj(obj(dosage, "timing"), "repeat"), "boundsPeriod")
-        element = (
-            f"{rt}.{'dosage' if rt == 'MedicationStatement' else 'dosageInstruction'}[{i}].timing.repeat.boundsPeriod"
-        )
-        if bounds is not None:
-            if (s := ctx.date(ref, f"{element}.start", bounds.get("start"))) is not None:
+        repeat = obj(obj(dosage, "timing"), "repeat")
+        element = f"{rt}.{key}[{i}].timing.repeat"
+        if (bounds := obj(repeat, "boundsPeriod")) is not None:
+            if (s := ctx.date(ref, f"{element}.boundsPeriod.start", bounds.get("start"))) is not None:
                 starts.append(s)
-            if (e := ctx.date(ref, f"{element}.end", bounds.get("end"))) is not None:
+            if (e := ctx.date(ref, f"{element}.boundsPeriod.end", bounds.get("end"))) is not None:
                 ends.append(e)
+        elif (n := _duration_days(ctx, ref, f"{element}.boundsDuration", obj(repeat, "boundsDuration"))) is not None:
+            durations.append(n)
+    if rt == "MedicationRequest":
+        return _request_dates(ctx, ref, res, starts, ends, durations)
     if starts or ends:
         return (min(starts) if starts else None), (max(ends) if ends else None)
-    if rt == "MedicationRequest" and "authoredOn" in res:
-        return ctx.date(ref, f"{rt}.authoredOn", res.get("authoredOn")), None
-    if rt == "MedicationStatement" and "dateAsserted" in res:
+    if "dateAsserted" in res:
         ctx.note(
             "information",
             "incomplete",
@@ -134,6 +156,95 @@ def _dates(ctx: Context, ref: str, res: JSON) -> tuple[date | None, date | None]
         return ctx.date(ref, f"{rt}.dateAsserted", res.get("dateAsserted")), None
     ctx.note("warning", "incomplete", ref, f"{rt}.effective", "no medication dates; exposure period unknown")
     return None, None
+
+
+def _duration_days(ctx: Context, ref: str, element: str, duration: JSON | None) -> float | None:
+    """A Duration (UCUM s, min, h, d, wk, mo, a) in days; another unit is reported and not used."""
+    if duration is None:
+        return None
+    value = number(duration, "value")
+    unit_days = _PERIOD_DAYS.get(string(duration, "code") or string(duration, "unit") or "")
+    if value is None or value < 0 or unit_days is None:
+        ctx.note(
+            "information", "value", ref, element, "duration without a value in s, min, h, d, wk, mo or a; not used"
+        )
+        return None
+    if value * unit_days > MAX_COURSE_DAYS:
+        ctx.note("warning", "value", ref, element, "duration longer than 100 years; not used")
+        return None
+    return value * unit_days
+
+
+def _last_day(start: date, days: float) -> date | None:
+    """The last day a supply of ``days`` days started on ``start`` covers (ends are inclusive); None past
+    the last plausible date (start is at most 2199 and days at most 100 years, so nothing overflows)."""
+    end = start + timedelta(days=max(0, round(days) - 1))
+    return end if end <= LATEST else None
+
+
+def _request_dates(
+    ctx: Context, ref: str, res: JSON, starts: list[date], ends: list[date], durations: list[float]
+) -> tuple[date | None, date | None]:
+    """The exposure period of an order, from the most direct statement of it down to the order date.
+
+    Start: the dosage bounds, else the dispense validity period, else ``authoredOn``. End: the dosage
+    bounds, else start + bounds duration, else start + the days' supply of every fill
+    (``expectedSupplyDuration`` x (1 + ``numberOfRepeatsAllowed``): the usual estimate of a treatment
+    episode from prescriptions, Gardarsdottir et al. J Clin Epidemiol 2010;63:422-7), else the end of
+    the validity period (the latest the drug could have been dispensed), else unknown.
+    """
+    rt = "MedicationRequest"
+    dispense = obj(res, "dispenseRequest")
+    validity = obj(dispense, "validityPeriod")
+    v_start = ctx.date(ref, f"{rt}.dispenseRequest.validityPeriod.start", (validity or {}).get("start"))
+    v_end = ctx.date(ref, f"{rt}.dispenseRequest.validityPeriod.end", (validity or {}).get("end"))
+    authored = ctx.date(ref, f"{rt}.authoredOn", res.get("authoredOn"))
+    start = min(starts) if starts else (v_start or authored)
+    if start is None:
+        ctx.note(
+            "warning",
+            "incomplete",
+            ref,
+            f"{rt}.authoredOn",
+            "no dosage bounds, dispense validity period or order date; exposure period unknown",
+        )
+        return None, max(ends) if ends else v_end
+    if ends:
+        return start, max(ends)
+    if durations:
+        return start, _last_day(start, max(durations))
+    supply = _duration_days(
+        ctx, ref, f"{rt}.dispenseRequest.expectedSupplyDuration", obj(dispense, "expectedSupplyDuration")
+    )
+    repeats = max(0.0, number(dispense, "numberOfRepeatsAllowed") or 0.0)
+    if supply is not None and supply * (1 + repeats) > MAX_COURSE_DAYS:
+        ctx.note(
+            "warning",
+            "value",
+            ref,
+            f"{rt}.dispenseRequest.numberOfRepeatsAllowed",
+            "days' supply x fills longer than 100 years; not used",
+        )
+    elif supply is not None:
+        return start, _last_day(start, supply * (1 + int(repeats)))
+    if v_end is not None:
+        ctx.note(
+            "information",
+            "incomplete",
+            ref,
+            f"{rt}.dispenseRequest",
+            "no dosage bounds or days' supply; the end of the validity period is read as the end",
+        )
+        return start, v_end
+    if not starts and v_start is None:
+        ctx.note(
+            "information",
+            "incomplete",
+            ref,
+            f"{rt}.dosageInstruction",
+            "no dosage bounds or dispense period; the order date is read as the start, the end is unknown",
+        )
+    return start, None
 
 
 def _route(res: JSON) -> str | None:
@@ -202,11 +313,58 @@ def _daily_dose(ctx: Context, ref: str, res: JSON, drug: str) -> float | None:
     return None
 
 
-def read_medication_use(ctx: Context, ref: str, res: JSON) -> MedicationExposure | None:
+def _status(ctx: Context, ref: str, res: JSON) -> tuple[bool, str | None]:
+    """(use it, the status kept): withdrawn statuses are skipped, a code outside the value set is read as
+    unknown. Stopped and on-hold courses were taken, so they count (until their end)."""
     rt = str(res.get("resourceType"))
     status = string(res, "status")
     if status in SKIPPED_STATUS.get(rt, frozenset()):
         ctx.note("information", "informational", ref, f"{rt}.status", f"status {status}; ignored")
+        return False, status
+    if status is not None and status not in STATUSES.get(rt, frozenset()):
+        ctx.note(
+            "warning", "code-invalid", ref, f"{rt}.status", "status is not a code of its R4 value set; read as unknown"
+        )
+        return True, "unknown"  # not None: derive reads a course with no status and no end as ongoing
+    return True, status
+
+
+def _is_exposure(ctx: Context, ref: str, res: JSON) -> bool:
+    """A MedicationRequest counts when it is an order or a plan to give the drug (not doNotPerform)."""
+    if res.get("doNotPerform") is True:
+        ctx.note(
+            "information",
+            "informational",
+            ref,
+            "MedicationRequest.doNotPerform",
+            "an order not to give the drug; ignored",
+        )
+        return False
+    intent = string(res, "intent")
+    if intent in SUGGESTION_INTENTS:
+        ctx.note(
+            "information",
+            "informational",
+            ref,
+            "MedicationRequest.intent",
+            f"intent {intent}: a suggestion, not an order; not read as an exposure",
+        )
+        return False
+    if intent is not None and intent not in EXPOSURE_INTENTS:
+        ctx.note(
+            "warning",
+            "code-invalid",
+            ref,
+            "MedicationRequest.intent",
+            "intent is not a code of its R4 value set; read as an order",
+        )
+    return True
+
+
+def read_medication_use(ctx: Context, ref: str, res: JSON) -> MedicationExposure | None:
+    rt = str(res.get("resourceType"))
+    use, status = _status(ctx, ref, res)
+    if not use or (rt == "MedicationRequest" and not _is_exposure(ctx, ref, res)):
         return None
     mapping, cc, element = _medication_concept(ctx, ref, res)
     if mapping is None:

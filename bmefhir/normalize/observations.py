@@ -1,4 +1,9 @@
-"""Observation → LabResult, ClinicalObservation or ImagingFinding (routed by category and code)."""
+"""Observation → LabResult, ClinicalObservation or ImagingFinding (routed by category and code).
+
+Categories (R4 observation-category, as US Core sends them): ``imaging`` reads the code as a finding
+first, ``laboratory`` as a lab first, ``vital-signs`` and the rest as a clinical observation first
+(body temperature is the one vital sign the differential uses; the others are reported as not used).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,10 @@ from bmefhir.terminology import Group, Mapping, UnitError
 CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
 SKIPPED_STATUS = frozenset({"entered-in-error", "cancelled"})
 PRELIMINARY_STATUS = frozenset({"preliminary", "registered"})
+# R4 observation-status (required binding).
+STATUSES = frozenset(
+    {"registered", "preliminary", "final", "amended", "corrected", "cancelled", "entered-in-error", "unknown"}
+)
 
 
 @dataclass
@@ -84,6 +93,14 @@ def read_observation(ctx: Context, ref: str, res: JSON, *, has_text: bool = Fals
         return items
     if status in PRELIMINARY_STATUS:
         ctx.note("warning", "value", ref, "Observation.status", f"status {status}; read, but results may change")
+    elif status is not None and status not in STATUSES:
+        ctx.note(
+            "warning",
+            "code-invalid",
+            ref,
+            "Observation.status",
+            "status is not a code of its R4 value set; read, but the result may not be final",
+        )
 
     categories = _categories(res)
     order = _group_order(categories)
@@ -125,6 +142,9 @@ def read_observation(ctx: Context, ref: str, res: JSON, *, has_text: bool = Fals
     items.findings.extend(_component_findings(ctx, ref, res, when, mapping))
 
     if items.empty() and mapping is None and not has_text:
+        if "vital-signs" in categories and "imaging" not in categories:
+            ctx.note("information", "informational", ref, "Observation.code", "vital sign not used by bmefhir")
+            return items
         # An unrecognised imaging observation is likely something the analysis needed.
         severity: Severity = "warning" if "imaging" in categories else "information"
         reason = negated_text_reason(code, order) or "code not recognised; observation not used"

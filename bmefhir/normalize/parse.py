@@ -28,6 +28,7 @@ READ_TYPES = frozenset(
         "MedicationRequest",
         "Medication",
         "Condition",
+        "Procedure",  # a past procedure that is a risk factor (splenectomy): read as a condition concept
         "DiagnosticReport",
         "DocumentReference",
         "Binary",  # only as the target of an attachment url (report text)

@@ -11,6 +11,7 @@ have read nothing from (tests/normalize/test_relevance.py checks that over the H
   display the keyword fallback names (affirmed or negated); a component coded as a finding;
   the ``valueString`` of an imaging observation (report text); category ``imaging``.
 * Condition: a condition code, or text the keyword fallback names.
+* Procedure: a code or text naming a condition concept (splenectomy → asplenia).
 * MedicationStatement / MedicationRequest: a drug class the medication tables know (code or
   text), of ``medicationCodeableConcept`` or of the contained or bundled Medication referenced;
   a reference to a Medication not in the input is relevant (the reader reports it).
@@ -35,7 +36,7 @@ from functools import cache
 from typing import Final
 
 from bmefhir import terminology
-from bmefhir.normalize.conditions import IGNORED_VERIFICATION
+from bmefhir.normalize.conditions import IGNORED_VERIFICATION, PROCEDURE_NOT_DONE
 from bmefhir.normalize.context import Context
 from bmefhir.normalize.fhirjson import JSON, codings, obj, objs, string, texts
 from bmefhir.normalize.imaging import is_radiology
@@ -57,6 +58,7 @@ _OBSERVATION_GROUPS: Final[tuple[Group, ...]] = ("finding", "observation", "lab"
 _CONCEPTS: Final[dict[str, tuple[str, ...]]] = {
     "Observation": ("code",),
     "Condition": ("code", "verificationStatus"),
+    "Procedure": ("code",),
     "MedicationStatement": ("medicationCodeableConcept",),
     "MedicationRequest": ("medicationCodeableConcept",),
     "DiagnosticReport": ("code",),
@@ -99,9 +101,9 @@ def _observation(ctx: Context, res: JSON) -> Skip | None:
     status = string(res, "status")
     if status in SKIPPED_STATUS:
         return Skip("information", "informational", "Observation.status", f"status {status}; ignored")
-    for cc in objs(res, "category"):
-        if any(c.code == "imaging" and c.system in (None, CATEGORY_SYSTEM) for c in codings(cc)):
-            return None  # an unrecognised imaging observation is warned about by the reader
+    categories = {c.code for cc in objs(res, "category") for c in codings(cc) if c.system in (None, CATEGORY_SYSTEM)}
+    if "imaging" in categories:
+        return None  # an unrecognised imaging observation is warned about by the reader
     code = obj(res, "code")
     cods = codings(code)
     if any(terminology.concept_for(c.system, c.code, g) for c in cods for g in _OBSERVATION_GROUPS):
@@ -116,6 +118,8 @@ def _observation(ctx: Context, res: JSON) -> Skip | None:
     for comp in objs(res, "component"):
         if any(terminology.concept_for(c.system, c.code, "finding") for c in codings(obj(comp, "code"))):
             return None
+    if "vital-signs" in categories:
+        return Skip("information", "informational", "Observation.code", "vital sign not used by bmefhir")
     return Skip("information", "code-invalid", "Observation.code", "code not recognised; observation not used")
 
 
@@ -130,6 +134,18 @@ def _condition(ctx: Context, res: JSON) -> Skip | None:
     if _names_concept(texts(code), ("condition",)):
         return None
     return Skip("information", "code-invalid", "Condition.code", "condition not recognised; not used")
+
+
+def _procedure(ctx: Context, res: JSON) -> Skip | None:
+    status = string(res, "status")
+    if status in PROCEDURE_NOT_DONE:
+        return Skip("information", "informational", "Procedure.status", f"status {status}; not used")
+    code = obj(res, "code")
+    if any(terminology.concept_for(c.system, c.code, "condition") for c in codings(code)):
+        return None
+    if _names_concept(texts(code), ("condition",)):
+        return None
+    return Skip("information", "code-invalid", "Procedure.code", "procedure not a risk factor bmefhir reads; not used")
 
 
 def _medication_use(ctx: Context, res: JSON) -> Skip | None:
@@ -184,6 +200,7 @@ def _document_reference(ctx: Context, res: JSON) -> Skip | None:
 _RULES = {
     "Observation": _observation,
     "Condition": _condition,
+    "Procedure": _procedure,
     "MedicationStatement": _medication_use,
     "MedicationRequest": _medication_use,
     "DiagnosticReport": _diagnostic_report,

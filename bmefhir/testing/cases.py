@@ -67,6 +67,9 @@ MODALITIES = {
     "PT": "Positron emission tomography",
     "US": "Ultrasound",
 }
+# A study whose modality the report does not state: its findings are sent without an ImagingStudy
+# (docs/input-conventions.md: the modality then stays unknown), its text form without imagingStudy.
+UNKNOWN_MODALITY = "unknown"
 SIDES_ALLOWED = ("left", "right", "bilateral")
 
 LOINC = "http://loinc.org"
@@ -274,7 +277,7 @@ def _study(raw: Mapping[str, Any], where: str) -> Study:
         raise CaseError(f"{where}: a study needs at least one finding")
     return Study(
         _int(_req(raw, "day", where), f"{where}.day"),
-        _key(_req(raw, "modality", where), MODALITIES, f"{where}.modality"),
+        _key(_req(raw, "modality", where), (*MODALITIES, UNKNOWN_MODALITY), f"{where}.modality"),
         tuple(findings),
         bool(raw.get("contrast", False)),
     )
@@ -411,10 +414,10 @@ def parse_case(raw: Any, source_file: str = "") -> PublishedCase:
 
 
 def load_cases(directory: Path) -> list[PublishedCase]:
-    """Every case of every ``*.yaml`` in ``directory`` (except ``passing.yaml``), sorted by id; ids unique."""
+    """Every case of every ``*.yaml`` in ``directory`` (except ``passing.yaml`` and ``heldout.yaml``), sorted by id."""
     cases: list[PublishedCase] = []
     for path in sorted(directory.glob("*.yaml")):
-        if path.name == "passing.yaml":
+        if path.name in ("passing.yaml", "heldout.yaml"):
             continue
         data = parse_yaml(path.read_text(encoding="utf-8"))
         if not isinstance(data, Mapping) or not isinstance(data.get("cases"), list):
@@ -540,6 +543,8 @@ class _Builder:
 
     def study(self, n: int, s: Study) -> Json:
         sid = f"{self.pid}-st{n}"
+        if s.modality == UNKNOWN_MODALITY:
+            return {"id": sid}  # no ImagingStudy: nothing on record says how the finding was imaged
         mod = _coding(DCM, s.modality, MODALITIES[s.modality])
         series: list[Json] = []
         for site, side in dict.fromkeys((f.site, f.side) for f in s.findings):
@@ -577,30 +582,34 @@ class _Builder:
             valueCodeableConcept=_cc(_coding(SCT, *(PRESENT if f.present else ABSENT))),
             bodySite=_body_site(f.site, f.side),
             extension=[_lat(f.side)] if f.side else None,
-            derivedFrom=[{"reference": f"ImagingStudy/{study['id']}"}],
+            derivedFrom=[{"reference": f"ImagingStudy/{study['id']}"}] if "resourceType" in study else None,
         )
 
     def report(self, study: Json, n: int, s: Study) -> None:
         text = report_text(s)
         self.add(
             {
-                "resourceType": "DiagnosticReport",
-                "id": f"{self.pid}-rep{n}",
-                "status": "final",
-                "category": [_cc(_coding(LOINC, "LP29684-5", "Radiology"))],
-                "code": _cc(_coding(LOINC, "18748-4", "Diagnostic imaging study"), text="Imaging report"),
-                "subject": self.subject,
-                "effectiveDateTime": _day(s.day),
-                "issued": f"{_day(s.day)}T18:00:00Z",
-                "imagingStudy": [{"reference": f"ImagingStudy/{study['id']}"}],
-                "conclusion": text,
-                "presentedForm": [
-                    {
-                        "contentType": "text/plain",
-                        "language": "en",
-                        "data": base64.b64encode(text.encode("utf-8")).decode("ascii"),
-                    }
-                ],
+                k: v
+                for k, v in {
+                    "resourceType": "DiagnosticReport",
+                    "id": f"{self.pid}-rep{n}",
+                    "status": "final",
+                    "category": [_cc(_coding(LOINC, "LP29684-5", "Radiology"))],
+                    "code": _cc(_coding(LOINC, "18748-4", "Diagnostic imaging study"), text="Imaging report"),
+                    "subject": self.subject,
+                    "effectiveDateTime": _day(s.day),
+                    "issued": f"{_day(s.day)}T18:00:00Z",
+                    "imagingStudy": [{"reference": f"ImagingStudy/{study['id']}"}] if "resourceType" in study else None,
+                    "conclusion": text,
+                    "presentedForm": [
+                        {
+                            "contentType": "text/plain",
+                            "language": "en",
+                            "data": base64.b64encode(text.encode("utf-8")).decode("ascii"),
+                        }
+                    ],
+                }.items()
+                if v is not None  # no imagingStudy when the modality is not stated
             }
         )
 
@@ -779,6 +788,7 @@ PHRASES: dict[str, str] = {
     "focal_enhancing_lesion": "a focal enhancing lesion",
     "focal_lesion": "a focal marrow lesion",
     "lytic_lesion": "a lytic lesion",
+    "osteoid_osteoma_nidus": "a nidus with a central sclerotic focus",
     "cortical_destruction": "cortical destruction",
     "soft_tissue_mass": "a soft tissue mass",
     "periosteal_reaction": "periosteal reaction",
@@ -814,6 +824,7 @@ _REPORT_NAME = {
     "NM": "Bone scintigraphy",
     "PT": "PET-CT",
     "US": "Ultrasound",
+    UNKNOWN_MODALITY: "Imaging",
 }
 
 

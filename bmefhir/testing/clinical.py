@@ -29,6 +29,7 @@ from bmefhir.yamlio import parse_yaml
 
 CASES_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "cases"
 PASSING_FILE = "passing.yaml"
+HELDOUT_FILE = "heldout.yaml"
 ECE_BINS = 10
 
 
@@ -168,9 +169,24 @@ def figures(results: Sequence[CaseResult]) -> Figures:
     )
 
 
-def categories(results: Sequence[CaseResult]) -> dict[str, list[CaseResult]]:
-    """Overall, per final diagnosis and per tag (child, pregnancy, bilateral, ...)."""
+def load_heldout(directory: Path = CASES_DIR) -> frozenset[str]:
+    """Ids of the cases added after the current knowledge base was refined (scored on it unchanged first)."""
+    path = directory / HELDOUT_FILE
+    if not path.is_file():
+        return frozenset()
+    data = parse_yaml(path.read_text(encoding="utf-8"))
+    ids = data.get("heldout") if isinstance(data, dict) else None
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise ValueError(f"{HELDOUT_FILE}: expected a mapping with a 'heldout' list of case ids")
+    return frozenset(ids)
+
+
+def categories(results: Sequence[CaseResult], heldout: frozenset[str] = frozenset()) -> dict[str, list[CaseResult]]:
+    """Overall, the earlier and the held-out cases, per final diagnosis and per tag (child, pregnancy, ...)."""
     out: dict[str, list[CaseResult]] = {"all": list(results)}
+    if heldout:
+        out["set:earlier"] = [r for r in results if r.case.id not in heldout]
+        out["set:held-out"] = [r for r in results if r.case.id in heldout]
     for dx in CANDIDATES:
         out[f"dx:{dx}"] = [r for r in results if r.case.diagnosis == dx]
     tags = sorted({t for r in results for t in r.case.tags})
@@ -278,7 +294,8 @@ class Report:
 
     form: Form
     results: list[CaseResult]
+    heldout: frozenset[str] = frozenset()
     by_category: dict[str, Figures] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.by_category = {k: figures(v) for k, v in categories(self.results).items()}
+        self.by_category = {k: figures(v) for k, v in categories(self.results, self.heldout).items()}

@@ -3,8 +3,8 @@
 Real records are mostly encounters, vital signs, routine labs, immunizations, procedures and
 claims. ``r4_templates`` takes such resources from the HL7 R4 example package (real shapes, real
 codes); ``pad`` copies them, re-pointed at one patient with fresh ids, until a record has the
-requested size. ``synth_patient(..., realistic=True)`` (US Core shapes) replaces this once it
-exists; ``benchmarks/core.py`` uses it then.
+requested size. ``benchmarks/record_building.py`` uses ``synth_patient(..., realistic=True)`` (US
+Core shapes) when it exists, and this padding otherwise.
 """
 
 from __future__ import annotations

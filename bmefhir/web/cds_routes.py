@@ -26,7 +26,7 @@ from bmefhir.fhir.patient_fetch import fetch_patient
 from bmefhir.fhir.prefetch import prefetch_templates, read_prefetch
 from bmefhir.fhir.raw import RawPatient
 from bmefhir.fhir.urls import check_id
-from bmefhir.pipeline import process_patient
+from bmefhir.pipeline import analyse_patient
 from bmefhir.render.cards import cds_cards
 from bmefhir.safetext import bounded
 from bmefhir.web import audit
@@ -139,11 +139,12 @@ def patient_view(
         raw = _with_binaries(body, settings, prefetched.raw)
     else:
         raw = _fetch(body, settings, prefetched.missing + prefetched.incomplete)
-    result = process_patient(raw.resources, now, patient_id=raw.patient_id, source_issues=raw.issues)
+    # Cards only: nothing is written back, so the output resources are not rendered.
+    analysis = analyse_patient(raw.resources, now, patient_id=raw.patient_id, source_issues=raw.issues)
     app_url = settings.public_url.rstrip("/") + "/launch" if settings.allowed_issuers else None
     cards = [
         {**card, "overrideReasons": [dict(r) for r in OVERRIDE_REASONS]}
-        for card in cds_cards(result.analysis, app_url=app_url)
+        for card in cds_cards(analysis, app_url=app_url)
     ]
     audit.record(
         "cds",

@@ -61,6 +61,7 @@ def full_record() -> PatientRecord:
         obs("body_temperature", 36.8),
         obs("weight_bearing_pain"),
         obs("rest_pain", False),
+        obs("night_pain_nsaid_relief", False),
         obs("sudden_onset_pain", True, "2023-07-08"),
         obs("rom_limitation_mild"),
         obs("rom_limited", False),
@@ -95,6 +96,9 @@ def full_record() -> PatientRecord:
         # an earlier, resolved pain episode at another joint (earlier_episode_other_joint)
         ConditionEntry("Condition/pain-left-knee", "joint_pain", date(2015, 1, 1), date(2015, 6, 1), False,
                        Site("medial_femoral_condyle", "left")),
+        # a fracture of the same (right lower) limb 3 months before the first BME (fracture_same_limb_before_bme)
+        ConditionEntry("Condition/fracture-right-ankle", "fracture", date(2022, 10, 1), date(2022, 12, 1), False,
+                       Site("distal_fibula", "right")),
     ]  # fmt: skip
     meds = [
         med("glucocorticoid", "methylprednisolone", "intravenous", "2022-04-01"),

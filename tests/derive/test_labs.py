@@ -109,3 +109,11 @@ def test_no_labs_leaves_lab_facts_unknown() -> None:
     facts = run().facts
     for name in ("crp_mg_l", "crp_elevated", "inflammatory_markers_normal", "low_vitamin_d", "renal_disease"):
         assert name not in facts
+
+
+def test_a_tsh_reported_only_as_in_or_above_range_is_a_measured_tsh() -> None:
+    normal = run(lab("tsh", None, high=False)).facts["hypothyroidism"]
+    assert normal.value is False
+    assert "in range" in normal.note
+    assert run(lab("tsh", None, high=True)).facts["hypothyroidism"].value is True
+    assert "hypothyroidism" not in run(lab("tsh", None)).facts  # neither a value nor a flag: unknown
