@@ -11,7 +11,12 @@ reading the report text adds to the per-patient core time: extraction (every
 ``read_report`` call of building the record) over the core (derive → differential
 → render), measured in the same run, interleaved, repeated (min / median / max).
 
-    .venv/bin/python benchmarks/core.py [--patients N] [--repeats R]
+Record building in detail (parser choice, relevance before validation against validating every
+resource at 10 / 100 / 1,000 / 5,000 resources with realistic padding, the per-resource slope,
+a 50,000-resource patient): ``--record-building`` runs ``benchmarks/record_building.py`` after
+these figures.
+
+    .venv/bin/python benchmarks/core.py [--patients N] [--repeats R] [--record-building]
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--patients", type=int, default=200, help="patients per size (fewer for 1,000)")
     parser.add_argument("--repeats", type=int, default=5, help="passes over the text-only examples")
+    parser.add_argument("--record-building", action="store_true", help="then benchmarks/record_building.py")
     args = parser.parse_args()
     print(f"{'resources':>9} {'core p/s':>10} {'build p/s':>10} {'e2e p/s':>9} {'peak KiB':>9} {'µs/res core':>12}")
     base_per_resource: float | None = None
@@ -87,6 +93,13 @@ def main() -> None:
         "µs/resource should stay flat as size grows (linear time)"
     )
     _report_text(args.repeats)
+    if args.record_building:
+        import record_building  # benchmarks/ is on the path when this script runs
+
+        templates = record_building.r4_templates(record_building.r4_package_dir())
+        record_building.measure_parsers(args.repeats)
+        record_building.measure_building(args.repeats, 20, templates)
+        record_building.measure_huge(templates)
 
 
 class _TimedReader:

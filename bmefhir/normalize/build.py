@@ -21,6 +21,7 @@ from bmefhir.normalize.medications import read_medication_use
 from bmefhir.normalize.observations import SKIPPED_STATUS, effective_date, imaging_study_refs, read_observation
 from bmefhir.normalize.parse import READ_TYPES, validate
 from bmefhir.normalize.patient import read_patient
+from bmefhir.normalize.relevance import Skip, SkipLog, skip_reason, unused_type
 from bmefhir.normalize.report_findings import Reader, text_findings
 from bmefhir.normalize.report_sources import (
     TextSource,
@@ -55,6 +56,15 @@ SUBJECT_ELEMENT = {
     "DocumentReference": "subject",
 }
 _MAX_BUNDLE_DEPTH = 3
+_UNUSED_BINARY = Skip(
+    "information", "informational", "Binary", "Binary not used: no report attachment of this patient points at it"
+)
+_UNUSED_MEDICATION = Skip(
+    "information",
+    "informational",
+    "Medication",
+    "Medication not used: unreferenced, or its drug is not in a class bmefhir reads",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +144,7 @@ def build_record(
     patient_id: str | None = None,
     source_issues: Iterable[DataQualityIssue] = (),
     read: Reader = read_report,
+    skip_irrelevant: bool = True,
 ) -> PatientRecord:
     """Build the typed record of one patient from raw FHIR R4 JSON resources (Bundles are unpacked).
 
@@ -141,6 +152,8 @@ def build_record(
     several; resources about another patient are left out with a warning.
     ``source_issues`` (e.g. from the fetcher) are carried into ``record.issues``.
     ``read`` reads report text (``bmefhir.reporttext.read_report``; the benchmarks time it).
+    ``skip_irrelevant=False`` validates and reads every resource of a read type, relevant or not
+    (the benchmarks' baseline, and the tests' proof that skipping loses nothing).
     """
     ctx = Context()
     ctx.issues.extend(list(source_issues))
@@ -159,15 +172,16 @@ def build_record(
     reports: list[RadiologyReport] = []
     sources: list[SourceRef] = []
     requests: list[MedicationExposure] = []
-    medication_refs: list[str] = []
     binaries: dict[str, JSON] = {}
+    medication_resources: dict[str, JSON] = {}
     text_sources: list[TextSource] = []
+    skipped = SkipLog()
 
     for e in entries:
         res, ref = e.resource, e.ref
         rtype = str(res["resourceType"])
         if rtype not in READ_TYPES:
-            ctx.note("information", "not-supported", ref, rtype, f"resource type {rtype} is not used by bmefhir")
+            skipped.add(rtype, ref, unused_type(rtype))
             continue
         if rtype == "Binary":  # read only as the target of an attachment url, below
             binaries[ref] = res
@@ -180,6 +194,12 @@ def build_record(
             ctx.note("warning", "business-rule", ref, f"{rtype}.subject", "about another patient; not used")
             continue
         sources.append(SourceRef(ref, string(obj(res, "meta"), "versionId")))
+        if rtype == "Medication":  # read only through a statement or request that uses it, below
+            medication_resources[ref] = res
+            continue
+        if skip_irrelevant and (skip := skip_reason(ctx, res)) is not None:
+            skipped.add(rtype, ref, skip)  # relevance before validation: counted, not validated (relevance.py)
+            continue
         ctx.issues.extend(validate(res, ref))
         if rtype == "Patient":
             patient = read_patient(ctx, ref, res)
@@ -205,23 +225,14 @@ def build_record(
         elif rtype == "Procedure":
             if (condition := read_procedure(ctx, ref, res)) is not None:
                 conditions.append(condition)
-        elif rtype == "Medication":
-            medication_refs.append(ref)
         elif (exposure := read_medication_use(ctx, ref, res)) is not None:
             (medications if rtype == "MedicationStatement" else requests).append(exposure)
 
     findings += text_findings(ctx, text_sources, findings, read=read)
-    sources += _binaries(ctx, binaries)
+    sources += _binaries(ctx, binaries, skipped)
+    _medications(ctx, medication_resources, skipped)
     medications += _requests_without_statement(ctx, requests, medications)
-    for ref in medication_refs:
-        if ref not in ctx.used_refs:
-            ctx.note(
-                "information",
-                "informational",
-                ref,
-                "Medication",
-                "Medication not used: unreferenced, or its drug is not in a class bmefhir reads",
-            )
+    skipped.emit(ctx, patient_ref)
     if patient is None:
         patient = PatientInfo(patient_ref, None, None)
         ctx.note(
@@ -250,22 +261,25 @@ def _observation_text(ctx: Context, ref: str, res: JSON) -> TextSource | None:
     return observation_text(ctx, ref, res, effective_date(ctx, ref, res), tuple(imaging_study_refs(ctx, res)))
 
 
-def _binaries(ctx: Context, binaries: dict[str, JSON]) -> list[SourceRef]:
-    """Binaries an attachment url read are sources (validated); the others are not used."""
+def _binaries(ctx: Context, binaries: dict[str, JSON], skipped: SkipLog) -> list[SourceRef]:
+    """Binaries an attachment url read are sources (validated); the others are not used (counted)."""
     used = []
     for ref, res in binaries.items():
         if ref in ctx.used_refs:
             used.append(SourceRef(ref, string(obj(res, "meta"), "versionId")))
             ctx.issues.extend(validate(res, ref))
         else:
-            ctx.note(
-                "information",
-                "informational",
-                ref,
-                "Binary",
-                "Binary not used: no report attachment of this patient points at it",
-            )
+            skipped.add("Binary", ref, _UNUSED_BINARY)
     return used
+
+
+def _medications(ctx: Context, medications: dict[str, JSON], skipped: SkipLog) -> None:
+    """Medications a statement or request used are validated; the others are not used (counted)."""
+    for ref, res in medications.items():
+        if ref in ctx.used_refs:
+            ctx.issues.extend(validate(res, ref))
+        else:
+            skipped.add("Medication", ref, _UNUSED_MEDICATION)
 
 
 def _requests_without_statement(

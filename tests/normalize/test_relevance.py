@@ -1,0 +1,261 @@
+"""Relevance before validation: irrelevant resources are counted and skipped unvalidated, nothing read is lost.
+
+The proof that skipping loses nothing: the same inputs built with ``skip_irrelevant=False`` (every
+resource of a read type validated and read, as before) give the same record items — over the
+examples, synthetic patients, and the HL7 R4 example resources of the types bmefhir reads.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bmefhir.fhir.files import read_bundle
+from bmefhir.normalize import build_record
+from bmefhir.normalize.parse import READ_TYPES
+from bmefhir.normalize.relevance import LISTED_PER_TYPE
+from bmefhir.pipeline import process_patient
+from bmefhir.record import PatientRecord
+from bmefhir.synth import synth_patient
+from bmefhir.testing.examples import list_examples, list_text_examples, load_bundle
+from bmefhir.testing.fuzz import r4_package_dir
+
+from .resources import CAT, LOINC, PATIENT, SCT, cc, lab
+
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+LOCAL = "urn:oid:1.2.3.4.5"
+_NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def issues_for(record: PatientRecord, ref: str) -> list[Any]:
+    return [i for i in record.issues if i.resource == ref]
+
+
+def items(record: PatientRecord) -> tuple[Any, ...]:
+    """Everything the analysis reads from a record (sources and issues aside)."""
+    return (
+        record.patient,
+        record.labs,
+        record.observations,
+        record.findings,
+        record.studies,
+        record.medications,
+        record.conditions,
+        record.reports,
+    )
+
+
+def vital(rid: str, loinc: str = "8867-4", **extra: Any) -> dict[str, Any]:
+    """A heart-rate Observation (US Core vital-signs shape): nothing in it matters to the differential."""
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "category": [cc(CAT, "vital-signs")],
+        "code": cc(LOINC, loinc, "Heart rate"),
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": "2024-03-01",
+        "valueQuantity": {"value": 72, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"},
+    } | extra
+
+
+def encounter(rid: str) -> dict[str, Any]:
+    return {"resourceType": "Encounter", "id": rid, "status": "finished", "subject": {"reference": "Patient/p1"}}
+
+
+# --- nothing lost -------------------------------------------------------------------------------
+
+
+def test_examples_and_synthetic_patients_read_the_same_with_and_without_skipping():
+    inputs = [[load_bundle(c.name)] for c in list_examples()]
+    inputs += [[load_bundle(c.name, text=True)] for c in list_text_examples()]
+    inputs += [synth_patient(i, seed=3, resources=40) for i in range(11)]
+    for resources in inputs:
+        assert items(build_record(resources)) == items(build_record(resources, skip_irrelevant=False))
+
+
+def _r4_read_type_inputs() -> list[tuple[str, dict[str, Any]]]:
+    directory = r4_package_dir()
+    if not directory.is_dir():
+        pytest.skip(f"R4 example package not found at {directory}")
+    out = []
+    for path in sorted(directory.glob("*.json")):
+        if path.name.split("-")[0] in READ_TYPES | {"Bundle"}:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            kinds = {e.get("resource", {}).get("resourceType") for e in data.get("entry", []) if isinstance(e, dict)}
+            if data.get("resourceType") in READ_TYPES or kinds & READ_TYPES:
+                out.append((path.name, data))
+    return out
+
+
+def test_r4_examples_read_the_same_with_and_without_skipping():
+    examples = _r4_read_type_inputs()
+    assert len(examples) > 150
+    skipped = 0
+    for name, resource in examples:
+        fast, full = build_record([resource]), build_record([resource], skip_irrelevant=False)
+        assert items(fast) == items(full), name
+        skipped += sum(i.resource == fast.patient.ref and "not read" in i.message for i in fast.issues)
+    assert skipped > 50  # the rule does skip: many examples are vital signs, lab panels, other drugs
+
+
+# --- skipped, counted, not validated ----------------------------------------------------------
+
+
+def test_irrelevant_malformed_resource_is_counted_and_skipped_without_validation():
+    bad = vital("hr", effectiveDateTime="yesterday", unknownElement=1)
+    r = build_record([PATIENT, lab("crp", "1988-5", 12, "mg/L"), bad])
+    # Only the note that it is not used: its bad date and unknown element are not validated.
+    (issue,) = issues_for(r, "Observation/hr")
+    assert (issue.severity, issue.code, issue.element) == ("information", "informational", "Observation.code")
+    assert "Observation/hr" in {s.ref for s in r.sources}  # an input, as before; just not validated
+    (count,) = [i for i in issues_for(r, "Patient/p1") if i.element == "Observation"]
+    assert count.message.startswith("1 Observation resource not read")
+    assert [x.ref for x in r.labs] == ["Observation/crp"]
+
+
+def test_malformed_deciding_element_is_validated_and_named():
+    # A code that is a list, not a CodeableConcept: relevance cannot be decided, so it is validated.
+    bad = vital("hr") | {"code": [cc(LOINC, "1988-5")]}
+    r = build_record([PATIENT, bad])
+    assert any(i.element.startswith("Observation.code") and "not valid FHIR" in i.message for i in r.issues)
+
+
+def test_relevant_malformed_resource_still_yields_the_element_named_issue():
+    bad = lab("crp", "1988-5", 12, "mg/L", when="2024-02-30", unknownElement=1)
+    r = build_record([PATIENT, bad])
+    assert [x.value for x in r.labs] == [12.0]
+    elements = {i.element for i in issues_for(r, "Observation/crp")}
+    assert {"Observation.effectiveDateTime", "Observation.unknownElement"} <= elements
+
+
+def test_disguised_relevant_resources_are_still_read():
+    """Unusual systems, categories and codes that the keyword fallback or the text reader reads."""
+    fever = vital("t") | {
+        "code": {"coding": [{"system": LOCAL, "code": "T1"}], "text": "Body temperature (oral)"},
+        "valueQuantity": {"value": 39.1, "unit": "Cel", "system": "http://unitsofmeasure.org", "code": "Cel"},
+    }
+    avn = {
+        "resourceType": "Condition",
+        "id": "avn",
+        "clinicalStatus": cc("http://terminology.hl7.org/CodeSystem/condition-clinical", "active"),
+        "code": {"coding": [{"system": LOCAL, "code": "99"}], "text": "Avascular necrosis of the femoral head"},
+        "subject": {"reference": "Patient/p1"},
+        "onsetDateTime": "2023-05-01",
+    }
+    report_text = {
+        "resourceType": "Observation",
+        "id": "mri-text",
+        "status": "final",
+        "category": [cc(CAT, "vital-signs")],  # a wrong category: the imaging report code still tells
+        "code": cc(LOINC, "18748-4", "Diagnostic imaging study"),
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": "2024-03-02",
+        "valueString": "MRI left hip: diffuse bone marrow edema of the femoral head.",
+    }
+    lab_report = {
+        "resourceType": "DiagnosticReport",
+        "id": "dr",
+        "status": "final",
+        "category": [cc("http://terminology.hl7.org/CodeSystem/v2-0074", "LAB")],
+        "code": {"coding": [{"system": LOCAL, "code": "R1"}]},
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": "2024-03-02",
+        "conclusionCode": [{"text": "bone marrow edema"}],
+    }
+    steroid = {
+        "resourceType": "MedicationRequest",
+        "id": "mr",
+        "status": "active",
+        "intent": "order",
+        "contained": [
+            {"resourceType": "Medication", "id": "m", "ingredient": [{"itemCodeableConcept": {"text": "prednisone"}}]}
+        ],
+        "medicationReference": {"reference": "#m"},
+        "subject": {"reference": "Patient/p1"},
+        "authoredOn": "2023-01-01",
+    }
+    r = build_record([PATIENT, fever, avn, report_text, lab_report, steroid])
+    assert [(o.concept, o.value) for o in r.observations] == [("body_temperature", 39.1)]
+    assert [c.concept for c in r.conditions] == ["osteonecrosis"]
+    assert {f.ref for f in r.findings} >= {"Observation/mri-text", "DiagnosticReport/dr"}
+    assert [m.concept for m in r.medications] == ["glucocorticoid"]
+    assert not [i for i in r.issues if i.resource == "Patient/p1" and i.element in {"Observation", "Condition"}]
+
+
+def test_negated_text_is_still_explained():
+    """A text naming a concept only in negation is read, so the reader says why it is not used."""
+    cond = {
+        "resourceType": "Condition",
+        "id": "c1",
+        "code": {"coding": [{"system": ICD10CM, "code": "Z00.00"}], "text": "No avascular necrosis"},
+        "subject": {"reference": "Patient/p1"},
+    }
+    r = build_record([PATIENT, cond])
+    (issue,) = issues_for(r, "Condition/c1")
+    assert "only negated" in issue.message
+
+
+def test_skipped_statuses_keep_their_reason():
+    r = build_record([PATIENT, lab("crp", "1988-5", 12, "mg/L", status="entered-in-error")])
+    (issue,) = issues_for(r, "Observation/crp")
+    assert (issue.element, issue.message) == ("Observation.status", "status entered-in-error; ignored")
+
+
+def test_unused_medication_is_not_validated():
+    other = {"resourceType": "Medication", "id": "m1", "code": cc(SCT, "387207008", "Ibuprofen"), "bogus": 1}
+    r = build_record([PATIENT, other])
+    assert issues_for(r, "Medication/m1")[0].message.startswith("Medication not used")
+    assert len(issues_for(r, "Medication/m1")) == 1
+
+
+# --- bounded listing ----------------------------------------------------------------------------
+
+
+def test_listing_is_bounded_per_type_and_independent_of_input_order():
+    resources = [PATIENT] + [encounter(f"e{k:04d}") for k in range(LISTED_PER_TYPE + 150)]
+    r = build_record(resources)
+    listed = [i for i in r.issues if i.resource.startswith("Encounter/")]
+    assert len(listed) == LISTED_PER_TYPE
+    assert max(i.resource for i in listed) == f"Encounter/e{LISTED_PER_TYPE - 1:04d}"  # the first by reference
+    (count,) = [i for i in issues_for(r, "Patient/p1") if i.element == "Encounter"]
+    assert count.message.startswith(f"{LISTED_PER_TYPE + 150:,} Encounter resources not read")
+    assert "the other 150 only counted" in count.message
+    shuffled = resources[:]
+    random.Random(7).shuffle(shuffled)
+    assert build_record(shuffled).issues == r.issues
+
+
+def test_patient_with_50000_resources_through_the_file_source(tmp_path: Path):
+    """Bad input: a huge chart. Skipped cheaply, issues bounded, the patient analysed, nothing relevant lost."""
+    total = 50_000
+    relevant = [PATIENT, lab("crp", "1988-5", 42, "mg/L"), lab("esr", "30341-2", 60, "mm/h")]
+    bulk = []
+    for k in range(total - len(relevant)):
+        kind = k % 4
+        bulk.append(encounter(f"e{k}") if kind == 0 else vital(f"v{k}", ("8867-4", "8480-6", "29463-7")[kind - 1]))
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": x} for x in relevant + bulk]}
+    path = tmp_path / "huge.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+
+    (raw,) = list(read_bundle(path))
+    assert len(raw.resources) == total
+    result = process_patient(raw.resources, _NOW, patient_id=raw.patient_id, source_issues=raw.issues)
+    record = result.analysis.record
+    assert record.patient.ref == "Patient/p1"
+    assert {x.ref for x in record.labs} == {"Observation/crp", "Observation/esr"}
+    encounters = len([x for x in bulk if x["resourceType"] == "Encounter"])
+    vitals = len(bulk) - encounters
+    assert len(record.sources) == 3 + vitals  # every Observation is an input, as before (not validated)
+    assert len(record.issues) <= 2 * LISTED_PER_TYPE + 5  # bounded, not one per resource
+    counts = {
+        i.element: i.message for i in issues_for(record, "Patient/p1") if i.element in {"Observation", "Encounter"}
+    }
+    assert counts["Encounter"].startswith(f"{encounters:,} Encounter resources not read")
+    assert counts["Observation"].startswith(f"{vitals:,} Observation resources not read")
+    assert result.outputs  # the patient is written, not lost
