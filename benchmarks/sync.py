@@ -85,6 +85,7 @@ REPO = Path(__file__).resolve().parent.parent
 # HAPI answers every $export status poll with Retry-After: 120; the sandbox finishes an export in
 # seconds, so polls are capped at 2 s (bmefhir sync --export-poll-max) to time the sync, not the wait.
 POLL = timedelta(seconds=2)
+START_TIMEOUT = 900.0  # seconds for the sandbox to start: a loaded shared machine stretches HAPI start-up
 
 Recorded = tuple[str, dict[str, str], bytes]  # url, headers, body
 
@@ -136,14 +137,14 @@ def server(base: str | None, database: str) -> Iterator[str]:
     from bmefhir.sandbox import running
 
     if database == "h2":
-        with running() as sandbox:
+        with running(timeout=START_TIMEOUT) as sandbox:
             yield sandbox.base_url
         return
     pg_script = str(REPO / "scripts/pg-test-server.sh")
     pg_dir = tempfile.mkdtemp(prefix="bmefhir-bench-pg-")  # in /tmp: the cluster may run as `postgres`
     url = subprocess.run([pg_script, "start", pg_dir], capture_output=True, text=True, check=True).stdout
     try:
-        with running(database=url.strip()) as sandbox:
+        with running(database=url.strip(), timeout=START_TIMEOUT) as sandbox:
             yield sandbox.base_url
     finally:
         subprocess.run([pg_script, "stop", pg_dir], check=False)

@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -176,6 +177,23 @@ def mock_ehr(hapi_base: str) -> Iterator[MockEhr]:
             proc.wait()
         if proc.stdout:
             proc.stdout.close()
+
+
+# ----------------------------------------------------------------------------- the app's clock
+
+
+class AppClock:
+    """The app's clock for a test (``app.dependency_overrides[get_clock] = clock``): real time plus an
+    offset the test moves forward, so a token's expiry is reached without waiting for it."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, **amount: float) -> None:
+        self.offset += timedelta(**amount)
 
 
 # ----------------------------------------------------------------------------- the app under uvicorn
