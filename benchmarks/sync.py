@@ -46,7 +46,8 @@ overlap did after a load: every patient is found again). It prints how many pati
 discovery found, how many had changed, how many were re-analysed and how many were
 recognised as unchanged (``bmefhir.sync.fingerprint``); then the same window once more
 with ``reanalyse=True`` (every discovered patient analysed, the behaviour before the
-fingerprints), interleaved with a third fingerprint run, for the time ratio.
+fingerprints), interleaved ``--repeat`` times with a fingerprint run over the same window
+(nothing changed), for the time ratio with min/median/max.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ import multiprocessing
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -328,6 +330,10 @@ def run_phase(
     return s
 
 
+def _spread(values: list[float]) -> str:
+    return f"{min(values):.1f}/{statistics.median(values):.1f}/{max(values):.1f}"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, nargs="+", default=[1000, 5000])
@@ -344,6 +350,7 @@ def main() -> int:
     )
     ap.add_argument("--hapi-db", choices=["postgresql", "h2"], default="postgresql", help="sandbox database")
     ap.add_argument("--seed", type=int, default=int(time.time()) % 1_000_000)
+    ap.add_argument("--repeat", type=int, default=3, help="interleaved repetitions of the fingerprint/reanalyse runs")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory() as tmpdir, server(args.fhir_base, args.hapi_db) as base:
@@ -374,14 +381,22 @@ def main() -> int:
                 window = SyncOptions(since=since, discovery=args.discovery, export_poll_max=POLL)
                 delta = run_phase(f"window +{len(added)}", workers, store, base, window, ex)
                 again = replace(window, reanalyse=True)
-                old = run_phase("reanalyse", workers, store, base, again, ex)
-                same = run_phase("window again", workers, store, base, window, ex)
+                times: dict[str, list[float]] = {"fingerprints": [], "reanalyse": []}
+                for rep in range(args.repeat):  # interleaved, the order alternating
+                    for name in ("reanalyse", "fingerprints") if rep % 2 == 0 else ("fingerprints", "reanalyse"):
+                        s = run_phase(name[:12], workers, store, base, again if name == "reanalyse" else window, ex)
+                        times[name].append(s.seconds)
                 print(
                     f"re-analysed vs changed: window over the load found {delta.discovered}, changed {len(added)}, "
                     f"re-analysed {delta.analysed} ({delta.analysed / len(added):.2f} per changed patient), "
-                    f"recognised unchanged {delta.inputs_unchanged}; with reanalyse every one: {old.analysed} "
-                    f"re-analysed in {old.seconds:.1f}s vs {min(delta.seconds, same.seconds):.1f}s "
-                    f"(nothing changed: {same.analysed} re-analysed, {same.inputs_unchanged} recognised)",
+                    f"recognised unchanged {delta.inputs_unchanged}",
+                    flush=True,
+                )
+                fast, slow = times["fingerprints"], times["reanalyse"]
+                print(
+                    f"same window, nothing changed, {args.repeat} interleaved repetitions (min/median/max s): "
+                    f"fingerprints {_spread(fast)}, reanalyse every one {_spread(slow)}; "
+                    f"reanalyse / fingerprints = {statistics.median(slow) / statistics.median(fast):.1f}x (medians)",
                     flush=True,
                 )
                 store.close()
