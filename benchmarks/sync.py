@@ -5,7 +5,8 @@
     .venv/bin/python benchmarks/sync.py --n 200 --fhir-base http://127.0.0.1:8080/fhir
 
 Prints, for the full sync and for an incremental sync after 1% of patients changed:
-patients/s, HTTP requests per patient, and memory: "startRSS" is the sync process's
+patients/s, HTTP requests per patient, how many were analysed and how many were recognised
+as unchanged since their last analysis without analysing them ("same-inp"), and memory: "startRSS" is the sync process's
 resident size when the phase starts, "syncRSS" its peak during the phase (the kernel's
 high-water mark ``VmHWM``, reset before each phase) and, with Celery, "workersRSS" the
 workers' peak summed over every worker process. The cohort is generated and uploaded
@@ -38,6 +39,15 @@ The ratio printed is (full sync seconds per patient) / (replay seconds per patie
 carries discovery (``Patient?_elements=id`` pages) and the state store; the replay
 carries neither. The incremental sync has no replay baseline (its If-Match versions
 are spent once written); its cost is judged by requests per changed patient.
+
+**Re-analysed vs changed.** Then another 1% of the patients get a new Observation and
+a sync runs with a look-back window over the whole cohort load (what the 5-minute
+overlap did after a load: every patient is found again). It prints how many patients
+discovery found, how many had changed, how many were re-analysed and how many were
+recognised as unchanged (``bmefhir.sync.fingerprint``); then the same window once more
+with ``reanalyse=True`` (every discovered patient analysed, the behaviour before the
+fingerprints), interleaved ``--repeat`` times with a fingerprint run over the same window
+(nothing changed), for the time ratio with min/median/max.
 """
 
 from __future__ import annotations
@@ -48,12 +58,14 @@ import multiprocessing
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -75,6 +87,7 @@ REPO = Path(__file__).resolve().parent.parent
 # HAPI answers every $export status poll with Retry-After: 120; the sandbox finishes an export in
 # seconds, so polls are capped at 2 s (bmefhir sync --export-poll-max) to time the sync, not the wait.
 POLL = timedelta(seconds=2)
+START_TIMEOUT = 900.0  # seconds for the sandbox to start: a loaded shared machine stretches HAPI start-up
 
 Recorded = tuple[str, dict[str, str], bytes]  # url, headers, body
 
@@ -126,14 +139,14 @@ def server(base: str | None, database: str) -> Iterator[str]:
     from bmefhir.sandbox import running
 
     if database == "h2":
-        with running() as sandbox:
+        with running(timeout=START_TIMEOUT) as sandbox:
             yield sandbox.base_url
         return
     pg_script = str(REPO / "scripts/pg-test-server.sh")
     pg_dir = tempfile.mkdtemp(prefix="bmefhir-bench-pg-")  # in /tmp: the cluster may run as `postgres`
     url = subprocess.run([pg_script, "start", pg_dir], capture_output=True, text=True, check=True).stdout
     try:
-        with running(database=url.strip()) as sandbox:
+        with running(database=url.strip(), timeout=START_TIMEOUT) as sandbox:
             yield sandbox.base_url
     finally:
         subprocess.run([pg_script, "stop", pg_dir], check=False)
@@ -160,6 +173,17 @@ def now_on_server(base: str) -> str:
         found = server_time(next(client.search_bundles("Patient", {"_count": 1, "_elements": "id"})))
     assert found is not None
     return found
+
+
+def add_observations(base: str, ids: list[str], fraction: float, rng: random.Random) -> list[str]:
+    """A new Observation (a copy of one of the patient's, new id) for a fraction of the patients."""
+    chosen = rng.sample(ids, max(1, round(len(ids) * fraction)))
+    with FhirClient(base) as client:
+        for pid in chosen:
+            obs = next(client.search("Observation", {"patient": pid, "_count": 1}))
+            new = {k: v for k, v in obs.items() if k not in ("id", "meta")}
+            client.update({**new, "id": f"{obs['id']}-new"})
+    return chosen
 
 
 def change(base: str, ids: list[str], fraction: float, rng: random.Random) -> list[str]:
@@ -281,7 +305,10 @@ def executor(kind: str, workers: int, tmp: Path, per_worker: int | None = None) 
 # ------------------------------------------------------------------ report
 
 
-HEADER = "phase        patients written unchanged failed  seconds patients/s  req/pat startRSS  syncRSS workersRSS"
+HEADER = (
+    "phase        patients analysed same-inp written unchanged failed  seconds patients/s  req/pat "
+    "startRSS  syncRSS workersRSS"
+)
 
 
 def run_phase(
@@ -294,12 +321,17 @@ def run_phase(
     n = max(1, s.discovered)
     worker_rss = sum(peak_mb(p) for w in workers for p in _tree(w))
     print(
-        f"{label:<12} {s.discovered:>7} {s.written:>7} {s.unchanged:>9} {s.failed:>6} {s.seconds:>8.1f} "
+        f"{label:<12} {s.discovered:>8} {s.analysed:>8} {s.inputs_unchanged:>8} {s.written:>7} {s.unchanged:>9} "
+        f"{s.failed:>6} {s.seconds:>8.1f} "
         f"{s.discovered / s.seconds if s.seconds else 0:>10.1f} {s.requests / n:>8.2f} "
         f"{start_rss:>6.0f}MB {peak_mb(os.getpid()):>6.0f}MB {f'{worker_rss:.0f}MB' if workers else '-':>10}",
         flush=True,
     )
     return s
+
+
+def _spread(values: list[float]) -> str:
+    return f"{min(values):.1f}/{statistics.median(values):.1f}/{max(values):.1f}"
 
 
 def main() -> int:
@@ -318,6 +350,7 @@ def main() -> int:
     )
     ap.add_argument("--hapi-db", choices=["postgresql", "h2"], default="postgresql", help="sandbox database")
     ap.add_argument("--seed", type=int, default=int(time.time()) % 1_000_000)
+    ap.add_argument("--repeat", type=int, default=3, help="interleaved repetitions of the fingerprint/reanalyse runs")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory() as tmpdir, server(args.fhir_base, args.hapi_db) as base:
@@ -344,6 +377,28 @@ def main() -> int:
                 changed = change(base, ids, 0.01, rng)
                 incremental = SyncOptions(discovery=args.discovery, overlap=timedelta(0), export_poll_max=POLL)
                 run_phase(f"incr {len(changed)}", workers, store, base, incremental, ex)
+                added = add_observations(base, ids, 0.01, rng)
+                window = SyncOptions(since=since, discovery=args.discovery, export_poll_max=POLL)
+                delta = run_phase(f"window +{len(added)}", workers, store, base, window, ex)
+                again = replace(window, reanalyse=True)
+                times: dict[str, list[float]] = {"fingerprints": [], "reanalyse": []}
+                for rep in range(args.repeat):  # interleaved, the order alternating
+                    for name in ("reanalyse", "fingerprints") if rep % 2 == 0 else ("fingerprints", "reanalyse"):
+                        s = run_phase(name[:12], workers, store, base, again if name == "reanalyse" else window, ex)
+                        times[name].append(s.seconds)
+                print(
+                    f"re-analysed vs changed: window over the load found {delta.discovered}, changed {len(added)}, "
+                    f"re-analysed {delta.analysed} ({delta.analysed / len(added):.2f} per changed patient), "
+                    f"recognised unchanged {delta.inputs_unchanged}",
+                    flush=True,
+                )
+                fast, slow = times["fingerprints"], times["reanalyse"]
+                print(
+                    f"same window, nothing changed, {args.repeat} interleaved repetitions (min/median/max s): "
+                    f"fingerprints {_spread(fast)}, reanalyse every one {_spread(slow)}; "
+                    f"reanalyse / fingerprints = {statistics.median(slow) / statistics.median(fast):.1f}x (medians)",
+                    flush=True,
+                )
                 store.close()
                 if args.sample:
                     sample = rng.sample(sorted(set(ids) - set(changed)), min(args.sample, n - len(changed)))

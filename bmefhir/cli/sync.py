@@ -99,6 +99,7 @@ def _print_summary(summary: SyncSummary, as_json: bool) -> None:
     resumed = " (resumed)" if summary.resumed else ""
     err.print(
         f"sync {summary.server} run {summary.run_id}{resumed} ({summary.method}): discovered {summary.discovered}, "
+        f"inputs unchanged {summary.inputs_unchanged} (not analysed), "
         f"analysed {summary.analysed}, unchanged {summary.unchanged}, written {summary.written}, "
         f"failed {summary.failed}, {summary.requests} requests, {summary.seconds:.1f}s; {state}; "
         f"cursor {summary.cursor or '-'}",
@@ -118,6 +119,9 @@ def sync(
     overlap: Annotated[str, typer.Option("--overlap", help="look back this much before the cursor")] = "5m",
     discovery: Annotated[str, typer.Option("--discovery", help="auto ($export if offered), search or export")] = "auto",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="analyse but write nothing back")] = False,
+    reanalyse: Annotated[
+        bool, typer.Option("--reanalyse", help="analyse every discovered patient, even one whose inputs did not change")
+    ] = False,
     write_findings: Annotated[
         bool, typer.Option("--write-findings", help="also write the imaging findings read from report text")
     ] = False,
@@ -189,6 +193,7 @@ def sync(
             export_poll_max=parse_duration(export_poll_max),
             export_fallback="none" if export_fallback == "none" else "search",
             export_fallback_after=export_fallback_after,
+            reanalyse=reanalyse,
         )
         interval = parse_duration(every) if every else None
     except ValueError as exc:

@@ -291,6 +291,7 @@ def _patients(response: httpx.Response, found: Discovery) -> Iterator[str]:
             found.skipped_own += 1
             continue
         if pid := patient_of(resource):
+            found.saw(pid, resource)
             yield pid
 
 

@@ -36,8 +36,9 @@ from celery.backends.redis import RedisBackend  # type: ignore[import-untyped]
 from kombu.exceptions import OperationalError
 from kombu.utils.url import maybe_sanitize_url
 
-from bmefhir.sync.executors import PatientOutcome, process_one
+from bmefhir.sync.executors import Known, PatientOutcome, process_one
 from bmefhir.sync.spec import SyncJobSpec
+from bmefhir.sync.store import PatientStateView
 
 __all__ = [
     "DEFAULT_BROKER_URL",
@@ -149,10 +150,18 @@ def configure(settings: CelerySettings) -> None:
 
 
 @app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True)  # type: ignore[untyped-decorator]
-def analyse_patient(job: dict[str, Any], patient_id: str) -> dict[str, object]:
-    """``process_one`` for one patient; the job travels as ``SyncJobSpec`` JSON data, the outcome as a dict."""
+def analyse_patient(job: dict[str, Any], patient_id: str, known: dict[str, Any] | None = None) -> dict[str, object]:
+    """``process_one`` for one patient; the job travels as ``SyncJobSpec`` JSON data, the outcome as a dict.
+    ``known``: the stored fingerprint, analysis version and content hash (not the input list: the
+    worker needs only these to recognise unchanged inputs)."""
     spec = SyncJobSpec.from_json(orjson.dumps(job))
-    return process_one(spec, patient_id).to_dict()
+    state = None
+    if isinstance(known, dict) and isinstance(known.get("fingerprint"), str) and isinstance(known.get("analysis"), str):
+        digest = known.get("content_hash")
+        state = PatientStateView(
+            known["fingerprint"], known["analysis"], {}, digest if isinstance(digest, str) else None
+        )
+    return process_one(spec, patient_id, state).to_dict()
 
 
 class CeleryExecutor:
@@ -193,7 +202,7 @@ class CeleryExecutor:
         broker = maybe_sanitize_url(str(self.app.conf.broker_url))
         return f"CeleryExecutor(broker={broker!r}, max_in_flight={self.max_in_flight})"
 
-    def run(self, job: SyncJobSpec, patient_ids: Iterable[str]) -> Iterator[PatientOutcome]:
+    def run(self, job: SyncJobSpec, patient_ids: Iterable[str], known: Known | None = None) -> Iterator[PatientOutcome]:
         job_data = orjson.loads(job.to_json())
         ids = iter(patient_ids)
         pending: dict[str, tuple[str, float]] = {}  # task id -> (patient id, submitted at)
@@ -206,7 +215,8 @@ class CeleryExecutor:
                     if patient_id is None:
                         exhausted = True
                         break
-                    pending[self._submit(job_data, patient_id)] = (patient_id, time.monotonic())
+                    state = known(patient_id) if known is not None else None
+                    pending[self._submit(job_data, patient_id, state)] = (patient_id, time.monotonic())
                 if not pending:
                     return
                 finished = self._collect(pending)
@@ -226,10 +236,15 @@ class CeleryExecutor:
 
     # -- internals -----------------------------------------------------------
 
-    def _submit(self, job_data: dict[str, Any], patient_id: str) -> str:
+    def _submit(self, job_data: dict[str, Any], patient_id: str, state: PatientStateView | None = None) -> str:
         task_id = uuid.uuid4().hex
+        args: tuple[object, ...] = (job_data, patient_id)
+        if state is not None:
+            args += (
+                {"fingerprint": state.fingerprint, "analysis": state.analysis, "content_hash": state.content_hash},
+            )
         try:
-            self.app.send_task(TASK_NAME, args=(job_data, patient_id), task_id=task_id, queue=QUEUE)
+            self.app.send_task(TASK_NAME, args=args, task_id=task_id, queue=QUEUE)
         except OperationalError as exc:
             broker = maybe_sanitize_url(str(self.app.conf.broker_url))
             raise ExecutorUnavailable(

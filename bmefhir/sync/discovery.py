@@ -48,12 +48,28 @@ DISCOVERY_PAGE: Final = 500  # HAPI's maximum page size
 
 @dataclass(slots=True)
 class Discovery:
-    """Filled while the id iterator is consumed: the server time of the first page, pages read."""
+    """Filled while the id iterator is consumed: the server time of the first page, pages read, and
+    per patient the version of every changed resource found (``versions``: "Type/id" → ``meta.versionId``,
+    None when it had none or two different ones were seen). A resource found again at a version the
+    patient's last analysis used is no change (``bmefhir.sync.fingerprint``)."""
 
     until: str | None = None
     pages: int = 0
     skipped_own: int = 0
     types: list[str] = field(default_factory=list)
+    versions: dict[str, dict[str, str | None]] = field(default_factory=dict)
+
+    def saw(self, patient_id: str, resource: Mapping[str, Any]) -> None:
+        kind, rid, meta = resource.get("resourceType"), resource.get("id"), resource.get("meta")
+        version = meta.get("versionId") if isinstance(meta, Mapping) else None
+        key = f"{kind}/{rid}" if isinstance(kind, str) and isinstance(rid, str) else None
+        seen = self.versions.setdefault(patient_id, {})
+        if key is None or not isinstance(version, str):
+            seen[f"?{len(seen)}"] = None  # unnamed or unversioned: the patient must be analysed
+        elif seen.get(key, version) != version:
+            seen[key] = None
+        else:
+            seen[key] = version
 
 
 def since_with_overlap(cursor: str, overlap: timedelta) -> str:
@@ -140,4 +156,5 @@ def discover_changed(client: FhirClient, since: str, found: Discovery) -> Iterat
                     found.skipped_own += 1
                     continue
                 if pid := patient_of(resource):
+                    found.saw(pid, resource)
                     yield pid

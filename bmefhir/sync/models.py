@@ -12,7 +12,17 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "CdsFeedback", "Cursor", "DeadLetter", "ExportState", "Lease", "Run", "RunPatient"]
+__all__ = [
+    "Base",
+    "CdsFeedback",
+    "Cursor",
+    "DeadLetter",
+    "ExportState",
+    "Lease",
+    "PatientState",
+    "Run",
+    "RunPatient",
+]
 
 
 class Base(DeclarativeBase):
@@ -49,11 +59,28 @@ class RunPatient(Base):
     __tablename__ = "sync_run_patient"
     run_id: Mapped[int] = mapped_column(ForeignKey("sync_run.id", ondelete="CASCADE"), primary_key=True)
     patient_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    status: Mapped[str] = mapped_column(String(16))  # pending | written | unchanged | failed
+    status: Mapped[str] = mapped_column(String(16))  # pending | written | unchanged | same-inputs | failed
     requests: Mapped[int] = mapped_column(Integer, default=0)
     content_hash: Mapped[str | None] = mapped_column(String(128))
 
     __table_args__ = (Index("ix_sync_run_patient_status", "run_id", "status"),)
+
+
+class PatientState(Base):
+    """Per server and patient: what its current outputs on the server were computed from
+    (``bmefhir.sync.fingerprint``), written with each successful outcome. ``inputs`` is the JSON
+    object ``{"Observation/x": "3", …}`` (type/id → version); no clinical content.
+
+    A table of its own, so an existing state database gains it through ``create_all``."""
+
+    __tablename__ = "sync_patient_state"
+    server: Mapped[str] = mapped_column(String(500), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    analysis: Mapped[str] = mapped_column(String(200))  # knowledge-base and bmefhir versions
+    inputs: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str | None] = mapped_column(String(128))
+    analysed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class DeadLetter(Base):

@@ -15,6 +15,12 @@ for the server; after ``export_fallback_after`` in a row the run discovers by
 skipped; patients the export already yielded stay, once). A restart with
 another ``--discovery`` than the interrupted run's switches that run over, and
 an export job a killed run left on the server is cancelled first.
+
+A patient whose inputs did not change since the analysis behind its current
+outputs is not analysed again (``bmefhir.sync.fingerprint``): recognised at
+discovery when every resource found for it is at the version that analysis used
+(so the overlap window finds the same resources again at no cost), or after the
+fetch by the fingerprint of its inputs. ``SyncOptions.reanalyse`` turns both off.
 """
 
 from __future__ import annotations
@@ -33,8 +39,9 @@ from bmefhir.sync.bulk_export import abandon_export, discover_by_export, support
 from bmefhir.sync.connect import auth_for, open_client
 from bmefhir.sync.discovery import Discovery, discover_all, discover_changed, iso, since_with_overlap
 from bmefhir.sync.executors import Executor, LocalExecutor, PatientOutcome
+from bmefhir.sync.fingerprint import analysis_version
 from bmefhir.sync.spec import AuthConfig, SyncJobSpec
-from bmefhir.sync.store import RunView, SyncStore, owner_name
+from bmefhir.sync.store import PatientStateView, RunView, SyncStore, owner_name
 from bmefhir.writeback import ensure_device
 
 __all__ = ["ExportDiscoveryFailed", "LeaseHeld", "SyncOptions", "SyncSummary", "server_key", "sync_once"]
@@ -68,6 +75,7 @@ class SyncOptions:
     export_poll_max: timedelta = timedelta(seconds=120)  # longest wait between $export status polls
     export_fallback: ExportFallback = "search"  # what discovery does after repeated $export failure
     export_fallback_after: int = 3  # consecutive failed $export discoveries before falling back (1: at once)
+    reanalyse: bool = False  # analyse every discovered patient, even one whose inputs did not change
 
     def __post_init__(self) -> None:
         if self.export_fallback_after < 1:
@@ -82,7 +90,8 @@ class SyncSummary:
     resumed: bool = False
     discovered: int = 0
     analysed: int = 0
-    unchanged: int = 0
+    inputs_unchanged: int = 0  # recognised as unchanged since their last analysis: not analysed
+    unchanged: int = 0  # analysed, and the outputs came out the same: nothing written
     written: int = 0
     failed: int = 0
     requests: int = 0
@@ -254,12 +263,35 @@ def _discover(
             summary.requests += client.requests_sent
     summary.method = method
     store.add_patients(run_id, store.due_failures(server))
+    if not options.reanalyse:
+        summary.inputs_unchanged += _recognise_unchanged(store, server, run_id, found)
     until = found.until
     if until is None:  # no server time seen (an odd server): this machine's clock, less the overlap
         log.warning("sync: the server sent no Bundle.meta.lastUpdated; using the local clock for the cursor")
         until = iso(datetime.now(UTC) - options.overlap)
     store.discovered(run_id, until)
     return job, run_id
+
+
+def _recognise_unchanged(store: SyncStore, server: str, run_id: int, found: Discovery) -> int:
+    """Mark the patients whose every discovered resource is at the version their last analysis used
+    (with the same knowledge base and software) as ``same-inputs``; returns how many.
+
+    Done before the run leaves ``discovering``, so a crash redoes it with the discovery. Dead-lettered
+    patients are left pending (their last attempt failed; the fetch-time check still applies)."""
+    if not found.versions:
+        return 0
+    failed = {letter.patient_id for letter in store.failures(server)}
+    analysis = analysis_version()
+    states = store.patient_states(server, (pid for pid in found.versions if pid not in failed))
+    same = [
+        pid for pid, state in states.items() if state.analysis == analysis and _all_seen(found.versions[pid], state)
+    ]
+    return store.mark_same_inputs(run_id, same)
+
+
+def _all_seen(seen: dict[str, str | None], state: PatientStateView) -> bool:
+    return all(version is not None and state.inputs.get(key) == version for key, version in seen.items())
 
 
 def _export_failed(
@@ -328,7 +360,11 @@ def _process(
     if not job.dry_run:
         with open_client(job) as client:
             ensure_device(client)
-    outcomes = executor.run(job, feed())
+
+    def known(pid: str) -> PatientStateView | None:
+        return store.patient_state(server, pid)
+
+    outcomes = executor.run(job, feed(), None if options.reanalyse else known)
     try:
         for outcome in outcomes:
             store.record(
@@ -339,12 +375,15 @@ def _process(
                 reason=outcome.reason,
                 requests=outcome.requests,
                 content_hash=outcome.content_hash,
+                state=None if job.dry_run else outcome.state,
                 retry_base=options.retry_base,
                 retry_cap=options.retry_cap,
             )
             summary.requests += outcome.requests
             if outcome.status == "failed":
                 summary.failed += 1
+            elif outcome.status == "same-inputs":
+                summary.inputs_unchanged += 1
             else:
                 summary.analysed += 1
                 summary.written += outcome.status == "written"

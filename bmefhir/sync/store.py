@@ -17,19 +17,31 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, delete, event, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bmefhir.sync.models import Base, CdsFeedback, Cursor, DeadLetter, ExportState, Lease, Run, RunPatient
+from bmefhir.sync.models import (
+    Base,
+    CdsFeedback,
+    Cursor,
+    DeadLetter,
+    ExportState,
+    Lease,
+    PatientState,
+    Run,
+    RunPatient,
+)
 
 __all__ = [
     "DEFAULT_STATE",
     "DeadLetterView",
     "ExportStateView",
     "FeedbackRecord",
+    "PatientStateView",
     "RunView",
     "StoreError",
     "SyncStore",
@@ -141,6 +153,17 @@ class ExportStateView:
     failures: int  # consecutive failed $export discoveries
     last_error: str | None
     job_url: str | None  # an export job not yet deleted on the server
+
+
+@dataclass(frozen=True, slots=True)
+class PatientStateView:
+    """What a patient's current outputs were computed from (``bmefhir.sync.fingerprint``)."""
+
+    fingerprint: str
+    analysis: str  # knowledge-base and bmefhir versions
+    inputs: dict[str, str]  # "Type/id" → version
+    content_hash: str | None
+    analysed_at: datetime | None = None
 
 
 def retry_delay(attempts: int, base: timedelta, cap: timedelta) -> timedelta:
@@ -271,11 +294,13 @@ class SyncStore:
         reason: str | None = None,
         requests: int = 0,
         content_hash: str | None = None,
+        state: PatientStateView | None = None,
         now: datetime | None = None,
         retry_base: timedelta = timedelta(minutes=5),
         retry_cap: timedelta = timedelta(hours=24),
     ) -> None:
-        """One patient's outcome, and its dead-letter entry added (failed) or cleared (done), atomically."""
+        """One patient's outcome, and its dead-letter entry added (failed) or cleared (done), atomically;
+        with ``state`` (a success), what its outputs were computed from is stored in the same transaction."""
         when = now or utcnow()
         with self._session.begin() as s:
             s.execute(
@@ -287,6 +312,8 @@ class SyncStore:
             if status != "failed":
                 if letter is not None:
                     s.delete(letter)
+                if state is not None:
+                    self._put_state(s, server, patient_id, state, when)
                 return
             if letter is None:
                 delay = retry_delay(1, retry_base, retry_cap)
@@ -359,6 +386,61 @@ class SyncStore:
             finished_at=_aware(run.finished_at) if run.finished_at else None,
             counts=counts,
         )
+
+    # -- what each patient's outputs were computed from -------------------------
+
+    def _put_state(self, s: Session, server: str, patient_id: str, state: PatientStateView, when: datetime) -> None:
+        values = {
+            "fingerprint": state.fingerprint,
+            "analysis": state.analysis,
+            "inputs": orjson.dumps(state.inputs, option=orjson.OPT_SORT_KEYS).decode(),
+            "content_hash": state.content_hash,
+            "analysed_at": when,
+        }
+        stmt = self._insert(PatientState).values(server=server, patient_id=patient_id, **values)
+        s.execute(stmt.on_conflict_do_update(index_elements=["server", "patient_id"], set_=values))
+
+    def patient_state(self, server: str, patient_id: str) -> PatientStateView | None:
+        return self.patient_states(server, [patient_id]).get(patient_id)
+
+    def patient_states(self, server: str, patient_ids: Iterable[str]) -> dict[str, PatientStateView]:
+        """The stored states of these patients (those that have one), read in chunks."""
+        ids = list(dict.fromkeys(patient_ids))
+        found: dict[str, PatientStateView] = {}
+        with self._session() as s:
+            for start in range(0, len(ids), _CHUNK):
+                rows = s.scalars(
+                    select(PatientState).where(
+                        PatientState.server == server, PatientState.patient_id.in_(ids[start : start + _CHUNK])
+                    )
+                )
+                for row in rows:
+                    found[row.patient_id] = PatientStateView(
+                        fingerprint=row.fingerprint,
+                        analysis=row.analysis,
+                        inputs=orjson.loads(row.inputs),
+                        content_hash=row.content_hash,
+                        analysed_at=_aware(row.analysed_at),
+                    )
+        return found
+
+    def mark_same_inputs(self, run_id: int, patient_ids: Iterable[str]) -> int:
+        """Pending patients recognised at discovery as unchanged since their last analysis: not pending."""
+        ids = list(patient_ids)
+        marked = 0
+        for start in range(0, len(ids), _CHUNK):
+            with self._session.begin() as s:
+                result = s.execute(
+                    update(RunPatient)
+                    .where(
+                        RunPatient.run_id == run_id,
+                        RunPatient.status == "pending",
+                        RunPatient.patient_id.in_(ids[start : start + _CHUNK]),
+                    )
+                    .values(status="same-inputs")
+                )
+                marked += getattr(result, "rowcount", 0) or 0
+        return marked
 
     # -- dead letters ----------------------------------------------------------
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from bmefhir.web import WebSettings, create_app, get_settings
+from bmefhir.web.deps import get_clock
 from tests.web.conftest import ehr, ehr_session, hapi_base, patients, practitioner  # noqa: F401 - shared fixtures
-from tests.web.harness import ROOT, MockEhr, free_port, missing, serve_app
+from tests.web.harness import ROOT, AppClock, MockEhr, free_port, missing, serve_app
 
 CHROMIUM = os.environ.get("BMEFHIR_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -40,7 +41,13 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
-def app_url(ehr_session: MockEhr) -> Iterator[str]:  # noqa: F811
+def app_clock() -> AppClock:
+    """The app's clock: a test moves it forward instead of waiting (token expiry)."""
+    return AppClock()
+
+
+@pytest.fixture(scope="session")
+def app_url(ehr_session: MockEhr, app_clock: AppClock) -> Iterator[str]:  # noqa: F811
     port = free_port()
     settings = WebSettings(
         _env_file=None,
@@ -52,6 +59,7 @@ def app_url(ehr_session: MockEhr) -> Iterator[str]:  # noqa: F811
     )
     app = create_app(settings)
     app.dependency_overrides[get_settings] = lambda: settings
+    app.dependency_overrides[get_clock] = app_clock
     with serve_app(app, port) as url:
         yield url
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from bmefhir.fhir.client import FhirClient
-from tests.web.harness import MockEhr
+from tests.web.harness import AppClock, MockEhr
 
 SEED = "seed-001-rmo-hip-ankle-knee"
 
@@ -71,12 +71,16 @@ def test_denied_consent(page: Any, app_url: str, ehr: MockEhr, patients: dict[st
     page.screenshot(path=str(artifacts / "denied.png"))
 
 
-def test_expired_token_is_refreshed(page: Any, app_url: str, ehr: MockEhr, patients: dict[str, str]) -> None:
-    ehr.control(expiresIn=2)
+def test_expired_token_is_refreshed(
+    page: Any, app_url: str, app_clock: AppClock, ehr: MockEhr, patients: dict[str, str]
+) -> None:
     assert _ehr_launch(page, app_url, ehr, patients[SEED]).status == 200
     refreshes = ehr.counters()["refresh"]
-    time.sleep(2.1)
-    assert page.reload().status == 200
+    app_clock.advance(hours=2)  # past the token's life (1 h at the mock EHR), within the session's 8 h idle limit
+    try:
+        assert page.reload().status == 200
+    finally:
+        app_clock.offset = timedelta(0)
     assert ehr.counters()["refresh"] == refreshes + 1
 
 

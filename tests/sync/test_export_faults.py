@@ -20,7 +20,7 @@ from bmefhir.fhir.errors import FhirHttpError, FhirTimeout
 from bmefhir.fhir.retry import RetryPolicy
 from bmefhir.sync.bulk_export import discover_by_export
 from bmefhir.sync.discovery import CHANGE_TYPES, Discovery
-from bmefhir.sync.executors import PatientOutcome
+from bmefhir.sync.executors import Known, PatientOutcome
 from bmefhir.sync.runner import ExportDiscoveryFailed, SyncOptions, server_key, sync_once
 from bmefhir.sync.spec import SyncJobSpec
 from bmefhir.sync.store import SyncStore
@@ -187,7 +187,7 @@ class RecordingExecutor:
     def __init__(self) -> None:
         self.seen: Counter[str] = Counter()
 
-    def run(self, job: SyncJobSpec, patient_ids: Iterable[str]) -> Iterator[PatientOutcome]:
+    def run(self, job: SyncJobSpec, patient_ids: Iterable[str], known: Known | None = None) -> Iterator[PatientOutcome]:
         for pid in patient_ids:
             self.seen[pid] += 1
             yield PatientOutcome(pid, "unchanged", None, 0, None)

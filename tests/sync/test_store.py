@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bmefhir.sync.store import StoreError, SyncStore, retry_delay
+from bmefhir.sync.store import PatientStateView, StoreError, SyncStore, retry_delay
 
 S = "http://fhir.example/fhir/"
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -120,3 +120,25 @@ def test_a_run_changes_its_discovery_method_only_while_discovering(store: SyncSt
     store.discovered(run, "2025-03-01T12:00:00.000Z")
     store.set_run_method(run, "export")
     assert store.runs(S)[0].method == "search"
+
+
+def test_patient_state_is_stored_with_the_outcome_and_marks_same_inputs(store: SyncStore) -> None:
+    run = store.start_run(S, "{}", since="2025-03-01T00:00:00.000Z", method="search")
+    store.add_patients(run, ["a", "b", "c"])
+    state = PatientStateView("f1", "knowledge 1.0.0; bmefhir 0.1.0", {"Patient/a": "1", "Observation/o": "2"}, "h")
+    store.record(run, S, "a", "written", content_hash="h", state=state, now=T0)
+    store.record(run, S, "b", "failed", reason="503", state=state, now=T0)  # a failure stores no state
+    assert store.patient_state(S, "b") is None
+    stored = store.patient_state(S, "a")
+    assert stored is not None
+    assert (stored.fingerprint, stored.inputs, stored.analysed_at) == ("f1", state.inputs, T0)
+    newer = PatientStateView("f2", state.analysis, {"Patient/a": "2"}, "h2")
+    store.record(run, S, "a", "written", content_hash="h2", state=newer, now=T0 + timedelta(hours=1))
+    assert store.patient_states(S, ["a", "b", "zz"])["a"].fingerprint == "f2"  # replaced, one row per patient
+    assert store.patient_state("http://other.example/fhir/", "a") is None  # per server
+
+    later = store.start_run(S, "{}", since="2025-03-02T00:00:00.000Z", method="search")
+    store.add_patients(later, ["a", "c"])
+    assert store.mark_same_inputs(later, ["a", "missing"]) == 1
+    assert store.pending(later) == ["c"]
+    assert store.runs(S, limit=1)[0].counts == {"same-inputs": 1, "pending": 1}

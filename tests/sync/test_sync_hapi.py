@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -53,6 +52,33 @@ def test_changing_one_observation_resyncs_exactly_that_patient(fhir_base: str, t
     store.close()
 
 
+def _readiness(proc: subprocess.Popen[str], lines: list[str] | None = None) -> tuple[threading.Event, threading.Thread]:
+    """Drains the CLI's stderr (into ``lines``); the event is set at its readiness line."""
+    ready = threading.Event()
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if lines is not None:
+                lines.append(line)
+            if line.strip() == READY_LINE:
+                ready.set()
+        proc.stderr.close()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return ready, reader
+
+
+def _exited_within(proc: subprocess.Popen[str], seconds: float) -> bool:
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
+@pytest.mark.timeout(900)  # an upper bound, not a wait: 200 patients, 12 restarts, on a loaded machine
 def test_sigkill_at_random_points_loses_and_duplicates_nothing(fhir_base: str, tmp_path: Path) -> None:
     since = now_on_server(fhir_base)
     ids = load(fhir_base, 200, fresh_seed(), resources=8, per_bundle=100)
@@ -75,12 +101,17 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(fhir_base: str, t
     rng = random.Random(5)
     kills = 0
     while kills < 12:
-        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.8, 3.0))  # start-up is ~1s: kills land in discovery and mid-processing
-        if proc.poll() is not None:
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        ready, reader = _readiness(proc)
+        # The kill point is random, counted from the CLI's readiness line (not from the start, which a
+        # loaded machine stretches): kills land in discovery and mid-processing however slow start-up is.
+        assert ready.wait(timeout=120), "the sync CLI printed no readiness line"
+        if _exited_within(proc, rng.uniform(0.0, 2.0)):
+            reader.join(timeout=30)
             break  # finished before the kill: the run is complete
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        reader.join(timeout=30)
         kills += 1
     final = subprocess.run(args, capture_output=True, text=True, timeout=240, check=False)
     assert final.returncode == 0, final.stdout
@@ -151,23 +182,11 @@ def test_sigterm_finishes_gracefully_and_the_next_run_resumes(fhir_base: str, tm
     ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
-    ready = threading.Event()
-
-    def read_stderr() -> None:  # drains stderr; sets ``ready`` at the CLI's readiness line
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            lines.append(line)
-            if line.strip() == READY_LINE:
-                ready.set()
-
-    reader = threading.Thread(target=read_stderr, daemon=True)
-    reader.start()
+    ready, reader = _readiness(proc, lines)
     assert ready.wait(timeout=120), f"no readiness line: {''.join(lines)[-800:]}"
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=120)
     reader.join(timeout=30)
-    assert proc.stderr is not None
-    proc.stderr.close()
     err = "".join(lines)
     assert proc.returncode == 0, err
     store = SyncStore(state)

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import orjson
 import pytest
 
+from bmefhir.fhir.raw import RawPatient
+from bmefhir.record import DataQualityIssue
 from bmefhir.sync.bulk_export import supports_export
-from bmefhir.sync.discovery import is_own_output, patient_of, server_time, since_with_overlap
+from bmefhir.sync.discovery import Discovery, is_own_output, patient_of, server_time, since_with_overlap
 from bmefhir.sync.executors import PatientOutcome
+from bmefhir.sync.fingerprint import analysis_version, input_fingerprint, input_versions, resource_version
 from bmefhir.sync.schedule import parse_duration
 from bmefhir.sync.spec import AuthConfig, SyncJobSpec
+from bmefhir.sync.store import PatientStateView
 
 
 def test_overlap_moves_the_lower_bound_back_in_utc() -> None:
@@ -75,6 +80,9 @@ def test_job_spec_refuses_a_naive_now_and_incomplete_auth() -> None:
 def test_outcome_round_trips_and_rejects_unknown_status() -> None:
     outcome = PatientOutcome("p", "written", None, 3, "h")
     assert PatientOutcome.from_dict(outcome.to_dict()) == outcome
+    with_state = PatientOutcome("p", "written", None, 3, "h", PatientStateView("f", "a", {"Patient/p": "1"}, "h"))
+    assert PatientOutcome.from_dict(orjson.loads(orjson.dumps(with_state.to_dict()))) == with_state  # via Celery JSON
+    assert PatientOutcome.from_dict(PatientOutcome("p", "same-inputs", None, 1, "h").to_dict()).status == "same-inputs"
     with pytest.raises(ValueError, match="status"):
         PatientOutcome.from_dict({"patient_id": "p", "status": "maybe"})
 
@@ -83,3 +91,45 @@ def test_export_support_is_read_from_the_capability_statement() -> None:
     offered = {"rest": [{"mode": "server", "operation": [{"name": "export", "definition": "x"}]}]}
     assert supports_export(offered)
     assert not supports_export({"rest": [{"mode": "server", "operation": [{"name": "validate"}]}]})
+
+
+PATIENT = {"resourceType": "Patient", "id": "p", "meta": {"versionId": "1"}, "gender": "female"}
+OBS = {"resourceType": "Observation", "id": "o", "meta": {"versionId": "3"}, "status": "final"}
+
+
+def fingerprint(*resources: dict[str, object], issues: tuple[DataQualityIssue, ...] = (), **kw: object) -> str:
+    raw = RawPatient("p", tuple(resources), issues)
+    options: dict[str, object] = {"write_findings": False, **kw}
+    return input_fingerprint(raw, input_versions(raw.resources), **options)  # type: ignore[arg-type]
+
+
+def test_the_input_fingerprint_follows_versions_issues_options_and_the_analysis_version() -> None:
+    base = fingerprint(PATIENT, OBS)
+    assert fingerprint(OBS, PATIENT) == base  # order does not matter
+    assert fingerprint(PATIENT, {**OBS, "meta": {"versionId": "4"}}) != base  # a new version
+    assert fingerprint(PATIENT, OBS, {**OBS, "id": "o2"}) != base  # a new Observation
+    assert fingerprint(PATIENT) != base  # one gone
+    assert fingerprint(PATIENT, OBS, write_findings=True) != base
+    assert fingerprint(PATIENT, OBS, analysis="knowledge 0.0.1; bmefhir 0.1.0") != base
+    assert fingerprint(PATIENT, OBS, analysis=analysis_version()) == base  # the default is the running one
+    issue = DataQualityIssue("warning", "incomplete", "Observation?patient=p", "Bundle.entry[1]", "search failed")
+    assert fingerprint(PATIENT, OBS, issues=(issue,)) != base
+
+
+def test_without_a_version_id_the_content_counts_but_not_meta() -> None:
+    plain = {"resourceType": "Observation", "id": "o", "status": "final"}
+    assert resource_version(plain) == resource_version({**plain, "meta": {"lastUpdated": "2025-01-01T00:00:00Z"}})
+    assert resource_version(plain) != resource_version({**plain, "status": "amended"})
+    assert "knowledge" in analysis_version()
+    assert "bmefhir" in analysis_version()
+
+
+def test_discovery_remembers_versions_and_distrusts_conflicts_and_unversioned() -> None:
+    found = Discovery()
+    found.saw("p", OBS)
+    found.saw("p", OBS)  # an export file read again
+    assert found.versions == {"p": {"Observation/o": "3"}}
+    found.saw("p", {**OBS, "meta": {"versionId": "4"}})
+    assert found.versions["p"]["Observation/o"] is None  # two versions seen: must be analysed
+    found.saw("q", {"resourceType": "Observation", "id": "x"})
+    assert list(found.versions["q"].values()) == [None]

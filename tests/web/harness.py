@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -35,6 +36,7 @@ from bmefhir.testing.prerequisites import unavailable
 ROOT = Path(__file__).resolve().parents[2]
 MOCK_EHR_SCRIPT = Path(__file__).with_name("mock_ehr.mjs")
 TEST_TAG = {"system": "http://bmefhir.org/fhir/CodeSystem/test", "code": "web"}
+READY_DEADLINE = 120.0  # seconds a started process may take to answer before the test gives up (loaded machines)
 _REF = re.compile(r"^([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})$")
 
 
@@ -154,7 +156,8 @@ def mock_ehr(hapi_base: str) -> Iterator[MockEhr]:
     )
     ehr = MockEhr(f"http://127.0.0.1:{port}", proc)
     try:
-        deadline = time.monotonic() + 20
+        # A deadline bounds a failure only (the loop waits for the answer): generous for a loaded machine.
+        deadline = time.monotonic() + READY_DEADLINE
         while True:
             if proc.poll() is not None:
                 out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
@@ -164,7 +167,7 @@ def mock_ehr(hapi_base: str) -> Iterator[MockEhr]:
                 break
             except httpx.HTTPError:
                 if time.monotonic() > deadline:
-                    missing("the mock EHR did not start within 20 s")
+                    missing(f"the mock EHR did not start within {READY_DEADLINE:.0f} s")
                 time.sleep(0.1)
         yield ehr
     finally:
@@ -178,6 +181,23 @@ def mock_ehr(hapi_base: str) -> Iterator[MockEhr]:
             proc.stdout.close()
 
 
+# ----------------------------------------------------------------------------- the app's clock
+
+
+class AppClock:
+    """The app's clock for a test (``app.dependency_overrides[get_clock] = clock``): real time plus an
+    offset the test moves forward, so a token's expiry is reached without waiting for it."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, **amount: float) -> None:
+        self.offset += timedelta(**amount)
+
+
 # ----------------------------------------------------------------------------- the app under uvicorn
 
 
@@ -187,7 +207,7 @@ def serve_app(app: FastAPI, port: int) -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + READY_DEADLINE
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the app did not start under uvicorn")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import time
 from pathlib import Path
 
 import httpx
@@ -14,9 +13,10 @@ import pytest
 from bmefhir.fhir.client import FhirClient
 from bmefhir.smart.keys import generate_key, private_key_pem, signing_key
 from bmefhir.smart.launch import TokenSet
+from bmefhir.web.deps import get_clock
 
 from .client import PUBLIC, TestClient, authorize, callback_path, launch, make_client, settings_for
-from .harness import MockEhr
+from .harness import AppClock, MockEhr
 
 SEED = "seed-001-rmo-hip-ankle-knee"
 
@@ -116,11 +116,14 @@ def test_denied_consent_gives_403(ehr: MockEhr, patients: dict[str, str]) -> Non
 
 
 def test_expired_token_is_refreshed(ehr: MockEhr, patients: dict[str, str]) -> None:
-    ehr.control(expiresIn=2)
     with make_client(settings_for(ehr.iss)) as client:
+        clock = AppClock()
+        client.app.dependency_overrides[get_clock] = clock  # type: ignore[attr-defined]
         assert launch(client, ehr.iss, patients[SEED]).status_code == 303
         before = ehr.counters()["refresh"]
-        time.sleep(2.1)
+        assert client.get("/patient").status_code == 200
+        assert ehr.counters()["refresh"] == before  # still valid: no refresh
+        clock.advance(hours=2)  # past the token's life (1 h at the mock EHR), within the session's 8 h idle limit
         page = client.get("/patient")
         assert page.status_code == 200
         assert ehr.counters()["refresh"] == before + 1
