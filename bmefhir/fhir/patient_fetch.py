@@ -67,11 +67,12 @@ def fetch_patient(client: FhirClient, patient_id: str, *, count: int = 100) -> R
         found, existing = None, None
         data_results[0] = client.batch([BatchRequest("GET", f"Patient/{patient_id}")])[0]
     patient = found if found is not None else _patient(data_results[0], patient_id)
+
     resources: list[dict[str, Any]] = [patient]
     issues: list[DataQualityIssue] = []
     for index, result in enumerate(data_results[1:], start=1):
-        found, problems = _search_results(client, result, index)
-        resources.extend(found)
+        page_resources, problems = _search_results(client, result, index)
+        resources.extend(page_resources)
         issues.extend(problems)
     binaries, binary_issues = fetch_binaries(client, resources)
     resources.extend(binaries)

@@ -7,8 +7,8 @@ verified codes are emitted (terminology.md §9 and docs/terminology-verification
 from __future__ import annotations
 
 import base64
-from html import escape
 from collections.abc import Iterable
+from html import escape
 from typing import Any, Final
 
 from bmefhir import __version__
@@ -102,8 +102,12 @@ def used_refs(analysis: Analysis, extra: Iterable[str] = ()) -> frozenset[str]:
         for reason in withheld.reasons:
             cited.update(reason.evidence)
     timeline = derived.timeline
-    for item in (*timeline.episodes, *timeline.migrations, *timeline.caveats):
-        cited.update(item.evidence)
+    for episode in timeline.episodes:
+        cited.update(episode.evidence)
+    for migration in timeline.migrations:
+        cited.update(migration.evidence)
+    for caveat in timeline.caveats:
+        cited.update(caveat.evidence)
     for name in derived.risk_factors:
         fact = derived.facts.get(name)
         if fact is not None:

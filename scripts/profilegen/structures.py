@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from bmefhir.anatomy import STRUCTURES
 from bmefhir.concepts import FINDING_CONCEPTS
@@ -197,6 +197,13 @@ def imaging_finding_profile() -> Json:
     )
 
 
+# How the output profiles describe their input references (issue 11: cite what was used).
+CITED: Final = (
+    "; only what the conclusions cite (evidence of the criteria, red flags, next steps, withheld"
+    " treatments, timeline and risk factors), not every input"
+)
+
+
 def diagnostic_report_profile() -> Json:
     return profile(
         "bmefhir-diagnostic-report",
@@ -218,7 +225,15 @@ def diagnostic_report_profile() -> Json:
             el("DiagnosticReport.subject", min=1, type=ref("Patient")),
             el("DiagnosticReport.effective[x]", min=1, type=[{"code": "dateTime"}, {"code": "Period"}]),
             el("DiagnosticReport.issued", min=1),
-            el("DiagnosticReport.result", type=ref("Observation")),
+            el(
+                "DiagnosticReport.imagingStudy",
+                short="The ImagingStudies used" + CITED,
+            ),
+            el(
+                "DiagnosticReport.result",
+                type=ref("Observation"),
+                short="The Observations used (imaging findings, labs)" + CITED,
+            ),
             el("DiagnosticReport.conclusion", min=1),
             el(
                 "DiagnosticReport.conclusionCode",
@@ -265,7 +280,9 @@ def clinical_impression_profile() -> Json:
                 "ClinicalImpression.finding.itemCodeableConcept",
                 binding=binding("extensible", url("ValueSet", "bme-differential")),
             ),
+            el("ClinicalImpression.investigation.item", short="The inputs used, grouped" + CITED),
             el("ClinicalImpression.prognosisReference", type=ref("RiskAssessment")),
+            el("ClinicalImpression.supportingInfo", short="The medications and conditions used" + CITED),
         ],
     )
 
@@ -281,6 +298,7 @@ def risk_assessment_profile() -> Json:
             el("RiskAssessment.method", min=1, short="Knowledge base and version, as text"),
             el("RiskAssessment.subject", type=ref("Patient")),
             el("RiskAssessment.occurrence[x]", min=1, type=[{"code": "dateTime"}]),
+            el("RiskAssessment.basis", short="Every input used" + CITED),
             el("RiskAssessment.prediction", min=1),
             el(
                 "RiskAssessment.prediction.outcome",
@@ -303,12 +321,15 @@ def provenance_profile() -> Json:
         "Provenance",
         "bmefhir provenance",
         "Audit trail of a bmefhir assessment: the software (Device) as author, the signing "
-        "clinician as verifier, every input resource as a source entity. Targets: the assessment "
-        "outputs and, with --write-findings, the imaging findings read from report text (Observations).",
+        "clinician as verifier, the input resources the conclusions cite (and the Patient) as source "
+        "entities, version-specific where the version was read. Targets: the assessment outputs and, "
+        "with --write-findings, the imaging findings read from report text (Observations), referenced "
+        "by their transaction fullUrl, which the server resolves (and, configured to, versions).",
         [
             el(
                 "Provenance.target",
                 type=ref("DiagnosticReport", "ClinicalImpression", "RiskAssessment", "Observation"),
+                short="The outputs written with it (Type/id/_history/N once the server versions the reference)",
             ),
             el("Provenance.agent", slicing=pattern_slicing("type")),
             el("Provenance.agent", slice_name="author", min=1, max="1"),
@@ -332,6 +353,10 @@ def provenance_profile() -> Json:
                 type=ref("Practitioner", "PractitionerRole"),
             ),
             el("Provenance.entity.role", fixedCode="source"),
+            el(
+                "Provenance.entity.what",
+                short="An input the conclusions cite, or the Patient: Type/id/_history/N where the version was read",
+            ),
         ],
     )
 

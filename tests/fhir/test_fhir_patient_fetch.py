@@ -9,7 +9,7 @@ import respx
 from fhir_helpers import BASE, fhir_json, outcome, searchset
 
 from bmefhir.fhir import FhirClient, FhirNotFound, FhirResponseError, fetch_patient, fetch_patient_ids
-from bmefhir.fhir.existing import OUTPUT_TYPES, outputs_request
+from bmefhir.fhir.existing import OUTPUT_TYPES
 from bmefhir.fhir.patient_fetch import PATIENT_SEARCHES
 from bmefhir.render import ids
 
