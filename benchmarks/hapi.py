@@ -1,50 +1,72 @@
-"""Benchmark bmefhir against the local HAPI FHIR sandbox: requests, server vs adapter time, throughput.
+"""Benchmark bmefhir against the local HAPI FHIR sandbox, per patient, at record sizes 10 to 5,000.
 
-For the example patients and for a synthetic cohort (``bmefhir.synth``, loaded in
-bulk as transaction bundles) it runs fetch → analyse → write-back per patient
-twice (first write, then an unchanged re-run) and prints:
+For each size it loads a few synthetic patients (``bmefhir.synth``; with ``--realistic``
+the realistic US Core mix once ``synth_cohort`` supports it) and then, in at least three
+interleaved repetitions, measures per patient:
 
-* HTTP requests per patient for the read and for the write-back;
-* seconds per patient, split into server time (inside HTTP calls, body read
-  included) and adapter time (the rest: parsing, analysis, rendering);
-* adapter CPU (process time) as a share of wall time, and patients per second.
+* **bmefhir**: fetch → analyse → write-back (``fetch_analyse_write``), a first write each
+  time (the outputs are deleted, untimed, before each repetition);
+* **floor**: a transaction writing the same four resources with every input reference
+  removed (DiagnosticReport.result/imagingStudy, ClinicalImpression.investigation/
+  supportingInfo, RiskAssessment.basis, Provenance.entity), under their own identifiers.
 
-Targets (issue 3): <= 3 read requests and 1 write request per patient; adapter CPU < 10% of wall.
+and prints, as min / median / max over the repetitions:
 
-    .venv/bin/python benchmarks/hapi.py [--patients 1000] [--resources 100] [--fhir-base URL]
+* HTTP requests and **server operations** (a batch counts its entries, a transaction 1,
+  a page GET 1) for the read and the write;
+* **adapter CPU** (this process) and its share of end-to-end wall time;
+* **HAPI CPU** (utime + stime of the server process from ``/proc/<pid>/stat``, before and
+  after) for the read, for bmefhir's write and for the floor write; the write/floor ratio;
+* wall time, time inside HTTP calls, and ``http / wall``: the share of what a zero-CPU
+  adapter (time inside HTTP calls only) would reach.
+
+Targets (issue 11): <= 9 server operations per patient including the write; HAPI CPU of the
+write <= 1.5x the floor; adapter CPU < 5 % of wall; http / wall >= 95 %.
+
+    .venv/bin/python benchmarks/hapi.py [--sizes 10,100,1000,5000] [--patients 3] [--repeats 3]
+                                        [--fhir-base URL --hapi-pid PID] [--realistic]
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
+import os
 import statistics
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
+import orjson
 
-from bmefhir import sandbox
+from bmefhir import sandbox, synth
 from bmefhir.fhir.client import FhirClient
-from bmefhir.sandbox.loading import load_bundles
-from bmefhir.synth import synth_cohort
-from bmefhir.testing.examples import examples_dir, list_examples
-from bmefhir.writeback import fetch_analyse_write
+from bmefhir.fhir.existing import existing_requests
+from bmefhir.fhir.patient_fetch import fetch_patient
+from bmefhir.pipeline import process_patient
+from bmefhir.render.bundle import Outputs, transaction_bundle
+from bmefhir.writeback import write_back
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 PATIENTS_PER_BUNDLE = 10
+_TICK = os.sysconf("SC_CLK_TCK")
 
 
-class TimedTransport(httpx.BaseTransport):
-    """Measures the time spent waiting for the server (request sent → response body read)."""
+class CountingTransport(httpx.BaseTransport):
+    """Time inside HTTP calls (request sent → body read), HTTP requests and server operations."""
 
     def __init__(self) -> None:
         self.inner = httpx.HTTPTransport()
         self.seconds = 0.0
+        self.requests = 0
+        self.operations = 0
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests += 1
+        self.operations += _operations(request)
         started = time.perf_counter()
         response = self.inner.handle_request(request)
         response.read()
@@ -55,121 +77,289 @@ class TimedTransport(httpx.BaseTransport):
         self.inner.close()
 
 
+def _operations(request: httpx.Request) -> int:
+    if request.method != "POST" or not request.content:
+        return 1
+    body = orjson.loads(request.content)
+    if isinstance(body, dict) and body.get("type") == "batch":
+        return len(body.get("entry") or [])
+    return 1  # a transaction: one all-or-nothing operation
+
+
+def hapi_cpu(pid: int | None) -> float:
+    """Seconds of CPU (user + system) the server process has used so far; 0 without a pid."""
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime (fields 14, 15 of stat)
+
+
+def idle_rate(pid: int | None, seconds: float = 5.0) -> float:
+    """The server's CPU seconds per wall second while no request runs (its background jobs)."""
+    c0, t0 = hapi_cpu(pid), time.perf_counter()
+    time.sleep(seconds)  # a measurement window, not a wait for an event
+    return (hapi_cpu(pid) - c0) / (time.perf_counter() - t0)
+
+
 @dataclass
-class Pass:
-    name: str
-    patients: int = 0
-    read_requests: list[int] = field(default_factory=list)
-    write_requests: list[int] = field(default_factory=list)
+class Sample:
+    """One patient, one repetition."""
+
+    read_requests: int = 0
+    read_ops: int = 0
+    write_requests: int = 0
+    write_ops: int = 0
+    adapter_cpu: float = 0.0
     wall: float = 0.0
-    server: float = 0.0
-    cpu: float = 0.0
-    statuses: dict[str, int] = field(default_factory=dict)
-
-    def row(self) -> str:
-        n = max(self.patients, 1)
-        adapter = self.wall - self.server
-        return (
-            f"{self.name:<28} {self.patients:>6} {statistics.mean(self.read_requests):>6.2f} "
-            f"{statistics.mean(self.write_requests):>6.2f} {self.wall / n * 1000:>8.1f} {self.server / n * 1000:>8.1f} "
-            f"{adapter / n * 1000:>8.1f} {self.cpu / self.wall * 100:>6.1f}% {self.patients / self.wall:>7.1f}  "
-            + ", ".join(f"{k} {v}" for k, v in sorted(self.statuses.items()))
-        )
+    http: float = 0.0
+    hapi_read: float = 0.0
+    hapi_write: float = 0.0
+    hapi_floor: float = 0.0
+    references: int = 0  # input references in the written outputs
 
 
-HEADER = (
-    f"{'pass':<28} {'pts':>6} {'read':>6} {'write':>6} {'ms/pt':>8} {'server':>8} {'adapter':>8} "
-    f"{'cpu':>7} {'pts/s':>7}  outcomes\n"
-    f"{'':<28} {'':>6} {'req/pt':>6} {'req/pt':>6} {'wall':>8} {'ms/pt':>8} {'ms/pt':>8} {'/wall':>7}"
-)
+@dataclass
+class SizeResult:
+    size: int
+    reps: list[list[Sample]] = field(default_factory=list)  # per repetition, per patient
+
+    def per_rep(self, value: Callable[[Sample], float]) -> list[float]:
+        return [statistics.mean(value(s) for s in rep) for rep in self.reps]
 
 
-def run_pass(base: str, name: str, patient_ids: list[str]) -> Pass:
-    transport = TimedTransport()
-    result = Pass(name)
-    with FhirClient(base, transport=transport, timeout=120.0) as client:
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        for pid in patient_ids:
-            before = client.requests_sent
-            _, outcome = fetch_analyse_write(client, pid, NOW)
-            result.write_requests.append(outcome.requests)
-            result.read_requests.append(client.requests_sent - before - outcome.requests)
-            result.statuses[outcome.status.value] = result.statuses.get(outcome.status.value, 0) + 1
-            result.patients += 1
-        result.wall = time.perf_counter() - wall0
-        result.cpu = time.process_time() - cpu0
-        result.server = transport.seconds
-    return result
+def _input_reference_count(outputs: Outputs) -> int:
+    ci, ra, dr, prov = (
+        outputs.clinical_impression,
+        outputs.risk_assessment,
+        outputs.diagnostic_report,
+        outputs.provenance,
+    )
+    return (
+        len(dr.get("result", []))
+        + len(dr.get("imagingStudy", []))
+        + sum(len(g.get("item", [])) for g in ci.get("investigation", []))
+        + len(ci.get("supportingInfo", []))
+        + len(ra.get("basis", []))
+        + len(prov.get("entity", []))
+    )
 
 
-def cohort_bundles(patients: int, resources: int) -> Iterator[dict[str, Any]]:
-    entries: list[dict[str, Any]] = []
-    for i, (_, items) in enumerate(synth_cohort(patients, seed=7, resources=resources), start=1):
-        entries += [
-            {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}} for r in items
-        ]
-        if i % PATIENTS_PER_BUNDLE == 0 or i == patients:
-            yield {"resourceType": "Bundle", "type": "transaction", "entry": entries}
-            entries = []
+def floor_bundle(outputs: Outputs) -> dict[str, Any]:
+    """The same four resources without input references, under identifiers of their own."""
+    stripped = {
+        "diagnostic_report": _without(outputs.diagnostic_report, ("result", "imagingStudy")),
+        "clinical_impression": _without(outputs.clinical_impression, ("investigation", "supportingInfo")),
+        "risk_assessment": _without(outputs.risk_assessment, ("basis",)),
+        "provenance": _without(outputs.provenance, ("entity",)),
+    }
+    for key in ("diagnostic_report", "clinical_impression", "risk_assessment"):
+        res = stripped[key]
+        res["identifier"] = [{**res["identifier"][0], "value": res["identifier"][0]["value"] + "-floor"}]
+    floor = replace(outputs, findings=(), **stripped)
+    bundle = transaction_bundle(floor)
+    prov_entry = bundle["entry"][-1]
+    prov_entry["request"]["url"] = "Provenance"  # created, not PUT over bmefhir's fixed id
+    prov_entry["request"]["method"] = "POST"
+    del prov_entry["resource"]["id"]
+    return bundle
 
 
-def load_cohort(base: str, bundles: Iterable[dict[str, Any]]) -> tuple[int, float]:
+def _without(resource: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in resource.items() if k not in keys}
+
+
+def plausible_padding(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Move padding labs that ``synth_patient`` dates after NOW back into the patient's past.
+
+    It spaces padding labs 3-30 days apart from two years before onset onwards, so at 5,000
+    resources they run centuries into the future (each one a data-quality issue). A real
+    record grows into the past instead: the excess goes back from the first lab, 5 days
+    apart, wrapping after 20 years, and the density inside the analysis window stays as
+    generated.
+    """
+    dated = [r for r in resources if r.get("resourceType") == "Observation" and "effectiveDateTime" in r]
+    if not dated:
+        return resources
+    first = min(date.fromisoformat(r["effectiveDateTime"][:10]) for r in dated)
+    late = [r for r in dated if r["effectiveDateTime"][:10] > str(NOW.date())]
+    for k, res in enumerate(late, start=1):
+        res["effectiveDateTime"] = (first - timedelta(days=5 * k % 7300 or 5)).isoformat()
+    return resources
+
+
+def cohort(size: int, patients: int, realistic: bool) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    kwargs: dict[str, Any] = {"seed": 11, "resources": size}
+    if realistic:
+        if "realistic" not in inspect.signature(synth.synth_cohort).parameters:
+            raise SystemExit("--realistic: this bmefhir.synth.synth_cohort has no realistic records yet")
+        kwargs["realistic"] = True
+    for pid, items in synth.synth_cohort(patients, **kwargs):
+        yield f"{pid}-r{size}", _renamed(plausible_padding(items), pid, f"{pid}-r{size}")
+
+
+def _renamed(items: list[dict[str, Any]], old: str, new: str) -> list[dict[str, Any]]:
+    """A distinct patient per size: every id and reference of ``old`` becomes ``new``."""
+    return list(orjson.loads(orjson.dumps(items).replace(old.encode(), new.encode())))
+
+
+def load(base: str, patients: list[tuple[str, list[dict[str, Any]]]]) -> float:
     started = time.perf_counter()
-    count = 0
-    with FhirClient(base, timeout=300.0) as client:
-        for bundle in bundles:
-            client.transaction(bundle)
-            count += len(bundle["entry"])
-    return count, time.perf_counter() - started
+    with FhirClient(base, timeout=600.0) as client:
+        for _, items in patients:
+            for i in range(0, len(items), 1000):
+                entries = [
+                    {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
+                    for r in items[i : i + 1000]
+                ]
+                client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+    return time.perf_counter() - started
+
+
+def delete_outputs(client: FhirClient, pid: str, floor: dict[str, Any] | None) -> None:
+    entries = [{"request": {"method": "DELETE", "url": r.url}} for r in existing_requests(pid)]
+    if floor is not None:
+        for e in floor["entry"][1:-1]:  # the floor's DR, CI, RA by identifier (Provenance: below)
+            ident = e["resource"]["identifier"][0]
+            entries.append(
+                {
+                    "request": {
+                        "method": "DELETE",
+                        "url": f"{e['resource']['resourceType']}?identifier={ident['system']}|{ident['value']}",
+                    }
+                }
+            )
+        entries.append({"request": {"method": "DELETE", "url": floor["provenance_location"]}})
+    client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+
+
+def measure(
+    base: str,
+    pid: int | None,
+    patient: str,
+    floor_first: bool,
+    floors: dict[str, Any],
+    shapes: dict[str, Outputs],
+    idle: float,
+) -> Sample:
+    sample = Sample()
+    transport = CountingTransport()
+    with FhirClient(base, transport=transport, timeout=600.0) as client:
+        old = floors.get(patient)
+        delete_outputs(client, patient, old)  # untimed: every repetition is a first write
+        transport.seconds = 0.0
+        transport.requests = transport.operations = 0
+
+        def bmefhir_run() -> None:
+            cpu0, wall0, http0 = time.process_time(), time.perf_counter(), transport.seconds
+            req0, ops0 = transport.requests, transport.operations
+            h0, t0 = hapi_cpu(pid), time.perf_counter()
+            raw = fetch_patient(client, patient)
+            h1, t1 = hapi_cpu(pid), time.perf_counter()
+            sample.read_requests, sample.read_ops = transport.requests - req0, transport.operations - ops0
+            result = process_patient(raw.resources, NOW, patient_id=raw.patient_id, source_issues=raw.issues)
+            req0, ops0 = transport.requests, transport.operations
+            h2, t2 = hapi_cpu(pid), time.perf_counter()
+            write_back(client, raw, result)
+            h3, t3 = hapi_cpu(pid), time.perf_counter()
+            sample.write_requests, sample.write_ops = transport.requests - req0, transport.operations - ops0
+            sample.wall = time.perf_counter() - wall0
+            sample.adapter_cpu = time.process_time() - cpu0
+            sample.http = transport.seconds - http0
+            # net of the server's idle background (batch2 maintenance, GC), measured before the runs
+            sample.hapi_read = h1 - h0 - idle * (t1 - t0)
+            sample.hapi_write = h3 - h2 - idle * (t3 - t2)
+            sample.references = _input_reference_count(result.outputs)
+
+        def floor_run() -> None:
+            bundle = floor_bundle(shapes[patient])
+            h0, t0 = hapi_cpu(pid), time.perf_counter()
+            response = client.transaction(bundle)
+            sample.hapi_floor = hapi_cpu(pid) - h0 - idle * (time.perf_counter() - t0)
+            bundle["provenance_location"] = response["entry"][-1]["response"]["location"].split("/_history/")[0]
+            floors[patient] = bundle
+
+        if floor_first:
+            floor_run()
+            bmefhir_run()
+        else:
+            bmefhir_run()
+            floor_run()
+    return sample
+
+
+def fmt(values: list[float], scale: float = 1.0, digits: int = 1, unit: str = "") -> str:
+    lo, mid, hi = min(values) * scale, statistics.median(values) * scale, max(values) * scale
+    return f"{lo:.{digits}f} / {mid:.{digits}f} / {hi:.{digits}f}{unit}"
+
+
+def report(result: SizeResult) -> None:
+    r = result.per_rep
+    print(f"\n## {result.size} resources per patient ({len(result.reps[0])} patients x {len(result.reps)} reps)")
+    rows = [
+        ("HTTP requests: read + write", fmt(r(lambda s: s.read_requests + s.write_requests), digits=1)),
+        ("server operations: read", fmt(r(lambda s: s.read_ops), digits=1)),
+        ("server operations: write", fmt(r(lambda s: s.write_ops), digits=1)),
+        ("server operations: total", fmt(r(lambda s: s.read_ops + s.write_ops), digits=1)),
+        ("input references written", fmt(r(lambda s: s.references), digits=0)),
+        ("wall ms", fmt(r(lambda s: s.wall), 1000)),
+        ("adapter CPU ms", fmt(r(lambda s: s.adapter_cpu), 1000)),
+        ("adapter CPU / wall", fmt(r(lambda s: s.adapter_cpu / s.wall), 100, unit=" %")),
+        ("http / wall (vs zero-CPU adapter)", fmt(r(lambda s: s.http / s.wall), 100, unit=" %")),
+        ("HAPI CPU ms: read", fmt(r(lambda s: s.hapi_read), 1000)),
+        ("HAPI CPU ms: bmefhir write", fmt(r(lambda s: s.hapi_write), 1000)),
+        ("HAPI CPU ms: floor write", fmt(r(lambda s: s.hapi_floor), 1000)),
+        ("HAPI CPU write / floor", fmt(_ratios(result), digits=2)),
+    ]
+    print("| per patient | min / median / max |\n| --- | --- |")
+    for name, value in rows:
+        print(f"| {name} | {value} |")
+
+
+def _ratios(result: SizeResult) -> list[float]:
+    """Per repetition: summed bmefhir write CPU over summed floor CPU (ticks are 10 ms: sum first)."""
+    out = []
+    for rep in result.reps:
+        floor = sum(s.hapi_floor for s in rep)
+        out.append(sum(s.hapi_write for s in rep) / floor if floor else float("nan"))
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--patients", type=int, default=1000)
-    parser.add_argument("--resources", type=int, default=100, help="resources per synthetic patient")
+    parser.add_argument("--sizes", default="10,100,1000,5000", help="resources per patient, comma-separated")
+    parser.add_argument("--patients", type=int, default=3, help="patients per size")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--realistic", action="store_true", help="realistic US Core records (synth realistic=True)")
     parser.add_argument("--fhir-base", help="an already running server (default: the sandbox)")
+    parser.add_argument("--hapi-pid", type=int, help="the server's process id, for HAPI CPU (with --fhir-base)")
     args = parser.parse_args()
-
+    sizes = [int(s) for s in args.sizes.split(",")]
     if args.fhir_base:
-        bench(args.fhir_base, args.patients, args.resources)
+        bench(args.fhir_base, args.hapi_pid, sizes, args.patients, args.repeats, args.realistic)
         return
-    started = time.perf_counter()
     with sandbox.running() as server:
-        print(f"sandbox ready at {server.base_url} after {time.perf_counter() - started:.1f}s (0 if reused)")
-        bench(server.base_url, args.patients, args.resources)
-        rss = _rss_mb(server.pid)
-        if rss:
-            print(f"HAPI resident memory after the benchmark: {rss:.0f} MB")
+        bench(server.base_url, server.pid, sizes, args.patients, args.repeats, args.realistic)
 
 
-def bench(base: str, patients: int, resources: int) -> None:
-    with FhirClient(base, timeout=120.0) as client:
-        report = load_bundles(client, [examples_dir() / f"{c.name}.json" for c in list_examples()])
-    print(f"examples: {report.bundles} bundles, {report.entries} entries loaded in {report.seconds:.1f}s")
-    entries, seconds = load_cohort(base, cohort_bundles(patients, resources))
-    print(
-        f"synthetic: {patients} patients, {entries} resources loaded in {seconds:.1f}s "
-        f"({entries / seconds:.0f} resources/s, {PATIENTS_PER_BUNDLE} patients per transaction)"
-    )
-
-    example_ids = [c.expectation.patient for c in list_examples()]
-    synth_ids = [f"synth-7-{i:06d}" for i in range(patients)]
-    print()
-    print(HEADER)
-    for name, ids in (("examples", example_ids), (f"synthetic x{patients}", synth_ids)):
-        print(run_pass(base, f"{name}: first write", ids).row(), flush=True)
-        print(run_pass(base, f"{name}: re-run (unchanged)", ids).row(), flush=True)
-
-
-def _rss_mb(pid: int) -> float | None:
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
+def bench(base: str, pid: int | None, sizes: list[int], patients: int, repeats: int, realistic: bool) -> None:
+    print(f"# benchmarks/hapi.py  {date.today()}  cores={os.cpu_count()}  sizes={sizes}  repeats={repeats}")
+    groups = {size: list(cohort(size, patients, realistic)) for size in sizes}
+    for size, group in groups.items():
+        print(f"loaded {patients} patients x {size} resources in {load(base, group):.1f}s", flush=True)
+    results = {size: SizeResult(size) for size in sizes}
+    idle = idle_rate(pid)
+    print(f"HAPI idle background: {idle * 1000:.1f} ms CPU per s (subtracted from each HAPI CPU figure)")
+    floors: dict[str, Any] = {}
+    # The floor's four resources: bmefhir's outputs for the same record, rendered here (untimed).
+    shapes = {p: process_patient(items, NOW, patient_id=p).outputs for group in groups.values() for p, items in group}
+    for rep in range(repeats):
+        for size in sizes:
+            samples = [measure(base, pid, p, rep % 2 == 1, floors, shapes, idle) for p, _ in groups[size]]
+            results[size].reps.append(samples)
+        print(f"repetition {rep + 1}/{repeats} done", flush=True)
+    for size in sizes:
+        report(results[size])
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@ Used by ``bmefhir run --write`` (through ``RestSink``), the sync jobs and the
 SMART app. The rules:
 
 * **No duplicates.** An output that exists is updated by its logical id; one
-  that does not is written by conditional update on its business identifier
-  (Provenance by its fixed id). All of it in one all-or-nothing transaction.
+  that was not found is created only if its business identifier is not on the
+  server yet (``ifNoneExist``; Provenance by its fixed id). All of it in one
+  all-or-nothing transaction. The read finds the outputs in one search, through
+  bmefhir's Provenance (``bmefhir.fhir.existing.outputs_request``).
 * **No lost updates.** Existing outputs are updated with ``If-Match`` on the
   version read together with the patient's data (``fetch_patient``). If anyone
   changed one in between (a clinician edited or signed the report), the server
@@ -54,7 +56,14 @@ import httpx
 from bmefhir.differential.knowledge_base import KnowledgeBase
 from bmefhir.fhir.client import FhirClient
 from bmefhir.fhir.errors import FhirConflict, FhirError, FhirResponseError
-from bmefhir.fhir.existing import OUTPUT_TYPES, ExistingOutput, existing_requests, read_existing
+from bmefhir.fhir.existing import (
+    OUTPUT_TYPES,
+    ExistingOutput,
+    existing_requests,
+    outputs_request,
+    read_existing,
+    read_patient_and_outputs,
+)
 from bmefhir.fhir.outcome import OutcomeIssue
 from bmefhir.fhir.patient_fetch import fetch_patient
 from bmefhir.fhir.raw import RawPatient
@@ -205,9 +214,7 @@ def write_back(
     patient_key = ids.patient_key(outputs.patient_ref)
     with patient_lock(client.base, patient_key):
         before = client.requests_sent
-        existing = raw.existing
-        if existing is None:
-            existing = read_existing(client.batch(existing_requests(patient_key)))
+        existing = raw.existing if raw.existing is not None else _look_up(client, patient_key)
         current = {e.resource_type: e for e in existing}
         as_is = _ordered(ResourceWrite(e.resource_type, Action.UNCHANGED, e.id, e.version_id) for e in existing)
 
@@ -220,7 +227,7 @@ def write_back(
             return WriteOutcome(patient_key, outputs.content_hash, as_is, "same-content", client.requests_sent - before)
 
         bundle = transaction_bundle(
-            outputs, {k: (e.id, e.version_id) for k, e in current.items()}, extra_tags=extra_tags
+            outputs, {k: (e.id, e.version_id) for k, e in current.items()}, extra_tags=extra_tags, create_missing=True
         )
         try:
             response = client.transaction(bundle, headers=SNAPSHOT_HEADERS)
@@ -228,6 +235,18 @@ def write_back(
             raise _conflict(exc, current) from None
         written = _read_response(response, bundle, current)
         return WriteOutcome(patient_key, outputs.content_hash, written, None, client.requests_sent - before)
+
+
+def _look_up(client: FhirClient, patient_id: str) -> tuple[ExistingOutput, ...]:
+    """The outputs on the server: one search, or one search per output where that one is refused.
+
+    Raises when neither answers: without knowing what exists, a write could overwrite a signed report.
+    """
+    try:
+        return read_patient_and_outputs(client.batch([outputs_request(patient_id)])[0], patient_id)[1]
+    except FhirError as exc:
+        log.info("the outputs search was refused (%s); looking the outputs up one by one", type(exc).__name__)
+        return read_existing(client.batch(existing_requests(patient_id)))
 
 
 def fetch_analyse_write(
@@ -284,6 +303,8 @@ def _read_response(
         before = current.get(kind)
         if status.startswith("201"):
             action = Action.CREATED
+        elif request["request"]["method"] == "POST":
+            action = Action.UNCHANGED  # create-once matched an output the lookup missed: left as it was
         elif before is not None and before.id == rid and before.version_id == version:
             action = Action.UNCHANGED  # the server saw no difference and kept the version
         else:

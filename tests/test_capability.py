@@ -35,7 +35,8 @@ def _outputs():  # type: ignore[no-untyped-def]
 
 def _classify(method: str, url: str, entry: dict | None = None) -> Interaction:
     path, _, query = url.partition("?")
-    params = frozenset(k for k, _ in parse_qsl(query))
+    # _include/_revinclude are declared by value (searchInclude / searchRevInclude), not as parameters.
+    params = frozenset(f"{k}={v}" if k.startswith(("_include", "_revinclude")) else k for k, v in parse_qsl(query))
     kind = path.split("/")[0]
     if method == "GET":
         return (kind, "search-type" if "/" not in path else "read", params)
@@ -48,13 +49,15 @@ def client_requests() -> Iterator[tuple[Interaction, dict]]:
     """Every interaction the client code builds (reads, output lookups, the write transaction)."""
     for r in [*patient_requests("p1", 100), *existing_requests("p1")]:
         yield _classify(r.method, r.url), {}
+    yield _classify("GET", "Patient/p1"), {}  # patient_fetch: the read where the outputs search is refused
     yield ("Binary", "read", frozenset()), {}  # bmefhir.fhir.binaries: GET Binary/{id} in a batch
     for kind in CHANGE_TYPES:  # bmefhir.sync.discovery
         yield (kind, "search-type", frozenset({"_lastUpdated", "_elements", "_count"})), {}
     outputs = _outputs()
     assert outputs.findings, "the example must write a text finding"
     current = {"DiagnosticReport": ("7", "2"), "ClinicalImpression": ("8", "1"), "RiskAssessment": ("9", "1")}
-    for tx in (transaction_bundle(outputs), transaction_bundle(outputs, current)):
+    # What write-back sends: update by id with If-Match, create-once for what the lookup did not find.
+    for tx in (transaction_bundle(outputs, create_missing=True), transaction_bundle(outputs, current)):
         for entry in tx["entry"]:
             yield _classify(entry["request"]["method"], entry["request"]["url"]), entry["request"]
     _, request = create_once(device())
@@ -67,7 +70,12 @@ def test_every_interaction_the_client_makes_is_declared() -> None:
         declared = statement.get(kind)
         assert declared is not None, f"{kind} is not in the CapabilityStatement"
         assert interaction in {i["code"] for i in declared["interaction"]}, (kind, interaction)
-        assert params <= {p["name"] for p in declared.get("searchParam", [])}, (kind, params)
+        names = {p for p in params if "=" not in p}
+        assert names <= {p["name"] for p in declared.get("searchParam", [])}, (kind, params)
+        for p in params - names:
+            key, _, value = p.partition("=")
+            listed = declared.get("searchRevInclude" if key == "_revinclude" else "searchInclude", [])
+            assert value in listed, (kind, p)
         if "?" in request.get("url", ""):
             assert declared.get("conditionalUpdate") is True, kind
         if "ifNoneExist" in request:
@@ -82,7 +90,13 @@ def test_only_what_the_client_does_is_declared() -> None:
     declared = {(r["type"], i["code"]) for r in statement.values() for i in r["interaction"]}
     assert declared == made
     # Writes only where the code writes; never a create where it updates, nor the reverse.
-    assert {k for k, i in declared if i == "create"} == {"Device", "AuditEvent"}
+    assert {k for k, i in declared if i == "create"} == {
+        "Device",
+        "AuditEvent",
+        "DiagnosticReport",
+        "ClinicalImpression",
+        "RiskAssessment",
+    }
     assert {k for k, i in declared if i == "update"} == {
         "DiagnosticReport",
         "ClinicalImpression",

@@ -47,9 +47,18 @@ def test_outputs_are_valid_r4_and_explain_themselves(case: ExampleCase) -> None:
     # Every leading candidate's finding names the criteria (with citations) behind it.
     for finding in result.outputs.clinical_impression["finding"]:
         assert "Probability" in finding["basis"]
-    # Every source resource is a Provenance entity.
+    # Every conclusion names its evidence: each resource a criterion, red flag, next step or withheld
+    # treatment cites is a Provenance entity and in RiskAssessment.basis; nothing else read is cited.
+    d = result.analysis.differential
+    cited = {r for c in d.ranking for h in (*c.supporting, *c.opposing) for r in h.evidence}
+    cited |= {r for f in d.red_flags for r in f.evidence} | {r for s in d.next_steps for r in s.evidence}
+    cited |= {r for w in d.withheld for reason in w.reasons for r in reason.evidence}
     entities = {e["what"]["reference"].split("/_history/")[0] for e in result.outputs.provenance["entity"]}
-    assert entities == {s.ref for s in result.analysis.record.sources}
+    sources = {s.ref for s in result.analysis.record.sources}
+    assert cited <= entities <= sources
+    assert result.analysis.record.patient.ref in entities
+    basis = {b["reference"] for b in result.outputs.risk_assessment.get("basis", [])}
+    assert cited - {result.analysis.record.patient.ref} <= basis <= entities
 
 
 @pytest.mark.parametrize("case", CASES[:3], ids=lambda c: c.name)

@@ -26,6 +26,7 @@ import orjson
 from bmefhir.fhir.auth import BearerAuth
 from bmefhir.fhir.batch import BatchRequest, BatchResult, batch_bundle, read_batch_response
 from bmefhir.fhir.errors import FhirResponseError, FhirTimeout, FhirTransportError, http_error
+from bmefhir.fhir.jsonlimits import MAX_PAGES, MAX_RESPONSE_BYTES
 from bmefhir.fhir.outcome import parse_outcome
 from bmefhir.fhir.paging import bundle_resources, page_flow
 from bmefhir.fhir.retry import RetryPolicy, is_replayable, next_delay
@@ -35,6 +36,9 @@ __all__ = ["FHIR_JSON", "FhirClient"]
 
 FHIR_JSON = "application/fhir+json"
 log = logging.getLogger("bmefhir.fhir")
+
+
+_WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
 
 def _utcnow() -> datetime:
@@ -47,7 +51,10 @@ class FhirClient:
     ``auth`` is a bearer token string or any ``httpx.Auth`` (SMART plugs in here).
     ``transport`` is for tests and custom networking. ``sleep``, ``random`` and
     ``clock`` are injected so retries can be tested without waiting.
-    ``requests_sent`` counts HTTP requests, retries included.
+    ``requests_sent`` counts HTTP requests, retries included. ``max_response_bytes``
+    bounds one response body (read as a stream; a larger one is a ``FhirResponseError``,
+    which a patient fetch reports as missing data) and ``max_pages`` the pages followed
+    per search (``bmefhir.fhir.jsonlimits``).
     """
 
     def __init__(
@@ -59,6 +66,8 @@ class FhirClient:
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen dataclass, safe as a default
         transport: httpx.BaseTransport | None = None,
         page_size: int = 100,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        max_pages: int = MAX_PAGES,
         sleep: Callable[[float], None] = time.sleep,
         random: Callable[[], float] = _random.random,
         clock: Callable[[], datetime] = _utcnow,
@@ -68,6 +77,8 @@ class FhirClient:
         self.base = normalise_base(base_url)
         self.retry = retry
         self.page_size = page_size
+        self.max_response_bytes = max_response_bytes
+        self.max_pages = max_pages
         self.requests_sent = 0
         self._sleep = sleep
         self._random = random
@@ -123,7 +134,7 @@ class FhirClient:
     def _pages(
         self, first: httpx.URL, *, first_page: Mapping[str, Any] | None = None, max_pages: int | None = None
     ) -> Iterator[dict[str, Any]]:
-        flow = page_flow(first, self.base, max_pages=max_pages)
+        flow = page_flow(first, self.base, max_pages=max_pages if max_pages is not None else self.max_pages)
         url = next(flow)
         page = dict(first_page) if first_page is not None else self._json("GET", url, expect="Bundle")
         while True:
@@ -221,7 +232,7 @@ class FhirClient:
             attempt += 1
             self.requests_sent += 1
             try:
-                response = self._http.request(method, url, content=content, headers=all_headers)
+                response = self._receive(method, url, content, all_headers, label)
             except httpx.TransportError as exc:
                 delay = self._delay(attempt, replayable, transport_error=True)
                 if delay is None:
@@ -247,6 +258,34 @@ class FhirClient:
                 )
             log.warning("%s %s → %d; retry %d in %.1fs", method, label, response.status_code, attempt, delay)
             self._sleep(delay)
+
+    def _receive(
+        self, method: str, url: httpx.URL, content: bytes | None, headers: Mapping[str, str], label: str
+    ) -> httpx.Response:
+        """One request; the body is read as a stream up to ``max_response_bytes`` (memory stays bounded)."""
+        with self._http.stream(method, url, content=content, headers=headers) as response:
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > self.max_response_bytes:
+                raise self._too_large(method, label, response.status_code)
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > self.max_response_bytes:
+                    raise self._too_large(method, label, response.status_code)
+                chunks.append(chunk)
+        # The body is decoded already: drop the headers that describe the wire form.
+        kept = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _WIRE_HEADERS]
+        return httpx.Response(response.status_code, headers=kept, content=b"".join(chunks), request=response.request)
+
+    def _too_large(self, method: str, label: str, status: int) -> FhirResponseError:
+        limit = f"{self.max_response_bytes / (1 << 20):g} MiB"
+        return FhirResponseError(
+            f"the {status} response is larger than {limit}; not read (a server ignoring _count, or an "
+            "oversized page); ask for smaller pages or raise the limit",
+            method=method,
+            request=label,
+        )
 
     def _delay(
         self,

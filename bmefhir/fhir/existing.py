@@ -2,8 +2,21 @@
 
 Write-back needs the server's current copy of each output (logical id,
 ``meta.versionId``, content hash, status) to update it with ``If-Match``, to
-skip an unchanged write and to leave a signed report alone. The fetch asks for
-them in the same batch as the patient's data (``existing_requests``).
+skip an unchanged write and to leave a signed report alone. One server operation
+finds the Patient and all of them (``outputs_request``): the Patient by ``_id``,
+bmefhir's Provenance through its ``entity`` (every Provenance bmefhir writes names
+the Patient), and the DiagnosticReport, ClinicalImpression and RiskAssessment
+through the Provenance's ``target`` (``_include:iterate``). Servers answer an
+``_include`` of a version-specific reference with the current version unless told
+otherwise (HAPI: ``respect-versions-for-search-includes``, off by default), which is
+the version If-Match needs. The fetch sends it in the same batch as the patient's
+data, in place of the Patient read (``bmefhir.fhir.patient_fetch``).
+
+When the lookup misses an output that does exist (its Provenance was deleted, or the
+server does not support ``_revinclude``), write-back creates it only if its business
+identifier is not on the server yet (``ifNoneExist``), so nothing, least of all a
+signed report, is overwritten blind; the Provenance written then links the outputs
+again and the next run updates them with If-Match.
 
 Our outputs must never be read back as clinical input — the DiagnosticReport is
 category Radiology and would feed its own conclusion into the next run — so
@@ -29,7 +42,9 @@ __all__ = [
     "ExistingOutput",
     "existing_requests",
     "is_own_output",
+    "outputs_request",
     "read_existing",
+    "read_patient_and_outputs",
 ]
 
 # Output resource type → its kind in ``bmefhir.render.ids`` (identifier value suffix, uuid5 name).
@@ -76,8 +91,20 @@ def is_own_output(resource: Mapping[str, Any]) -> bool:
     return isinstance(profiles, list) and any(p in _OWN_PROFILES for p in profiles if isinstance(p, str))
 
 
+def outputs_request(patient_id: str) -> BatchRequest:
+    """One search for the Patient and bmefhir's outputs of it (see the module docstring)."""
+    check_id(patient_id)
+    return BatchRequest(
+        "GET", f"Patient?_id={patient_id}&_revinclude=Provenance:entity&_include:iterate=Provenance:target"
+    )
+
+
 def existing_requests(patient_id: str) -> list[BatchRequest]:
-    """Searches for the patient's outputs: by business identifier, Provenance by its fixed id."""
+    """The patient's outputs one search each: by business identifier, Provenance by its fixed id.
+
+    Write-back uses ``outputs_request``; these find (or delete) outputs whatever links them,
+    e.g. to clean up after tests and benchmarks.
+    """
     check_id(patient_id)
     ref = f"Patient/{patient_id}"
     requests = []
@@ -88,6 +115,46 @@ def existing_requests(patient_id: str) -> list[BatchRequest]:
             value = ids.identifier_value(ref, name)
             requests.append(BatchRequest("GET", f"{kind}?identifier={ids.ASSESSMENT_SYSTEM}|{value}"))
     return requests
+
+
+def read_patient_and_outputs(
+    result: BatchResult, patient_id: str
+) -> tuple[dict[str, Any] | None, tuple[ExistingOutput, ...]]:
+    """The Patient (None when there is none) and our outputs found by ``outputs_request``'s result.
+
+    Only bmefhir's own Provenance of this patient (its fixed id) counts, and only the targets it
+    names that carry this patient's business identifier: other systems' Provenances naming the
+    Patient, and whatever they point at, are ignored. Raises the entry's ``FhirError`` when the
+    search failed, ``FhirResponseError`` when the answer is not a searchset.
+    """
+    error = result.error()
+    if error is not None:
+        raise error
+    page = result.resource
+    if page is None or page.get("resourceType") != "Bundle":
+        raise FhirResponseError(
+            "the batch response holds no searchset Bundle for this search", method="GET", request=result.label
+        )
+    ref = f"Patient/{patient_id}"
+    found = {(r.get("resourceType"), r.get("id")): r for r in bundle_resources(page)}
+    patient = found.get(("Patient", patient_id))
+    provenance = found.get(("Provenance", ids.output_uuid(ref, "provenance")))
+    if provenance is None:
+        return patient, ()
+    outputs = [_existing(provenance)]
+    for target in _list(provenance.get("target")):
+        reference = target.get("reference") if isinstance(target, Mapping) else None
+        kind, _, rest = str(reference or "").partition("/")
+        rid = rest.split("/_history/", 1)[0]
+        resource = found.get((kind, rid))
+        if kind not in OUTPUT_TYPES or kind == "Provenance" or resource is None:
+            continue
+        wanted = {"system": ids.ASSESSMENT_SYSTEM, "value": ids.identifier_value(ref, OUTPUT_TYPES[kind])}
+        idents = [i for i in _list(resource.get("identifier")) if isinstance(i, Mapping)]
+        ours = any(i.get("system") == wanted["system"] and i.get("value") == wanted["value"] for i in idents)
+        if ours and all(o.resource_type != kind for o in outputs):
+            outputs.append(_existing(resource))
+    return patient, tuple(outputs)
 
 
 def read_existing(results: Sequence[BatchResult]) -> tuple[ExistingOutput, ...]:

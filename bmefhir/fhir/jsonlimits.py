@@ -31,7 +31,9 @@ __all__ = [
     "MAX_DATA_STRING",
     "MAX_DEPTH",
     "MAX_FILE_BYTES",
+    "MAX_PAGES",
     "MAX_REFERENCE",
+    "MAX_RESPONSE_BYTES",
     "MAX_STRING",
     "JsonUnreadable",
     "Violation",
@@ -46,6 +48,14 @@ MAX_STRING: Final = 1 << 20  # 1 Mi characters
 MAX_DATA_STRING: Final = 64 << 20  # Attachment.data: base64 of a 48 MiB document
 MAX_FILE_BYTES: Final = 256 << 20  # one JSON file (NDJSON is streamed: the limit is per line)
 MAX_REFERENCE: Final = 4096  # longer reference strings are not parsed as references
+# One HTTP response body (a search page, a batch answer): read as a stream and refused beyond this,
+# so a server that ignores ``_count`` or sends an endless body cannot exhaust memory. Twice
+# MAX_DATA_STRING, so a Binary read in a batch at the largest accepted size still fits.
+MAX_RESPONSE_BYTES: Final = 2 * MAX_DATA_STRING
+# Pages followed per search: a server whose ``next`` links never end (each one new, so the loop
+# check does not catch it) is stopped here. 1,000 pages of ``_count=100`` is 100,000 resources of
+# one type for one patient.
+MAX_PAGES: Final = 1000
 
 _FHIR_ID: Final = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _FHIR_TYPE: Final = re.compile(r"[A-Z][A-Za-z]{1,63}")

@@ -1,12 +1,14 @@
 """Fetch everything bmefhir reads about one patient in as few round trips as possible.
 
-One batch Bundle asks for the Patient, seven patient-compartment searches and
-bmefhir's own outputs of the patient (for write-back, ``bmefhir.fhir.existing``)
-at once; only searches with more than one page cost further requests. The Binaries
-that report attachments point at on the same server are read in one more batch
-(``bmefhir.fhir.binaries``). A failed
-search does not sink the patient: it becomes a DataQualityIssue naming the
-search, and the rest is used. A missing Patient is an error (``FhirNotFound``).
+One batch Bundle of eight server operations asks for the Patient together with
+bmefhir's own outputs of the patient (one search, for write-back,
+``bmefhir.fhir.existing.outputs_request``) and seven patient-compartment
+searches; only searches with more than one page cost further requests. The
+Binaries that report attachments point at on the same server are read in one more
+batch (``bmefhir.fhir.binaries``). A failed search, or paging that stops (a page
+over the client's size limit, more pages than ``max_pages``: a server whose
+``next`` links never end), does not sink the patient: it becomes a DataQualityIssue
+naming the search, and the rest is used. A missing Patient is an error (``FhirNotFound``).
 Our own outputs are never returned as input, even when a search finds them.
 """
 
@@ -21,9 +23,9 @@ import httpx
 from bmefhir.fhir.batch import BatchRequest, BatchResult
 from bmefhir.fhir.binaries import fetch_binaries
 from bmefhir.fhir.client import FhirClient
-from bmefhir.fhir.errors import FhirError, FhirResponseError
-from bmefhir.fhir.existing import ExistingOutput, existing_requests, read_existing
-from bmefhir.fhir.outcome import parse_outcome
+from bmefhir.fhir.errors import FhirError, FhirResponseError, http_error
+from bmefhir.fhir.existing import ExistingOutput, outputs_request, read_patient_and_outputs
+from bmefhir.fhir.outcome import OutcomeIssue, parse_outcome
 from bmefhir.fhir.paging import bundle_resources
 from bmefhir.fhir.raw import RawPatient, screened_inputs, usable_inputs
 from bmefhir.fhir.urls import SearchParams, check_id
@@ -44,9 +46,9 @@ PATIENT_SEARCHES = (
 
 
 def patient_requests(patient_id: str, count: int) -> list[BatchRequest]:
-    """The batch entries for one patient: the Patient read, then one search per type."""
+    """The batch entries for one patient: the Patient with our outputs, then one search per type."""
     check_id(patient_id)
-    return [BatchRequest("GET", f"Patient/{patient_id}")] + [
+    return [outputs_request(patient_id)] + [
         BatchRequest("GET", f"{kind}?patient={patient_id}&_count={count}") for kind in PATIENT_SEARCHES
     ]
 
@@ -56,24 +58,25 @@ def fetch_patient(client: FhirClient, patient_id: str, *, count: int = 100) -> R
     does not exist. ``RawPatient.existing`` is None when the outputs could not be looked up
     (write-back then looks again, and refuses to write blind)."""
     before = client.requests_sent
-    data_requests = patient_requests(patient_id, count)
-    results = client.batch(data_requests + existing_requests(patient_id))
-    data_results, output_results = results[: len(data_requests)], results[len(data_requests) :]
-    patient = _patient(data_results[0])
+    data_results = client.batch(patient_requests(patient_id, count))
+    existing: tuple[ExistingOutput, ...] | None
+    try:
+        found, existing = read_patient_and_outputs(data_results[0], patient_id)
+    except FhirError:
+        # A server that refuses the _revinclude search: read the Patient alone; write-back looks again.
+        found, existing = None, None
+        data_results[0] = client.batch([BatchRequest("GET", f"Patient/{patient_id}")])[0]
+    patient = found if found is not None else _patient(data_results[0], patient_id)
+
     resources: list[dict[str, Any]] = [patient]
     issues: list[DataQualityIssue] = []
     for index, result in enumerate(data_results[1:], start=1):
-        found, problems = _search_results(client, result, index)
-        resources.extend(found)
+        page_resources, problems = _search_results(client, result, index)
+        resources.extend(page_resources)
         issues.extend(problems)
     binaries, binary_issues = fetch_binaries(client, resources)
     resources.extend(binaries)
     issues.extend(binary_issues)
-    existing: tuple[ExistingOutput, ...] | None
-    try:
-        existing = read_existing(output_results)
-    except FhirError:
-        existing = None
     sound, refused = screened_inputs(resources, "server response")
     kept, med_issues = usable_inputs(_unique(sound))
     return RawPatient(
@@ -95,10 +98,14 @@ def fetch_patient_ids(client: FhirClient, params: SearchParams | None = None) ->
             yield resource["id"]
 
 
-def _patient(result: BatchResult) -> dict[str, Any]:
+def _patient(result: BatchResult, patient_id: str) -> dict[str, Any]:
     error = result.error()
     if error is not None:
         raise error
+    if result.resource is not None and result.resource.get("resourceType") == "Bundle":
+        # The Patient search matched nothing: the same answer as a read's 404.
+        issue = OutcomeIssue("error", "not-found", "the server has no Patient with this id")
+        raise http_error(method="GET", request=result.label, status=404, issues=(issue,))
     if result.resource is None or result.resource.get("resourceType") != "Patient":
         raise FhirResponseError(
             "the batch response has no Patient resource for the Patient read",

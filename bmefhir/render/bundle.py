@@ -1,11 +1,11 @@
 """Output bundles: a transaction for FHIR servers, a collection for files.
 
-The transaction uses conditional update on each output's business identifier,
-so writing the same patient again updates the existing resources instead of
-creating duplicates, and the server applies it all or nothing. When the caller
-knows the server's current copies (``bmefhir.writeback``), it updates them by id
-with ``If-Match`` instead, so a concurrent change fails the transaction rather
-than being overwritten.
+Without knowledge of the server's copies the transaction uses conditional update
+on each output's business identifier, so writing the same patient again updates the
+existing resources instead of creating duplicates, and the server applies it all or
+nothing. Write-back (``bmefhir.writeback``) knows what is there: it updates those by
+id with ``If-Match``, so a concurrent change fails the transaction rather than being
+overwritten, and creates the rest only if their identifier is not on the server yet.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from bmefhir.render.resources import (
     provenance,
     risk_assessment,
     urn,
+    used_refs,
 )
 from bmefhir.render.signature import Signature
 
@@ -66,17 +67,23 @@ def render_outputs(analysis: Analysis, signature: Signature | None = None, *, wr
     (``bmefhir.render.findings``), a Provenance target like the others."""
     pref = analysis.record.patient.ref
     dev = device()
-    ra = risk_assessment(analysis, signature)
-    ci = clinical_impression(analysis, signature, urn(ra["id"]))
-    dr = diagnostic_report(analysis, signature)
     found = text_findings(analysis) if write_findings else ()
+    # A written text finding is derived from its report (and study): those are sources of the outputs too.
+    sources = [r for f in analysis.record.findings if writable(f) for r in (f.ref, f.study_ref) if r] if found else []
+    used = used_refs(analysis, sources)
+    ra = risk_assessment(analysis, signature, used)
+    ci = clinical_impression(analysis, signature, urn(ra["id"]), used)
+    dr = diagnostic_report(analysis, signature, used)
     targets = [urn(dr["id"]), urn(ci["id"]), urn(ra["id"]), *(urn(f["id"]) for f in found)]
-    prov = provenance(analysis, signature, targets, urn(dev["id"]))
+    prov = provenance(analysis, signature, targets, urn(dev["id"]), used)
     written = [finding_identifier(f) for f in analysis.record.findings if writable(f)] if found else []
-    digest = content_hash(analysis, signature, findings=written)
+    digest = content_hash(analysis, signature, findings=written, inputs=used)
     for res in (dr, ci, ra, prov):
         res.setdefault("meta", {}).setdefault("tag", []).append(hash_tag(digest))
     return Outputs(pref, dev, dr, ci, ra, prov, operation_outcome(analysis), instant(analysis), digest, found)
+
+
+_ASSESSMENT_TYPES = frozenset({"DiagnosticReport", "ClinicalImpression", "RiskAssessment"})
 
 
 def _conditional_url(resource: Json) -> str:
@@ -104,15 +111,19 @@ def transaction_bundle(
     current: Mapping[str, tuple[str, str | None]] | None = None,
     *,
     extra_tags: Sequence[Mapping[str, str]] = (),
+    create_missing: bool = False,
 ) -> Json:
     """One all-or-nothing transaction writing the outputs.
 
     ``current`` maps a resource type to the server's ``(id, versionId)`` of the
     existing output: that one is updated by id with ``ifMatch`` (a concurrent
     change then fails the transaction with 412/409). Outputs not in ``current``
-    are written by conditional update on their business identifier, Provenance
-    (which has no identifier in R4) by its fixed id. ``extra_tags`` are added to
-    every resource's ``meta.tag`` (e.g. to mark test data).
+    are written by conditional update on their business identifier or, with
+    ``create_missing`` (write-back, which looked them up), created only if that
+    identifier is not on the server yet: an output the lookup missed is then left
+    as it is rather than overwritten without If-Match. Provenance (no identifier in
+    R4) is written by its fixed id, text findings by conditional update.
+    ``extra_tags`` are added to every resource's ``meta.tag`` (e.g. to mark test data).
     """
     current = current or {}
     entries: list[Json] = []
@@ -127,6 +138,8 @@ def transaction_bundle(
             request["url"] = f"{kind}/{body['id']}"
             if version is not None:
                 request["ifMatch"] = f'W/"{version}"'
+        elif create_missing and kind in _ASSESSMENT_TYPES:
+            body, request = create_once(res)
         elif kind == "Provenance":
             # R4 Provenance has no identifier: a stable client-assigned id makes re-runs update it.
             request["url"] = f"Provenance/{body['id']}"

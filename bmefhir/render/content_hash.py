@@ -4,14 +4,14 @@ Write-back compares it with the hash on the server's copy and skips the write
 when nothing changed, so a nightly re-run does not mint new versions. It covers
 what the outputs conclude and what they were concluded from — ranking (with
 probabilities and criteria), red flags, next steps, knowledge and software
-version, the input resources with their versions, the data-quality issues, and the signature — and
+version, the input resources the outputs cite with their versions, the data-quality issues, and the signature — and
 deliberately not the analysis time or anything derived from it alone.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, Final
 
 import orjson
@@ -28,16 +28,25 @@ CONTENT_HASH_SYSTEM: Final = f"{BASE}/CodeSystem/content-hash"
 _HASHED_SUMMARY_KEYS: Final = ("ranking", "red_flags", "next_steps", "insufficient_data", "knowledge_version")
 
 
-def content_hash(analysis: Analysis, signature: Signature | None = None, *, findings: Sequence[str] = ()) -> str:
+def content_hash(
+    analysis: Analysis,
+    signature: Signature | None = None,
+    *,
+    findings: Sequence[str] = (),
+    inputs: Collection[str] | None = None,
+) -> str:
     """Hex SHA-256 (first 32 digits) of the assessment's content; equal content, equal hash.
 
     ``findings`` are the identifiers of the text findings written with it (``--write-findings``):
     a run that writes them differs from one that does not, so it is not skipped as unchanged.
+    ``inputs`` are the references the outputs cite (``bmefhir.render.resources.used_refs``; all
+    sources when None): a change to a resource nothing cites changes no output, so it writes nothing.
     """
     summary = summarize(analysis)
     content: dict[str, Any] = {key: summary.get(key) for key in _HASHED_SUMMARY_KEYS}
     content["software"] = __version__
-    content["inputs"] = sorted([s.ref, s.version or ""] for s in analysis.record.sources)
+    cited = analysis.record.sources if inputs is None else [s for s in analysis.record.sources if s.ref in inputs]
+    content["inputs"] = sorted([s.ref, s.version or ""] for s in cited)
     # The report carries the data-quality issues (a failed search is one, with no input to show it).
     content["issues"] = sorted([i.severity, i.code, i.resource, i.element, i.message] for i in analysis.record.issues)
     content["signature"] = (

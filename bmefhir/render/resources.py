@@ -7,6 +7,7 @@ verified codes are emitted (terminology.md §9 and docs/terminology-verification
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable
 from html import escape
 from typing import Any, Final
 
@@ -82,21 +83,66 @@ def rationale(c: CandidateResult, quotes: QuoteIndex | None = None) -> str:
     return f"For: {fors}. Against: {against}."
 
 
-def input_refs(analysis: Analysis) -> dict[str, list[str]]:
-    """The input references the outputs cite, grouped for investigation/result/basis."""
+def used_refs(analysis: Analysis, extra: Iterable[str] = ()) -> frozenset[str]:
+    """The input resources the outputs rest on: the evidence of every criterion that fired (for or
+    against any candidate), red flag, next step and withheld treatment, of the lesion timeline the
+    report shows, of the risk factors, plus the Patient; ``extra`` adds the sources of written text
+    findings. Only references to resources actually read count (so each can carry its version);
+    the rest of the record changed nothing the outputs say and is not cited (issue 11)."""
+    d, derived = analysis.differential, analysis.derived
+    cited: set[str] = set(extra)
+    for candidate in d.ranking:
+        for hit in (*candidate.supporting, *candidate.opposing):
+            cited.update(hit.evidence)
+    for flag in d.red_flags:
+        cited.update(flag.evidence)
+    for step in d.next_steps:
+        cited.update(step.evidence)
+    for withheld in d.withheld:
+        for reason in withheld.reasons:
+            cited.update(reason.evidence)
+    timeline = derived.timeline
+    for episode in timeline.episodes:
+        cited.update(episode.evidence)
+    for migration in timeline.migrations:
+        cited.update(migration.evidence)
+    for caveat in timeline.caveats:
+        cited.update(caveat.evidence)
+    for name in derived.risk_factors:
+        fact = derived.facts.get(name)
+        if fact is not None:
+            cited.update(fact.evidence)
+    known = {s.ref for s in analysis.record.sources}
+    return frozenset(cited & known | {analysis.record.patient.ref})
+
+
+def input_refs(analysis: Analysis, used: frozenset[str] | None = None) -> dict[str, list[str]]:
+    """The used input references (``used_refs``), grouped for investigation/result/basis;
+    ``other`` holds the used ones no group takes (e.g. a DocumentReference whose text was read)."""
     r = analysis.record
-    imaging = sorted({f.ref for f in r.findings if f.ref.startswith("Observation/")})
-    labs = sorted({lab.ref for lab in r.labs})
-    other = sorted({o.ref for o in r.observations if o.ref.startswith("Observation/")})
-    return {
-        "imaging": imaging,
-        "labs": labs,
-        "observations": other,
-        "studies": sorted({s.ref for s in r.studies}),
-        "reports": sorted({rep.ref for rep in r.reports}),
-        "medications": sorted({m.ref for m in r.medications}),
-        "conditions": sorted({c.ref for c in r.conditions}),
+    used = used_refs(analysis) if used is None else used
+
+    def pick(refs: Iterable[str]) -> list[str]:
+        return sorted(set(refs) & used)
+
+    groups = {
+        "imaging": pick(f.ref for f in r.findings if f.ref.startswith("Observation/")),
+        "labs": pick(lab.ref for lab in r.labs),
+        "observations": pick(o.ref for o in r.observations if o.ref.startswith("Observation/")),
+        "studies": pick(s.ref for s in r.studies),
+        "reports": pick(rep.ref for rep in r.reports),
+        "medications": pick(m.ref for m in r.medications),
+        "conditions": pick(c.ref for c in r.conditions),
     }
+    grouped = {ref for refs in groups.values() for ref in refs}
+    groups["other"] = sorted(used - grouped - {r.patient.ref})
+    return groups
+
+
+def versioned(analysis: Analysis, refs: Iterable[str]) -> list[str]:
+    """``Type/id/_history/N`` for each reference whose version was read (server input), else ``Type/id``."""
+    versions = {s.ref: s.version for s in analysis.record.sources}
+    return [f"{r}/_history/{versions[r]}" if versions.get(r) else r for r in sorted(set(refs))]
 
 
 def device() -> Json:
@@ -113,8 +159,8 @@ def device() -> Json:
     }
 
 
-def diagnostic_report(analysis: Analysis, signature: Signature | None) -> Json:
-    refs = input_refs(analysis)
+def diagnostic_report(analysis: Analysis, signature: Signature | None, used: frozenset[str] | None = None) -> Json:
+    refs = input_refs(analysis, used)
     dates = sorted(f.date for f in analysis.record.findings if f.date is not None)
     d = analysis.differential
     leading = [c for c in d.ranking[:LEADING_COUNT] if c.probability >= 0.1] or list(d.ranking[:1])
@@ -166,8 +212,10 @@ def diagnostic_report(analysis: Analysis, signature: Signature | None) -> Json:
     return res
 
 
-def clinical_impression(analysis: Analysis, signature: Signature | None, risk_urn: str) -> Json:
-    refs = input_refs(analysis)
+def clinical_impression(
+    analysis: Analysis, signature: Signature | None, risk_urn: str, used: frozenset[str] | None = None
+) -> Json:
+    refs = input_refs(analysis, used)
     d = analysis.differential
     investigation: list[Json] = []
     for key, label in (
@@ -230,20 +278,10 @@ def clinical_impression(analysis: Analysis, signature: Signature | None, risk_ur
     return res
 
 
-def risk_assessment(analysis: Analysis, signature: Signature | None) -> Json:
-    refs = input_refs(analysis)
+def risk_assessment(analysis: Analysis, signature: Signature | None, used: frozenset[str] | None = None) -> Json:
+    refs = input_refs(analysis, used)
     d = analysis.differential
-    basis = sorted(
-        set(
-            refs["imaging"]
-            + refs["labs"]
-            + refs["observations"]
-            + refs["medications"]
-            + refs["conditions"]
-            + refs["studies"]
-            + refs["reports"]
-        )
-    )
+    basis = sorted({ref for refs_of_group in refs.values() for ref in refs_of_group})
     res: Json = {
         "resourceType": "RiskAssessment",
         "text": _text("; ".join(f"{c.display}: {c.probability:.2f}" for c in d.ranking) + f". {DISCLAIMER}"),
@@ -272,7 +310,17 @@ def risk_assessment(analysis: Analysis, signature: Signature | None) -> Json:
     return res
 
 
-def provenance(analysis: Analysis, signature: Signature | None, targets: list[str], device_urn: str) -> Json:
+def provenance(
+    analysis: Analysis,
+    signature: Signature | None,
+    targets: list[str],
+    device_urn: str,
+    used: frozenset[str] | None = None,
+) -> Json:
+    """``target`` = the outputs (their ``urn:uuid`` fullUrls in the transaction: the server resolves each to
+    the version it writes, see docs/output-resources.md); ``entity`` = the used inputs, version-specific
+    where the version was read."""
+    used = used_refs(analysis) if used is None else used
     agents: list[Json] = [
         {
             "type": {"coding": [{"system": PARTICIPANT_TYPE, "code": "author", "display": "Author"}]},
@@ -286,14 +334,12 @@ def provenance(analysis: Analysis, signature: Signature | None, targets: list[st
                 "who": ref(signature.practitioner_ref, signature.display),
             }
         )
-    entities = [
-        {"role": "source", "what": ref(f"{s.ref}/_history/{s.version}" if s.version else s.ref)}
-        for s in analysis.record.sources
-    ]
+    entities = [{"role": "source", "what": ref(r)} for r in versioned(analysis, used)]
     res: Json = {
         "resourceType": "Provenance",
         "text": _text(
-            f"Written by bmefhir {__version__} from {len(analysis.record.sources)} source resources"
+            f"Written by bmefhir {__version__} from {len(used)} of {len(analysis.record.sources)} source resources"
+            " (those its conclusions cite)"
             + (f"; signed by {signature.display or signature.practitioner_ref}." if signature else ".")
         ),
         "id": ids.output_uuid(analysis.record.patient.ref, "provenance"),

@@ -3,14 +3,17 @@
 Built from the code's own lists of what it reads and writes, so a new search or write shows up here
 (and ``tests/test_capability.py`` checks the statement against the requests the code builds):
 
-* reads: one ``batch`` per patient (``bmefhir.fhir.patient_fetch``) with the Patient read, a
-  ``patient=`` search per type in ``PATIENT_SEARCHES`` and the lookups of bmefhir's own outputs
-  (``bmefhir.fhir.existing``: by ``identifier``, Provenance by ``_id``); Binaries behind report
-  attachments in one more batch; the SMART app reads single resources of ``READ_TYPES``;
+* reads: one ``batch`` per patient (``bmefhir.fhir.patient_fetch``) with one Patient search that
+  brings bmefhir's own outputs along (``_id``, ``_revinclude=Provenance:entity``,
+  ``_include:iterate=Provenance:target``: ``bmefhir.fhir.existing.outputs_request``) and a
+  ``patient=`` search per type in ``PATIENT_SEARCHES``; where a server refuses that search, the
+  Patient read and the per-output lookups (by ``identifier``, Provenance by ``_id``); Binaries behind
+  report attachments in one more batch; the SMART app reads single resources of ``READ_TYPES``;
 * population runs and sync: Patient search, and ``_lastUpdated`` searches of ``CHANGE_TYPES``;
-* writes: one ``transaction`` per patient: update by id with If-Match or conditional update on the
-  identifier, Provenance PUT at its fixed id (update as create), the Device by conditional create,
-  text findings (Observation) by conditional update; the SMART app creates an AuditEvent.
+* writes: one ``transaction`` per patient: update by id with If-Match, or create-once (conditional
+  create on the identifier) of an output not found, Provenance PUT at its fixed id (update as
+  create), the Device by conditional create, text findings (Observation) by conditional update;
+  the SMART app creates an AuditEvent.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from .common import Json, metadata, url
 
 # CapabilityStatement.date is mandatory; a fixed publication date keeps the
 # output reproducible. Bump it by hand when the statement changes.
-CAPABILITY_DATE: Final = "2026-11-01"
+CAPABILITY_DATE: Final = "2026-12-01"
 
 SEARCH_PARAMS: Final[dict[str, Json]] = {
     "patient": {
@@ -57,8 +60,10 @@ PROFILES: Final[dict[str, str]] = {
     **{kind: f"bmefhir-{name}" for kind, name in OUTPUT_TYPES.items()},
     "Observation": "bmefhir-imaging-finding",
 }
-# Types written by conditional update on an identifier (bmefhir.render.bundle.transaction_bundle).
-CONDITIONAL_UPDATE: Final = (*(t for t in OUTPUT_TYPES if t != "Provenance"), "Observation")
+# Written by conditional update on an identifier (bmefhir.render.bundle.transaction_bundle): text findings.
+CONDITIONAL_UPDATE: Final = ("Observation",)
+# Updated by id with If-Match when found, else created once (conditional create on the identifier).
+ASSESSMENTS: Final = tuple(t for t in OUTPUT_TYPES if t != "Provenance")
 
 
 def _resource(rtype: str) -> Json:
@@ -72,6 +77,8 @@ def _resource(rtype: str) -> Json:
         params |= {"_lastUpdated", "_count", "_elements"}
     if rtype in OUTPUT_TYPES:
         params.add("_id" if rtype == "Provenance" else "identifier")
+    if rtype == "Patient":
+        params.add("_id")  # with the outputs: bmefhir.fhir.existing.outputs_request
     if params:
         reads.append("search-type")
     writes: list[str] = []
@@ -79,6 +86,9 @@ def _resource(rtype: str) -> Json:
     if rtype in CONDITIONAL_UPDATE:
         writes.append("update")
         r["conditionalUpdate"] = True
+    if rtype in ASSESSMENTS:
+        writes += ["create", "update"]
+        r["conditionalCreate"] = True  # POST with If-None-Exist on the assessment identifier
     if rtype == "Provenance":
         writes.append("update")
         r["updateCreate"] = True  # PUT at a logical id derived from the patient (R4 Provenance has no identifier)
@@ -90,6 +100,9 @@ def _resource(rtype: str) -> Json:
     r["interaction"] = [{"code": c} for c in [*reads, *writes]]
     if params:
         r["searchParam"] = [SEARCH_PARAMS[n] for n in sorted(params)]
+    if rtype == "Patient":
+        r["searchInclude"] = ["Provenance:target"]  # as _include:iterate, from the revincluded Provenance
+        r["searchRevInclude"] = ["Provenance:entity"]
     if rtype in PROFILES:
         r["supportedProfile"] = [url("StructureDefinition", PROFILES[rtype])]
     return r
@@ -102,8 +115,8 @@ def capability_statement() -> Json:
         "bmefhir-client",
         "bmefhir client requirements",
         "What bmefhir does against a FHIR R4 server: one batch of reads and searches per patient, "
-        "and one transaction writing its assessment (update by id with If-Match, or conditional update "
-        "on the business identifier).",
+        "and one transaction writing its assessment (update by id with If-Match, or create-once on the "
+        "business identifier).",
     )
     cs |= {
         "date": CAPABILITY_DATE,

@@ -14,7 +14,6 @@ from fhir_helpers import BASE, fhir_json, outcome, searchset
 
 from bmefhir.fhir import FhirClient, fetch_patient, read_bulk_ndjson, read_bundle
 from bmefhir.fhir.binaries import binary_id
-from bmefhir.fhir.existing import existing_requests
 from bmefhir.fhir.patient_fetch import PATIENT_SEARCHES
 from bmefhir.fhir.prefetch import prefetch_templates
 from bmefhir.normalize import build_record
@@ -73,9 +72,8 @@ def data_batch(*found: dict[str, Any]) -> httpx.Response:
     """The patient batch: Patient, the searches (``found`` in DiagnosticReport / DocumentReference), no outputs."""
     searches = {kind: [r for r in found if r["resourceType"] == kind] for kind in PATIENT_SEARCHES}
     return batch_response(
-        entry(PATIENT),
+        entry(searchset([PATIENT])),  # the Patient search (with our outputs: none here)
         *(entry(searchset(searches[kind])) for kind in PATIENT_SEARCHES),
-        *(entry(searchset([])) for _ in existing_requests("p1")),
     )
 
 

@@ -204,3 +204,61 @@ def test_server_operation_outcome_reaches_the_user_readably(target: Target, clie
     assert text.startswith(f"PUT DiagnosticReport/{target.prefix}bad-report → 400 Bad Request")
     assert "finished" in text  # HAPI's diagnostics name the bad code
     assert "Fix the request" in text
+
+
+def test_outputs_are_found_in_one_search_and_provenance_names_exact_versions(
+    target: Target, client: FhirClient
+) -> None:
+    pid = _fresh_patient(target, client, "wbver")
+    first = fetch_analyse_write(client, pid, NOW, extra_tags=TAGS)[1]
+    assert first.status is Action.CREATED
+    raw = fetch_patient(client, pid)
+    assert raw.requests == 1  # one batch: the Patient with our outputs, and the seven data searches
+    assert raw.existing is not None
+    found = {e.resource_type: e for e in raw.existing}
+    assert set(found) == {"DiagnosticReport", "ClinicalImpression", "RiskAssessment", "Provenance"}
+    for written in first.resources:
+        assert (found[written.resource_type].id, found[written.resource_type].version_id) == (
+            written.id,
+            written.version_id,
+        )
+    provenance = client.read("Provenance", ids.output_uuid(f"Patient/{pid}", "provenance"))
+    entities = [e["what"]["reference"] for e in provenance["entity"]]
+    assert f"Patient/{pid}/_history/1" in entities
+    assert all("/_history/" in e for e in entities)  # inputs read from the server carry their version
+    if not target.prefix:  # the sandbox, configured to keep (and pin) versions on Provenance references
+        targets = {t["reference"] for t in provenance["target"]}
+        assert targets == {f"{w.resource_type}/{w.id}/_history/{w.version_id}" for w in first.resources[:3]}
+
+
+def test_outputs_whose_provenance_is_gone_are_left_alone_then_relinked(target: Target, client: FhirClient) -> None:
+    pid = _fresh_patient(target, client, "wbgone")
+    doctor = f"{target.prefix}wbgone-dr1"
+    client.update({"resourceType": "Practitioner", "id": doctor, "meta": {"tag": [TEST_TAG]}})
+    target.created.append(f"Practitioner/{doctor}")
+    raw = fetch_patient(client, pid)
+    signed = process_patient(
+        raw.resources, NOW, patient_id=pid, signature=Signature(f"Practitioner/{doctor}", "Dr One")
+    )
+    write_back(client, raw, signed, extra_tags=TAGS)
+    client.transaction(
+        {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [
+                {
+                    "request": {
+                        "method": "DELETE",
+                        "url": f"Provenance/{ids.output_uuid(f'Patient/{pid}', 'provenance')}",
+                    }
+                }
+            ],
+        }
+    )
+    # The lookup now finds nothing; the unsigned re-run must neither overwrite the signed report nor duplicate it.
+    rerun = fetch_analyse_write(client, pid, NOW, extra_tags=TAGS)[1]
+    assert rerun.resource("DiagnosticReport").action is Action.UNCHANGED
+    on_server = _assert_one_of_each(client, pid)
+    assert on_server["DiagnosticReport"]["status"] == "final"
+    # The Provenance written then links the outputs again: the next run sees the signed report.
+    assert fetch_analyse_write(client, pid, NOW, extra_tags=TAGS)[1].skipped == "signed"

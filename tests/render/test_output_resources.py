@@ -96,3 +96,48 @@ def test_every_output_resource_of_every_example_has_a_narrative(case: Any) -> No
         assert text["div"].startswith('<div xmlns="http://www.w3.org/1999/xhtml">')
         for inner in resource.get("contained", []):
             assert inner["text"]["div"], inner["resourceType"]
+
+
+def _references(resource: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(resource, dict):
+        if isinstance(resource.get("reference"), str):
+            found.add(resource["reference"].split("/_history/")[0])
+        for value in resource.values():
+            found |= _references(value)
+    elif isinstance(resource, list):
+        for value in resource:
+            found |= _references(value)
+    return found
+
+
+def test_outputs_cite_what_the_conclusions_used_not_every_input() -> None:
+    """Issue 11: an input nothing concludes from is read but not referenced; a new version of it
+    changes no content hash (so write-back skips); what the criteria cite is referenced."""
+    case = next(c for c in list_examples() if c.name.startswith("seed-001"))
+    (raw,) = list(read_bundle(case.path))
+    plain = process_patient(raw.resources, NOW, patient_id=raw.patient_id)
+
+    def cited(outputs: Any) -> set[str]:
+        report = {k: v for k, v in outputs.diagnostic_report.items() if k != "contained"}  # data-quality issues
+        parts = (report, outputs.clinical_impression, outputs.risk_assessment, outputs.provenance)
+        return set().union(*(_references(r) for r in parts))
+
+    sources = {s.ref for s in plain.analysis.record.sources}
+    unused = sorted(sources - cited(plain.outputs))
+    assert unused, "seed-001 has inputs no conclusion cites"
+    kind, rid = unused[0].split("/")
+    bumped = [
+        {**r, "meta": {**r.get("meta", {}), "versionId": "7"}} if (r["resourceType"], r.get("id")) == (kind, rid) else r
+        for r in raw.resources
+    ]
+    again = process_patient(bumped, NOW, patient_id=raw.patient_id)
+    assert unused[0] in {s.ref for s in again.analysis.record.sources}
+    assert unused[0] not in cited(again.outputs)
+    assert again.outputs.content_hash == plain.outputs.content_hash  # nothing the outputs say changed
+    top = plain.analysis.differential.ranking[0]
+    evidence = {r for h in top.supporting for r in h.evidence}
+    assert evidence
+    assert evidence <= cited(plain.outputs)
+    entities = {e["what"]["reference"].split("/_history/")[0] for e in plain.outputs.provenance["entity"]}
+    assert evidence <= entities

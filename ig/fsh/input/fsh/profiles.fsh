@@ -58,7 +58,9 @@ Description: "The BME differential written back as a radiology DiagnosticReport 
 * effective[x] 1..
 * effective[x] only dateTime or Period
 * issued 1..
+* imagingStudy ^short = "The ImagingStudies used; only what the conclusions cite (evidence of the criteria, red flags, next steps, withheld treatments, timeline and risk factors), not every input"
 * result only Reference(Observation)
+* result ^short = "The Observations used (imaging findings, labs); only what the conclusions cite (evidence of the criteria, red flags, next steps, withheld treatments, timeline and risk factors), not every input"
 * conclusion 1..
 * conclusionCode from $vs-bme-differential (extensible)
 * conclusionCode ^binding.description = "Leading candidate(s); a verified SNOMED CT coding may accompany the bmefhir code."
@@ -82,7 +84,9 @@ Description: "The reasoning behind the BME differential: evidence groups, findin
 * protocol ^short = "http://bmefhir.org/fhir/PlanDefinition/bme-differential|{knowledge base version}"
 * summary 1..
 * finding.itemCodeableConcept from $vs-bme-differential (extensible)
+* investigation.item ^short = "The inputs used, grouped; only what the conclusions cite (evidence of the criteria, red flags, next steps, withheld treatments, timeline and risk factors), not every input"
 * prognosisReference only Reference(RiskAssessment)
+* supportingInfo ^short = "The medications and conditions used; only what the conclusions cite (evidence of the criteria, red flags, next steps, withheld treatments, timeline and risk factors), not every input"
 
 Invariant: bmef-2
 Description: "protocol names the bmefhir differential knowledge base (with its version)."
@@ -102,6 +106,7 @@ Description: "Ranked probabilities of the BME differential candidates."
 * subject only Reference(Patient)
 * occurrence[x] 1..
 * occurrence[x] only dateTime
+* basis ^short = "Every input used; only what the conclusions cite (evidence of the criteria, red flags, next steps, withheld treatments, timeline and risk factors), not every input"
 * prediction 1..
 * prediction.outcome 1..
 * prediction.outcome from $vs-bme-differential (extensible)
@@ -114,10 +119,11 @@ Profile: BmefhirProvenance
 Parent: Provenance
 Id: bmefhir-provenance
 Title: "bmefhir provenance"
-Description: "Audit trail of a bmefhir assessment: the software (Device) as author, the signing clinician as verifier, every input resource as a source entity. Targets: the assessment outputs and, with --write-findings, the imaging findings read from report text (Observations)."
+Description: "Audit trail of a bmefhir assessment: the software (Device) as author, the signing clinician as verifier, the input resources the conclusions cite (and the Patient) as source entities, version-specific where the version was read. Targets: the assessment outputs and, with --write-findings, the imaging findings read from report text (Observations), referenced by their transaction fullUrl, which the server resolves (and, configured to, versions)."
 * insert Published
-* ^text.div = "<div xmlns=\"http://www.w3.org/1999/xhtml\">bmefhir provenance. Audit trail of a bmefhir assessment: the software (Device) as author, the signing clinician as verifier, every input resource as a source entity. Targets: the assessment outputs and, with --write-findings, the imaging findings read from report text (Observations).</div>"
+* ^text.div = "<div xmlns=\"http://www.w3.org/1999/xhtml\">bmefhir provenance. Audit trail of a bmefhir assessment: the software (Device) as author, the signing clinician as verifier, the input resources the conclusions cite (and the Patient) as source entities, version-specific where the version was read. Targets: the assessment outputs and, with --write-findings, the imaging findings read from report text (Observations), referenced by their transaction fullUrl, which the server resolves (and, configured to, versions).</div>"
 * target only Reference(DiagnosticReport or ClinicalImpression or RiskAssessment or Observation)
+* target ^short = "The outputs written with it (Type/id/_history/N once the server versions the reference)"
 * agent ^slicing.discriminator.type = #pattern
 * agent ^slicing.discriminator.path = "type"
 * agent ^slicing.rules = #open
@@ -129,3 +135,4 @@ Description: "Audit trail of a bmefhir assessment: the software (Device) as auth
 * agent[verifier].type = $prov-type#verifier
 * agent[verifier].who only Reference(Practitioner or PractitionerRole)
 * entity.role = #source (exactly)
+* entity.what ^short = "An input the conclusions cite, or the Patient: Type/id/_history/N where the version was read"

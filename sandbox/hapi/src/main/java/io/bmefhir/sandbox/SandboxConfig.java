@@ -58,6 +58,8 @@ import org.springframework.orm.jpa.LocalContainerEntityManagerFactoryBean;
 })
 public class SandboxConfig {
 
+	static final String[] VERSIONED_REFERENCE_PATHS = {"Provenance.target", "Provenance.entity.what"};
+
 	@Bean
 	public JpaStorageSettings storageSettings() {
 		JpaStorageSettings s = new JpaStorageSettings();
@@ -76,6 +78,11 @@ public class SandboxConfig {
 		s.setEnableBulkExportJobReuse(false);
 		// Let single-chunk batch2 steps advance without waiting for a maintenance pass.
 		s.setJobFastTrackingEnabled(true);
+		// bmefhir's Provenance names the exact versions it was concluded from and wrote
+		// (docs/output-resources.md). By default HAPI strips versions from stored references and
+		// resolves a transaction's urn:uuid to an unversioned Type/id; these paths keep the version,
+		// and a reference without one is pinned to the target's current version when stored.
+		s.setAutoVersionReferenceAtPaths(VERSIONED_REFERENCE_PATHS);
 		return s;
 	}
 
@@ -192,6 +199,7 @@ public class SandboxConfig {
 			ValueSetOperationProvider valueSetOperationProvider) {
 		FhirContext ctx = systemDao.getContext();
 		ctx.setNarrativeGenerator(new NullNarrativeGenerator());
+		ctx.getParserOptions().setDontStripVersionsFromReferencesAtPaths(VERSIONED_REFERENCE_PATHS);
 
 		RestfulServer server = new RestfulServer(ctx);
 		server.registerProviders(resourceProviders.createProviders());
