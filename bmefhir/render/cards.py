@@ -44,7 +44,11 @@ def cds_cards(analysis: Analysis, *, app_url: str | None = None) -> list[dict[st
             continue
         seen.add(flag.code)
         name = displays.get(flag.code, flag.code.replace("_", " "))
-        hedged = " The finding behind it is hedged in the report (uncertain)." if flag.uncertain else ""
+        hedged = (
+            " The evidence behind it is uncertain (a hedged report finding or an unconfirmed diagnosis)."
+            if flag.uncertain
+            else ""
+        )
         detail = (
             f"{flag.message}{hedged}\n\n"
             f"Criterion `{flag.criterion_id}` ({flag.citation.text}); "

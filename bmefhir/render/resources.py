@@ -238,7 +238,7 @@ def clinical_impression(
     notes = [{"text": DISCLAIMER}]
     for f in d.red_flags:
         found = "; ".join(q.label() for q in quotes.quotes(f.evidence, f.facts))
-        hedged = " (on a hedged report finding)" if f.uncertain else ""
+        hedged = " (on uncertain evidence: a hedged report finding or an unconfirmed diagnosis)" if f.uncertain else ""
         text = f"RED FLAG ({f.code}): {f.message}{hedged} [{f.criterion_id}; {f.citation.text}]"
         notes.append({"text": text + (f" — {found}" if found else "")})
     notes += [{"text": f"Next step: {s.text} [{s.citation.text}]"} for s in d.next_steps]
