@@ -10,16 +10,64 @@ trie instead. Rules, ids, labels and pruning stay medspaCy's, so its components 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Any, Final
 
 from medspacy.common.base_rule import BaseRule
 from medspacy.common.medspacy_matcher import MedspacyMatcher
 from medspacy.common.util import prune_overlapping_matches
 from spacy.language import Language
-from spacy.matcher import PhraseMatcher
+from spacy.attrs import NORM
+from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc
 
 PHRASE_ATTRS: Final = ("NORM", "LEMMA")
+_REGEX_CACHE_LIMIT: Final = 50_000  # distinct words remembered per regular expression
+# A test of one word's NORM hash that every match of a pattern needs some token of the doc to pass.
+Requirement = Callable[[int], bool]
+
+
+def _required(token: dict[str, Any]) -> bool:
+    """Whether every match has this pattern token (no OP, or one that takes at least one token)."""
+    op = token.get("OP")
+    if op in (None, "1", "+"):
+        return True
+    return isinstance(op, str) and op.startswith("{") and op[1:-1].partition(",")[0].strip() not in ("", "0")
+
+
+def requirements(pattern: list[dict[str, Any]], strings: Any) -> list[Requirement]:
+    """Tests on NORM that a doc must pass, one per required pattern token, for the pattern to match at all.
+
+    Only the NORM tests a pattern token states alone (exact, IN, REGEX) are used; any other token asks nothing.
+    """
+    out: list[Requirement] = []
+    for token in pattern:
+        spec = {k: v for k, v in token.items() if k != "OP"}
+        if not _required(token) or list(spec) != ["NORM"]:
+            continue
+        value = spec["NORM"]
+        if isinstance(value, str):
+            out.append(frozenset({strings.add(value)}).__contains__)
+        elif isinstance(value, dict) and list(value) == ["IN"] and all(isinstance(v, str) for v in value["IN"]):
+            out.append(frozenset(strings.add(v) for v in value["IN"]).__contains__)
+        elif isinstance(value, dict) and list(value) == ["REGEX"] and isinstance(value["REGEX"], str):
+            out.append(_regex_test(re.compile(value["REGEX"]), strings))
+    return out
+
+
+def _regex_test(regex: re.Pattern[str], strings: Any) -> Requirement:
+    seen: dict[int, bool] = {}
+
+    def test(norm: int) -> bool:
+        found = seen.get(norm)
+        if found is None:
+            if len(seen) > _REGEX_CACHE_LIMIT:
+                seen.clear()
+            found = seen[norm] = regex.search(strings[norm]) is not None  # the Matcher's REGEX is re.search
+        return found
+
+    return test
 
 
 def exact_values(pattern: list[dict[str, Any]]) -> tuple[str, list[str]] | None:
@@ -42,6 +90,9 @@ class PhraseRoutedMatcher(MedspacyMatcher):
         self._vocab = nlp.vocab
         self._phrases = {attr: PhraseMatcher(nlp.vocab, attr=attr) for attr in PHRASE_ATTRS}
         self._order: dict[int, int] = {}  # match id → the rule's place, to break ties as the Matcher did
+        # Each remaining token pattern in a Matcher of its own, run only on docs that have a word for each of its
+        # required NORM tests: the Matcher evaluates IN/REGEX tests in Python at every token, for every pattern.
+        self._token_patterns: list[tuple[Matcher, list[Requirement]]] = []
 
     def add(self, rules: Any) -> None:
         rest: list[BaseRule] = []
@@ -56,27 +107,41 @@ class PhraseRoutedMatcher(MedspacyMatcher):
         self._add_rest(rest)
 
     def _add_rest(self, rules: list[BaseRule]) -> None:
-        super().add(rules)
+        super().add([r for r in rules if not isinstance(r.pattern, list)])
         for rule in rules:
+            if isinstance(rule.pattern, list):
+                rule_id = self._register(rule)
+                matcher = Matcher(self._vocab)
+                matcher.add(rule_id, [rule.pattern], on_match=rule.on_match)
+                self._token_patterns.append((matcher, requirements(rule.pattern, self._vocab.strings)))
             self._order[self._vocab.strings[rule._rule_id]] = int(rule._rule_id.rsplit("_", 1)[1])
 
-    def _add_phrase(self, rule: BaseRule, attr: str, values: list[str]) -> None:
-        # The id medspaCy would give it, registered in its maps: its components look rules up by id.
+    def _register(self, rule: BaseRule) -> str:
+        """Give the rule the id medspaCy would and enter it in its maps: its components look rules up by id."""
         count = self._MedspacyMatcher__rule_count  # type: ignore[attr-defined]
         rule_id = f"{rule.category}_{count}"
         rule._rule_id = rule_id
         self._labels.add(rule.category)
         self._rule_map[rule_id] = rule
+        self._MedspacyMatcher__rule_count = count + 1  # type: ignore[attr-defined]
+        return rule_id
+
+    def _add_phrase(self, rule: BaseRule, attr: str, values: list[str]) -> None:
+        rule_id = self._register(rule)
         doc = Doc(self._vocab, words=values)
         for token, value in zip(doc, values, strict=True):
             token.norm_ = value
             token.lemma_ = value
         self._phrases[attr].add(rule_id, [doc], on_match=rule.on_match)
-        self._order[self._vocab.strings[rule_id]] = count
-        self._MedspacyMatcher__rule_count = count + 1  # type: ignore[attr-defined]
+        self._order[self._vocab.strings[rule_id]] = int(rule_id.rsplit("_", 1)[1])
 
     def __call__(self, doc: Doc) -> list[tuple[int, int, int]]:
-        matches = list(self._MedspacyMatcher__matcher(doc))  # type: ignore[attr-defined]
+        matches: list[tuple[int, int, int]] = []
+        if self._token_patterns:
+            norms = set(doc.to_array(NORM).tolist())
+            for matcher, needs in self._token_patterns:
+                if all(any(need(n) for n in norms) for need in needs):
+                    matches += matcher(doc)
         for phrases in self._phrases.values():
             if len(phrases):
                 matches += phrases(doc)
