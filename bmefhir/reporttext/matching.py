@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
 from medspacy.common.base_rule import BaseRule
@@ -24,8 +25,9 @@ from spacy.tokens import Doc
 
 PHRASE_ATTRS: Final = ("NORM", "LEMMA")
 _REGEX_CACHE_LIMIT: Final = 50_000  # distinct words remembered per regular expression
-# A test of one word's NORM hash that every match of a pattern needs some token of the doc to pass.
-Requirement = Callable[[int], bool]
+# What every match of a pattern needs some token of the doc to have: one of a set of NORM hashes, or a NORM
+# passing a test (a regular expression).
+Requirement = frozenset[int] | Callable[[int], bool]
 
 
 def _required(token: dict[str, Any]) -> bool:
@@ -48,12 +50,78 @@ def requirements(pattern: list[dict[str, Any]], strings: Any) -> list[Requiremen
             continue
         value = spec["NORM"]
         if isinstance(value, str):
-            out.append(frozenset({strings.add(value)}).__contains__)
+            out.append(frozenset({strings.add(value)}))
         elif isinstance(value, dict) and list(value) == ["IN"] and all(isinstance(v, str) for v in value["IN"]):
-            out.append(frozenset(strings.add(v) for v in value["IN"]).__contains__)
+            out.append(frozenset(strings.add(v) for v in value["IN"]))
         elif isinstance(value, dict) and list(value) == ["REGEX"] and isinstance(value["REGEX"], str):
             out.append(_regex_test(re.compile(value["REGEX"]), strings))
     return out
+
+
+def _repeats(op: Any) -> int | None:
+    """The most tokens one pattern token with this OP takes; None when unbounded."""
+    if op in (None, "!", "?", "1"):
+        return 1
+    if isinstance(op, str) and op.startswith("{") and op.endswith("}"):
+        low, comma, high = op[1:-1].partition(",")
+        bound = (high if comma else low).strip()
+        return int(bound) if bound else None
+    return None  # "*", "+"
+
+
+def anchor_and_length(pattern: list[dict[str, Any]], strings: Any) -> tuple[frozenset[int], int] | None:
+    """The NORM hashes a match's first token has and the most tokens a match spans; None when either is open."""
+    first = pattern[0]
+    if first.get("OP") not in (None, "1") or set(first) - {"OP"} != {"NORM"}:
+        return None
+    value = first["NORM"]
+    if isinstance(value, str):
+        anchor = frozenset({strings.add(value)})
+    elif isinstance(value, dict) and list(value) == ["IN"] and all(isinstance(v, str) for v in value["IN"]):
+        anchor = frozenset(strings.add(v) for v in value["IN"])
+    else:
+        return None
+    length = 0
+    for token in pattern:
+        n = _repeats(token.get("OP"))
+        if n is None:
+            return None
+        length += n
+    return anchor, length
+
+
+@dataclass(frozen=True, slots=True)
+class _TokenPattern:
+    """One token pattern in a Matcher of its own, with what a doc must have for it to match."""
+
+    matcher: Matcher
+    needs: list[Requirement]
+    # When the first token is known and a match is bounded: the Matcher runs only on the windows after such tokens.
+    anchor: frozenset[int] | None = None
+    length: int = 0
+
+    def matches(self, doc: Doc, norms: set[int], positions: dict[int, list[int]]) -> list[tuple[int, int, int]]:
+        if not all(_present(need, norms) for need in self.needs):
+            return []
+        if self.anchor is None:
+            return list(self.matcher(doc))
+        windows: list[list[int]] = []
+        for start in sorted(i for n in self.anchor & norms for i in positions[n]):
+            end = min(len(doc), start + self.length)
+            if windows and start <= windows[-1][1]:
+                windows[-1][1] = max(windows[-1][1], end)
+            else:
+                windows.append([start, end])
+        out: list[tuple[int, int, int]] = []
+        for start, end in windows:
+            out += [(key, start + a, start + b) for key, a, b in self.matcher(doc[start:end])]
+        return out
+
+
+def _present(need: Requirement, norms: set[int]) -> bool:
+    if isinstance(need, frozenset):
+        return not need.isdisjoint(norms)
+    return any(need(n) for n in norms)
 
 
 def _regex_test(regex: re.Pattern[str], strings: Any) -> Requirement:
@@ -92,7 +160,9 @@ class PhraseRoutedMatcher(MedspacyMatcher):
         self._order: dict[int, int] = {}  # match id → the rule's place, to break ties as the Matcher did
         # Each remaining token pattern in a Matcher of its own, run only on docs that have a word for each of its
         # required NORM tests: the Matcher evaluates IN/REGEX tests in Python at every token, for every pattern.
-        self._token_patterns: list[tuple[Matcher, list[Requirement]]] = []
+        self._token_patterns: list[_TokenPattern] = []
+        self._unanchored: list[_TokenPattern] = []
+        self._by_anchor: dict[int, list[_TokenPattern]] = {}  # NORM hash → the patterns whose first token it is
 
     def add(self, rules: Any) -> None:
         rest: list[BaseRule] = []
@@ -113,7 +183,14 @@ class PhraseRoutedMatcher(MedspacyMatcher):
                 rule_id = self._register(rule)
                 matcher = Matcher(self._vocab)
                 matcher.add(rule_id, [rule.pattern], on_match=rule.on_match)
-                self._token_patterns.append((matcher, requirements(rule.pattern, self._vocab.strings)))
+                strings = self._vocab.strings
+                windowed = anchor_and_length(rule.pattern, strings) if rule.on_match is None else None
+                pattern = _TokenPattern(matcher, requirements(rule.pattern, strings), *(windowed or (None, 0)))
+                self._token_patterns.append(pattern)
+                if pattern.anchor is None:
+                    self._unanchored.append(pattern)
+                for n in pattern.anchor or ():
+                    self._by_anchor.setdefault(n, []).append(pattern)
             self._order[self._vocab.strings[rule._rule_id]] = int(rule._rule_id.rsplit("_", 1)[1])
 
     def _register(self, rule: BaseRule) -> str:
@@ -138,10 +215,15 @@ class PhraseRoutedMatcher(MedspacyMatcher):
     def __call__(self, doc: Doc) -> list[tuple[int, int, int]]:
         matches: list[tuple[int, int, int]] = []
         if self._token_patterns:
-            norms = set(doc.to_array(NORM).tolist())
-            for matcher, needs in self._token_patterns:
-                if all(any(need(n) for n in norms) for need in needs):
-                    matches += matcher(doc)
+            values = doc.to_array(NORM).tolist()
+            positions: dict[int, list[int]] = {}
+            for i, n in enumerate(values):
+                positions.setdefault(n, []).append(i)
+            norms = set(positions)
+            by_anchor = self._by_anchor
+            candidates = {id(p): p for n in norms for p in by_anchor.get(n, ())}
+            for pattern in (*self._unanchored, *candidates.values()):
+                matches += pattern.matches(doc, norms, positions)
         for phrases in self._phrases.values():
             if len(phrases):
                 matches += phrases(doc)
