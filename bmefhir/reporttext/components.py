@@ -55,9 +55,9 @@ def _make_norm(nlp: Language, name: str, language: str, stems: list[str]) -> Any
             return doc
         rows = [seen.get(o) or values(o) for o in doc.to_array(ORTH).tolist()]
         if known:
-            doc.from_array([NORM, LEMMA], numpy.array(rows, dtype="uint64"))
+            doc.from_array([NORM, LEMMA], cast(Any, numpy.array(rows, dtype="uint64")))
         else:
-            doc.from_array([NORM], numpy.array([r[0] for r in rows], dtype="uint64").reshape(-1, 1))
+            doc.from_array([NORM], cast(Any, numpy.array([r[0] for r in rows], dtype="uint64").reshape(-1, 1)))
         return doc
 
     return norm

@@ -18,8 +18,8 @@ from typing import Any, Final
 from medspacy.common.base_rule import BaseRule
 from medspacy.common.medspacy_matcher import MedspacyMatcher
 from medspacy.common.util import prune_overlapping_matches
-from spacy.language import Language
 from spacy.attrs import NORM
+from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc
 
@@ -150,7 +150,7 @@ def exact_values(pattern: list[dict[str, Any]]) -> tuple[str, list[str]] | None:
     return attr, values
 
 
-class PhraseRoutedMatcher(MedspacyMatcher):
+class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
     """A ``MedspacyMatcher`` that matches exact single-attribute patterns with a PhraseMatcher per attribute."""
 
     def __init__(self, nlp: Language, name: str, phrase_matcher_attr: str, prune: bool) -> None:
@@ -195,12 +195,12 @@ class PhraseRoutedMatcher(MedspacyMatcher):
 
     def _register(self, rule: BaseRule) -> str:
         """Give the rule the id medspaCy would and enter it in its maps: its components look rules up by id."""
-        count = self._MedspacyMatcher__rule_count  # type: ignore[attr-defined]
+        count: int = self._MedspacyMatcher__rule_count  # type: ignore[has-type]
         rule_id = f"{rule.category}_{count}"
         rule._rule_id = rule_id
         self._labels.add(rule.category)
         self._rule_map[rule_id] = rule
-        self._MedspacyMatcher__rule_count = count + 1  # type: ignore[attr-defined]
+        self._MedspacyMatcher__rule_count = count + 1
         return rule_id
 
     def _add_phrase(self, rule: BaseRule, attr: str, values: list[str]) -> None:
@@ -227,7 +227,7 @@ class PhraseRoutedMatcher(MedspacyMatcher):
         for phrases in self._phrases.values():
             if len(phrases):
                 matches += phrases(doc)
-        matches += self._MedspacyMatcher__regex_matcher(doc)  # type: ignore[attr-defined]
+        matches += self._MedspacyMatcher__regex_matcher(doc)
         order = self._order
         matches.sort(key=lambda m: (m[1], m[2], order.get(m[0], -1)))
         return prune_overlapping_matches(matches) if self._prune else matches
@@ -242,7 +242,7 @@ def route_phrases(component: Any, nlp: Language, name: str = "medspacy_matcher")
     new = PhraseRoutedMatcher(
         nlp,
         name=name,
-        phrase_matcher_attr=old._MedspacyMatcher__phrase_matcher_attr,  # type: ignore[attr-defined]
+        phrase_matcher_attr=old._MedspacyMatcher__phrase_matcher_attr,
         prune=old._prune,
     )
     setattr(component, attr, new)

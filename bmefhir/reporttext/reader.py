@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from itertools import accumulate
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Final
 
 from spacy.attrs import ORTH
-from spacy.strings import hash_string
+from spacy.strings import StringStore
 from spacy.tokens import Doc, Span
 
 from bmefhir.anatomy import STRUCTURES
@@ -35,7 +35,7 @@ MAX_TEXT_CHARS: Final = 200_000
 # one by a space, so offsets into the caller's text stay right.
 _NOT_TEXT: Final = re.compile("[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
 _CLAUSE_PUNCT: Final = frozenset({",", "，", ":", "：", "(", ")", "（", "）"})
-_CLAUSE_HASHES: Final = frozenset(hash_string(p) for p in _CLAUSE_PUNCT)  # their ORTH values
+_CLAUSE_HASHES: Final = frozenset(StringStore().add(p) for p in _CLAUSE_PUNCT)  # their ORTH values
 # A line break inside a sentence (hard-wrapped text) is read as a space: the next line goes on in lower case, or
 # both sides are Han characters. Other line breaks end the sentence (a title line, a header line).
 _WRAPPED_LINE: Final = re.compile(
@@ -138,7 +138,8 @@ def _read_doc(doc: Doc, language: Language, offset: int, section: str, out: list
         if not sent.text.strip():
             continue
         s = _Sentence(language, section, offset + sent.start_char, offset + sent.end_char, [], [], offset=offset)
-        s.clause_of = dict(zip(range(a, b), accumulate((orths[i] in _CLAUSE_HASHES for i in range(a, b - 1)), initial=0)))
+        clauses = accumulate((orths[i] in _CLAUSE_HASHES for i in range(a, b - 1)), initial=0)
+        s.clause_of = dict(zip(range(a, b), clauses, strict=True))
         by_sentence[a] = s
         sent_of[a:b] = [a] * (b - a)
         out.append(s)
