@@ -185,7 +185,7 @@ def _patterns(
     for stem in words.stems:
         tokens = [t.text for t in nlp.make_doc(stem) if not t.is_space]
         # Each word stands for the known stems it begins (LEMMA, set by bmefhir_norm); one exact pattern per
-        # combination keeps the Matcher on its fast path (a set test per token and pattern is ~10x slower).
+        # combination, which matching.py sends to a PhraseMatcher on LEMMA (a set test per token: ~10x slower).
         choices = [stem_matches(lower_for(language, t), stems) for t in tokens]
         for combination in itertools.product(*choices):
             yield stem, [{"LEMMA": value} for value in combination]
