@@ -6,7 +6,7 @@ No ``from __future__ import annotations`` here: spaCy reads the factories' annot
 from typing import Any, Final, cast
 
 import numpy
-from spacy.attrs import SENT_START
+from spacy.attrs import LEMMA, NORM, ORTH, SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
@@ -15,6 +15,7 @@ SENTENCE_END: Final[dict[str, frozenset[str]]] = {
     "tr": frozenset({".", "!", "?", ";"}),
     "zh": frozenset({"。", "；", "！", "？", ".", ";", "!", "?"}),
 }
+_SEEN_LIMIT: Final = 100_000  # distinct words remembered per component (a bound on memory, not a cache of texts)
 _TURKISH_LOWER: Final = str.maketrans({"İ": "i", "I": "ı"})
 
 
@@ -50,26 +51,38 @@ def _make_norm(nlp: Language, name: str, language: str, stems: list[str]) -> Any
 
     A stem pattern word w then matches the tokens whose LEMMA is one of the stems beginning with w (see
     ``stem_matches``): exact attribute tests instead of a regular expression per token and pattern, which
-    Turkish, with hundreds of stems ("ödem" → "ödemi", "ödeminin"), cannot afford.
+    Turkish, with hundreds of stems ("ödem" → "ödemi", "ödeminin"), cannot afford. Both are worked out once per
+    distinct word and written as one array (setting token.norm_ one by one costs a Python call per token).
     """
     known = frozenset(stems)
     longest = max((len(s) for s in known), default=0)
+    strings = nlp.vocab.strings
+    seen: dict[int, tuple[int, int]] = {}  # ORTH → (NORM, LEMMA) hashes
 
     def longest_stem(word: str) -> str | None:
         return next((word[:k] for k in range(min(len(word), longest), 0, -1) if word[:k] in known), None)
 
+    def values(orth: int) -> tuple[int, int]:
+        lower = lower_for(language, strings[orth])
+        stem = longest_stem(lower) if known else None
+        # "kırığı" is "kırık" + "-ı": a known stem in its dictionary form, when longer, is the word's stem.
+        # Short stems are left alone: "yoğun" (dense) is not "yok" + "-un".
+        hard = turkish_hardened(lower) if known and language == "tr" else None
+        if hard and len(hard) >= 5 and hard in known and (stem is None or len(hard) > len(stem)):
+            stem = hard
+        if len(seen) > _SEEN_LIMIT:
+            seen.clear()
+        seen[orth] = found = (strings.add(lower), strings.add(stem or lower))
+        return found
+
     def norm(doc: Doc) -> Doc:
-        for token in doc:
-            lower = lower_for(language, token.text)
-            token.norm_ = lower
-            if known:
-                stem = longest_stem(lower)
-                # "kırığı" is "kırık" + "-ı": a known stem in its dictionary form, when longer, is the word's stem.
-                # Short stems are left alone: "yoğun" (dense) is not "yok" + "-un".
-                hard = turkish_hardened(lower) if language == "tr" else None
-                if hard and len(hard) >= 5 and hard in known and (stem is None or len(hard) > len(stem)):
-                    stem = hard
-                token.lemma_ = stem or lower
+        if not len(doc):
+            return doc
+        rows = [seen.get(o) or values(o) for o in doc.to_array(ORTH).tolist()]
+        if known:
+            doc.from_array([NORM, LEMMA], cast(Any, numpy.array(rows, dtype="uint64")))
+        else:
+            doc.from_array([NORM], cast(Any, numpy.array([r[0] for r in rows], dtype="uint64").reshape(-1, 1)))
         return doc
 
     return norm
@@ -79,18 +92,27 @@ def _make_norm(nlp: Language, name: str, language: str, stems: list[str]) -> Any
 def _make_sentences(nlp: Language, name: str, language: str) -> Any:
     ends = SENTENCE_END.get(language, SENTENCE_END["en"])
 
+    strings = nlp.vocab.strings
+    ending: dict[int, bool] = {}  # ORTH → whether a sentence ends after the token
+
+    def ends_after(orth: int) -> bool:
+        text = strings[orth]
+        if len(ending) > _SEEN_LIMIT:
+            ending.clear()
+        ending[orth] = found = text in ends or "\n" in text
+        return found
+
     def split(doc: Doc) -> Doc:
         # A sentence ends at the language's punctuation or a line break; section headers already start one.
         # Written as one array: setting token.is_sent_start one by one rescans the doc each time (quadratic).
         if not len(doc):
             return doc
-        marks = doc.to_array([SENT_START]).reshape(-1).astype("int64")
-        starts = numpy.full(len(doc), -1, dtype="int64")
-        starts[0] = 1
-        for i in range(1, len(doc)):
-            previous = doc[i - 1].text
-            if marks[i] == 1 or previous in ends or "\n" in previous:
-                starts[i] = 1
+        arrays = doc.to_array([SENT_START, ORTH])
+        after = numpy.array([ending.get(o) if o in ending else ends_after(o) for o in arrays[:, 1].tolist()])
+        start = arrays[:, 0].astype("int64") == 1
+        start[1:] |= after[:-1]
+        start[0] = True
+        starts = numpy.where(start, 1, -1).astype("int64")
         doc.from_array([SENT_START], cast(Any, starts.reshape(-1, 1).astype("uint64")))
         return doc
 

@@ -32,6 +32,9 @@ _LETTER: Final = re.compile(r"[^\W\d_]")
 _PIECE: Final = re.compile(r"[^\n。；！？.;!?]*(?:[\n。；！？.;!?]+|$)")
 _MIN_LATIN_LETTERS: Final = 12  # shorter Latin runs in a Chinese report ("MRI", "T1WI") are read as Chinese
 _DETECT_CHARS: Final = 160
+# lingua's low-accuracy mode (trigrams only) is about 4x cheaper and, by lingua's own evaluation, as reliable as the
+# full mode from ~120 characters on; shorter samples use the full mode.
+_LOW_ACCURACY_FROM_CHARS: Final = 120
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,17 +55,17 @@ def hint_language(hint: str | None) -> Language | str | None:
 
 
 @functools.cache
-def _detector() -> LanguageDetector:
-    return LanguageDetectorBuilder.from_languages(*_CANDIDATES).with_preloaded_language_models().build()
+def _detector(low_accuracy: bool = False) -> LanguageDetector:
+    builder = LanguageDetectorBuilder.from_languages(*_CANDIDATES).with_preloaded_language_models()
+    return (builder.with_low_accuracy_mode() if low_accuracy else builder).build()
 
 
 def detect_latin(text: str) -> Language | None:
     """English or Turkish for non-Han text; None when it is another language (or has no letters to tell)."""
     if not _LETTER.search(text):
         return None
-    found = _detector().detect_language_of(
-        text[:_DETECT_CHARS]
-    )  # the opening says the language; cost grows with length
+    sample = text[:_DETECT_CHARS]  # the opening says the language; cost grows with length
+    found = _detector(len(sample) >= _LOW_ACCURACY_FROM_CHARS).detect_language_of(sample)
     return _LINGUA.get(found) if found is not None else None
 
 

@@ -24,6 +24,7 @@ from spacy.language import Language
 from bmefhir.reporttext import components  # noqa: F401  (registers the spaCy factories)
 from bmefhir.reporttext.components import lower_for, stem_matches
 from bmefhir.reporttext.lexicon import Lexicon, Terms, load_lexicon
+from bmefhir.reporttext.matching import route_phrases
 
 SITE_GROUP: Final = "bmefhir_sites"
 SPREAD_GROUP: Final = "bmefhir_spread"
@@ -53,6 +54,7 @@ def negation_pipeline(max_scope: int) -> Language:
     context: ConText = nlp.add_pipe(
         "medspacy_context", config={"rules": None, "span_attrs": None, "phrase_matcher_attr": "NORM"}
     )
+    route_phrases(context, nlp)
     context.add(rules)
     return nlp
 
@@ -69,6 +71,7 @@ def build_pipeline(lexicon: Lexicon) -> Language:
         "medspacy_sectionizer",
         config={"rules": None, "phrase_matcher_attr": "NORM", "apply_sentence_boundary": True, "span_attrs": None},
     )
+    route_phrases(sectionizer, nlp)
     sectionizer.add([SectionRule(lit, e.section, pattern=pat) for e in lexicon.sections for lit, pat in pats(e.words)])
     sectionizer.add(list(_line_headers(nlp, lexicon)))
     nlp.add_pipe("bmefhir_sentences", config={"language": lang})
@@ -77,6 +80,7 @@ def build_pipeline(lexicon: Lexicon) -> Language:
         "medspacy_target_matcher",
         config={"phrase_matcher_attr": "NORM", "result_type": "group", "span_group_name": PHRASE_GROUP},
     )
+    route_phrases(findings, nlp)
     findings.add(
         [
             TargetRule(lit, e.concept + (INTACT_ONLY if e.intact_only else ""), pattern=pat)
@@ -94,6 +98,7 @@ def build_pipeline(lexicon: Lexicon) -> Language:
         name="bmefhir_spread_findings",
         config={"phrase_matcher_attr": "NORM", "result_type": "group", "span_group_name": SPREAD_GROUP},
     )
+    route_phrases(spread, nlp)
     spread.add([TargetRule(lit, e.concept, pattern=pat) for e in lexicon.targets for lit, pat in pats(e.words.spread)])
     nlp.add_pipe("bmefhir_merge_spread", config={"phrases": PHRASE_GROUP, "group": SPREAD_GROUP})
     places: TargetMatcher = nlp.add_pipe(
@@ -101,6 +106,7 @@ def build_pipeline(lexicon: Lexicon) -> Language:
         name="bmefhir_places",
         config={"phrase_matcher_attr": "NORM", "result_type": "group", "span_group_name": SITE_GROUP, "prune": True},
     )
+    route_phrases(places, nlp)
     places.add(
         [
             TargetRule(lit, "SITE:" + "+".join(e.structures), pattern=pat)
@@ -117,6 +123,7 @@ def build_pipeline(lexicon: Lexicon) -> Language:
     context: ConText = nlp.add_pipe(
         "medspacy_context", config={"rules": None, "span_attrs": None, "phrase_matcher_attr": "NORM"}
     )
+    route_phrases(context, nlp)
     context.add(list(_context_rules(nlp, lexicon, stems=stems)))
     return nlp
 
@@ -178,7 +185,7 @@ def _patterns(
     for stem in words.stems:
         tokens = [t.text for t in nlp.make_doc(stem) if not t.is_space]
         # Each word stands for the known stems it begins (LEMMA, set by bmefhir_norm); one exact pattern per
-        # combination keeps the Matcher on its fast path (a set test per token and pattern is ~10x slower).
+        # combination, which matching.py sends to a PhraseMatcher on LEMMA (a set test per token: ~10x slower).
         choices = [stem_matches(lower_for(language, t), stems) for t in tokens]
         for combination in itertools.product(*choices):
             yield stem, [{"LEMMA": value} for value in combination]

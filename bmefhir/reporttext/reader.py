@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Final
 
+from spacy.attrs import IS_SPACE, NORM, ORTH
+from spacy.strings import StringStore
 from spacy.tokens import Doc, Span
 
 from bmefhir.anatomy import STRUCTURES
@@ -32,6 +35,7 @@ MAX_TEXT_CHARS: Final = 200_000
 # one by a space, so offsets into the caller's text stay right.
 _NOT_TEXT: Final = re.compile("[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
 _CLAUSE_PUNCT: Final = frozenset({",", "，", ":", "：", "(", ")", "（", "）"})
+_CLAUSE_HASHES: Final = frozenset(StringStore().add(p) for p in _CLAUSE_PUNCT)  # their ORTH values
 # A line break inside a sentence (hard-wrapped text) is read as a space: the next line goes on in lower case, or
 # both sides are Han characters. Other line breaks end the sentence (a title line, a header line).
 _WRAPPED_LINE: Final = re.compile(
@@ -130,28 +134,33 @@ def _sentences(text: str, hint: Language | None) -> tuple[list[_Sentence], bool]
 
 def _read_doc(doc: Doc, language: Language, offset: int, section: str, out: list[_Sentence]) -> str:
     by_sentence: dict[int, _Sentence] = {}
-    sent_of: dict[int, int] = {}
+    # Per token, as lists: the Python attribute access per token (token._.section_category, token.text) was a
+    # large part of the reader's time.
+    sent_of = [-1] * len(doc)
+    category_at: list[str | None] = [None] * len(doc)
+    for found in doc._.sections:  # later sections win, as in medspaCy's token._.section
+        a, b = found.section_span
+        category_at[a:b] = [found.category] * (b - a)
+    orths = doc.to_array(ORTH).tolist() if len(doc) else []
+    norms = doc.to_array(NORM).tolist() if len(doc) else []
+    spaces = doc.to_array(IS_SPACE).tolist() if len(doc) else []
+    strings = doc.vocab.strings
     for sent in doc.sents:
-        first = sent[0]
-        category = first._.section_category if first._.section_category else None
-        section = category or section
+        a, b = sent.start, sent.end
+        section = category_at[a] or section
         if not sent.text.strip():
             continue
         s = _Sentence(language, section, offset + sent.start_char, offset + sent.end_char, [], [], offset=offset)
-        clause = 0
-        for token in sent:
-            s.clause_of[token.i] = clause
-            s.words[token.i] = "" if token.is_space else token.norm_
-            if token.text in _CLAUSE_PUNCT:
-                clause += 1
-        by_sentence[sent.start] = s
-        for i in range(sent.start, sent.end):
-            sent_of[i] = sent.start
+        clauses = accumulate((orths[i] in _CLAUSE_HASHES for i in range(a, b - 1)), initial=0)
+        s.clause_of = dict(zip(range(a, b), clauses, strict=True))
+        s.words = {i: "" if spaces[i] else strings[norms[i]] for i in range(a, b)}
+        by_sentence[a] = s
+        sent_of[a:b] = [a] * (b - a)
         out.append(s)
     finding_tokens = {i for ent in doc.ents for i in range(ent.start, ent.end)}
     site_spans = [span for span in doc.spans.get(SITE_GROUP, []) if span.label_.startswith("SITE:")]
     for span in doc.spans.get(SITE_GROUP, []):
-        holder = by_sentence.get(sent_of.get(span.start, -1))
+        holder = by_sentence.get(sent_of[span.start])
         # A side word inside a finding term ("both sides of the joint", "双线征") is not a side.
         inside = span.label_.startswith("SIDE:") and any(i in finding_tokens for i in range(span.start, span.end))
         inside = inside and not any(0 <= site.start - span.end <= 3 for site in site_spans)
@@ -161,7 +170,7 @@ def _read_doc(doc: Doc, language: Language, offset: int, section: str, out: list
                 PlaceSpan(kind, value, span.start, span.end, offset + span.start_char, offset + span.end_char)
             )
     for ent in doc.ents:
-        holder = by_sentence.get(sent_of.get(ent.start, -1))
+        holder = by_sentence.get(sent_of[ent.start])
         if holder is None or holder.section in NOT_READ_SECTIONS or ent.label_ == NOT_A_FINDING:
             continue
         # A trigger inside the finding's own words ("平扫未见明显异常", a normal study) does not modify it.

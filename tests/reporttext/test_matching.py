@@ -1,0 +1,128 @@
+"""The phrase-routed matcher finds exactly what medspaCy's own matcher finds, only faster (docs/report-text.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pytest
+from medspacy.common.medspacy_matcher import MedspacyMatcher
+from medspacy.context import ConTextRule
+from medspacy.section_detection import SectionRule
+from medspacy.target_matcher import TargetRule
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from bmefhir.reporttext.lexicon import load_lexicon
+from bmefhir.reporttext.matching import PhraseRoutedMatcher, anchor_and_length, exact_values
+from bmefhir.reporttext.pipeline import _context_rules, _line_headers, _patterns, _stem_words, pipeline
+from bmefhir.testing.report_corpus import load_corpus
+
+Rules = Callable[[Language], Iterable[Any]]
+
+
+def _rule_sets(language: str) -> dict[str, Rules]:
+    lexicon = load_lexicon(language)
+    stems = frozenset(_stem_words(lexicon))
+
+    def targets(nlp: Language) -> Iterable[Any]:
+        for e in lexicon.targets:
+            for lit, pat in _patterns(nlp, e.words, language, stems):
+                yield TargetRule(lit, e.concept, pattern=pat)
+
+    def places(nlp: Language) -> Iterable[Any]:
+        for site in lexicon.sites:
+            for lit, pat in _patterns(nlp, site.words, language, stems):
+                yield TargetRule(lit, "SITE:" + "+".join(site.structures), pattern=pat)
+        for side in lexicon.sides:
+            for lit, pat in _patterns(nlp, side.words, language, stems):
+                yield TargetRule(lit, "SIDE:" + side.side, pattern=pat)
+
+    def sections(nlp: Language) -> Iterable[Any]:
+        for e in lexicon.sections:
+            for lit, pat in _patterns(nlp, e.words, language, stems):
+                yield SectionRule(lit, e.section, pattern=pat)
+        yield from _line_headers(nlp, lexicon)
+
+    def context(nlp: Language) -> Iterable[ConTextRule]:
+        return _context_rules(nlp, lexicon, stems=stems)
+
+    return {"targets": targets, "places": places, "sections": sections, "context": context}
+
+
+def _normalised_docs(nlp: Language, language: str) -> list[Doc]:
+    norm = nlp.get_pipe("bmefhir_norm")
+    return [norm(nlp.make_doc(p.text)) for p in load_corpus() if p.language == language]
+
+
+def _found(matcher: MedspacyMatcher, doc: Doc) -> list[tuple[str, str, int, int]]:
+    strings = doc.vocab.strings
+    out = []
+    for key, start, end in matcher(doc):
+        rule = matcher.rule_map[strings[key]]
+        out.append((rule.category, rule.literal, start, end))
+    return sorted(out)
+
+
+@pytest.mark.parametrize(("language", "prune"), [("en", True), ("tr", True), ("zh", True), ("tr", False)])
+def test_same_matches_as_medspacy_on_the_corpus(language: str, prune: bool) -> None:
+    nlp = pipeline(language)
+    docs = _normalised_docs(nlp, language)
+    compared = 0
+    for name, rules in _rule_sets(language).items():
+        plain = MedspacyMatcher(nlp, phrase_matcher_attr="NORM", prune=prune)
+        plain.add(list(rules(nlp)))
+        routed = PhraseRoutedMatcher(nlp, name=name, phrase_matcher_attr="NORM", prune=prune)
+        routed.add(list(rules(nlp)))
+        assert routed.rule_map.keys() == plain.rule_map.keys()  # the same ids, so components look rules up alike
+        for doc in docs:
+            expected = _found(plain, doc)
+            assert _found(routed, doc) == expected, (language, name, doc.text[:60])
+            compared += len(expected)
+    assert compared > 100  # the corpus exercises the rules
+
+
+def test_exact_single_attribute_patterns_are_phrases() -> None:
+    assert exact_values([{"NORM": "bone"}, {"NORM": "marrow"}]) == ("NORM", ["bone", "marrow"])
+    assert exact_values([{"LEMMA": "kemik"}, {"LEMMA": "iliği"}]) == ("LEMMA", ["kemik", "iliği"])
+    assert exact_values([{"NORM": "low"}, {"LEMMA": "t1"}]) is None  # two attributes: one PhraseMatcher cannot
+    assert exact_values([{"NORM": {"IN": ["low", "decreased"]}}]) is None
+    assert exact_values([{"NORM": "low", "OP": "?"}]) is None
+    assert exact_values([{"TEXT": "MRI"}]) is None
+
+
+def test_windows_only_for_bounded_patterns_with_a_known_first_word() -> None:
+    strings = pipeline("en").vocab.strings
+    bounded = [{"NORM": {"IN": ["low", "decreased"]}}, {"NORM": {"NOT_IN": ["t2"]}, "OP": "{0,5}"}, {"NORM": "t1"}]
+    anchored = anchor_and_length(bounded, strings)
+    assert anchored is not None
+    assert anchored[0] == frozenset({strings["low"], strings["decreased"]})
+    assert anchored[1] == 7
+    assert anchor_and_length([{"NORM": "low"}, {"OP": "*"}, {"NORM": "t1"}], strings) is None  # unbounded
+    assert anchor_and_length([{"NORM": "low", "OP": "?"}, {"NORM": "t1"}], strings) is None  # may start later
+    assert anchor_and_length([{"NORM": {"REGEX": "^t1"}}, {"NORM": "low"}], strings) is None  # open first word
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        [{"NORM": "low"}, {"NORM": {"NOT_IN": ["."]}, "OP": "{0,3}"}, {"NORM": "t1"}],  # windowed
+        [{"NORM": "low"}, {"OP": "*"}, {"NORM": "t1"}],  # unbounded: the whole doc
+        [{"NORM": {"REGEX": "^lo"}}, {"NORM": {"NOT_IN": ["."]}, "OP": "{0,3}"}, {"NORM": {"REGEX": "^t1$"}}],
+    ],
+)
+def test_token_patterns_match_at_the_edges_of_the_doc(pattern: list[dict[str, Any]]) -> None:
+    nlp = pipeline("en")
+    norm = nlp.get_pipe("bmefhir_norm")
+    texts = ["Low on T1", "low t1", "Signal is low on the T1. Again low T1", "low. T1", "No match here", "T1 low"]
+    plain = MedspacyMatcher(nlp, phrase_matcher_attr="NORM", prune=False)
+    plain.add([TargetRule("p", "X", pattern=pattern)])
+    routed = PhraseRoutedMatcher(nlp, name="t", phrase_matcher_attr="NORM", prune=False)
+    routed.add([TargetRule("p", "X", pattern=pattern)])
+    hits = 0
+    for text in texts:
+        doc = norm(nlp.make_doc(text))
+        expected = _found(plain, doc)
+        assert _found(routed, doc) == expected, text
+        hits += len(expected)
+    assert hits >= 4
