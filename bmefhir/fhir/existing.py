@@ -127,14 +127,7 @@ def read_patient_and_outputs(
     Patient, and whatever they point at, are ignored. Raises the entry's ``FhirError`` when the
     search failed, ``FhirResponseError`` when the answer is not a searchset.
     """
-    error = result.error()
-    if error is not None:
-        raise error
-    page = result.resource
-    if page is None or page.get("resourceType") != "Bundle":
-        raise FhirResponseError(
-            "the batch response holds no searchset Bundle for this search", method="GET", request=result.label
-        )
+    page = _searchset(result)
     ref = f"Patient/{patient_id}"
     found = {(r.get("resourceType"), r.get("id")): r for r in bundle_resources(page)}
     patient = found.get(("Patient", patient_id))
@@ -165,14 +158,7 @@ def read_existing(results: Sequence[BatchResult]) -> tuple[ExistingOutput, ...]:
     """
     found: list[ExistingOutput] = []
     for result in results:
-        error = result.error()
-        if error is not None:
-            raise error
-        page = result.resource
-        if page is None or page.get("resourceType") != "Bundle":
-            raise FhirResponseError(
-                "the batch response holds no searchset Bundle for this search", method="GET", request=result.label
-            )
+        page = _searchset(result)
         kind = result.request.url.split("?", 1)[0]
         matches = sorted(
             (r for r in bundle_resources(page) if r.get("resourceType") == kind and isinstance(r.get("id"), str)),
@@ -202,3 +188,16 @@ def _existing(resource: Mapping[str, Any]) -> ExistingOutput:
 
 def _list(value: object) -> Iterable[object]:
     return value if isinstance(value, list) else ()
+
+
+def _searchset(result: BatchResult) -> dict[str, Any]:
+    """The search's Bundle; raises the entry's ``FhirError``, or ``FhirResponseError`` when it is no Bundle."""
+    error = result.error()
+    if error is not None:
+        raise error
+    page = result.resource
+    if page is None or page.get("resourceType") != "Bundle":
+        raise FhirResponseError(
+            "the batch response holds no searchset Bundle for this search", method="GET", request=result.label
+        )
+    return page

@@ -113,24 +113,9 @@ def read_condition(ctx: Context, ref: str, res: JSON) -> ConditionEntry | None:
         )
         return None
     code = obj(res, "code")
-    mapping = next(
-        (m for c in codings(code) if (m := terminology.concept_for(c.system, c.code, "condition")) is not None), None
-    )
-    if mapping is None:
-        mapping = next(
-            (m for t in texts(code) if (m := terminology.concept_for_text(t, "condition")) is not None), None
-        )
-        if mapping is None:
-            reason = negated_text_reason(code, ("condition",)) or "condition not recognised; not used"
-            ctx.note("information", "code-invalid", ref, "Condition.code", reason)
-            return None
-        ctx.note(
-            "information",
-            "code-invalid",
-            ref,
-            "Condition.code",
-            f"code not recognised; matched by text as {mapping.concept}",
-        )
+    unused = negated_text_reason(code, ("condition",)) or "condition not recognised; not used"
+    if (mapping := _concept(ctx, ref, code, "Condition.code", unused)) is None:
+        return None
 
     uncertain = _uncertain(ctx, ref, res, verification)
     onset = _onset(ctx, ref, res)
@@ -191,30 +176,9 @@ def read_procedure(ctx: Context, ref: str, res: JSON) -> ConditionEntry | None:
     if status in PROCEDURE_NOT_DONE:
         ctx.note("information", "informational", ref, "Procedure.status", f"status {status}; not used")
         return None
-    code = obj(res, "code")
-    mapping = next(
-        (m for c in codings(code) if (m := terminology.concept_for(c.system, c.code, "condition")) is not None), None
-    )
-    if mapping is None:
-        mapping = next(
-            (m for t in texts(code) if (m := terminology.concept_for_text(t, "condition")) is not None), None
-        )
-        if mapping is None:
-            ctx.note(
-                "information",
-                "code-invalid",
-                ref,
-                "Procedure.code",
-                "procedure not a risk factor bmefhir reads; not used",
-            )
-            return None
-        ctx.note(
-            "information",
-            "code-invalid",
-            ref,
-            "Procedure.code",
-            f"code not recognised; matched by text as {mapping.concept}",
-        )
+    unused = "procedure not a risk factor bmefhir reads; not used"
+    if (mapping := _concept(ctx, ref, obj(res, "code"), "Procedure.code", unused)) is None:
+        return None
     performed: date | None = None
     if "performedDateTime" in res:
         performed = ctx.date(ref, "Procedure.performedDateTime", res.get("performedDateTime"))
@@ -223,3 +187,20 @@ def read_procedure(ctx: Context, ref: str, res: JSON) -> ConditionEntry | None:
     else:
         ctx.note("information", "incomplete", ref, "Procedure.performed[x]", "no performed date; date unknown")
     return ConditionEntry(ref, mapping.concept, performed, None, True, None)
+
+
+def _concept(ctx: Context, ref: str, code: JSON | None, element: str, unused: str) -> terminology.Mapping | None:
+    """The condition concept of ``code``: by coding, else by its text (noted), else None (noted as ``unused``)."""
+    mapping = next(
+        (m for c in codings(code) if (m := terminology.concept_for(c.system, c.code, "condition")) is not None), None
+    )
+    if mapping is not None:
+        return mapping
+    mapping = next((m for t in texts(code) if (m := terminology.concept_for_text(t, "condition")) is not None), None)
+    if mapping is None:
+        ctx.note("information", "code-invalid", ref, element, unused)
+    else:
+        ctx.note(
+            "information", "code-invalid", ref, element, f"code not recognised; matched by text as {mapping.concept}"
+        )
+    return mapping
