@@ -13,7 +13,7 @@ signature against a cached key set adds well under a millisecond and is left out
 
 Target (issue 11): with a full prefetch, p95 < 100 ms on one warm core.
 
-    .venv/bin/python benchmarks/cds.py [--repeats 3] [--calls 20] [--no-fetch] [--realistic]
+    .venv/bin/python benchmarks/cds.py [--repeats 3] [--calls 20] [--no-fetch]
 """
 
 from __future__ import annotations
@@ -71,16 +71,12 @@ def hook(patient: str, **extra: Any) -> bytes:
     return json.dumps(body | extra).encode()
 
 
-def synth(resources: int, count: int, realistic: bool) -> list[list[Json]]:
-    if not realistic:
-        return [synth_patient(i, resources=resources) for i in range(count)]
-    try:
-        return [synth_patient(i, resources=resources, realistic=True) for i in range(count)]  # type: ignore[call-arg]
-    except TypeError:
-        raise SystemExit("this bmefhir has no realistic synthetic records (synth_patient(realistic=True))") from None
+def synth(resources: int, count: int) -> list[list[Json]]:
+    """US Core-shaped records: the BME-relevant resources buried among vital signs, labs, encounters."""
+    return [synth_patient(i, resources=resources, realistic=True) for i in range(count)]
 
 
-def prefetched_sets(realistic: bool) -> dict[str, list[bytes]]:
+def prefetched_sets() -> dict[str, list[bytes]]:
     def bodies(records: list[list[Json]]) -> list[bytes]:
         out = []
         for resources in records:
@@ -91,12 +87,11 @@ def prefetched_sets(realistic: bool) -> dict[str, list[bytes]]:
     def bundles(cases: Any) -> list[list[Json]]:
         return [list(next(iter(read_bundle(c.path))).resources) for c in cases]
 
-    kind = "realistic" if realistic else "synthetic"
     return {
         "examples, coded": bodies(bundles(list_examples())),
         "examples, report text": bodies(bundles(list_text_examples())),
-        f"{kind}, 100 resources": bodies(synth(100, 10, realistic)),
-        f"{kind}, 1,000 resources": bodies(synth(1000, 5, realistic)),
+        "realistic, 100 resources": bodies(synth(100, 10)),
+        "realistic, 1,000 resources": bodies(synth(1000, 5)),
     }
 
 
@@ -171,9 +166,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repetitions (at least 3)")
     parser.add_argument("--calls", type=int, default=20, help="calls per set per repetition")
     parser.add_argument("--no-fetch", action="store_true", help="skip the calls without prefetch (no HAPI)")
-    parser.add_argument("--realistic", action="store_true", help="US Core-shaped synthetic records")
     args = parser.parse_args()
-    sets = prefetched_sets(args.realistic)
+    sets = prefetched_sets()
     core = max(os.sched_getaffinity(0))
     print(f"service pinned to core {core} of {os.cpu_count()}; client on the others")
 
