@@ -13,7 +13,7 @@ signature against a cached key set adds well under a millisecond and is left out
 
 Target (issue 11): with a full prefetch, p95 < 100 ms on one warm core.
 
-    .venv/bin/python benchmarks/cds.py [--repeats 3] [--calls 20] [--no-fetch] [--realistic]
+    .venv/bin/python benchmarks/cds.py [--repeats 3] [--calls 20] [--no-fetch] [--in-process]
 """
 
 from __future__ import annotations
@@ -71,16 +71,12 @@ def hook(patient: str, **extra: Any) -> bytes:
     return json.dumps(body | extra).encode()
 
 
-def synth(resources: int, count: int, realistic: bool) -> list[list[Json]]:
-    if not realistic:
-        return [synth_patient(i, resources=resources) for i in range(count)]
-    try:
-        return [synth_patient(i, resources=resources, realistic=True) for i in range(count)]  # type: ignore[call-arg]
-    except TypeError:
-        raise SystemExit("this bmefhir has no realistic synthetic records (synth_patient(realistic=True))") from None
+def synth(resources: int, count: int) -> list[list[Json]]:
+    """US Core-shaped records: the BME-relevant resources buried among vital signs, labs, encounters."""
+    return [synth_patient(i, resources=resources, realistic=True) for i in range(count)]
 
 
-def prefetched_sets(realistic: bool) -> dict[str, list[bytes]]:
+def prefetched_sets() -> dict[str, list[bytes]]:
     def bodies(records: list[list[Json]]) -> list[bytes]:
         out = []
         for resources in records:
@@ -91,12 +87,11 @@ def prefetched_sets(realistic: bool) -> dict[str, list[bytes]]:
     def bundles(cases: Any) -> list[list[Json]]:
         return [list(next(iter(read_bundle(c.path))).resources) for c in cases]
 
-    kind = "realistic" if realistic else "synthetic"
     return {
         "examples, coded": bodies(bundles(list_examples())),
         "examples, report text": bodies(bundles(list_text_examples())),
-        f"{kind}, 100 resources": bodies(synth(100, 10, realistic)),
-        f"{kind}, 1,000 resources": bodies(synth(1000, 5, realistic)),
+        "realistic, 100 resources": bodies(synth(100, 10)),
+        "realistic, 1,000 resources": bodies(synth(1000, 5)),
     }
 
 
@@ -166,14 +161,51 @@ def spread(values: list[float]) -> str:
     return f"{min(values):7.1f} {statistics.median(values):7.1f} {max(values):7.1f}"
 
 
+def in_process(sets: dict[str, list[bytes]], repeats: int) -> None:
+    """CPU time (this thread) of the pipeline and the cards alone, on the same prefetches: no HTTP."""
+    from datetime import UTC, datetime
+
+    from bmefhir.pipeline import analyse_patient
+    from bmefhir.render.cards import cds_cards
+
+    now = datetime.now(UTC)
+    records = {name: [_resources(json.loads(body)) for body in bodies] for name, bodies in sets.items()}
+    for resources in (r for rs in records.values() for r in rs):  # warm-up
+        cds_cards(analyse_patient(resources, now))
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in sets}
+    for _ in range(max(3, repeats)):
+        for name, rs in records.items():
+            times = []
+            for resources in rs:
+                start = time.thread_time()
+                cds_cards(analyse_patient(resources, now))
+                times.append((time.thread_time() - start) * 1000)
+            results[name].append((statistics.median(times), p95(times)))
+    print(f"\nin process, CPU ms\n{'set':42} {'p50 min/med/max ms':>24}   {'p95 min/med/max ms':>24}")
+    for name, figures in results.items():
+        print(f"{name:42} {spread([f[0] for f in figures]):>24}   {spread([f[1] for f in figures]):>24}")
+
+
+def _resources(body: Json) -> list[Json]:
+    prefetch = body["prefetch"]
+    out = [prefetch["patient"]]
+    for kind, bundle in prefetch.items():
+        if kind != "patient":
+            out += [e["resource"] for e in bundle.get("entry", [])]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repetitions (at least 3)")
     parser.add_argument("--calls", type=int, default=20, help="calls per set per repetition")
     parser.add_argument("--no-fetch", action="store_true", help="skip the calls without prefetch (no HAPI)")
-    parser.add_argument("--realistic", action="store_true", help="US Core-shaped synthetic records")
+    parser.add_argument("--in-process", action="store_true", help="time analyse_patient + cds_cards only")
     args = parser.parse_args()
-    sets = prefetched_sets(args.realistic)
+    sets = prefetched_sets()
+    if args.in_process:
+        in_process(sets, args.repeats)
+        return
     core = max(os.sched_getaffinity(0))
     print(f"service pinned to core {core} of {os.cpu_count()}; client on the others")
 

@@ -19,6 +19,10 @@ class Context:
     issues: IssueLog = field(default_factory=IssueLog)
     used_refs: set[str] = field(default_factory=set)  # resources consumed by another one (Medication)
     full_urls: dict[str, str] = field(default_factory=dict)  # Bundle.entry.fullUrl → "Type/id"
+    # Keyword verdicts of texts already seen while deciding relevance, per (text, groups): a record
+    # repeats the same displays ("Heart rate") hundreds of times. Per record, so no free text
+    # outlives the request.
+    text_hits: dict[tuple[str, tuple[str, ...]], bool] = field(default_factory=dict)
 
     def resolve(self, reference: JSON | None) -> str | None:
         """ "Type/id" a Reference points at, resolving bundle fullUrls (urn:uuid:...) where known."""

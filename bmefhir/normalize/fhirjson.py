@@ -56,12 +56,26 @@ def coding(c: JSON | None) -> Coding | None:
     return Coding(string(c, "system"), string(c, "code"), string(c, "display"))
 
 
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
 def codings(cc: JSON | None) -> list[Coding]:
     """Codings of a CodeableConcept (or of a bare Coding, as R4 ImagingStudy.series uses)."""
     if cc is None:
         return []
     if "coding" in cc:
-        return [c for c in (coding(x) for x in objs(cc, "coding")) if c is not None]
+        # ``coding()`` per element, inlined: this runs for every code of every resource.
+        raw = cc["coding"]
+        if isinstance(raw, dict):
+            raw = [raw]
+        elif not isinstance(raw, list):
+            return []
+        return [
+            Coding(_str(x.get("system")), _str(x.get("code")), _str(x.get("display")))
+            for x in raw
+            if isinstance(x, dict)
+        ]
     single = coding(cc)
     return [single] if single and (single.code or single.system) else []
 

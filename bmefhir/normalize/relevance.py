@@ -32,7 +32,7 @@ import heapq
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Final
 
 from bmefhir import terminology
@@ -106,14 +106,14 @@ def _observation(ctx: Context, res: JSON) -> Skip | None:
         return None  # an unrecognised imaging observation is warned about by the reader
     code = obj(res, "code")
     cods = codings(code)
-    if any(terminology.concept_for(c.system, c.code, g) for c in cods for g in _OBSERVATION_GROUPS):
+    if any(_coded(c.system, c.code, _OBSERVATION_GROUPS) for c in cods):
         return None
     if "valueString" in res and is_imaging_observation(res):
         return None  # report text
     for c in cods:
         if (reason := terminology.ignored_reason(c.system, c.code)) is not None:
             return Skip("information", "informational", "Observation.code", f"known code not used: {reason}")
-    if _names_concept(texts(code), _OBSERVATION_GROUPS):
+    if _names_concept(ctx, texts(code), _OBSERVATION_GROUPS):
         return None
     for comp in objs(res, "component"):
         if any(terminology.concept_for(c.system, c.code, "finding") for c in codings(obj(comp, "code"))):
@@ -131,7 +131,7 @@ def _condition(ctx: Context, res: JSON) -> Skip | None:
     code = obj(res, "code")
     if any(terminology.concept_for(c.system, c.code, "condition") for c in codings(code)):
         return None
-    if _names_concept(texts(code), ("condition",)):
+    if _names_concept(ctx, texts(code), ("condition",)):
         return None
     return Skip("information", "code-invalid", "Condition.code", "condition not recognised; not used")
 
@@ -143,7 +143,7 @@ def _procedure(ctx: Context, res: JSON) -> Skip | None:
     code = obj(res, "code")
     if any(terminology.concept_for(c.system, c.code, "condition") for c in codings(code)):
         return None
-    if _names_concept(texts(code), ("condition",)):
+    if _names_concept(ctx, texts(code), ("condition",)):
         return None
     return Skip("information", "code-invalid", "Procedure.code", "procedure not a risk factor bmefhir reads; not used")
 
@@ -155,14 +155,14 @@ def _medication_use(ctx: Context, res: JSON) -> Skip | None:
         return Skip("information", "informational", f"{rtype}.status", f"status {status}; ignored")
     message = "medication not in a drug class bmefhir reads; not used"
     if (cc := obj(res, "medicationCodeableConcept")) is not None:
-        if _drug_named(cc):
+        if _drug_named(ctx, cc):
             return None
         return Skip("information", "code-invalid", f"{rtype}.medicationCodeableConcept", message)
     medication = _referenced_medication(ctx, res)
     if medication is None:
         return None  # no medication, or one not in the input: the reader reports it or uses its display
     concepts = [obj(medication, "code"), *(obj(i, "itemCodeableConcept") for i in objs(medication, "ingredient"))]
-    if any(_drug_named(cc) for cc in concepts):
+    if any(_drug_named(ctx, cc) for cc in concepts):
         return None
     return Skip("information", "code-invalid", f"{rtype}.medicationReference", message)
 
@@ -184,7 +184,7 @@ def _diagnostic_report(ctx: Context, res: JSON) -> Skip | None:
     for cc in objs(res, "conclusionCode"):
         if any(terminology.concept_for(c.system, c.code, "finding") for c in codings(cc)):
             return None
-        if _names_concept(texts(cc), ("finding",)):
+        if _names_concept(ctx, texts(cc), ("finding",)):
             return None
     message = "not a radiology report; only radiology reports are read (lab values come from their Observations)"
     return Skip("information", "not-supported", "DiagnosticReport.category", message)
@@ -208,10 +208,22 @@ _RULES = {
 }
 
 
-def _names_concept(candidates: Iterable[str], groups: tuple[Group, ...]) -> bool:
+def _names_concept(ctx: Context, candidates: Iterable[str], groups: tuple[Group, ...]) -> bool:
     """Some text matches a keyword of ``groups``, affirmed or negated (the reader reads or explains both)."""
-    search = _keyword_search(groups)
-    return any(search(t) for t in candidates)
+    seen = ctx.text_hits
+    for text in candidates:
+        hit = seen.get((text, groups))
+        if hit is None:
+            hit = seen[(text, groups)] = _keyword_search(groups)(text)
+        if hit:
+            return True
+    return False
+
+
+@lru_cache(maxsize=1 << 15)
+def _coded(system: str | None, code: str | None, groups: tuple[Group, ...]) -> bool:
+    """A coding maps to a concept of one of ``groups`` (one memoised answer instead of one per group)."""
+    return any(terminology.concept_for(system, code, g) for g in groups)
 
 
 @cache
@@ -231,11 +243,11 @@ def _keyword_search(groups: tuple[Group, ...]) -> Callable[[str], bool]:
     return lambda text: combined.search(text) is not None
 
 
-def _drug_named(cc: JSON | None) -> bool:
+def _drug_named(ctx: Context, cc: JSON | None) -> bool:
     """A medication CodeableConcept a drug class is read from: a code of the tables, or a drug keyword."""
     if any(terminology.concept_for(c.system, c.code, "medication") for c in codings(cc)):
         return True
-    return _names_concept(texts(cc), ("medication",))
+    return _names_concept(ctx, texts(cc), ("medication",))
 
 
 # --- shape of the deciding elements ------------------------------------------------------------
@@ -262,6 +274,7 @@ def _well_formed(res: JSON, rtype: str) -> bool:
 
 def _concept_ok(cc: object) -> bool:
     """An absent or well-formed CodeableConcept (text and codings' system/code/display strings)."""
+    # Plain loops rather than nested all(...) generators: this runs for every code of every resource.
     if cc is None:
         return True
     if not isinstance(cc, dict) or not isinstance(cc.get("text", ""), str):
@@ -269,10 +282,13 @@ def _concept_ok(cc: object) -> bool:
     coding = cc.get("coding", [])
     if not isinstance(coding, list):
         return False
-    return all(
-        isinstance(c, dict) and all(isinstance(c.get(k, ""), str) for k in ("system", "code", "display"))
-        for c in coding
-    )
+    for c in coding:
+        if not isinstance(c, dict):
+            return False
+        for k in ("system", "code", "display"):
+            if k in c and not isinstance(c[k], str):
+                return False
+    return True
 
 
 # --- counting ----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ layer which codes it may emit.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Literal
 
 from bmefhir.record import Side
@@ -30,6 +31,9 @@ def _key(t: Tables, system: str | None, code: str | None) -> tuple[str, str] | N
     return uri, (code.replace(".", "").upper() if uri in PREFIX_NORMALISED else code)
 
 
+# Memoised: the tables are loaded once per process and never change, and a record repeats the same
+# few codes (LOINC vital signs, routine labs) hundreds of times. Bounded, as input codes are unbounded.
+@lru_cache(maxsize=1 << 15)
 def concept_for(system: str | None, code: str | None, group: Group | None = None) -> Mapping | None:
     """The concept a coding maps to: exact match first, then the longest prefix (ICD-10, ATC).
 
@@ -78,6 +82,7 @@ def _scan_text(text: str | None, group: Group | None) -> tuple[Mapping | None, t
     return None, negated
 
 
+@lru_cache(maxsize=1 << 15)
 def ignored_reason(system: str | None, code: str | None) -> str | None:
     """Why a known code is deliberately not used (e.g. an AUDIT-C item), or None."""
     t = tables()
