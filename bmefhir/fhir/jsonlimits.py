@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any, Final
 
 import orjson
@@ -131,6 +133,11 @@ def screen(resource: dict[str, object]) -> Violation | None:
     if "id" in resource and not valid_id(resource["id"]):
         shown = describe_id(resource["id"])
         return Violation(f"{kind}.id", f"id {shown!r} is not a valid FHIR id (1-64 of A-Za-z0-9-.)", "value")
+    return None if _within_limits(resource) else _first_violation(resource, kind)
+
+
+def _first_violation(resource: dict[str, object], kind: str) -> Violation | None:
+    """The walk that names the element: a path per node, run only on a resource that may break a limit."""
     stack: list[tuple[object, str, str, int]] = [(resource, kind, "", 1)]
     while stack:
         node, path, key, depth = stack.pop()
@@ -155,3 +162,27 @@ def screen(resource: dict[str, object]) -> Violation | None:
                     if isinstance(value, str | dict | list):
                         stack.append((value, f"{path}[{i}]" if len(path) < _PATH_LIMIT else path, key, depth + 1))
     return None
+
+
+def _within_limits(resource: dict[str, object]) -> bool:
+    """True when nothing in ``resource`` breaks a limit: the walk of ``screen`` without building an
+    element path per node (most of its cost), so only a resource that breaks one is walked again to
+    say where. Never True where ``screen``'s walk would find a violation."""
+    stack: list[tuple[dict[str, object] | list[object], str, int]] = [(resource, "", 1)]
+    while stack:
+        node, key, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return False
+        if isinstance(node, dict):
+            if any(len(name) > _PATH_LIMIT or not name.isascii() for name in node):
+                return False
+            children: Iterable[tuple[str, object]] = node.items()
+        else:
+            children = zip(repeat(key), node)
+        for name, value in children:
+            if isinstance(value, str):
+                if (len(value) > MAX_STRING or not value.isascii()) and _text_problem(value, name) is not None:
+                    return False
+            elif isinstance(value, dict | list):
+                stack.append((value, name, depth + 1))
+    return True

@@ -15,8 +15,10 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from bmefhir.fhir import open_source
+from bmefhir.fhir import jsonlimits, open_source
 from bmefhir.fhir.jsonlimits import MAX_DEPTH, MAX_STRING
 from bmefhir.runner import Failure, run
 
@@ -171,3 +173,30 @@ def test_ndjson_with_a_deep_line_and_a_bad_id_keeps_the_other_patients(tmp_path:
     assert [f.patient_id for f in report.failures] == ["no good"]
     assert "Patient.ndjson:3" in report.failures[0].reason
     assert any("Patient.ndjson:4" in p.issue.resource for p in source.problems)
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text(max_size=8)
+    | st.sampled_from(["\ud800", "a\udfffb", "ü\udc00"]),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(alphabet=st.characters(max_codepoint=0xDFFF), max_size=8), children, max_size=4)
+    ),
+    max_leaves=40,
+)
+
+
+@given(JSON_VALUES, st.integers(min_value=0, max_value=MAX_DEPTH + 2))
+@settings(max_examples=300, deadline=None)
+def test_the_fast_screen_never_passes_what_the_naming_walk_refuses(value: Any, extra_depth: int) -> None:
+    """``screen`` walks a resource twice only when the first, path-free walk finds something: that
+    walk must never let through a resource the element-naming walk would refuse (surrogates, depth)."""
+    resource: dict[str, Any] = {"resourceType": "Basic", "id": "x", "extension": [value]}
+    for _ in range(extra_depth):
+        resource = {"resourceType": "Basic", "id": "x", "contained": [resource]}
+    if jsonlimits._within_limits(resource):
+        assert jsonlimits._first_violation(resource, "Basic") is None
+    assert (jsonlimits.screen(resource) is None) == (jsonlimits._first_violation(resource, "Basic") is None)
