@@ -86,7 +86,8 @@ def test_only_what_the_client_does_is_declared() -> None:
     statement = _statement()
     made = {(k, i) for (k, i, _), _ in client_requests()} | {("AuditEvent", "create")}  # the SMART app's sign
     made |= {(k, "read") for k in ("Observation", "ImagingStudy", "MedicationStatement", "MedicationRequest")}
-    made |= {(k, "read") for k in ("Condition", "DiagnosticReport", "DocumentReference")}  # the app's source view
+    # The app's source view reads single input resources.
+    made |= {(k, "read") for k in ("Condition", "DiagnosticReport", "DocumentReference", "Procedure")}
     declared = {(r["type"], i["code"]) for r in statement.values() for i in r["interaction"]}
     assert declared == made
     # Writes only where the code writes; never a create where it updates, nor the reverse.

@@ -1,9 +1,9 @@
 """Fetch everything bmefhir reads about one patient in as few round trips as possible.
 
-One batch Bundle of eight server operations asks for the Patient together with
+One batch Bundle of nine server operations asks for the Patient together with
 bmefhir's own outputs of the patient (one search, for write-back,
-``bmefhir.fhir.existing.outputs_request``) and seven patient-compartment
-searches; only searches with more than one page cost further requests. The
+``bmefhir.fhir.existing.outputs_request``) and eight patient-compartment
+searches (``PATIENT_SEARCHES``); only searches with more than one page cost further requests. The
 Binaries that report attachments point at on the same server are read in one more
 batch (``bmefhir.fhir.binaries``). A failed search, or paging that stops (a page
 over the client's size limit, more pages than ``max_pages``: a server whose
@@ -42,6 +42,7 @@ PATIENT_SEARCHES = (
     "Condition",
     "DiagnosticReport",
     "DocumentReference",  # radiology report text (docs/report-text.md)
+    "Procedure",  # a past procedure that is a risk factor (splenectomy → asplenia)
 )
 
 

@@ -41,6 +41,7 @@ READ_TYPES: Final = (
     "Condition",
     "DiagnosticReport",
     "DocumentReference",
+    "Procedure",  # a splenectomy: asplenia, an infection risk factor
     "Binary",  # report text behind an attachment url
 )
 WRITE_TYPES: Final = ("DiagnosticReport", "ClinicalImpression", "RiskAssessment", "Provenance")

@@ -42,6 +42,7 @@ CHANGE_TYPES: Final[dict[str, str]] = {
     "Condition": "subject",
     "DiagnosticReport": "subject",
     "DocumentReference": "subject",
+    "Procedure": "subject",
 }
 DISCOVERY_PAGE: Final = 500  # HAPI's maximum page size
 

@@ -51,6 +51,7 @@ def test_one_batch_request_then_next_links_inside_entries(client: FhirClient, ro
             entry(searchset([res("Condition", "c1")])),
             entry(searchset([res("DiagnosticReport", "d1")])),
             entry(searchset([])),
+            entry(searchset([res("Procedure", "pr1")])),
         )
     )
     more = router.get("/", params={"_getpages": "obs"}).mock(
@@ -60,7 +61,7 @@ def test_one_batch_request_then_next_links_inside_entries(client: FhirClient, ro
 
     sent = json.loads(batch.calls.last.request.content)
     assert sent["type"] == "batch"
-    # Eight server operations: the Patient with our outputs (one search), then the seven data searches.
+    # Nine server operations: the Patient with our outputs (one search), then the eight data searches.
     assert [e["request"] for e in sent["entry"]] == [
         {"method": "GET", "url": "Patient?_id=p1&_revinclude=Provenance:entity&_include:iterate=Provenance:target"},
         *({"method": "GET", "url": f"{kind}?patient=p1&_count=50"} for kind in PATIENT_SEARCHES),
@@ -75,6 +76,7 @@ def test_one_batch_request_then_next_links_inside_entries(client: FhirClient, ro
         "ImagingStudy/i1",
         "Condition/c1",
         "DiagnosticReport/d1",
+        "Procedure/pr1",
     ]
     assert raw.issues == ()
     assert raw.existing == ()
@@ -153,7 +155,7 @@ def test_batch_response_with_wrong_entry_count_is_a_response_error(
     client: FhirClient, router: respx.MockRouter
 ) -> None:
     router.post("/").mock(return_value=batch_response(patient_entry()))
-    with pytest.raises(FhirResponseError, match="sent 8 entries but got 1 back"):
+    with pytest.raises(FhirResponseError, match="sent 9 entries but got 1 back"):
         fetch_patient(client, "p1")
 
 

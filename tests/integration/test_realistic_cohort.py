@@ -33,7 +33,7 @@ def test_realistic_cohort_on_the_server_concludes_as_from_file_and_as_the_plain_
     target.load(client, bundle)
     loaded = [e["resource"] for e in bundle["entry"]]
     kinds = {r["resourceType"] for r in loaded}
-    assert {"Encounter", "Immunization", "MedicationRequest", "DocumentReference"} <= kinds
+    assert {"Encounter", "Immunization", "MedicationRequest", "DocumentReference", "Procedure"} <= kinds
     for i, pid in zip(INDEXES, [r["id"] for r in loaded if r["resourceType"] == "Patient"], strict=True):
         mine = [
             r

@@ -213,7 +213,7 @@ def test_outputs_are_found_in_one_search_and_provenance_names_exact_versions(
     first = fetch_analyse_write(client, pid, NOW, extra_tags=TAGS)[1]
     assert first.status is Action.CREATED
     raw = fetch_patient(client, pid)
-    assert raw.requests == 1  # one batch: the Patient with our outputs, and the seven data searches
+    assert raw.requests == 1  # one batch: the Patient with our outputs, and the eight data searches
     assert raw.existing is not None
     found = {e.resource_type: e for e in raw.existing}
     assert set(found) == {"DiagnosticReport", "ClinicalImpression", "RiskAssessment", "Provenance"}
