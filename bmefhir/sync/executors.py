@@ -23,10 +23,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from dataclasses import dataclass, replace
+from typing import Final, Literal, Protocol
 
-from bmefhir.fhir.errors import FhirError
+from bmefhir.fhir.client import FhirClient
+from bmefhir.fhir.errors import FhirConflict, FhirError
 from bmefhir.fhir.existing import OUTPUT_TYPES
 from bmefhir.fhir.patient_fetch import fetch_patient
 from bmefhir.fhir.raw import RawPatient
@@ -147,40 +148,31 @@ def _outputs_current(raw: RawPatient, content_hash: str | None) -> bool:
     return all(hashes.get(kind) == content_hash for kind in OUTPUT_TYPES)
 
 
+# A transaction refused with 409/412 wrote nothing (it is atomic): another writer got there first, or the
+# server's own concurrency check fired (HAPI: two conditional creates racing on its search cache). Re-reading
+# and re-applying is the optimistic-concurrency answer; the re-read sees any signed report, which write_back
+# then leaves alone.
+WRITE_ATTEMPTS: Final = 3
+
+
 def process_one(job: SyncJobSpec, patient_id: str, known: PatientStateView | None = None) -> PatientOutcome:
-    """Fetch → (same inputs as ``known``? done) → ``process_patient`` → write back (unless ``job.dry_run``).
-    Never raises."""
+    """Fetch → (same inputs as ``known``? done) → ``process_patient`` → write back (unless ``job.dry_run``),
+    re-read and retried on a write conflict. Never raises."""
     requests = 0
     try:
         client = client_for(job)
         before = client.requests_sent
         try:
             with patient_lock(client.base, patient_id):
-                raw = fetch_patient(client, patient_id, count=job.page_size)
-                versions = input_versions(raw.resources)
-                analysis = analysis_version()
-                fingerprint = input_fingerprint(raw, versions, write_findings=job.write_findings, analysis=analysis)
-                if (
-                    known is not None
-                    and known.fingerprint == fingerprint
-                    and known.analysis == analysis
-                    and _outputs_current(raw, known.content_hash)
-                ):
-                    return PatientOutcome(patient_id, "same-inputs", None, raw.requests, known.content_hash)
-                result = process_patient(
-                    raw.resources,
-                    job.now_dt,
-                    patient_id=raw.patient_id,
-                    source_issues=raw.issues,
-                    write_findings=job.write_findings,
-                )
-                digest = result.outputs.content_hash or None
-                if job.dry_run:
-                    return PatientOutcome(patient_id, "unchanged", "dry run: nothing written", raw.requests, digest)
-                written = write_back(client, raw, result)
-            status: OutcomeStatus = "written" if written.changed else "unchanged"
-            state = PatientStateView(fingerprint, analysis, versions, written.content_hash)
-            return PatientOutcome(patient_id, status, None, client.requests_sent - before, written.content_hash, state)
+                for attempt in range(1, WRITE_ATTEMPTS + 1):
+                    try:
+                        outcome = _fetch_analyse_write(job, client, patient_id, known)
+                        return replace(outcome, requests=client.requests_sent - before)
+                    except FhirConflict:
+                        if attempt == WRITE_ATTEMPTS:
+                            raise
+                        log.info("sync: patient %s: write conflict; re-reading", pseudonym(patient_id))
+                raise AssertionError("unreachable")  # the loop returns or raises
         finally:
             requests = client.requests_sent - before
     except FhirError as exc:
@@ -191,6 +183,36 @@ def process_one(job: SyncJobSpec, patient_id: str, known: PatientStateView | Non
         log.exception("sync: patient %s failed", pseudonym(patient_id))
         reason = f"internal error ({type(exc).__name__}); see the log"
         return PatientOutcome(patient_id, "failed", reason, requests, None)
+
+
+def _fetch_analyse_write(
+    job: SyncJobSpec, client: FhirClient, patient_id: str, known: PatientStateView | None
+) -> PatientOutcome:
+    raw = fetch_patient(client, patient_id, count=job.page_size)
+    versions = input_versions(raw.resources)
+    analysis = analysis_version()
+    fingerprint = input_fingerprint(raw, versions, write_findings=job.write_findings, analysis=analysis)
+    if (
+        known is not None
+        and known.fingerprint == fingerprint
+        and known.analysis == analysis
+        and _outputs_current(raw, known.content_hash)
+    ):
+        return PatientOutcome(patient_id, "same-inputs", None, raw.requests, known.content_hash)
+    result = process_patient(
+        raw.resources,
+        job.now_dt,
+        patient_id=raw.patient_id,
+        source_issues=raw.issues,
+        write_findings=job.write_findings,
+    )
+    digest = result.outputs.content_hash or None
+    if job.dry_run:
+        return PatientOutcome(patient_id, "unchanged", "dry run: nothing written", raw.requests, digest)
+    written = write_back(client, raw, result)
+    status: OutcomeStatus = "written" if written.changed else "unchanged"
+    state = PatientStateView(fingerprint, analysis, versions, written.content_hash)
+    return PatientOutcome(patient_id, status, None, 0, written.content_hash, state)
 
 
 class LocalExecutor:

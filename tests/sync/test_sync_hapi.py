@@ -18,6 +18,7 @@ from hapi_helpers import fresh_seed, load, now_on_server, reports_per_patient
 from bmefhir.cli.sync import READY_LINE
 from bmefhir.fhir import FhirClient
 from bmefhir.sync import LocalExecutor
+from bmefhir.sync.executors import WRITE_ATTEMPTS
 from bmefhir.sync.runner import SyncOptions, server_key, sync_once
 from bmefhir.sync.store import SyncStore
 
@@ -255,3 +256,30 @@ def test_transient_faults_on_export_and_transactions_are_retried(fhir_base: str,
         store.close()
     counts = reports_per_patient(fhir_base, since)
     assert {pid: counts.get(pid, 0) for pid in ids} == dict.fromkeys(ids, 1)
+
+
+def test_a_write_conflict_is_re_read_and_retried_and_a_lasting_one_fails_the_patient(
+    fhir_base: str, tmp_path: Path
+) -> None:
+    """A 409 on a patient's output transaction wrote nothing (it is atomic): the patient is read again and
+    written, once (the rules match output transactions, not the Device's create-once bundle);
+    a conflict on every attempt fails that patient with the server's reason, and it waits for the next run."""
+    since = now_on_server(fhir_base)
+    ids = load(fhir_base, 2, fresh_seed())
+    store = SyncStore(f"sqlite:///{tmp_path / 'sync.db'}")
+    with FaultProxy(fhir_base) as proxy:
+        proxy.rules = [Rule("POST", "", "status", times=1, status=409, body=b'"DiagnosticReport"')]
+        summary = sync_once(store, proxy.base_url, options=SyncOptions(since=since), executor=LocalExecutor(1))
+        assert [rule.fired for rule in proxy.rules] == [1]
+        assert summary.failed == 0
+        assert {store.run_outcomes(summary.run_id)[pid] for pid in ids} == {"written"}
+
+        (late,) = load(fhir_base, 1, fresh_seed())
+        proxy.rules = [Rule("POST", "", "status", times=WRITE_ATTEMPTS, status=409, body=b'"DiagnosticReport"')]
+        summary = sync_once(store, proxy.base_url, options=SyncOptions(), executor=LocalExecutor(1))
+        assert [rule.fired for rule in proxy.rules] == [WRITE_ATTEMPTS]
+        assert summary.failed == 1
+        assert [f.patient_id for f in store.failures()] == [late]
+        assert "409" in store.failures()[0].reason
+    store.close()
+    assert {pid: reports_per_patient(fhir_base, since).get(pid, 0) for pid in ids} == dict.fromkeys(ids, 1)
