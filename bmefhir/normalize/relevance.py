@@ -220,10 +220,19 @@ def _names_concept(ctx: Context, candidates: Iterable[str], groups: tuple[Group,
     return False
 
 
-@lru_cache(maxsize=1 << 15)
 def _coded(system: str | None, code: str | None, groups: tuple[Group, ...]) -> bool:
-    """A coding maps to a concept of one of ``groups`` (one memoised answer instead of one per group)."""
+    """A coding maps to a concept of one of ``groups`` (one memoised answer instead of one per group;
+    only short keys are memoised, as an input string may be up to a mebibyte)."""
+    if len(system or "") + len(code or "") > 256:
+        return _any_concept(system, code, groups)
+    return _any_concept_memo(system, code, groups)
+
+
+def _any_concept(system: str | None, code: str | None, groups: tuple[Group, ...]) -> bool:
     return any(terminology.concept_for(system, code, g) for g in groups)
+
+
+_any_concept_memo = lru_cache(maxsize=1 << 15)(_any_concept)
 
 
 @cache

@@ -32,14 +32,28 @@ def _key(t: Tables, system: str | None, code: str | None) -> tuple[str, str] | N
 
 
 # Memoised: the tables are loaded once per process and never change, and a record repeats the same
-# few codes (LOINC vital signs, routine labs) hundreds of times. Bounded, as input codes are unbounded.
-@lru_cache(maxsize=1 << 15)
+# few codes (LOINC vital signs, routine labs) hundreds of times. Bounded in entries, and only short
+# keys are kept: input strings may be up to a mebibyte each (jsonlimits.MAX_STRING).
+_MEMO_ENTRIES = 1 << 15
+_MEMO_KEY_CHARS = 256
+
+
+def _memoisable(system: str | None, code: str | None) -> bool:
+    return len(system or "") + len(code or "") <= _MEMO_KEY_CHARS
+
+
 def concept_for(system: str | None, code: str | None, group: Group | None = None) -> Mapping | None:
     """The concept a coding maps to: exact match first, then the longest prefix (ICD-10, ATC).
 
     ``group`` restricts the answer (the same SNOMED CT code can be a finding and a condition);
     without it the first exact match in table order wins.
     """
+    if _memoisable(system, code):
+        return _concept_for_memo(system, code, group)
+    return _concept_for(system, code, group)
+
+
+def _concept_for(system: str | None, code: str | None, group: Group | None) -> Mapping | None:
     t = tables()
     key = _key(t, system, code)
     if key is None:
@@ -51,6 +65,9 @@ def concept_for(system: str | None, code: str | None, group: Group | None = None
         if key[1].startswith(m.code) and (group is None or m.group == group):
             return m
     return None
+
+
+_concept_for_memo = lru_cache(maxsize=_MEMO_ENTRIES)(_concept_for)
 
 
 def concept_for_text(text: str | None, group: Group | None = None) -> Mapping | None:
@@ -82,12 +99,18 @@ def _scan_text(text: str | None, group: Group | None) -> tuple[Mapping | None, t
     return None, negated
 
 
-@lru_cache(maxsize=1 << 15)
 def ignored_reason(system: str | None, code: str | None) -> str | None:
     """Why a known code is deliberately not used (e.g. an AUDIT-C item), or None."""
+    return _ignored_reason_memo(system, code) if _memoisable(system, code) else _ignored_reason(system, code)
+
+
+def _ignored_reason(system: str | None, code: str | None) -> str | None:
     t = tables()
     key = _key(t, system, code)
     return t.ignored.get(key) if key else None
+
+
+_ignored_reason_memo = lru_cache(maxsize=_MEMO_ENTRIES)(_ignored_reason)
 
 
 def is_verified(system: str | None, code: str | None) -> bool:
