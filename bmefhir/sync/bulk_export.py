@@ -33,7 +33,7 @@ from bmefhir.fhir.errors import FhirResponseError, FhirTimeout, FhirTransportErr
 from bmefhir.fhir.outcome import parse_outcome
 from bmefhir.fhir.retry import RetryPolicy, next_delay, retry_after_seconds
 from bmefhir.fhir.urls import normalise_base, same_origin
-from bmefhir.sync.discovery import CHANGE_TYPES, Discovery, is_own_output, iso, parse_instant, patient_of
+from bmefhir.sync.discovery import CHANGE_TYPES, Discovery, iso, parse_instant
 
 __all__ = ["EXPORT_POLICY", "ExportError", "abandon_export", "discover_by_export", "supports_export"]
 
@@ -287,11 +287,7 @@ def _patients(response: httpx.Response, found: Discovery) -> Iterator[str]:
             ) from None
         if not isinstance(resource, dict):
             continue
-        if is_own_output(resource):
-            found.skipped_own += 1
-            continue
-        if pid := patient_of(resource):
-            found.saw(pid, resource)
+        if pid := found.patient_of(resource):
             yield pid
 
 

@@ -60,6 +60,16 @@ class Discovery:
     types: list[str] = field(default_factory=list)
     versions: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
+    def patient_of(self, resource: Mapping[str, Any]) -> str | None:
+        """The patient a discovered resource belongs to, its version noted; None for bmefhir's own
+        outputs (counted) and for resources of no patient."""
+        if is_own_output(resource):
+            self.skipped_own += 1
+            return None
+        if pid := patient_of(resource):
+            self.saw(pid, resource)
+        return pid
+
     def saw(self, patient_id: str, resource: Mapping[str, Any]) -> None:
         kind, rid, meta = resource.get("resourceType"), resource.get("id"), resource.get("meta")
         version = meta.get("versionId") if isinstance(meta, Mapping) else None
@@ -153,9 +163,5 @@ def discover_changed(client: FhirClient, since: str, found: Discovery) -> Iterat
                 resource = entry.get("resource") if isinstance(entry, Mapping) else None
                 if not isinstance(resource, Mapping):
                     continue
-                if is_own_output(resource):
-                    found.skipped_own += 1
-                    continue
-                if pid := patient_of(resource):
-                    found.saw(pid, resource)
+                if pid := found.patient_of(resource):
                     yield pid

@@ -13,8 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from bmefhir.fhir.files import read_bundle
 from bmefhir.normalize import build_record
 from bmefhir.normalize.parse import READ_TYPES
@@ -24,6 +22,7 @@ from bmefhir.record import PatientRecord
 from bmefhir.synth import synth_patient
 from bmefhir.testing.examples import list_examples, list_text_examples, load_bundle
 from bmefhir.testing.fuzz import r4_package_dir
+from bmefhir.testing.prerequisites import unavailable
 
 from .resources import CAT, LOINC, PATIENT, SCT, cc, lab
 
@@ -82,7 +81,7 @@ def test_examples_and_synthetic_patients_read_the_same_with_and_without_skipping
 def _r4_read_type_inputs() -> list[tuple[str, dict[str, Any]]]:
     directory = r4_package_dir()
     if not directory.is_dir():
-        pytest.skip(f"R4 example package not found at {directory}")
+        unavailable(f"R4 example package not found at {directory}; run scripts/fetch-r4-examples.sh")
     out = []
     for path in sorted(directory.glob("*.json")):
         if path.name.split("-")[0] in READ_TYPES | {"Bundle"}:
