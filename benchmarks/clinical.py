@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from bmefhir.differential.knowledge_base import load_knowledge
 from bmefhir.testing.cases import MUST_NOT_MISS, RED_FLAG_REQUIRED
 from bmefhir.testing.clinical import (
     CASES_DIR,
@@ -35,6 +36,7 @@ from bmefhir.testing.clinical import (
 TARGET_TOP1 = 0.90
 TARGET_TOP3 = 1.00
 TARGET_ECE = 0.10
+TARGET_STEP_SHARE = 0.5  # a diagnosis-dependent step in at most half of the cases (issue 10 item 2)
 
 
 def _pct(x: float) -> str:
@@ -82,10 +84,24 @@ def main() -> None:
         mark = " (held out)" if r.case.id in report.heldout else ""
         print(f"  {r.case.id}{mark}: {r.failure()}")
 
+    uses = step_use(results)
+    # A step gated on candidates (a trigger or a relevance gate) depends on the diagnosis; one without
+    # either (a red flag, no imaging yet, a result already abnormal) is diagnosis-independent by design.
+    gated = {s.id for s in load_knowledge().next_steps if s.plausible or s.relevant_to}
     print("\nnext steps (share of cases; 'repeats' = cases where the step asks for data already on record):")
-    for s in step_use(results):
+    for s in uses:
         repeats = "n/a" if s.repeats is None else f"{s.repeats}"
-        print(f"  {s.step:<26} {s.cases:>3} cases {_pct(s.share)}  repeats {repeats}")
+        kind = "gated" if s.step in gated else "independent"
+        print(f"  {s.step:<26} {s.cases:>3} cases {_pct(s.share)}  repeats {repeats:<4} {kind}")
+    widest = max((s for s in uses if s.step in gated), key=lambda s: s.share, default=None)
+    if widest is not None:
+        ok = widest.share <= TARGET_STEP_SHARE
+        print(
+            f"  no gated step in more than half of the cases: widest {widest.step} {_pct(widest.share)}"
+            f" {'met' if ok else 'NOT met'}"
+        )
+    repeated = sum(s.repeats or 0 for s in uses)
+    print(f"  no step repeats data on record: {repeated} {'met' if repeated == 0 else 'NOT met'}")
 
     if args.write_passing:
         path = CASES_DIR / PASSING_FILE

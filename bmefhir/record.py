@@ -85,6 +85,7 @@ class LabResult:
     date: date | None
     coded_value: str | None = None  # "positive" / "negative" for qualitative results
     high_flag: bool | None = None  # Observation.interpretation H/HH/A, or value above referenceRange.high
+    low_flag: bool | None = None  # Observation.interpretation L/LL (true) or N/H (false)
 
 
 @dataclass(frozen=True, slots=True)

@@ -147,6 +147,9 @@ def _vitamin_d_and_thyroid(index: RecordIndex, w: LabWindow, facts: FactSet) -> 
     vit_d = w.numeric("vitamin_d_25oh")
     _extreme(facts, vit_d, "vitamin_d_ng_ml", highest=False)
     low = _threshold_votes(vit_d, lambda v: v < _t("vitamin_d_low_ng_ml"))
+    for lab in w.get("vitamin_d_25oh"):  # reported only as below or within range (no value): measured too
+        if lab.value is None and lab.low_flag is not None:
+            low.vote(lab.low_flag, lab.ref, _fmt(lab) + (" (flagged low)" if lab.low_flag else " (not low)"))
     _conditions(index, low, "vitamin_d_deficiency")
     facts.decide("low_vitamin_d", low)
 

@@ -108,7 +108,9 @@ FACTS: Final[dict[str, FactSpec]] = {
     "wbc_elevated": _b("WBC above 11 x10^3/uL"),
     "procalcitonin_elevated": _b("Procalcitonin above 0.5 ng/mL"),
     "vitamin_d_ng_ml": _n("Lowest 25-OH vitamin D", "ng/mL"),
-    "low_vitamin_d": _b("25-OH vitamin D below 20 ng/mL, or vitamin D deficiency on the problem list"),
+    "low_vitamin_d": _b(
+        "25-OH vitamin D below 20 ng/mL or flagged low by the laboratory, or vitamin D deficiency on the problem list"
+    ),
     "hypothyroidism": _b("Hypothyroidism (diagnosis, levothyroxine, or TSH above range)"),
     "rf_positive": _b("Rheumatoid factor positive"),
     "anti_ccp_positive": _b("Anti-CCP positive"),

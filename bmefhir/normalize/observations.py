@@ -158,7 +158,7 @@ def read_observation(ctx: Context, ref: str, res: JSON, *, has_text: bool = Fals
 def _lab(ctx: Context, ref: str, res: JSON, mapping: Mapping, code: str, when: date | None) -> LabResult | None:
     concept = mapping.concept
     canonical = terminology.canonical_unit(concept)
-    high, result = interpretation(res)
+    high, low, result = interpretation(res)
     value: float | None = None
     unit: str | None = None
     q = value_quantity(res)
@@ -201,12 +201,12 @@ def _lab(ctx: Context, ref: str, res: JSON, mapping: Mapping, code: str, when: d
         reason = "data absent" if obj(res, "dataAbsentReason") is not None else "no value"
         problem = ("incomplete", "Observation.value", f"{reason}; result not used")
 
-    usable = value is not None or result is not None or high is not None
+    usable = value is not None or result is not None or high is not None or low is not None
     if problem is not None:
         ctx.note("warning" if usable else "error", problem[0], ref, problem[1], problem[2])
     if not usable:
         return None
-    return LabResult(ref, concept, code, value, unit, when, result, high)
+    return LabResult(ref, concept, code, value, unit, when, result, high, low)
 
 
 def _above_reference(res: JSON, concept: str, value_unit: str | None, value: float) -> bool | None:

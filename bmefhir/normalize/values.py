@@ -58,9 +58,18 @@ def coded_result(cc: JSON | None) -> Result | None:
     return None
 
 
-def interpretation(holder: JSON) -> tuple[bool | None, Result | None]:
-    """(high flag, qualitative result) from Observation.interpretation codes."""
+class Flags(NamedTuple):
+    """What Observation.interpretation says: above range, below range, qualitative result (None: not said)."""
+
+    high: bool | None
+    low: bool | None
+    result: Result | None
+
+
+def interpretation(holder: JSON) -> Flags:
+    """The first recognised high, low and qualitative reading of Observation.interpretation codes."""
     high: bool | None = None
+    low: bool | None = None
     result: Result | None = None
     for cc in objs(holder, "interpretation"):
         for c in codings(cc):
@@ -68,8 +77,9 @@ def interpretation(holder: JSON) -> tuple[bool | None, Result | None]:
             if i is None:
                 continue
             high = i.high if high is None else high
+            low = i.low if low is None else low
             result = i.result if result is None else result
-    return high, result
+    return Flags(high, low, result)
 
 
 def presence(holder: JSON) -> bool | None:
@@ -82,7 +92,7 @@ def presence(holder: JSON) -> bool | None:
             return p
         if (r := terminology.qualitative_result(c.system, c.code)) is not None:
             return r == "positive"
-    _, result = interpretation(holder)
+    result = interpretation(holder).result
     if result is not None:
         return result == "positive"
     return None

@@ -16,28 +16,42 @@ The fingerprint covers the input resources by type, id and version (a resource w
 ``meta.versionId``, e.g. from a server without versioning, by its content), the
 data-quality issues of the fetch (a failed search changes what the analysis sees), the
 options that change the outputs (``write_findings``) and the *analysis version*: the
-knowledge-base version and the bmefhir version. A new knowledge base or a new release
-therefore re-analyses everyone, and nothing else does.
+knowledge-base version, a digest of the package's data files (criteria, terminology tables,
+report-text lexicons: an edited rule changes it even when nobody bumped a version) and the
+bmefhir version. A new knowledge base, edited tables or a new release therefore re-analyse
+everyone, and nothing else does.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import orjson
 
+import bmefhir
 from bmefhir import __version__
 from bmefhir.differential.knowledge_base import load_knowledge
 from bmefhir.fhir.raw import RawPatient
 
-__all__ = ["analysis_version", "input_fingerprint", "input_versions", "resource_key", "resource_version"]
+__all__ = ["analysis_version", "data_digest", "input_fingerprint", "input_versions", "resource_key", "resource_version"]
+
+
+@functools.cache
+def data_digest(root: Path = Path(bmefhir.__file__).parent) -> str:
+    """SHA-256 over every YAML data file under ``root`` (the package), by relative path; read once per process."""
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.yaml")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
 
 
 def analysis_version() -> str:
-    """The knowledge base and the software that turn inputs into outputs; either changing re-analyses."""
-    return f"knowledge {load_knowledge().version}; bmefhir {__version__}"
+    """The knowledge base, its data and the software that turn inputs into outputs; any change re-analyses."""
+    return f"knowledge {load_knowledge().version}+{data_digest()}; bmefhir {__version__}"
 
 
 def resource_key(resource: Mapping[str, Any]) -> str | None:

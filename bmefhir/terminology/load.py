@@ -307,11 +307,13 @@ def load_tables(read: Reader) -> Tables:
             for uri in ctx.system(f"result[{i}]", row):
                 results[(uri, ctx.string(f"result[{i}]", row, "code"))] = value
         for i, row in enumerate(ctx.rows(data, "interpretation")):
-            high, res = row.get("high"), row.get("result")
-            if (high is not None and not isinstance(high, bool)) or res not in (None, "positive", "negative"):
-                raise ctx.fail(f"interpretation[{i}]", "high must be true/false; result positive/negative")
+            high, low, res = row.get("high"), row.get("low"), row.get("result")
+            flags_ok = all(f is None or isinstance(f, bool) for f in (high, low))
+            if not flags_ok or res not in (None, "positive", "negative"):
+                raise ctx.fail(f"interpretation[{i}]", "high and low must be true/false; result positive/negative")
             for uri in ctx.system(f"interpretation[{i}]", row):
-                interpretations[(uri, ctx.string(f"interpretation[{i}]", row, "code"))] = Interpretation(high, res)
+                code = ctx.string(f"interpretation[{i}]", row, "code")
+                interpretations[(uri, code)] = Interpretation(high, res, low)
         for i, row in enumerate(ctx.rows(data, "modalities")):
             for uri in ctx.system(f"modalities[{i}]", row):
                 modalities[(uri, ctx.string(f"modalities[{i}]", row, "code"))] = ctx.verified(f"modalities[{i}]", row)

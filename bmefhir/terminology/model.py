@@ -58,6 +58,7 @@ class Interpretation:
 
     high: bool | None = None
     result: Literal["positive", "negative"] | None = None
+    low: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

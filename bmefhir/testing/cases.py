@@ -842,7 +842,10 @@ def report_text(study: Study) -> str:
         grouped.setdefault((f.concept, f.present), []).append(site_phrase(f.site, f.side))
     for (concept, present), where in grouped.items():
         if concept == "normal_study":
-            sentences.append("The study is normal." if present else "The study is abnormal.")
+            if present and len(grouped) > 1:  # a lesion on one side, the other side normal: say what is absent
+                sentences.append(f"No bone marrow edema of the {_join(list(dict.fromkeys(where)))}.")
+            else:
+                sentences.append("The study is normal." if present else "The study is abnormal.")
             continue
         phrase = PHRASES[concept]
         sentence = f"{phrase} of the {_join(list(dict.fromkeys(where)))}"

@@ -233,9 +233,7 @@ def _every_site_followed(case: PublishedCase) -> bool:
 
 DATA_ON_RECORD: dict[str, Callable[[PublishedCase], bool]] = {
     "NS-MRI": lambda c: _mr_count(c) > 0,
-    "NS-VITAMIN-D": lambda c: any(
-        lab.concept == "vitamin_d_25oh" and (lab.interpretation == "N" or (lab.value or 0) >= 20) for lab in c.labs
-    ),
+    "NS-VITAMIN-D-TEST": lambda c: _has_lab(c, "vitamin_d_25oh"),
     "NS-TSH": lambda c: _has_lab(c, "tsh"),
     "NS-DXA": lambda c: any(o.concept == "dxa_t_score" for o in c.observations),
     "NS-INFLAMMATORY-LABS": lambda c: _has_lab(c, "crp", "esr", "rheumatoid_factor", "anti_ccp", "hla_b27"),

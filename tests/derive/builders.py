@@ -70,9 +70,10 @@ def lab(
     coded: str | None = None,
     high: bool | None = None,
     ref: str | None = None,
+    low: bool | None = None,
 ) -> LabResult:
     ref = ref or f"Observation/{concept}-{value}-{coded}-{day}"
-    return LabResult(ref, concept, "0000-0", value, None, d(day) if day else None, coded, high)
+    return LabResult(ref, concept, "0000-0", value, None, d(day) if day else None, coded, high, low)
 
 
 def obs(

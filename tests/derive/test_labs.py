@@ -53,6 +53,13 @@ def test_vitamin_d_lowest_value_or_condition() -> None:
     assert run(cond("vitamin_d_deficiency")).facts["low_vitamin_d"].value is True
 
 
+def test_vitamin_d_reported_only_as_flagged_low_or_in_range_is_a_measured_result() -> None:
+    low = run(lab("vitamin_d_25oh", None, low=True, ref="Observation/vd-l")).facts["low_vitamin_d"]
+    assert (low.value, low.evidence) == (True, ("Observation/vd-l",))
+    assert run(lab("vitamin_d_25oh", None, low=False)).facts["low_vitamin_d"].value is False
+    assert "low_vitamin_d" not in run(lab("vitamin_d_25oh", None)).facts
+
+
 def test_hypothyroidism_from_tsh_condition_or_levothyroxine() -> None:
     assert run(lab("tsh", 6.1)).facts["hypothyroidism"].value is True
     assert run(lab("tsh", 2.0)).facts["hypothyroidism"].value is False

@@ -74,6 +74,17 @@ def test_lab_high_flag_from_interpretation_and_reference_range():
     assert flags["Observation/b"] == (pytest.approx(12.0), True)  # 12 mg/L > 5 mg/L
 
 
+def test_lab_low_flag_from_interpretation_without_a_value():
+    v3 = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+    low = lab("vd-l", "62292-8", None, None, interpretation=[cc(v3, "L")])
+    normal = lab("vd-n", "62292-8", None, None, interpretation=[cc(v3, "N")])
+    r = build_record([PATIENT, low, normal])
+    assert {x.ref: (x.value, x.low_flag, x.high_flag) for x in r.labs} == {
+        "Observation/vd-l": (None, True, False),
+        "Observation/vd-n": (None, False, False),
+    }
+
+
 def test_qualitative_lab():
     pos = lab("hla", "26028-1", None, None, valueCodeableConcept=cc(SCT, "10828004", "Positive"))
     neg = lab(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import orjson
 import pytest
@@ -12,7 +13,7 @@ from bmefhir.record import DataQualityIssue
 from bmefhir.sync.bulk_export import supports_export
 from bmefhir.sync.discovery import Discovery, is_own_output, patient_of, server_time, since_with_overlap
 from bmefhir.sync.executors import PatientOutcome
-from bmefhir.sync.fingerprint import analysis_version, input_fingerprint, input_versions, resource_version
+from bmefhir.sync.fingerprint import analysis_version, data_digest, input_fingerprint, input_versions, resource_version
 from bmefhir.sync.schedule import parse_duration
 from bmefhir.sync.spec import AuthConfig, SyncJobSpec
 from bmefhir.sync.store import PatientStateView
@@ -122,6 +123,17 @@ def test_without_a_version_id_the_content_counts_but_not_meta() -> None:
     assert resource_version(plain) != resource_version({**plain, "status": "amended"})
     assert "knowledge" in analysis_version()
     assert "bmefhir" in analysis_version()
+
+
+def test_the_analysis_version_follows_an_edited_data_file_without_a_version_bump(tmp_path: Path) -> None:
+    (tmp_path / "criteria").mkdir()
+    rules = tmp_path / "criteria" / "rules.yaml"
+    rules.write_text("criteria: [{id: A, effects: {x: 1.0}}]\n", encoding="utf-8")
+    before = data_digest(tmp_path)
+    rules.write_text("criteria: [{id: A, effects: {x: 1.5}}]\n", encoding="utf-8")
+    data_digest.cache_clear()
+    assert data_digest(tmp_path) != before
+    assert data_digest() in analysis_version()
 
 
 def test_discovery_remembers_versions_and_distrusts_conflicts_and_unversioned() -> None:
