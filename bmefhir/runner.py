@@ -15,10 +15,10 @@ from typing import Literal
 
 from bmefhir.fhir.errors import FhirError
 from bmefhir.fhir.raw import RawPatient
-from bmefhir.fhir.sinks import ResultSink, Sink
 from bmefhir.pipeline import PatientResult, process_patient
 from bmefhir.privacy import pseudonym
 from bmefhir.render.bundle import collection_bundle, transaction_bundle
+from bmefhir.sinks import ResultSink, Sink
 
 log = logging.getLogger(__name__)
 

@@ -33,10 +33,10 @@ from bmefhir.fhir.errors import FhirError
 from bmefhir.fhir.files import PatientSource, open_source
 from bmefhir.fhir.patient_fetch import fetch_patient
 from bmefhir.fhir.raw import RawPatient
-from bmefhir.fhir.sinks import FolderSink, RestSink, Sink
 from bmefhir.normalize.dates import EARLIEST, LATEST, plausible
 from bmefhir.pipeline import PatientResult
 from bmefhir.runner import BundleKind, Failure, run
+from bmefhir.sinks import FolderSink, RestSink, Sink
 
 NowOption = Annotated[
     datetime | None,

@@ -1,4 +1,4 @@
-"""The FHIR edge: REST client, patient fetch, file sources and sinks. All I/O lives here."""
+"""The FHIR edge: REST client, patient fetch, file sources, CDS prefetch. Result sinks: ``bmefhir.sinks``."""
 
 from bmefhir.fhir.auth import BearerAuth
 from bmefhir.fhir.batch import BatchRequest, BatchResult
@@ -18,7 +18,6 @@ from bmefhir.fhir.outcome import OutcomeIssue
 from bmefhir.fhir.patient_fetch import fetch_patient, fetch_patient_ids
 from bmefhir.fhir.raw import RawPatient, SourceProblem
 from bmefhir.fhir.retry import RetryPolicy
-from bmefhir.fhir.sinks import FolderSink, RestSink, Sink
 
 __all__ = [
     "BatchRequest",
@@ -33,13 +32,10 @@ __all__ = [
     "FhirResponseError",
     "FhirTimeout",
     "FhirTransportError",
-    "FolderSink",
     "OutcomeIssue",
     "PatientSource",
     "RawPatient",
-    "RestSink",
     "RetryPolicy",
-    "Sink",
     "SourceProblem",
     "fetch_patient",
     "fetch_patient_ids",

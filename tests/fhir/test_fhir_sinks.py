@@ -7,7 +7,8 @@ import pytest
 import respx
 from fhir_helpers import fhir_json, outcome
 
-from bmefhir.fhir import FhirClient, FhirConflict, FolderSink, RestSink, Sink
+from bmefhir.fhir import FhirClient, FhirConflict
+from bmefhir.sinks import FolderSink, RestSink, Sink
 
 BUNDLE = {
     "type": "transaction",

@@ -10,10 +10,10 @@ import pytest
 
 from bmefhir.fhir.client import FhirClient
 from bmefhir.fhir.patient_fetch import fetch_patient
-from bmefhir.fhir.sinks import RestSink
 from bmefhir.pipeline import process_patient
 from bmefhir.render import ids
 from bmefhir.runner import run
+from bmefhir.sinks import RestSink
 from bmefhir.testing.examples import ExampleCase, list_text_examples
 
 from .target import Target

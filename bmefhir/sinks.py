@@ -1,4 +1,8 @@
-"""Where rendered results go: a folder of files, or a FHIR server (one transaction per patient)."""
+"""Where rendered results go: a folder of files, or a FHIR server (one transaction per patient).
+
+A layer of its own above the FHIR edge, the write-back and the pipeline: the REST sink hands a
+result to ``bmefhir.writeback``, which builds on ``bmefhir.fhir``, so it cannot live inside it.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,10 @@ import orjson
 
 from bmefhir.fhir.client import FhirClient
 from bmefhir.fhir.raw import RawPatient
+from bmefhir.writeback import WriteOutcome, write_back
 
 if TYPE_CHECKING:
     from bmefhir.pipeline import PatientResult
-    from bmefhir.writeback import WriteOutcome
 
 __all__ = ["FolderSink", "RestSink", "ResultSink", "Sink"]
 
@@ -90,8 +94,6 @@ class RestSink:
         return self.client.transaction(bundle)
 
     def write_result(self, raw: RawPatient, result: PatientResult) -> WriteOutcome:
-        from bmefhir.writeback import write_back  # the write-back rules sit above the FHIR edge
-
         outcome = write_back(self.client, raw, result, extra_tags=self.extra_tags)
         self.outcomes.append(outcome)
         return outcome
