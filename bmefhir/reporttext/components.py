@@ -6,6 +6,8 @@ No ``from __future__ import annotations`` here: spaCy reads the factories' annot
 from typing import Any, Final, cast
 
 import numpy
+from medspacy.section_detection import Sectionizer
+from medspacy.section_detection.section import Section
 from spacy.attrs import LEMMA, NORM, ORTH, SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc, Span
@@ -169,3 +171,43 @@ def _make_merge_spread(nlp: Language, name: str, phrases: str, group: str) -> An
         return doc
 
     return merge
+
+
+class SectionsOnly(Sectionizer):  # type: ignore[misc]
+    """medspaCy's Sectionizer that sets ``doc._.sections`` (and the header sentence starts) but not
+    ``token._.section`` on every token: the reader reads ``doc._.sections`` alone, and the per-token extension
+    writes were a third of the Sectionizer's time (docs/report-text.md "Speed"). Configurations this does not
+    cover (parent sections, start/end-line rules, scoped sections, span attributes) go to medspaCy's own call."""
+
+    def __call__(self, doc: Doc) -> Doc:
+        if (
+            self._parent_sections
+            or self.require_start_line
+            or self.require_end_line
+            or self.max_section_length is not None
+            or self.assertion_attributes_mapping
+        ):
+            return cast(Doc, super().__call__(doc))
+        matcher = self._Sectionizer__matcher
+        matches = matcher(doc)
+        sections: list[Section] = []
+        if not matches:
+            sections.append(Section(None, 0, 0, 0, len(doc)))
+        elif matches[0][1] != 0:
+            sections.append(Section(None, 0, 0, 0, matches[0][1]))
+        strings = self.nlp.vocab.strings
+        for i, (match_id, start, end) in enumerate(matches):
+            rule = matcher.rule_map[strings[match_id]]
+            if rule.max_scope is not None:
+                return cast(Doc, super().__call__(doc))
+            if self._apply_sentence_boundary:
+                doc[start].sent_start = True  # the header starts a sentence, and so does the text after it
+                if end < len(doc):
+                    doc[end].sent_start = True
+            body_end = matches[i + 1][1] if i + 1 < len(matches) else len(doc)
+            sections.append(Section(rule.category, start, end, end, body_end, None, rule))
+        doc._.sections = sections
+        return doc
+
+
+Language.factory("bmefhir_sectionizer")(SectionsOnly)

@@ -69,17 +69,14 @@ def _repeats(op: Any) -> int | None:
     return None  # "*", "+"
 
 
-def anchor_and_length(pattern: list[dict[str, Any]], strings: Any) -> tuple[frozenset[int], int] | None:
-    """The NORM hashes a match's first token has and the most tokens a match spans; None when either is open."""
+def anchor_and_length(pattern: list[dict[str, Any]], strings: Any) -> tuple[Requirement, int] | None:
+    """The test a match's first token passes (NORM hashes, or a regular expression on NORM) and the most tokens a
+    match spans; None when either is open."""
     first = pattern[0]
     if first.get("OP") not in (None, "1") or set(first) - {"OP"} != {"NORM"}:
         return None
-    value = first["NORM"]
-    if isinstance(value, str):
-        anchor = frozenset({strings.add(value)})
-    elif isinstance(value, dict) and list(value) == ["IN"] and all(isinstance(v, str) for v in value["IN"]):
-        anchor = frozenset(strings.add(v) for v in value["IN"])
-    else:
+    tests = requirements([first], strings)
+    if not tests:
         return None
     length = 0
     for token in pattern:
@@ -87,7 +84,7 @@ def anchor_and_length(pattern: list[dict[str, Any]], strings: Any) -> tuple[froz
         if n is None:
             return None
         length += n
-    return anchor, length
+    return tests[0], length
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +94,7 @@ class _TokenPattern:
     matcher: Matcher
     needs: list[Requirement]
     # When the first token is known and a match is bounded: the Matcher runs only on the windows after such tokens.
-    anchor: frozenset[int] | None = None
+    anchor: Requirement | None = None
     length: int = 0
 
     def matches(self, doc: Doc, norms: set[int], positions: dict[int, list[int]]) -> list[tuple[int, int, int]]:
@@ -105,8 +102,10 @@ class _TokenPattern:
             return []
         if self.anchor is None:
             return list(self.matcher(doc))
+        anchor = self.anchor
+        first = anchor & norms if isinstance(anchor, frozenset) else [n for n in norms if anchor(n)]
         windows: list[list[int]] = []
-        for start in sorted(i for n in self.anchor & norms for i in positions[n]):
+        for start in sorted(i for n in first for i in positions[n]):
             end = min(len(doc), start + self.length)
             if windows and start <= windows[-1][1]:
                 windows[-1][1] = max(windows[-1][1], end)
@@ -161,7 +160,7 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
         # Each remaining token pattern in a Matcher of its own, run only on docs that have a word for each of its
         # required NORM tests: the Matcher evaluates IN/REGEX tests in Python at every token, for every pattern.
         self._token_patterns: list[_TokenPattern] = []
-        self._unanchored: list[_TokenPattern] = []
+        self._unanchored: list[_TokenPattern] = []  # tried on every doc (their first-token test is not a set)
         self._by_anchor: dict[int, list[_TokenPattern]] = {}  # NORM hash → the patterns whose first token it is
 
     def add(self, rules: Any) -> None:
@@ -187,9 +186,9 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
                 windowed = anchor_and_length(rule.pattern, strings) if rule.on_match is None else None
                 pattern = _TokenPattern(matcher, requirements(rule.pattern, strings), *(windowed or (None, 0)))
                 self._token_patterns.append(pattern)
-                if pattern.anchor is None:
+                if not isinstance(pattern.anchor, frozenset):
                     self._unanchored.append(pattern)
-                for n in pattern.anchor or ():
+                for n in pattern.anchor if isinstance(pattern.anchor, frozenset) else ():
                     self._by_anchor.setdefault(n, []).append(pattern)
             self._order[self._vocab.strings[rule._rule_id]] = int(rule._rule_id.rsplit("_", 1)[1])
 
@@ -235,7 +234,10 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
 
 def route_phrases(component: Any, nlp: Language, name: str = "medspacy_matcher") -> None:
     """Give a medspaCy component (TargetMatcher, ConText, Sectionizer) a phrase-routed matcher, before rules."""
-    attr = f"_{type(component).__name__}__matcher"
+    # The name-mangled attribute of the medspaCy class that defines it (a subclass such as SectionsOnly inherits it).
+    attr = next(
+        name for cls in type(component).__mro__ if hasattr(component, name := f"_{cls.__name__}__matcher")
+    )
     old: MedspacyMatcher = getattr(component, attr)
     if old.rules:
         raise ValueError("route_phrases must be called before rules are added")

@@ -68,7 +68,7 @@ def build_pipeline(lexicon: Lexicon) -> Language:
         return _patterns(nlp, words, lang, stems)
 
     sectionizer: Sectionizer = nlp.add_pipe(
-        "medspacy_sectionizer",
+        "bmefhir_sectionizer",
         config={"rules": None, "phrase_matcher_attr": "NORM", "apply_sentence_boundary": True, "span_attrs": None},
     )
     route_phrases(sectionizer, nlp)

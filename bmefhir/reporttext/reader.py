@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Final
 
-from spacy.attrs import IS_SPACE, NORM, ORTH
+from spacy.attrs import IDX, IS_SPACE, LENGTH, NORM, ORTH, SENT_START
 from spacy.strings import StringStore
 from spacy.tokens import Doc, Span
 
@@ -89,6 +89,7 @@ class _Sentence:
     clause_of: dict[int, int] = field(default_factory=dict)  # token index → clause number
     words: dict[int, str] = field(default_factory=dict)  # token index → NORM ("" for white space)
     offset: int = 0  # where the sentence's doc (its language run) starts in the text
+    end: int = 0  # the token after the sentence's last, in its doc
 
 
 def read_report(text: str, language: str | None = None) -> Reading:
@@ -134,26 +135,22 @@ def _sentences(text: str, hint: Language | None) -> tuple[list[_Sentence], bool]
 
 def _read_doc(doc: Doc, language: Language, offset: int, section: str, out: list[_Sentence]) -> str:
     by_sentence: dict[int, _Sentence] = {}
-    # Per token, as lists: the Python attribute access per token (token._.section_category, token.text) was a
-    # large part of the reader's time.
-    sent_of = [-1] * len(doc)
-    category_at: list[str | None] = [None] * len(doc)
+    # Per token, as arrays: the Python attribute access per token (token._.section_category, token.text, doc.sents'
+    # spans) was a large part of the reader's time.
+    n = len(doc)
+    sent_of = [-1] * n
+    category_at: list[str | None] = [None] * n
     for found in doc._.sections:  # later sections win, as in medspaCy's token._.section
         a, b = found.section_span
         category_at[a:b] = [found.category] * (b - a)
-    orths = doc.to_array(ORTH).tolist() if len(doc) else []
-    norms = doc.to_array(NORM).tolist() if len(doc) else []
-    spaces = doc.to_array(IS_SPACE).tolist() if len(doc) else []
-    strings = doc.vocab.strings
-    for sent in doc.sents:
-        a, b = sent.start, sent.end
+    rows = doc.to_array([SENT_START, IDX, LENGTH, IS_SPACE]).tolist() if n else []
+    starts = [i for i, row in enumerate(rows) if i == 0 or row[0] == 1]
+    for a, b in zip(starts, [*starts[1:], n], strict=True):
         section = category_at[a] or section
-        if not sent.text.strip():
-            continue
-        s = _Sentence(language, section, offset + sent.start_char, offset + sent.end_char, [], [], offset=offset)
-        clauses = accumulate((orths[i] in _CLAUSE_HASHES for i in range(a, b - 1)), initial=0)
-        s.clause_of = dict(zip(range(a, b), clauses, strict=True))
-        s.words = {i: "" if spaces[i] else strings[norms[i]] for i in range(a, b)}
+        if all(rows[i][3] for i in range(a, b)):
+            continue  # white space only
+        start_char, end_char = rows[a][1], rows[b - 1][1] + rows[b - 1][2]
+        s = _Sentence(language, section, offset + start_char, offset + end_char, [], [], offset=offset, end=b)
         by_sentence[a] = s
         sent_of[a:b] = [a] * (b - a)
         out.append(s)
@@ -185,6 +182,18 @@ def _read_doc(doc: Doc, language: Language, offset: int, section: str, out: list
         holder.categories[id(ent)] = {m.category.upper() for m in modifiers}
         if language == "tr" and _turkish_negative_verb(ent[-1].norm_, ent[-1].lemma_):
             holder.categories[id(ent)].add("NEGATED_EXISTENCE")  # "kontrastlanmayan lezyon": a non-enhancing lesion
+    # Clauses and words are read only for sentences with a finding: siting is all that uses them.
+    orths = norms = spaces = []
+    strings = doc.vocab.strings
+    for a, s in by_sentence.items():
+        if not s.findings:
+            continue
+        if not orths:
+            orths, norms, spaces = (doc.to_array(attr).tolist() for attr in (ORTH, NORM, IS_SPACE))
+        b = s.end
+        clauses = accumulate((orths[i] in _CLAUSE_HASHES for i in range(a, b - 1)), initial=0)
+        s.clause_of = dict(zip(range(a, b), clauses, strict=True))
+        s.words = {i: "" if spaces[i] else strings[norms[i]] for i in range(a, b)}
     return section
 
 

@@ -100,7 +100,10 @@ def test_windows_only_for_bounded_patterns_with_a_known_first_word() -> None:
     assert anchored[1] == 7
     assert anchor_and_length([{"NORM": "low"}, {"OP": "*"}, {"NORM": "t1"}], strings) is None  # unbounded
     assert anchor_and_length([{"NORM": "low", "OP": "?"}, {"NORM": "t1"}], strings) is None  # may start later
-    assert anchor_and_length([{"NORM": {"REGEX": "^t1"}}, {"NORM": "low"}], strings) is None  # open first word
+    assert anchor_and_length([{"LOWER": "t1"}, {"NORM": "low"}], strings) is None  # another attribute: open
+    by_regex = anchor_and_length([{"NORM": {"REGEX": "^t1"}}, {"NORM": "low"}], strings)  # a test on the first word
+    assert by_regex is not None and callable(by_regex[0]) and by_regex[1] == 2
+    assert by_regex[0](strings.add("t1w")) and not by_regex[0](strings.add("low"))
 
 
 @pytest.mark.parametrize(
