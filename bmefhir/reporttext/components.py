@@ -17,6 +17,7 @@ SENTENCE_END: Final[dict[str, frozenset[str]]] = {
     "tr": frozenset({".", "!", "?", ";"}),
     "zh": frozenset({"。", "；", "！", "？", ".", ";", "!", "?"}),
 }
+LINE_BREAK: Final = "\n"  # the NORM of every white-space token with a line break in it
 _SEEN_LIMIT: Final = 100_000  # distinct words remembered per component (a bound on memory, not a cache of texts)
 _TURKISH_LOWER: Final = str.maketrans({"İ": "i", "I": "ı"})
 
@@ -49,7 +50,8 @@ def lower_for(language: str, text: str) -> str:
 
 @Language.factory("bmefhir_norm", default_config={"language": "en", "stems": []})
 def _make_norm(nlp: Language, name: str, language: str, stems: list[str]) -> Any:
-    """NORM = the language's lower case; LEMMA = the longest lexicon stem the word begins with (else NORM).
+    """NORM = the language's lower case (``LINE_BREAK`` for white space with a line break); LEMMA = the longest
+    lexicon stem the word begins with (else NORM).
 
     A stem pattern word w then matches the tokens whose LEMMA is one of the stems beginning with w (see
     ``stem_matches``): exact attribute tests instead of a regular expression per token and pattern, which
@@ -65,15 +67,22 @@ def _make_norm(nlp: Language, name: str, language: str, stems: list[str]) -> Any
         return next((word[:k] for k in range(min(len(word), longest), 0, -1) if word[:k] in known), None)
 
     def values(orth: int) -> tuple[int, int]:
-        lower = lower_for(language, strings[orth])
+        text = strings[orth]
+        if len(seen) > _SEEN_LIMIT:
+            seen.clear()
+        if text.isspace():
+            # White space with a line break is one word, LINE_BREAK: a header on a line of its own is then an exact
+            # phrase ("klinik bilgi" + LINE_BREAK) for the PhraseMatcher (matching.py).
+            space = strings.add(LINE_BREAK if "\n" in text else text)
+            seen[orth] = (space, space)
+            return space, space
+        lower = lower_for(language, text)
         stem = longest_stem(lower) if known else None
         # "kırığı" is "kırık" + "-ı": a known stem in its dictionary form, when longer, is the word's stem.
         # Short stems are left alone: "yoğun" (dense) is not "yok" + "-un".
         hard = turkish_hardened(lower) if known and language == "tr" else None
         if hard and len(hard) >= 5 and hard in known and (stem is None or len(hard) > len(stem)):
             stem = hard
-        if len(seen) > _SEEN_LIMIT:
-            seen.clear()
         seen[orth] = found = (strings.add(lower), strings.add(stem or lower))
         return found
 

@@ -22,7 +22,7 @@ from medspacy.target_matcher import TargetMatcher, TargetRule
 from spacy.language import Language
 
 from bmefhir.reporttext import components  # noqa: F401  (registers the spaCy factories)
-from bmefhir.reporttext.components import lower_for, stem_matches
+from bmefhir.reporttext.components import LINE_BREAK, lower_for, stem_matches
 from bmefhir.reporttext.lexicon import Lexicon, Terms, load_lexicon
 from bmefhir.reporttext.matching import route_phrases
 
@@ -130,14 +130,14 @@ def build_pipeline(lexicon: Lexicon) -> Language:
 
 def _line_headers(nlp: Language, lexicon: Lexicon) -> Iterator[SectionRule]:
     """A header written on a line of its own without its colon ("Klinik bilgi\\n", "FINDINGS\\n", an HTML <h2> made
-    text): the header words followed by the line break."""
+    text): the header words followed by white space with a line break (its NORM is LINE_BREAK), an exact phrase."""
     for e in lexicon.sections:
         for term in e.words.terms:
             bare = term.rstrip(":：").strip()
             if bare == term or not bare:
                 continue
             words = [{"NORM": lower_for(lexicon.language, t.text)} for t in nlp.make_doc(bare) if not t.is_space]
-            yield SectionRule(bare, e.section, pattern=[*words, {"IS_SPACE": True, "TEXT": {"REGEX": "\\n"}}])
+            yield SectionRule(bare, e.section, pattern=[*words, {"NORM": LINE_BREAK}])
 
 
 def _stem_words(lexicon: Lexicon) -> list[str]:
