@@ -3,9 +3,13 @@
 No ``from __future__ import annotations`` here: spaCy reads the factories' annotations at registration.
 """
 
+from itertools import accumulate
 from typing import Any, Final, cast
 
 import numpy
+from medspacy.context import ConText
+from medspacy.context.context_graph import ConTextGraph
+from medspacy.context.context_modifier import ConTextModifier
 from medspacy.section_detection import Sectionizer
 from medspacy.section_detection.section import Section
 from spacy.attrs import LEMMA, NORM, ORTH, SENT_START
@@ -220,3 +224,41 @@ class SectionsOnly(Sectionizer):  # type: ignore[misc]
 
 
 Language.factory("bmefhir_sectionizer")(SectionsOnly)
+
+
+class SentenceContext(ConText):  # type: ignore[misc]
+    """medspaCy's ConText that builds modifiers only in the sentences that hold a target (``doc.ents``).
+
+    Without a component-wide ``max_scope`` a modifier's scope is its sentence, so a trigger in a sentence with no
+    finding ("Clinical question: rule out AVN?" with nothing to read) modifies nothing and, its scope overlapping
+    no other sentence's, limits no other modifier: the edges are medspaCy's own, without building and comparing
+    those modifiers (docs/report-text.md "Speed"). Other configurations go to medspaCy's own call."""
+
+    def __call__(self, doc: Doc, targets: str | None = None) -> Doc:
+        if targets or self.input_span_type != "ents" or self.max_scope or self.context_attributes_mapping:
+            return cast(Doc, super().__call__(doc, targets))
+        ents = doc.ents
+        graph = ConTextGraph(prune_on_modifier_overlap=self.prune_on_target_overlap)
+        graph.targets = ents
+        graph.modifiers = []
+        if ents:
+            starts = doc.to_array(SENT_START).tolist()
+            sentence = list(accumulate(1 if s == 1 else 0 for s in starts))  # token → sentence number
+            with_target = {sentence[i] for ent in ents for i in range(ent.start, ent.end)}
+            matcher = self._ConText__matcher
+            strings = self.nlp.vocab.strings
+            for match_id, start, end in matcher(doc):
+                if sentence[start] in with_target or sentence[end - 1] in with_target:
+                    rule = matcher.rule_map[strings[match_id]]
+                    graph.modifiers.append(ConTextModifier(rule, start, end, doc, max_scope=self.max_scope))
+            graph.update_scopes()
+            graph.apply_modifiers()
+            for target, modifier in graph.edges:
+                target._.modifiers += (modifier,)
+        else:
+            graph.edges = []
+        doc._.context_graph = graph
+        return doc
+
+
+Language.factory("bmefhir_context")(SentenceContext)

@@ -121,7 +121,9 @@ def build_pipeline(lexicon: Lexicon) -> Language:
         ]
     )
     context: ConText = nlp.add_pipe(
-        "medspacy_context", config={"rules": None, "span_attrs": None, "phrase_matcher_attr": "NORM"}
+        "bmefhir_context",
+        name="medspacy_context",
+        config={"rules": None, "span_attrs": None, "phrase_matcher_attr": "NORM"},
     )
     route_phrases(context, nlp)
     context.add(list(_context_rules(nlp, lexicon, stems=stems)))
