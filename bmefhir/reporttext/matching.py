@@ -285,9 +285,7 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
 def route_phrases(component: Any, nlp: Language, name: str = "medspacy_matcher") -> None:
     """Give a medspaCy component (TargetMatcher, ConText, Sectionizer) a phrase-routed matcher, before rules."""
     # The name-mangled attribute of the medspaCy class that defines it (a subclass such as SectionsOnly inherits it).
-    attr = next(
-        name for cls in type(component).__mro__ if hasattr(component, name := f"_{cls.__name__}__matcher")
-    )
+    attr = next(name for cls in type(component).__mro__ if hasattr(component, name := f"_{cls.__name__}__matcher"))
     old: MedspacyMatcher = getattr(component, attr)
     if old.rules:
         raise ValueError("route_phrases must be called before rules are added")

@@ -103,8 +103,11 @@ def test_windows_only_for_bounded_patterns_with_a_known_first_word() -> None:
     assert anchor_and_length([{"NORM": "low", "OP": "?"}, {"NORM": "t1"}], strings) is None  # may start later
     assert anchor_and_length([{"LOWER": "t1"}, {"NORM": "low"}], strings) is None  # another attribute: open
     by_regex = anchor_and_length([{"NORM": {"REGEX": "^t1"}}, {"NORM": "low"}], strings)  # a test on the first word
-    assert by_regex is not None and isinstance(by_regex[0], re.Pattern) and by_regex[1] == 2
-    assert by_regex[0].search("t1w") and not by_regex[0].search("low")
+    assert by_regex is not None
+    assert isinstance(by_regex[0], re.Pattern)
+    assert by_regex[1] == 2
+    assert by_regex[0].search("t1w")
+    assert not by_regex[0].search("low")
 
 
 @pytest.mark.parametrize(
