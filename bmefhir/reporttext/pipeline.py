@@ -1,10 +1,11 @@
 """One spaCy + medspaCy pipeline per language, built once from its lexicon and cached.
 
 Components, in order: a normaliser (``NORM`` = lower case, Turkish-aware for ``tr``: İ→i, I→ı), the
-medspaCy Sectionizer (which starts a sentence at each header), a rule-based sentence splitter with the
-language's punctuation (spaCy's Sentencizer would overwrite the header boundaries), a medspaCy
-TargetMatcher for findings (doc.ents), one for sites, sides and modalities (a span group, so a site may
-lie inside a finding: "股骨头坏死"), and medspaCy ConText over the findings.
+medspaCy Sectionizer (which starts a sentence at each header; ``SectionsOnly``, without its per-token
+attributes), a rule-based sentence splitter with the language's punctuation (spaCy's Sentencizer would
+overwrite the header boundaries), a medspaCy TargetMatcher for findings (doc.ents), one for sites, sides and
+modalities (a span group, so a site may lie inside a finding: "股骨头坏死"), and medspaCy ConText over the
+findings (``SentenceContext``: only in sentences that hold one).
 """
 
 from __future__ import annotations
