@@ -3,9 +3,15 @@
 No ``from __future__ import annotations`` here: spaCy reads the factories' annotations at registration.
 """
 
+from itertools import accumulate
 from typing import Any, Final, cast
 
 import numpy
+from medspacy.context import ConText
+from medspacy.context.context_graph import ConTextGraph
+from medspacy.context.context_modifier import ConTextModifier
+from medspacy.section_detection import Sectionizer
+from medspacy.section_detection.section import Section
 from spacy.attrs import LEMMA, NORM, ORTH, SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc, Span
@@ -15,6 +21,7 @@ SENTENCE_END: Final[dict[str, frozenset[str]]] = {
     "tr": frozenset({".", "!", "?", ";"}),
     "zh": frozenset({"。", "；", "！", "？", ".", ";", "!", "?"}),
 }
+LINE_BREAK: Final = "\n"  # the NORM of every white-space token with a line break in it
 _SEEN_LIMIT: Final = 100_000  # distinct words remembered per component (a bound on memory, not a cache of texts)
 _TURKISH_LOWER: Final = str.maketrans({"İ": "i", "I": "ı"})
 
@@ -47,7 +54,8 @@ def lower_for(language: str, text: str) -> str:
 
 @Language.factory("bmefhir_norm", default_config={"language": "en", "stems": []})
 def _make_norm(nlp: Language, name: str, language: str, stems: list[str]) -> Any:
-    """NORM = the language's lower case; LEMMA = the longest lexicon stem the word begins with (else NORM).
+    """NORM = the language's lower case (``LINE_BREAK`` for white space with a line break); LEMMA = the longest
+    lexicon stem the word begins with (else NORM).
 
     A stem pattern word w then matches the tokens whose LEMMA is one of the stems beginning with w (see
     ``stem_matches``): exact attribute tests instead of a regular expression per token and pattern, which
@@ -63,15 +71,22 @@ def _make_norm(nlp: Language, name: str, language: str, stems: list[str]) -> Any
         return next((word[:k] for k in range(min(len(word), longest), 0, -1) if word[:k] in known), None)
 
     def values(orth: int) -> tuple[int, int]:
-        lower = lower_for(language, strings[orth])
+        text = strings[orth]
+        if len(seen) > _SEEN_LIMIT:
+            seen.clear()
+        if text.isspace():
+            # White space with a line break is one word, LINE_BREAK: a header on a line of its own is then an exact
+            # phrase ("klinik bilgi" + LINE_BREAK) for the PhraseMatcher (matching.py).
+            space = strings.add(LINE_BREAK if "\n" in text else text)
+            seen[orth] = (space, space)
+            return space, space
+        lower = lower_for(language, text)
         stem = longest_stem(lower) if known else None
         # "kırığı" is "kırık" + "-ı": a known stem in its dictionary form, when longer, is the word's stem.
         # Short stems are left alone: "yoğun" (dense) is not "yok" + "-un".
         hard = turkish_hardened(lower) if known and language == "tr" else None
         if hard and len(hard) >= 5 and hard in known and (stem is None or len(hard) > len(stem)):
             stem = hard
-        if len(seen) > _SEEN_LIMIT:
-            seen.clear()
         seen[orth] = found = (strings.add(lower), strings.add(stem or lower))
         return found
 
@@ -169,3 +184,81 @@ def _make_merge_spread(nlp: Language, name: str, phrases: str, group: str) -> An
         return doc
 
     return merge
+
+
+class SectionsOnly(Sectionizer):  # type: ignore[misc]
+    """medspaCy's Sectionizer that sets ``doc._.sections`` (and the header sentence starts) but not
+    ``token._.section`` on every token: the reader reads ``doc._.sections`` alone, and the per-token extension
+    writes were a third of the Sectionizer's time (docs/report-text.md "Speed"). Configurations this does not
+    cover (parent sections, start/end-line rules, scoped sections, span attributes) go to medspaCy's own call."""
+
+    def __call__(self, doc: Doc) -> Doc:
+        if (
+            self._parent_sections
+            or self.require_start_line
+            or self.require_end_line
+            or self.max_section_length is not None
+            or self.assertion_attributes_mapping
+        ):
+            return cast(Doc, super().__call__(doc))
+        matcher = self._Sectionizer__matcher
+        matches = matcher(doc)
+        sections: list[Section] = []
+        if not matches:
+            sections.append(Section(None, 0, 0, 0, len(doc)))
+        elif matches[0][1] != 0:
+            sections.append(Section(None, 0, 0, 0, matches[0][1]))
+        strings = self.nlp.vocab.strings
+        for i, (match_id, start, end) in enumerate(matches):
+            rule = matcher.rule_map[strings[match_id]]
+            if rule.max_scope is not None:
+                return cast(Doc, super().__call__(doc))
+            if self._apply_sentence_boundary:
+                doc[start].sent_start = True  # the header starts a sentence, and so does the text after it
+                if end < len(doc):
+                    doc[end].sent_start = True
+            body_end = matches[i + 1][1] if i + 1 < len(matches) else len(doc)
+            sections.append(Section(rule.category, start, end, end, body_end, None, rule))
+        doc._.sections = sections
+        return doc
+
+
+Language.factory("bmefhir_sectionizer")(SectionsOnly)
+
+
+class SentenceContext(ConText):  # type: ignore[misc]
+    """medspaCy's ConText that builds modifiers only in the sentences that hold a target (``doc.ents``).
+
+    Without a component-wide ``max_scope`` a modifier's scope is its sentence, so a trigger in a sentence with no
+    finding ("Clinical question: rule out AVN?" with nothing to read) modifies nothing and, its scope overlapping
+    no other sentence's, limits no other modifier: the edges are medspaCy's own, without building and comparing
+    those modifiers (docs/report-text.md "Speed"). Other configurations go to medspaCy's own call."""
+
+    def __call__(self, doc: Doc, targets: str | None = None) -> Doc:
+        if targets or self.input_span_type != "ents" or self.max_scope or self.context_attributes_mapping:
+            return cast(Doc, super().__call__(doc, targets))
+        ents = doc.ents
+        graph = ConTextGraph(prune_on_modifier_overlap=self.prune_on_target_overlap)
+        graph.targets = ents
+        graph.modifiers = []
+        if ents:
+            starts = doc.to_array(SENT_START).tolist()
+            sentence = list(accumulate(1 if s == 1 else 0 for s in starts))  # token → sentence number
+            with_target = {sentence[i] for ent in ents for i in range(ent.start, ent.end)}
+            matcher = self._ConText__matcher
+            strings = self.nlp.vocab.strings
+            for match_id, start, end in matcher(doc):
+                if sentence[start] in with_target or sentence[end - 1] in with_target:
+                    rule = matcher.rule_map[strings[match_id]]
+                    graph.modifiers.append(ConTextModifier(rule, start, end, doc, max_scope=self.max_scope))
+            graph.update_scopes()
+            graph.apply_modifiers()
+            for target, modifier in graph.edges:
+                target._.modifiers += (modifier,)
+        else:
+            graph.edges = []
+        doc._.context_graph = graph
+        return doc
+
+
+Language.factory("bmefhir_context")(SentenceContext)

@@ -71,6 +71,8 @@ def detect_latin(text: str) -> Language | None:
 
 def runs(text: str, hint: Language | None) -> list[Run]:
     """Split the text into runs of one language each; offsets are into ``text``."""
+    if hint in ("en", "tr") and not _HAN.search(text):
+        return [Run(0, len(text), hint)]  # what the pieces below come to for Latin text with a Latin hint
     pieces: list[tuple[int, int]] = []
     for m in _PIECE.finditer(text):
         a, b = m.start(), m.end()

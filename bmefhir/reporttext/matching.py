@@ -11,7 +11,6 @@ trie instead. Rules, ids, labels and pruning stay medspaCy's, so its components 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -24,10 +23,10 @@ from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc
 
 PHRASE_ATTRS: Final = ("NORM", "LEMMA")
-_REGEX_CACHE_LIMIT: Final = 50_000  # distinct words remembered per regular expression
-# What every match of a pattern needs some token of the doc to have: one of a set of NORM hashes, or a NORM
-# passing a test (a regular expression).
-Requirement = frozenset[int] | Callable[[int], bool]
+_REGEX_CACHE_LIMIT: Final = 50_000  # distinct words whose regular-expression results are remembered per matcher
+# What every match of a pattern needs some token of the doc to have: one of a set of NORM hashes, or a NORM that a
+# regular expression finds something in (re.search, as the Matcher's REGEX).
+Requirement = frozenset[int] | re.Pattern[str]
 
 
 def _required(token: dict[str, Any]) -> bool:
@@ -54,7 +53,7 @@ def requirements(pattern: list[dict[str, Any]], strings: Any) -> list[Requiremen
         elif isinstance(value, dict) and list(value) == ["IN"] and all(isinstance(v, str) for v in value["IN"]):
             out.append(frozenset(strings.add(v) for v in value["IN"]))
         elif isinstance(value, dict) and list(value) == ["REGEX"] and isinstance(value["REGEX"], str):
-            out.append(_regex_test(re.compile(value["REGEX"]), strings))
+            out.append(re.compile(value["REGEX"]))
     return out
 
 
@@ -69,17 +68,14 @@ def _repeats(op: Any) -> int | None:
     return None  # "*", "+"
 
 
-def anchor_and_length(pattern: list[dict[str, Any]], strings: Any) -> tuple[frozenset[int], int] | None:
-    """The NORM hashes a match's first token has and the most tokens a match spans; None when either is open."""
+def anchor_and_length(pattern: list[dict[str, Any]], strings: Any) -> tuple[Requirement, int] | None:
+    """The test a match's first token passes (NORM hashes, or a regular expression on NORM) and the most tokens a
+    match spans; None when either is open."""
     first = pattern[0]
     if first.get("OP") not in (None, "1") or set(first) - {"OP"} != {"NORM"}:
         return None
-    value = first["NORM"]
-    if isinstance(value, str):
-        anchor = frozenset({strings.add(value)})
-    elif isinstance(value, dict) and list(value) == ["IN"] and all(isinstance(v, str) for v in value["IN"]):
-        anchor = frozenset(strings.add(v) for v in value["IN"])
-    else:
+    tests = requirements([first], strings)
+    if not tests:
         return None
     length = 0
     for token in pattern:
@@ -87,55 +83,21 @@ def anchor_and_length(pattern: list[dict[str, Any]], strings: Any) -> tuple[froz
         if n is None:
             return None
         length += n
-    return anchor, length
+    return tests[0], length
+
+
+# A test of the matcher's own: a set of NORM hashes, or the index of a regular expression in its list.
+_Test = frozenset[int] | int
 
 
 @dataclass(frozen=True, slots=True)
 class _TokenPattern:
-    """One token pattern in a Matcher of its own, with what a doc must have for it to match."""
+    """A token pattern with what a doc must have for it to match: in a Matcher of its own when it cannot be windowed
+    (run on the whole doc), else in the matcher's windowed Matcher ``group``."""
 
-    matcher: Matcher
-    needs: list[Requirement]
-    # When the first token is known and a match is bounded: the Matcher runs only on the windows after such tokens.
-    anchor: frozenset[int] | None = None
-    length: int = 0
-
-    def matches(self, doc: Doc, norms: set[int], positions: dict[int, list[int]]) -> list[tuple[int, int, int]]:
-        if not all(_present(need, norms) for need in self.needs):
-            return []
-        if self.anchor is None:
-            return list(self.matcher(doc))
-        windows: list[list[int]] = []
-        for start in sorted(i for n in self.anchor & norms for i in positions[n]):
-            end = min(len(doc), start + self.length)
-            if windows and start <= windows[-1][1]:
-                windows[-1][1] = max(windows[-1][1], end)
-            else:
-                windows.append([start, end])
-        out: list[tuple[int, int, int]] = []
-        for start, end in windows:
-            out += [(key, start + a, start + b) for key, a, b in self.matcher(doc[start:end])]
-        return out
-
-
-def _present(need: Requirement, norms: set[int]) -> bool:
-    if isinstance(need, frozenset):
-        return not need.isdisjoint(norms)
-    return any(need(n) for n in norms)
-
-
-def _regex_test(regex: re.Pattern[str], strings: Any) -> Requirement:
-    seen: dict[int, bool] = {}
-
-    def test(norm: int) -> bool:
-        found = seen.get(norm)
-        if found is None:
-            if len(seen) > _REGEX_CACHE_LIMIT:
-                seen.clear()
-            found = seen[norm] = regex.search(strings[norm]) is not None  # the Matcher's REGEX is re.search
-        return found
-
-    return test
+    needs: list[_Test]
+    matcher: Matcher | None = None
+    group: int = 0
 
 
 def exact_values(pattern: list[dict[str, Any]]) -> tuple[str, list[str]] | None:
@@ -151,18 +113,32 @@ def exact_values(pattern: list[dict[str, Any]]) -> tuple[str, list[str]] | None:
 
 
 class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
-    """A ``MedspacyMatcher`` that matches exact single-attribute patterns with a PhraseMatcher per attribute."""
+    """A ``MedspacyMatcher`` that matches exact single-attribute patterns with a PhraseMatcher per attribute.
+
+    The remaining token patterns run only on docs that have a word for each of their required NORM tests (the
+    Matcher evaluates IN/REGEX tests in Python at every token, for every pattern). A bounded pattern whose first
+    token is a NORM test sits in one shared Matcher, run once on each stretch of the doc where such a pattern
+    starts: every match of such a pattern lies within its first token and the bound after it, and a Matcher run
+    on a stretch finds only real matches, so the matches are the whole-doc Matcher's (test_matching.py).
+    """
 
     def __init__(self, nlp: Language, name: str, phrase_matcher_attr: str, prune: bool) -> None:
         super().__init__(nlp, name=name, phrase_matcher_attr=phrase_matcher_attr, prune=prune)
         self._vocab = nlp.vocab
         self._phrases = {attr: PhraseMatcher(nlp.vocab, attr=attr) for attr in PHRASE_ATTRS}
         self._order: dict[int, int] = {}  # match id → the rule's place, to break ties as the Matcher did
-        # Each remaining token pattern in a Matcher of its own, run only on docs that have a word for each of its
-        # required NORM tests: the Matcher evaluates IN/REGEX tests in Python at every token, for every pattern.
         self._token_patterns: list[_TokenPattern] = []
-        self._unanchored: list[_TokenPattern] = []
-        self._by_anchor: dict[int, list[_TokenPattern]] = {}  # NORM hash → the patterns whose first token it is
+        # The windowed patterns, one Matcher for each first-token test (run on the windows where that test passes),
+        # with that test and the longest match of its patterns.
+        self._windowed: list[Matcher] = []
+        self._groups: dict[_Test, int] = {}
+        self._group_anchor: list[tuple[_Test, int]] = []
+        self._unwindowed: list[int] = []  # indexes into _token_patterns: tried on every doc
+        self._by_anchor: dict[int, list[int]] = {}  # NORM hash → the windowed patterns whose first word it is
+        self._by_anchor_regex: dict[int, list[int]] = {}  # regular expression → the patterns it is the first test of
+        self._anchor_norms: set[int] = set()
+        self._regexes: list[re.Pattern[str]] = []
+        self._regex_hits: dict[int, frozenset[int]] = {}  # NORM hash → the regular expressions that find in it
 
     def add(self, rules: Any) -> None:
         rest: list[BaseRule] = []
@@ -176,21 +152,43 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
             self._add_phrase(rule, *exact)
         self._add_rest(rest)
 
+    def _test(self, requirement: Requirement) -> _Test:
+        if isinstance(requirement, frozenset):
+            return requirement
+        if requirement not in self._regexes:
+            self._regexes.append(requirement)
+            self._regex_hits.clear()
+        return self._regexes.index(requirement)
+
     def _add_rest(self, rules: list[BaseRule]) -> None:
         super().add([r for r in rules if not isinstance(r.pattern, list)])
+        strings = self._vocab.strings
         for rule in rules:
             if isinstance(rule.pattern, list):
                 rule_id = self._register(rule)
-                matcher = Matcher(self._vocab)
-                matcher.add(rule_id, [rule.pattern], on_match=rule.on_match)
-                strings = self._vocab.strings
+                needs = [self._test(r) for r in requirements(rule.pattern, strings)]
                 windowed = anchor_and_length(rule.pattern, strings) if rule.on_match is None else None
-                pattern = _TokenPattern(matcher, requirements(rule.pattern, strings), *(windowed or (None, 0)))
-                self._token_patterns.append(pattern)
-                if pattern.anchor is None:
-                    self._unanchored.append(pattern)
-                for n in pattern.anchor or ():
-                    self._by_anchor.setdefault(n, []).append(pattern)
+                index = len(self._token_patterns)
+                if windowed is None:
+                    matcher = Matcher(self._vocab)
+                    matcher.add(rule_id, [rule.pattern], on_match=rule.on_match)
+                    self._token_patterns.append(_TokenPattern(needs, matcher))
+                    self._unwindowed.append(index)
+                    continue
+                anchor = self._test(windowed[0])
+                group = self._groups.setdefault(anchor, len(self._groups))
+                if group == len(self._windowed):
+                    self._windowed.append(Matcher(self._vocab))
+                    self._group_anchor.append((anchor, 0))
+                self._group_anchor[group] = (anchor, max(self._group_anchor[group][1], windowed[1]))
+                self._windowed[group].add(rule_id, [rule.pattern])
+                self._token_patterns.append(_TokenPattern(needs, None, group))
+                if isinstance(anchor, int):
+                    self._by_anchor_regex.setdefault(anchor, []).append(index)
+                else:
+                    for n in anchor:
+                        self._by_anchor.setdefault(n, []).append(index)
+                    self._anchor_norms |= anchor
             self._order[self._vocab.strings[rule._rule_id]] = int(rule._rule_id.rsplit("_", 1)[1])
 
     def _register(self, rule: BaseRule) -> str:
@@ -212,18 +210,69 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
         self._phrases[attr].add(rule_id, [doc], on_match=rule.on_match)
         self._order[self._vocab.strings[rule_id]] = int(rule_id.rsplit("_", 1)[1])
 
+    def _hits(self, norm: int) -> frozenset[int]:
+        """The regular expressions that find something in the word (worked out once per distinct word)."""
+        found = self._regex_hits.get(norm)
+        if found is None:
+            if len(self._regex_hits) > _REGEX_CACHE_LIMIT:
+                self._regex_hits.clear()
+            text = self._vocab.strings[norm]
+            found = frozenset(i for i, regex in enumerate(self._regexes) if regex.search(text))
+            self._regex_hits[norm] = found
+        return found
+
+    def _token_matches(self, doc: Doc) -> list[tuple[int, int, int]]:
+        values = doc.to_array(NORM).tolist()
+        norms = set(values)
+        hits = {n: self._hits(n) for n in norms} if self._regexes else {}
+        found_regexes: frozenset[int] = frozenset().union(*hits.values())
+
+        def passes(test: _Test) -> bool:
+            return test in found_regexes if isinstance(test, int) else not test.isdisjoint(norms)
+
+        # Only the patterns whose first word is in the doc (and those that cannot be windowed) are looked at.
+        candidates = set(self._unwindowed)
+        for n in norms & self._anchor_norms:
+            candidates.update(self._by_anchor[n])
+        for r in found_regexes:
+            candidates.update(self._by_anchor_regex.get(r, ()))
+        out: list[tuple[int, int, int]] = []
+        groups: set[int] = set()  # the windowed Matchers with a pattern that may match
+        for index in candidates:
+            pattern = self._token_patterns[index]
+            if not all(passes(need) for need in pattern.needs):
+                continue
+            if pattern.matcher is not None:
+                out += pattern.matcher(doc)
+            else:
+                groups.add(pattern.group)
+        if not groups:
+            return out
+        firsts: dict[int, frozenset[int]] = {}  # group → the NORMs of the doc its first token accepts
+        for group in groups:
+            anchor, _ = self._group_anchor[group]
+            firsts[group] = frozenset(n for n, h in hits.items() if anchor in h) if isinstance(anchor, int) else anchor
+        wanted = frozenset().union(*firsts.values())
+        positions: dict[int, list[int]] = {}
+        for i, v in enumerate(values):
+            if v in wanted:
+                positions.setdefault(v, []).append(i)
+        for group, first in firsts.items():
+            length = self._group_anchor[group][1]
+            windows: list[list[int]] = []
+            for start in sorted(i for n in first.intersection(positions) for i in positions[n]):
+                end = min(len(values), start + length)
+                if windows and start <= windows[-1][1]:
+                    windows[-1][1] = max(windows[-1][1], end)
+                else:
+                    windows.append([start, end])
+            matcher = self._windowed[group]
+            for start, end in windows:
+                out += [(key, start + a, start + b) for key, a, b in matcher(doc[start:end])]
+        return out
+
     def __call__(self, doc: Doc) -> list[tuple[int, int, int]]:
-        matches: list[tuple[int, int, int]] = []
-        if self._token_patterns:
-            values = doc.to_array(NORM).tolist()
-            positions: dict[int, list[int]] = {}
-            for i, n in enumerate(values):
-                positions.setdefault(n, []).append(i)
-            norms = set(positions)
-            by_anchor = self._by_anchor
-            candidates = {id(p): p for n in norms for p in by_anchor.get(n, ())}
-            for pattern in (*self._unanchored, *candidates.values()):
-                matches += pattern.matches(doc, norms, positions)
+        matches: list[tuple[int, int, int]] = self._token_matches(doc) if self._token_patterns else []
         for phrases in self._phrases.values():
             if len(phrases):
                 matches += phrases(doc)
@@ -235,7 +284,8 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
 
 def route_phrases(component: Any, nlp: Language, name: str = "medspacy_matcher") -> None:
     """Give a medspaCy component (TargetMatcher, ConText, Sectionizer) a phrase-routed matcher, before rules."""
-    attr = f"_{type(component).__name__}__matcher"
+    # The name-mangled attribute of the medspaCy class that defines it (a subclass such as SectionsOnly inherits it).
+    attr = next(name for cls in type(component).__mro__ if hasattr(component, name := f"_{cls.__name__}__matcher"))
     old: MedspacyMatcher = getattr(component, attr)
     if old.rules:
         raise ValueError("route_phrases must be called before rules are added")

@@ -1,10 +1,11 @@
 """One spaCy + medspaCy pipeline per language, built once from its lexicon and cached.
 
 Components, in order: a normaliser (``NORM`` = lower case, Turkish-aware for ``tr``: İ→i, I→ı), the
-medspaCy Sectionizer (which starts a sentence at each header), a rule-based sentence splitter with the
-language's punctuation (spaCy's Sentencizer would overwrite the header boundaries), a medspaCy
-TargetMatcher for findings (doc.ents), one for sites, sides and modalities (a span group, so a site may
-lie inside a finding: "股骨头坏死"), and medspaCy ConText over the findings.
+medspaCy Sectionizer (which starts a sentence at each header; ``SectionsOnly``, without its per-token
+attributes), a rule-based sentence splitter with the language's punctuation (spaCy's Sentencizer would
+overwrite the header boundaries), a medspaCy TargetMatcher for findings (doc.ents), one for sites, sides and
+modalities (a span group, so a site may lie inside a finding: "股骨头坏死"), and medspaCy ConText over the
+findings (``SentenceContext``: only in sentences that hold one).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from medspacy.target_matcher import TargetMatcher, TargetRule
 from spacy.language import Language
 
 from bmefhir.reporttext import components  # noqa: F401  (registers the spaCy factories)
-from bmefhir.reporttext.components import lower_for, stem_matches
+from bmefhir.reporttext.components import LINE_BREAK, lower_for, stem_matches
 from bmefhir.reporttext.lexicon import Lexicon, Terms, load_lexicon
 from bmefhir.reporttext.matching import route_phrases
 
@@ -68,7 +69,7 @@ def build_pipeline(lexicon: Lexicon) -> Language:
         return _patterns(nlp, words, lang, stems)
 
     sectionizer: Sectionizer = nlp.add_pipe(
-        "medspacy_sectionizer",
+        "bmefhir_sectionizer",
         config={"rules": None, "phrase_matcher_attr": "NORM", "apply_sentence_boundary": True, "span_attrs": None},
     )
     route_phrases(sectionizer, nlp)
@@ -121,7 +122,9 @@ def build_pipeline(lexicon: Lexicon) -> Language:
         ]
     )
     context: ConText = nlp.add_pipe(
-        "medspacy_context", config={"rules": None, "span_attrs": None, "phrase_matcher_attr": "NORM"}
+        "bmefhir_context",
+        name="medspacy_context",
+        config={"rules": None, "span_attrs": None, "phrase_matcher_attr": "NORM"},
     )
     route_phrases(context, nlp)
     context.add(list(_context_rules(nlp, lexicon, stems=stems)))
@@ -130,14 +133,14 @@ def build_pipeline(lexicon: Lexicon) -> Language:
 
 def _line_headers(nlp: Language, lexicon: Lexicon) -> Iterator[SectionRule]:
     """A header written on a line of its own without its colon ("Klinik bilgi\\n", "FINDINGS\\n", an HTML <h2> made
-    text): the header words followed by the line break."""
+    text): the header words followed by white space with a line break (its NORM is LINE_BREAK), an exact phrase."""
     for e in lexicon.sections:
         for term in e.words.terms:
             bare = term.rstrip(":：").strip()
             if bare == term or not bare:
                 continue
             words = [{"NORM": lower_for(lexicon.language, t.text)} for t in nlp.make_doc(bare) if not t.is_space]
-            yield SectionRule(bare, e.section, pattern=[*words, {"IS_SPACE": True, "TEXT": {"REGEX": "\\n"}}])
+            yield SectionRule(bare, e.section, pattern=[*words, {"NORM": LINE_BREAK}])
 
 
 def _stem_words(lexicon: Lexicon) -> list[str]:

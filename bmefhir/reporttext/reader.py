@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Final
 
-from spacy.attrs import IS_SPACE, NORM, ORTH
+import numpy
+from spacy.attrs import IDX, IS_SPACE, LENGTH, NORM, ORTH, SENT_START
 from spacy.strings import StringStore
 from spacy.tokens import Doc, Span
 
@@ -89,6 +90,8 @@ class _Sentence:
     clause_of: dict[int, int] = field(default_factory=dict)  # token index → clause number
     words: dict[int, str] = field(default_factory=dict)  # token index → NORM ("" for white space)
     offset: int = 0  # where the sentence's doc (its language run) starts in the text
+    end: int = 0  # the token after the sentence's last, in its doc
+    groups: dict[int, int] | None = None  # clause → the clause whose finding its sites belong to (_clause_groups)
 
 
 def read_report(text: str, language: str | None = None) -> Reading:
@@ -134,42 +137,44 @@ def _sentences(text: str, hint: Language | None) -> tuple[list[_Sentence], bool]
 
 def _read_doc(doc: Doc, language: Language, offset: int, section: str, out: list[_Sentence]) -> str:
     by_sentence: dict[int, _Sentence] = {}
-    # Per token, as lists: the Python attribute access per token (token._.section_category, token.text) was a
-    # large part of the reader's time.
-    sent_of = [-1] * len(doc)
-    category_at: list[str | None] = [None] * len(doc)
+    # Per token, as arrays: the Python attribute access per token (token._.section_category, token.text, doc.sents'
+    # spans) was a large part of the reader's time.
+    n = len(doc)
+    sent_of = [-1] * n
+    category_at: list[str | None] = [None] * n
     for found in doc._.sections:  # later sections win, as in medspaCy's token._.section
         a, b = found.section_span
         category_at[a:b] = [found.category] * (b - a)
-    orths = doc.to_array(ORTH).tolist() if len(doc) else []
-    norms = doc.to_array(NORM).tolist() if len(doc) else []
-    spaces = doc.to_array(IS_SPACE).tolist() if len(doc) else []
-    strings = doc.vocab.strings
-    for sent in doc.sents:
-        a, b = sent.start, sent.end
+    arrays = doc.to_array([SENT_START, IDX, LENGTH, IS_SPACE]) if n else numpy.zeros((0, 4), dtype="uint64")
+    is_start = arrays[:, 0] == 1
+    is_start[:1] = True
+    starts = numpy.flatnonzero(is_start).tolist()
+    idx, length = arrays[:, 1].tolist(), arrays[:, 2].tolist()
+    words_before = [0, *numpy.cumsum(arrays[:, 3] == 0).tolist()]  # token → non-space tokens before it
+    for a, b in zip(starts, [*starts[1:], n], strict=True):
         section = category_at[a] or section
-        if not sent.text.strip():
-            continue
-        s = _Sentence(language, section, offset + sent.start_char, offset + sent.end_char, [], [], offset=offset)
-        clauses = accumulate((orths[i] in _CLAUSE_HASHES for i in range(a, b - 1)), initial=0)
-        s.clause_of = dict(zip(range(a, b), clauses, strict=True))
-        s.words = {i: "" if spaces[i] else strings[norms[i]] for i in range(a, b)}
+        if words_before[b] == words_before[a]:
+            continue  # white space only
+        start_char, end_char = idx[a], idx[b - 1] + length[b - 1]
+        s = _Sentence(language, section, offset + start_char, offset + end_char, [], [], offset=offset, end=b)
         by_sentence[a] = s
         sent_of[a:b] = [a] * (b - a)
         out.append(s)
-    finding_tokens = {i for ent in doc.ents for i in range(ent.start, ent.end)}
-    site_spans = [span for span in doc.spans.get(SITE_GROUP, []) if span.label_.startswith("SITE:")]
-    for span in doc.spans.get(SITE_GROUP, []):
-        holder = by_sentence.get(sent_of[span.start])
+    ents = doc.ents  # doc.ents and span groups build their Span objects at every access: once
+    finding_tokens = {i for ent in ents for i in range(ent.start, ent.end)}
+    places = [
+        (span.label_, span.start, span.end, span.start_char, span.end_char) for span in doc.spans.get(SITE_GROUP, [])
+    ]
+    site_starts = [start for label, start, _, _, _ in places if label.startswith("SITE:")]
+    for label, start, end, start_char, end_char in places:
+        holder = by_sentence.get(sent_of[start])
         # A side word inside a finding term ("both sides of the joint", "双线征") is not a side.
-        inside = span.label_.startswith("SIDE:") and any(i in finding_tokens for i in range(span.start, span.end))
-        inside = inside and not any(0 <= site.start - span.end <= 3 for site in site_spans)
+        inside = label.startswith("SIDE:") and any(i in finding_tokens for i in range(start, end))
+        inside = inside and not any(0 <= site - end <= 3 for site in site_starts)
         if holder is not None and not inside:
-            kind, _, value = span.label_.partition(":")
-            holder.places.append(
-                PlaceSpan(kind, value, span.start, span.end, offset + span.start_char, offset + span.end_char)
-            )
-    for ent in doc.ents:
+            kind, _, value = label.partition(":")
+            holder.places.append(PlaceSpan(kind, value, start, end, offset + start_char, offset + end_char))
+    for ent in ents:
         holder = by_sentence.get(sent_of[ent.start])
         if holder is None or holder.section in NOT_READ_SECTIONS or ent.label_ == NOT_A_FINDING:
             continue
@@ -185,6 +190,19 @@ def _read_doc(doc: Doc, language: Language, offset: int, section: str, out: list
         holder.categories[id(ent)] = {m.category.upper() for m in modifiers}
         if language == "tr" and _turkish_negative_verb(ent[-1].norm_, ent[-1].lemma_):
             holder.categories[id(ent)].add("NEGATED_EXISTENCE")  # "kontrastlanmayan lezyon": a non-enhancing lesion
+    # Clauses and words are read only for sentences with a finding: siting is all that uses them.
+    with_findings = [(a, s) for a, s in by_sentence.items() if s.findings]
+    if not with_findings:
+        return section
+    strings = doc.vocab.strings
+    orths: list[int] = doc.to_array(ORTH).tolist()
+    norms: list[int] = doc.to_array(NORM).tolist()
+    spaces: list[int] = doc.to_array(IS_SPACE).tolist()
+    for a, s in with_findings:
+        b = s.end
+        clauses = accumulate((orths[i] in _CLAUSE_HASHES for i in range(a, b - 1)), initial=0)
+        s.clause_of = dict(zip(range(a, b), clauses, strict=True))
+        s.words = {i: "" if spaces[i] else strings[norms[i]] for i in range(a, b)}
     return section
 
 
@@ -345,8 +363,10 @@ def _sites_for(
     A clause naming sites but no finding continues the clause before it ("edema of the talus, navicular and
     cuboid"), so a list of sites separated by commas stays with its finding.
     """
-    finding_clauses = {s.clause_of[e.start] for e, _, _ in s.findings}
-    effective = _clause_groups(s, sites, free, finding_clauses)
+    if s.groups is None:  # the same for every finding of the sentence
+        finding_clauses = {s.clause_of[e.start] for e, _, _ in s.findings}
+        s.groups = _clause_groups(s, sites, free, finding_clauses)
+    effective = s.groups
     by_clause: dict[int, list[SitedPlace]] = {}
     for p in sites:
         if STRUCTURES.get(p.structure) is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -100,7 +101,13 @@ def test_windows_only_for_bounded_patterns_with_a_known_first_word() -> None:
     assert anchored[1] == 7
     assert anchor_and_length([{"NORM": "low"}, {"OP": "*"}, {"NORM": "t1"}], strings) is None  # unbounded
     assert anchor_and_length([{"NORM": "low", "OP": "?"}, {"NORM": "t1"}], strings) is None  # may start later
-    assert anchor_and_length([{"NORM": {"REGEX": "^t1"}}, {"NORM": "low"}], strings) is None  # open first word
+    assert anchor_and_length([{"LOWER": "t1"}, {"NORM": "low"}], strings) is None  # another attribute: open
+    by_regex = anchor_and_length([{"NORM": {"REGEX": "^t1"}}, {"NORM": "low"}], strings)  # a test on the first word
+    assert by_regex is not None
+    assert isinstance(by_regex[0], re.Pattern)
+    assert by_regex[1] == 2
+    assert by_regex[0].search("t1w")
+    assert not by_regex[0].search("low")
 
 
 @pytest.mark.parametrize(

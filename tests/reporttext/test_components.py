@@ -1,0 +1,71 @@
+"""The reader's lighter medspaCy components give what medspaCy's own calls give (docs/report-text.md "Speed")."""
+
+from __future__ import annotations
+
+import pytest
+from medspacy.context import ConText
+from medspacy.section_detection import Sectionizer
+from spacy.attrs import SENT_START
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from bmefhir.reporttext.components import SectionsOnly, SentenceContext
+from bmefhir.reporttext.pipeline import pipeline
+from bmefhir.testing.report_corpus import load_corpus
+
+
+def _until(nlp: Language, text: str, component: str) -> Doc:
+    """The text through the pipeline up to (not including) the named component."""
+    doc = nlp.make_doc(text)
+    for name, proc in nlp.pipeline:
+        if name == component:
+            return doc
+        doc = proc(doc)
+    raise AssertionError(component)
+
+
+def _texts(language: str) -> list[str]:
+    texts = [p.text for p in load_corpus() if p.language == language]
+    # A whole report: title, header lines without colons, a clinical question with cues and no finding.
+    texts.append(
+        {
+            "en": "MRI RIGHT HIP\nClinical information\nRule out AVN?\nFindings\nNo fracture. Femoral head edema.",
+            "tr": "Sağ kalça MRG\nKlinik bilgi\nAVN?\nBulgular\nKırık izlenmedi. Femur başında ödem.",
+            "zh": "右侧髋关节MRI\n临床资料\n排除股骨头坏死。\n影像所见\n未见骨折。右侧股骨头骨髓水肿。",
+        }[language]
+    )
+    return texts
+
+
+@pytest.mark.parametrize("language", ["en", "tr", "zh"])
+def test_sections_as_medspacy_sets_them(language: str) -> None:
+    nlp = pipeline(language)
+    ours = nlp.get_pipe("bmefhir_sectionizer")
+    assert isinstance(ours, SectionsOnly)
+    headers = 0
+    for text in _texts(language):
+        doc = _until(nlp, text, "bmefhir_sectionizer")
+        mine, theirs = ours(doc.copy()), Sectionizer.__call__(ours, doc.copy())
+        got = [(s.category, s.title_span, s.body_span) for s in mine._.sections]
+        assert got == [(s.category, s.title_span, s.body_span) for s in theirs._.sections], text[:60]
+        assert mine.to_array(SENT_START).tolist() == theirs.to_array(SENT_START).tolist()
+        headers += sum(s.category is not None for s in mine._.sections)
+    assert headers > 5  # the texts have headers to find
+
+
+@pytest.mark.parametrize("language", ["en", "tr", "zh"])
+def test_context_edges_as_medspacy_draws_them(language: str) -> None:
+    nlp = pipeline(language)
+    ours = nlp.get_pipe("medspacy_context")
+    assert isinstance(ours, SentenceContext)
+    edges = 0
+    for text in _texts(language):
+        doc = _until(nlp, text, "medspacy_context")
+        mine, theirs = ours(doc.copy()), ConText.__call__(ours, doc.copy())
+
+        def modifiers(d: Doc) -> list[list[tuple[object, ...]]]:
+            return [[(m.modifier_span, m.category, m.scope_span) for m in ent._.modifiers] for ent in d.ents]
+
+        assert modifiers(mine) == modifiers(theirs), text[:60]
+        edges += sum(len(m) for m in modifiers(mine))
+    assert edges > 20  # the texts have negations, hedges and history to find
