@@ -140,8 +140,14 @@ def _errors(exc: ValidationError, resource_type: str, prefix: tuple[int | str, .
     )
 
 
-def _element_errors(resource_type: str, name: str, element: _Element, value: object, memo: dict[str, _Found]) -> _Found:
-    key = f"{resource_type}.{name}\0{json.dumps(value, separators=(',', ':'), ensure_ascii=False)}"
+def _element_errors(
+    resource_type: str, name: str, element: _Element, value: object, memo: dict[str, _Found]
+) -> _Found | None:
+    """The element's errors, from the memo or validated now; None when its value cannot be a key."""
+    try:
+        key = f"{resource_type}.{name}\0{json.dumps(value, separators=(',', ':'), ensure_ascii=False)}"
+    except (TypeError, ValueError, RecursionError):  # not JSON data, or nested too deep: validated in place
+        return None
     found = memo.get(key)
     if found is None:
         items = value if element.repeats else [value]
@@ -198,11 +204,12 @@ def _split(resource: JSON, resource_type: str, memo: dict[str, _Found]) -> tuple
             if element.repeats
             else isinstance(value, dict)
         )
-        if not shaped:
+        errors = _element_errors(resource_type, name, element, value, memo) if shaped and element else None
+        if errors is None:
             rest[name] = value
             continue
+        found.extend(errors)
         assert element is not None
-        found.extend(_element_errors(resource_type, name, element, value, memo))
         if element.stand_in is not None:
             rest[name] = element.stand_in
     return rest, found

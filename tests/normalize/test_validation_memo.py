@@ -108,6 +108,7 @@ def test_a_memo_hit_names_each_resource_and_element():
         ("category", {"coding": [{"system": CAT, "code": "laboratory"}]}),  # a repeating element sent once
         ("category", [None]),  # a null in a list of complex values
         ("valueQuantity", {"value": "twelve"}),  # a choice element: kept in place for the "only one of" check
+        ("subject", {"reference": b"Patient/p1", "type": {"x"}}),  # not JSON data (no memo key): in place
     ],
 )
 def test_wrongly_shaped_elements_are_reported_as_whole_validation_reports_them(element: str, value: object):
