@@ -4,14 +4,16 @@ Three measurements, each in one run, interleaved and repeated (min / median / ma
 
 1. Parsers for the relevant resources, on the same resources (HL7 R4 examples of the types
    bmefhir reads, and the resources of synthetic patients): fhir.resources R4B validation (the
-   current parser), fhirpy-types-r4b (when installed), slim pydantic models of the elements the
-   readers use, and fhir.resources ``model_construct`` (no validation). Per resource µs, the
+   current parser), the same with the element memo of ``bmefhir.normalize.parse.validate`` (each
+   distinct complex element validated once per round, as once per record), fhirpy-types-r4b (when
+   installed), slim pydantic models of the elements the readers use, and fhir.resources
+   ``model_construct`` (no validation). Per resource µs, the
    ratio to fhir.resources, and how many of a set of malformed resources each one reports
    (a parser that does not report bad elements cannot replace validation).
-2. Record building with relevance before validation against validating every resource
-   (``build_record(..., skip_irrelevant=False)``), at 10 / 100 / 1,000 / 5,000 resources per
-   patient with realistic padding; the per-resource cost is the slope of a least-squares line
-   over the sizes (the intercept is the fixed per-patient cost).
+2. Record building with relevance before validation (and the element memo) against validating
+   every resource whole with fhir.resources (``build_record(..., skip_irrelevant=False)``), at
+   10 / 100 / 1,000 / 5,000 resources per patient with realistic padding; the per-resource cost is
+   the slope of a least-squares line over the sizes (the intercept is the fixed per-patient cost).
 3. One patient of 50,000 resources: build time, tracemalloc peak and peak RSS growth, issues.
 
 Realistic padding: ``synth_patient(..., realistic=True)`` once it exists, else the HL7 R4
@@ -40,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bmefhir.normalize import build_record
 from bmefhir.normalize.context import Context
+from bmefhir.normalize.parse import validate
 from bmefhir.normalize.relevance import skip_reason
 from bmefhir.synth import synth_patient
 from bmefhir.testing.fuzz import r4_package_dir
@@ -48,6 +51,7 @@ from bmefhir.testing.padding import pad, r4_templates
 Json = dict[str, Any]
 SIZES = (10, 100, 1000, 5000)
 TARGET_SPEED_UP = 5.0  # issue 11: at 1,000 resources, ≥ 5× faster than validating every resource
+MEMO = "+ element memo"
 PARSED_TYPES = ("Observation", "Condition", "MedicationStatement", "MedicationRequest", "DiagnosticReport")
 
 
@@ -170,6 +174,16 @@ def _fhir_resources(res: Json) -> bool:
     return False
 
 
+def _with_memo() -> Parser:
+    """bmefhir's validation with a fresh element memo (one per round, as one per record)."""
+    memo: dict[str, Any] = {}
+
+    def parse(res: Json) -> bool:
+        return bool(validate(res, "x", memo))
+
+    return parse
+
+
 def _construct(res: Json) -> bool:
     get_fhir_model_class(res["resourceType"]).model_construct(**res)
     return False
@@ -200,7 +214,7 @@ def _fhirpy() -> Parser | None:
 
 
 def parsers() -> dict[str, Parser]:
-    out: dict[str, Parser] = {"fhir.resources": _fhir_resources}
+    out: dict[str, Parser] = {"fhir.resources": _fhir_resources, MEMO: _with_memo()}
     if (fhirpy := _fhirpy()) is not None:
         out["fhirpy-types-r4b"] = fhirpy
     out["slim pydantic"] = _slim
@@ -250,6 +264,8 @@ def measure_parsers(repeats: int) -> None:
         names = list(chosen)
         names = names[r % len(names) :] + names[: r % len(names)]  # rotate the order each round
         for name in names:
+            if name == MEMO:
+                chosen[name] = _with_memo()  # a fresh memo each round
             parse = chosen[name]
             gc.collect()
             start = time.perf_counter()
@@ -261,7 +277,8 @@ def measure_parsers(repeats: int) -> None:
     print(f"\nparsers, {len(resources)} valid resources ({', '.join(PARSED_TYPES)}), {repeats} interleaved rounds")
     print(f"{'parser':<18} {'µs/res min':>10} {'median':>8} {'max':>8} {'× fhir.resources':>17} {'bad caught':>11}")
     for name, ts in times.items():
-        caught = sum(chosen[name](b) for b in bad)
+        check = _with_memo() if name == MEMO else chosen[name]
+        caught = sum(check(b) for b in bad)
         print(
             f"{name:<18} {min(ts):>10.1f} {statistics.median(ts):>8.1f} {max(ts):>8.1f} "
             f"{statistics.median(ts) / base:>17.2f} {caught:>5}/{len(bad)}"

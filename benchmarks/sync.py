@@ -153,11 +153,11 @@ def server(base: str | None, database: str) -> Iterator[str]:
         shutil.rmtree(pg_dir, ignore_errors=True)
 
 
-def load(base: str, n: int, seed: int, resources: int, per_transaction: int) -> list[str]:
+def load(base: str, n: int, seed: int, resources: int, per_transaction: int, realistic: bool = False) -> list[str]:
     ids: list[str] = []
     batch: list[list[dict[str, Any]]] = []
     with FhirClient(base, timeout=600) as client:
-        for pid, res in synth_cohort(n, seed=seed, resources=resources):
+        for pid, res in synth_cohort(n, seed=seed, resources=resources, realistic=realistic):
             ids.append(pid)
             batch.append(res)
             if len(batch) == per_transaction:
@@ -338,6 +338,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, nargs="+", default=[1000, 5000])
     ap.add_argument("--resources", "--resources-per-patient", type=int, default=30, help="resources per patient")
+    ap.add_argument(
+        "--realistic",
+        action="store_true",
+        help="US Core-shaped records with unrelated history (bmefhir synth --realistic)",
+    )
     ap.add_argument("--per-transaction", type=int, default=100, help="patients per load transaction")
     ap.add_argument("--executor", choices=["local", "celery"], default="local")
     ap.add_argument("--workers", type=int, default=4, help="local threads, or Celery worker processes")
@@ -350,7 +355,9 @@ def main() -> int:
     )
     ap.add_argument("--hapi-db", choices=["postgresql", "h2"], default="postgresql", help="sandbox database")
     ap.add_argument("--seed", type=int, default=int(time.time()) % 1_000_000)
-    ap.add_argument("--repeat", type=int, default=3, help="interleaved repetitions of the fingerprint/reanalyse runs")
+    ap.add_argument(
+        "--repeat", type=int, default=3, help="interleaved repetitions of the fingerprint/reanalyse runs (0: none)"
+    )
     args = ap.parse_args()
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory() as tmpdir, server(args.fhir_base, args.hapi_db) as base:
@@ -359,7 +366,9 @@ def main() -> int:
         print(
             f"server {base} ({args.hapi_db if not args.fhir_base else 'given'}; JVM {jvm}); "
             f"executor {args.executor} x{args.workers}; discovery {args.discovery}; {args.resources} resources/patient"
+            f"{' (realistic)' if args.realistic else ''}"
         )
+        by_n: list[tuple[int, float, float, str]] = []  # N, patients/s, peak sync RSS MB, full / HAPI alone
         with executor(args.executor, args.workers, tmp, args.worker_concurrency) as (ex, workers):
             for n in args.n:
                 seed = args.seed * 10 + n
@@ -368,18 +377,24 @@ def main() -> int:
                 # In a child process, so that the cohort's generation and upload do not stay in
                 # this process's heap and count as the sync's memory.
                 with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as loader:
-                    ids = loader.submit(load, base, n, seed, args.resources, args.per_transaction).result()
+                    ids = loader.submit(
+                        load, base, n, seed, args.resources, args.per_transaction, args.realistic
+                    ).result()
                 print(f"\nN={n}: loaded {n * args.resources} resources in {time.perf_counter() - t0:.1f}s")
                 print(HEADER)
                 store = SyncStore(f"sqlite:///{tmp / f'sync-{n}.db'}")
                 first = SyncOptions(since=since, discovery=args.discovery, export_poll_max=POLL)
                 full = run_phase("full", workers, store, base, first, ex)
+                full_peak = peak_mb(os.getpid())
+                peaks = [full_peak]
                 changed = change(base, ids, 0.01, rng)
                 incremental = SyncOptions(discovery=args.discovery, overlap=timedelta(0), export_poll_max=POLL)
                 run_phase(f"incr {len(changed)}", workers, store, base, incremental, ex)
+                peaks.append(peak_mb(os.getpid()))
                 added = add_observations(base, ids, 0.01, rng)
                 window = SyncOptions(since=since, discovery=args.discovery, export_poll_max=POLL)
                 delta = run_phase(f"window +{len(added)}", workers, store, base, window, ex)
+                peaks.append(peak_mb(os.getpid()))
                 again = replace(window, reanalyse=True)
                 times: dict[str, list[float]] = {"fingerprints": [], "reanalyse": []}
                 for rep in range(args.repeat):  # interleaved, the order alternating
@@ -393,12 +408,14 @@ def main() -> int:
                     flush=True,
                 )
                 fast, slow = times["fingerprints"], times["reanalyse"]
-                print(
-                    f"same window, nothing changed, {args.repeat} interleaved repetitions (min/median/max s): "
-                    f"fingerprints {_spread(fast)}, reanalyse every one {_spread(slow)}; "
-                    f"reanalyse / fingerprints = {statistics.median(slow) / statistics.median(fast):.1f}x (medians)",
-                    flush=True,
-                )
+                if args.repeat:
+                    print(
+                        f"same window, nothing changed, {args.repeat} interleaved repetitions (min/median/max s): "
+                        f"fingerprints {_spread(fast)}, reanalyse every one {_spread(slow)}; "
+                        f"reanalyse / fingerprints = "
+                        f"{statistics.median(slow) / statistics.median(fast):.1f}x (medians)",
+                        flush=True,
+                    )
                 store.close()
                 if args.sample:
                     sample = rng.sample(sorted(set(ids) - set(changed)), min(args.sample, n - len(changed)))
@@ -411,6 +428,13 @@ def main() -> int:
                         f"full sync / HAPI alone = {per_patient / alone:.2f}",
                         flush=True,
                     )
+                    ratio = f"{per_patient / alone:.2f}"
+                else:
+                    ratio = "-"
+                by_n.append((n, full.discovered / full.seconds if full.seconds else 0.0, max(peaks), ratio))
+                print("\nN       full patients/s  peak sync RSS (full, incr, window)  full / HAPI alone", flush=True)
+                for row in by_n:
+                    print(f"{row[0]:<7} {row[1]:>15.1f} {row[2]:>30.0f}MB {row[3]:>18}", flush=True)
     return 0
 
 

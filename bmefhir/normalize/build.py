@@ -152,10 +152,12 @@ def build_record(
     several; resources about another patient are left out with a warning.
     ``source_issues`` (e.g. from the fetcher) are carried into ``record.issues``.
     ``read`` reads report text (``bmefhir.reporttext.read_report``; the benchmarks time it).
-    ``skip_irrelevant=False`` validates and reads every resource of a read type, relevant or not
-    (the benchmarks' baseline, and the tests' proof that skipping loses nothing).
+    ``skip_irrelevant=False`` validates and reads every resource of a read type, relevant or not, each
+    whole with fhir.resources, without the element memo (``parse.validate``): the benchmarks' baseline,
+    and the tests' proof that skipping and the memo lose nothing.
     """
     ctx = Context()
+    memo = ctx.validated if skip_irrelevant else None
     ctx.issues.extend(list(source_issues))
     entries = _flatten(resources, ctx)
     for e in entries:
@@ -200,7 +202,7 @@ def build_record(
         if skip_irrelevant and (skip := skip_reason(ctx, res)) is not None:
             skipped.add(rtype, ref, skip)  # relevance before validation: counted, not validated (relevance.py)
             continue
-        ctx.issues.extend(validate(res, ref))
+        ctx.issues.extend(validate(res, ref, memo))
         if rtype == "Patient":
             patient = read_patient(ctx, ref, res)
         elif rtype == "Observation":
@@ -229,8 +231,8 @@ def build_record(
             (medications if rtype == "MedicationStatement" else requests).append(exposure)
 
     findings += text_findings(ctx, text_sources, findings, read=read)
-    sources += _binaries(ctx, binaries, skipped)
-    _medications(ctx, medication_resources, skipped)
+    sources += _binaries(ctx, binaries, skipped, memo)
+    _medications(ctx, medication_resources, skipped, memo)
     medications += _requests_without_statement(ctx, requests, medications)
     skipped.emit(ctx, patient_ref)
     if patient is None:
@@ -261,23 +263,25 @@ def _observation_text(ctx: Context, ref: str, res: JSON) -> TextSource | None:
     return observation_text(ctx, ref, res, effective_date(ctx, ref, res), tuple(imaging_study_refs(ctx, res)))
 
 
-def _binaries(ctx: Context, binaries: dict[str, JSON], skipped: SkipLog) -> list[SourceRef]:
+def _binaries(
+    ctx: Context, binaries: dict[str, JSON], skipped: SkipLog, memo: dict[str, Any] | None
+) -> list[SourceRef]:
     """Binaries an attachment url read are sources (validated); the others are not used (counted)."""
     used = []
     for ref, res in binaries.items():
         if ref in ctx.used_refs:
             used.append(SourceRef(ref, string(obj(res, "meta"), "versionId")))
-            ctx.issues.extend(validate(res, ref))
+            ctx.issues.extend(validate(res, ref, memo))
         else:
             skipped.add("Binary", ref, _UNUSED_BINARY)
     return used
 
 
-def _medications(ctx: Context, medications: dict[str, JSON], skipped: SkipLog) -> None:
+def _medications(ctx: Context, medications: dict[str, JSON], skipped: SkipLog, memo: dict[str, Any] | None) -> None:
     """Medications a statement or request used are validated; the others are not used (counted)."""
     for ref, res in medications.items():
         if ref in ctx.used_refs:
-            ctx.issues.extend(validate(res, ref))
+            ctx.issues.extend(validate(res, ref, memo))
         else:
             skipped.add("Medication", ref, _UNUSED_MEDICATION)
 

@@ -23,6 +23,11 @@ class Context:
     # repeats the same displays ("Heart rate") hundreds of times. Per record, so no free text
     # outlives the request.
     text_hits: dict[tuple[str, tuple[str, ...]], bool] = field(default_factory=dict)
+    # Relevance decisions by the elements that decide them (``relevance.skip_reason``): per record.
+    decided: dict[tuple[object, ...], object] = field(default_factory=dict)
+    # Validation errors of complex elements already validated in this record, by value
+    # (``parse.validate``'s memo): per record too.
+    validated: dict[str, tuple[tuple[str, str, str], ...]] = field(default_factory=dict)
 
     def resolve(self, reference: JSON | None) -> str | None:
         """ "Type/id" a Reference points at, resolving bundle fullUrls (urn:uuid:...) where known."""

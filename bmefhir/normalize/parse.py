@@ -9,6 +9,9 @@ raw dict either way, so a resource with one bad element is not dropped.
 
 from __future__ import annotations
 
+import json
+import typing
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -76,27 +79,105 @@ def _message(error: Any) -> str:
     return msg.removeprefix("Value error, ")
 
 
-def validate(resource: JSON, ref: str) -> list[DataQualityIssue]:
-    """Issues for every R4B validation error of ``resource`` (empty when it is valid)."""
+# --- element memo ------------------------------------------------------------------------------
+#
+# A record repeats the same complex elements many times (a lab's code, category and reference range,
+# the patient reference, a visit's encounter). fhir.resources validates a complex element with its own
+# model, the same way wherever it stands, so each distinct (type, element, value) is validated once per
+# record and the resource is validated without it (a valid stand-in kept where the element is required).
+# Every element is still validated by fhir.resources; the errors are the same, at the same paths
+# (tests/normalize/test_validation_memo.py). Not memoised: choice elements (value[x], effective[x]: the
+# "only one of" check needs them in place), contained resources (validated by their own type),
+# primitives and their ``_x`` extensions, and any value whose JSON shape is not the element's.
+
+_Found = tuple[tuple[str, str, str], ...]  # (code, element path, message) per error
+
+
+@dataclass(frozen=True, slots=True)
+class _Element:
+    model: Any  # the element's fhir.resources model
+    repeats: bool  # a list in FHIR JSON
+    stand_in: object  # a valid value for the resource's own check when the element is required, else None
+
+
+@cache
+def _elements(resource_type: str) -> dict[str, _Element]:
+    """The complex elements of a resource type that can be validated on their own, by JSON name."""
+    out: dict[str, _Element] = {}
+    for name, info in _model(resource_type).model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        if not extra.get("element_property") or "one_of_many" in extra:
+            continue
+        found, todo, repeats = [], [info.annotation], False
+        while todo:
+            t = todo.pop()
+            if hasattr(t, "get_model_klass"):
+                found.append(t.get_model_klass())
+                continue
+            repeats = repeats or typing.get_origin(t) is list
+            todo.extend(typing.get_args(t))
+        if len(found) != 1 or found[0].__name__ in ("Resource", "FHIRPrimitiveExtension"):
+            continue
+        stand_in: object = None
+        if info.is_required():
+            stand_in = [{}] if repeats else {}
+            try:
+                found[0].model_validate({})
+            except (ValidationError, ValueError):
+                continue  # no empty stand-in is valid (e.g. a required element with required children)
+        out[info.alias or name] = _Element(found[0], repeats, stand_in)
+    return out
+
+
+def _errors(exc: ValidationError, resource_type: str, prefix: tuple[int | str, ...]) -> _Found:
+    return tuple(
+        (
+            _CODE_BY_ERROR.get(str(err.get("type")), "value"),
+            element_path(resource_type, prefix + tuple(err.get("loc", ()))),
+            f"not valid FHIR R4: {_message(err)}",
+        )
+        for err in exc.errors(include_url=False)
+    )
+
+
+def _element_errors(
+    resource_type: str, name: str, element: _Element, value: object, memo: dict[str, _Found]
+) -> _Found | None:
+    """The element's errors, from the memo or validated now; None when its value cannot be a key."""
+    try:
+        key = f"{resource_type}.{name}\0{json.dumps(value, separators=(',', ':'), ensure_ascii=False)}"
+    except (TypeError, ValueError, RecursionError):  # not JSON data, or nested too deep: validated in place
+        return None
+    found = memo.get(key)
+    if found is None:
+        items = value if element.repeats else [value]
+        errors: list[tuple[str, str, str]] = []
+        for i, item in enumerate(typing.cast(list[object], items)):
+            try:
+                element.model.model_validate(item)
+            except ValidationError as exc:
+                errors.extend(_errors(exc, resource_type, (name, i) if element.repeats else (name,)))
+        found = memo[key] = tuple(errors)
+    return found
+
+
+def validate(resource: JSON, ref: str, memo: dict[str, _Found] | None = None) -> list[DataQualityIssue]:
+    """Issues for every R4B validation error of ``resource`` (empty when it is valid).
+
+    ``memo`` (one per record): complex elements already validated in this record, by value (above)."""
     resource_type = str(resource.get("resourceType"))
     if resource_type not in READ_TYPES:
         return []
     issues = _primitive_extension_issues(resource, resource_type, ref)
     if issues:  # fhir.resources raises AttributeError on these instead of reporting them
         resource = {k: v for k, v in resource.items() if not (k.startswith("_") and not isinstance(v, dict | list))}
+    found: list[tuple[str, str, str]] = []
     try:
+        if memo is not None:
+            resource, found = _split(resource, resource_type, memo)
         _model(resource_type).model_validate(resource)
     except ValidationError as exc:
-        return issues + [
-            DataQualityIssue(
-                "warning",
-                _CODE_BY_ERROR.get(str(err.get("type")), "value"),
-                ref,
-                element_path(resource_type, tuple(err.get("loc", ()))),
-                f"not valid FHIR R4: {_message(err)}",
-            )
-            for err in exc.errors(include_url=False)
-        ]
+        found.extend(_errors(exc, resource_type, ()))
     except (AttributeError, KeyError, TypeError, ValueError) as exc:  # the library failing on input it should report
         return [
             *issues,
@@ -108,7 +189,30 @@ def validate(resource: JSON, ref: str) -> list[DataQualityIssue]:
                 f"not valid FHIR R4: the validator failed on this resource ({type(exc).__name__}); read as it is",
             ),
         ]
-    return issues
+    return issues + [DataQualityIssue("warning", code, ref, element, message) for code, element, message in found]
+
+
+def _split(resource: JSON, resource_type: str, memo: dict[str, _Found]) -> tuple[JSON, list[tuple[str, str, str]]]:
+    """The resource without its memoisable elements, and those elements' errors."""
+    elements = _elements(resource_type)
+    rest: JSON = {}
+    found: list[tuple[str, str, str]] = []
+    for name, value in resource.items():
+        element = elements.get(name)
+        shaped = element is not None and (
+            (isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value))
+            if element.repeats
+            else isinstance(value, dict)
+        )
+        errors = _element_errors(resource_type, name, element, value, memo) if shaped and element else None
+        if errors is None:
+            rest[name] = value
+            continue
+        found.extend(errors)
+        assert element is not None
+        if element.stand_in is not None:
+            rest[name] = element.stand_in
+    return rest, found
 
 
 def _primitive_extension_issues(resource: JSON, resource_type: str, ref: str) -> list[DataQualityIssue]:

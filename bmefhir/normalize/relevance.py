@@ -81,15 +81,40 @@ class Skip:
     message: str
 
 
+# The elements each memoised rule reads (with ``_well_formed``), so resources alike in them are
+# decided alike: a record's vital signs and routine labs repeat a few codes hundreds of times.
+# Reports, and medication uses naming their drug by reference, are decided each time (they resolve
+# references or read more elements).
+_DECIDING: Final[dict[str, tuple[str, ...]]] = {
+    "Observation": ("status", "category", "code", "component"),  # and whether valueString is present
+    "Condition": ("status", "verificationStatus", "code"),
+    "Procedure": ("status", "code"),
+    # Only with a medicationCodeableConcept object (see below): then the rule reads nothing else.
+    "MedicationStatement": ("status", "medicationCodeableConcept"),
+    "MedicationRequest": ("status", "medicationCodeableConcept"),
+}
+_UNDECIDED: Final = object()
+
+
 def skip_reason(ctx: Context, res: JSON) -> Skip | None:
     """None when ``res`` may matter to the differential (validate and read it), else why not."""
     rtype = str(res.get("resourceType"))
     if rtype not in READ_TYPES:
         return unused_type(rtype)
     rule = _RULES.get(rtype)
-    if rule is None or not _well_formed(res, rtype):
+    if rule is None:
         return None
-    return rule(ctx, res)
+    deciding = _DECIDING.get(rtype)
+    if deciding is None or (
+        rtype.startswith("Medication") and not isinstance(res.get("medicationCodeableConcept"), dict)
+    ):
+        return rule(ctx, res) if _well_formed(res, rtype) else None
+    # repr, not the values: a key must be hashable, and a repr tells apart what == would not (1 vs True).
+    key = (rtype, "valueString" in res, *(repr(res.get(k)) for k in deciding))
+    found = ctx.decided.get(key, _UNDECIDED)
+    if found is _UNDECIDED:
+        found = ctx.decided[key] = rule(ctx, res) if _well_formed(res, rtype) else None
+    return found  # type: ignore[return-value]
 
 
 def unused_type(rtype: str) -> Skip:

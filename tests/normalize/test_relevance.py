@@ -24,7 +24,7 @@ from bmefhir.testing.examples import list_examples, list_text_examples, load_bun
 from bmefhir.testing.fuzz import r4_package_dir
 from bmefhir.testing.prerequisites import unavailable
 
-from .resources import CAT, LOINC, PATIENT, SCT, cc, lab
+from .resources import CAT, FINDING, LOINC, PATIENT, SCT, cc, lab
 
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 LOCAL = "urn:oid:1.2.3.4.5"
@@ -211,6 +211,49 @@ def test_unused_medication_is_not_validated():
     r = build_record([PATIENT, other])
     assert issues_for(r, "Medication/m1")[0].message.startswith("Medication not used")
     assert len(issues_for(r, "Medication/m1")) == 1
+
+
+def test_decisions_remembered_per_record_follow_every_deciding_element():
+    """Resources alike in their deciding elements are decided once; any difference in them is decided anew."""
+    finding_component = {"code": cc(FINDING, "bone_marrow_edema"), "valueBoolean": True}
+    heart = [vital(f"hr{k}") for k in range(3)]
+    # The same code as the skipped heart rates, but a deciding element differs: each is read or validated.
+    with_finding = vital("hr-c") | {"component": [finding_component]}
+    bad_status = vital("hr-s") | {"status": {"code": "final"}}
+    imaging = vital("hr-i") | {"category": [cc(CAT, "imaging")]}
+    prednisone = {
+        "resourceType": "MedicationRequest",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "authoredOn": "2023-01-01",
+    }
+    by_code = prednisone | {"id": "mr1", "medicationCodeableConcept": {"text": "prednisone 20 mg"}}
+    same_code = prednisone | {"id": "mr2", "medicationCodeableConcept": {"text": "prednisone 20 mg"}}
+    other_drug = prednisone | {"id": "mr3", "medicationCodeableConcept": {"text": "amlodipine 5 mg"}}
+    # By reference: decided each time, as the referenced Medication differs.
+    contained = [{"resourceType": "Medication", "id": "m", "code": {"text": "amlodipine"}}]
+    by_ref = prednisone | {"id": "mr4", "contained": contained, "medicationReference": {"reference": "#m"}}
+    steroid = [{"resourceType": "Medication", "id": "m", "code": {"text": "prednisolone"}}]
+    by_ref2 = prednisone | {"id": "mr5", "contained": steroid, "medicationReference": {"reference": "#m"}}
+    inputs = [PATIENT, *heart, with_finding, bad_status, imaging, by_code, same_code, other_drug, by_ref, by_ref2]
+    r = build_record(inputs)
+    (count,) = [i for i in issues_for(r, "Patient/p1") if i.element == "Observation"]
+    assert count.message.startswith("3 Observation resources not read")
+    assert {i.resource for i in r.issues if i.message == "vital sign not used by bmefhir"} >= {
+        f"Observation/hr{k}" for k in range(3)
+    }
+    skipped = {i.resource for i in r.issues if i.message.endswith(("not used by bmefhir", "observation not used"))}
+    assert "Observation/hr-c" not in skipped  # a component coded as a finding: read
+    assert any(  # a malformed status: validated, and the element named
+        i.resource == "Observation/hr-s" and i.element.startswith("Observation.status") and "not valid" in i.message
+        for i in r.issues
+    )
+    assert any(i.resource == "Observation/hr-i" for i in r.issues)  # an imaging observation: warned about
+    assert {m.ref for m in r.medications} >= {"MedicationRequest/mr1", "MedicationRequest/mr2", "MedicationRequest/mr5"}
+    not_read = {i.resource for i in r.issues if "drug class bmefhir reads; not used" in i.message}
+    assert not_read == {"MedicationRequest/mr3", "MedicationRequest/mr4"}
+    assert items(r) == items(build_record(inputs, skip_irrelevant=False))
 
 
 # --- bounded listing ----------------------------------------------------------------------------
