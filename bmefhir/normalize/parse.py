@@ -57,7 +57,8 @@ _CODE_BY_ERROR: dict[str, str] = {
 
 
 @cache
-def _model(resource_type: str) -> Any:
+def model_for(resource_type: str) -> Any:
+    """The fhir.resources R4B model class of a type (imported on first use, then cached)."""
     return get_fhir_model_class(resource_type)
 
 
@@ -185,7 +186,7 @@ def _validate(resource: JSON, resource_type: str, ref: str) -> list[DataQualityI
     if issues:  # fhir.resources raises AttributeError on these instead of reporting them
         resource = {k: v for k, v in resource.items() if not (k.startswith("_") and not isinstance(v, dict | list))}
     try:
-        _model(resource_type).model_validate(resource)
+        model_for(resource_type).model_validate(resource)
     except ValidationError as exc:
         return issues + [
             DataQualityIssue(
