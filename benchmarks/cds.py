@@ -220,6 +220,9 @@ def in_process(sets: dict[str, list[bytes]], repeats: int) -> None:
     for _ in range(max(3, repeats)):
         for label, rs, view in views:
             times = []
+            if view == "repeat view":  # each record seen once before (a first view may have emptied the memo)
+                for resources in rs:
+                    cds_cards(analyse_patient(resources, now))
             for resources in rs:
                 if view == "first view":
                     MEMO.clear()
@@ -274,12 +277,12 @@ def main() -> None:
     def run(issuers: list[str], fetched: list[bytes]) -> None:
         runs = [(f"{name}, {view}", bodies, view == "first view") for name, bodies in sets.items() for view in VIEWS]
         runs += [("examples, fetched from HAPI (no prefetch)", fetched, False)] if fetched else []
-        with service(issuers, core) as (url, pid), httpx.Client(base_url=url, timeout=60) as client:
+        with service(issuers, core) as (url, pid), httpx.Client(base_url=url, timeout=300) as client:
             # The first call after start-up, on a report-text record (the reader's pipelines load lazily)
             first_wall, first_cpu = timed_calls(client, pid, sets["examples, report text"][:1], 1, fresh=True)
             print(f"first call after start-up: {first_wall[0]:.0f} ms wall, {first_cpu[0]:.0f} ms service CPU")
-            for _, bodies, _ in runs:  # warm-up: imports, knowledge base, spaCy pipelines, first JSON
-                timed_calls(client, pid, bodies, len(bodies), fresh=True)
+            for _, bodies, fresh in runs:  # warm-up; a repeat view's records are each seen once before
+                timed_calls(client, pid, bodies, len(bodies), fresh=fresh)
             results: dict[str, list[tuple[float, float, float, float]]] = {label: [] for label, _, _ in runs}
             for _ in range(max(3, args.repeats)):
                 for label, bodies, fresh in runs:
