@@ -10,6 +10,10 @@ screened once, without recursion, before anything else walks it:
 * a ``resourceType`` that is not a resource type name, an ``id`` that is not a
   FHIR id (ids become references, file names and URLs).
 
+Most resources are cleared in C: orjson writes them indented (``_cleared``), refusing lone
+surrogates as it goes, and the bytes bound every string's length and, by their indentation, the
+depth; only a resource that this cannot clear is walked in Python.
+
 A resource that breaks a limit is skipped as a whole: ``screen`` says which
 element and why, in a message that never repeats the offending value beyond a
 short escaped fragment (``bmefhir.safetext.bounded``). Limits on whole files
@@ -59,6 +63,11 @@ MAX_RESPONSE_BYTES: Final = 2 * MAX_DATA_STRING
 # one type for one patient.
 MAX_PAGES: Final = 1000
 
+# A line indented this far (orjson's OPT_INDENT_2: two spaces per level) holds a member of a
+# container MAX_DEPTH levels down: a container there would be one level too deep.
+_TOO_DEEP: Final = b"\n" + b" " * (2 * MAX_DEPTH)
+# Types that carry base64 attachments (up to MAX_DATA_STRING): not copied just to be cleared.
+_ATTACHMENT_TYPES: Final = frozenset({"Binary", "DocumentReference", "DiagnosticReport", "Media"})
 _FHIR_ID: Final = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _FHIR_TYPE: Final = re.compile(r"[A-Z][A-Za-z]{1,63}")
 _PATH_LIMIT: Final = 120
@@ -133,7 +142,24 @@ def screen(resource: dict[str, object]) -> Violation | None:
     if "id" in resource and not valid_id(resource["id"]):
         shown = describe_id(resource["id"])
         return Violation(f"{kind}.id", f"id {shown!r} is not a valid FHIR id (1-64 of A-Za-z0-9-.)", "value")
-    return None if _within_limits(resource) else _first_violation(resource, kind)
+    if _cleared(resource, kind) or _within_limits(resource):
+        return None
+    return _first_violation(resource, kind)
+
+
+def _cleared(resource: dict[str, object], kind: str) -> bool:
+    """True when orjson's indented output shows that nothing in ``resource`` breaks a limit (False
+    means "walk it", not "it breaks one"): orjson refuses a lone surrogate in any string or element
+    name, no string is longer than the bytes that hold it (MAX_STRING < MAX_DATA_STRING), and a
+    container nested more than MAX_DEPTH levels deep sits on a line indented 2 × MAX_DEPTH spaces
+    (strings cannot hold a raw newline). Several times cheaper than the walk in Python."""
+    if kind in _ATTACHMENT_TYPES:
+        return False
+    try:
+        data = orjson.dumps(resource, option=orjson.OPT_INDENT_2)
+    except TypeError:  # orjson.JSONEncodeError: a surrogate, an integer beyond 64 bits, deeper than 254
+        return False
+    return len(data) <= MAX_STRING and _TOO_DEEP not in data
 
 
 def _first_violation(resource: dict[str, object], kind: str) -> Violation | None:

@@ -5,16 +5,26 @@ Observation, ImagingStudy, MedicationStatement, MedicationRequest, Medication,
 Condition, DiagnosticReport, DocumentReference, Binary); tests/normalize/test_r4_specifics.py and the R4
 example package test check that. Validation only reports: the builder reads the
 raw dict either way, so a resource with one bad element is not dropped.
+
+Verdicts are memoised by content (``ValidationMemo``): a chart opened again (a CDS Hooks
+``patient-view`` with the same prefetch, the page reloaded) sends the same resources, and
+validating them again would give the same issues. The key is a keyed BLAKE2b digest of the
+resource's exact JSON bytes and its reference, so no resource content is kept.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import threading
 import typing
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import orjson
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
@@ -49,7 +59,8 @@ _CODE_BY_ERROR: dict[str, str] = {
 
 
 @cache
-def _model(resource_type: str) -> Any:
+def model_for(resource_type: str) -> Any:
+    """The fhir.resources R4B model class of a type (imported on first use, then cached)."""
     return get_fhir_model_class(resource_type)
 
 
@@ -104,7 +115,7 @@ class _Element:
 def _elements(resource_type: str) -> dict[str, _Element]:
     """The complex elements of a resource type that can be validated on their own, by JSON name."""
     out: dict[str, _Element] = {}
-    for name, info in _model(resource_type).model_fields.items():
+    for name, info in model_for(resource_type).model_fields.items():
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         if not extra.get("element_property") or "one_of_many" in extra:
             continue
@@ -161,13 +172,104 @@ def _element_errors(
     return found
 
 
+_EXACT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
+
+
+@dataclass(frozen=True, slots=True)
+class MemoInfo:
+    hits: int
+    misses: int
+    uncached: int  # resources whose JSON cannot be keyed exactly (validated every time)
+    size: int
+    limit: int
+
+
+class ValidationMemo:
+    """Bounded, thread-safe memo of validation verdicts: content digest → issues (least recently
+    used dropped first). Validation is a pure function of the resource's JSON and its reference, so
+    a hit returns exactly what validating again would."""
+
+    def __init__(self, limit: int = 1 << 16) -> None:
+        self.limit = limit
+        self._key = os.urandom(16)  # digests of one process mean nothing outside it
+        self._verdicts: OrderedDict[bytes, tuple[DataQualityIssue, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._hits = self._misses = self._uncached = 0
+
+    def digest(self, resource: JSON, ref: str) -> bytes | None:
+        """The key of ``resource`` as it is, or None when its JSON bytes would not tell it apart
+        from another resource: orjson writes NaN and infinities (which the standard-library
+        fallback of ``jsonlimits.loads`` accepts) as ``null``, and refuses what JSON cannot hold.
+        Binaries are not memoised: their base64 content may be tens of mebibytes, and a prefetch
+        does not carry them."""
+        if resource.get("resourceType") == "Binary":
+            return None
+        try:  # datetimes, dataclasses and str/int subclasses are not JSON: refused, not written as strings
+            data = orjson.dumps(resource, option=_EXACT)
+        except (TypeError, orjson.JSONEncodeError):
+            return None
+        if b"null" in data:  # rare in FHIR (null is not a value); may stand for NaN or an infinity
+            return None
+        digest = hashlib.blake2b(ref.encode("utf-8", "surrogatepass"), digest_size=16, key=self._key)
+        digest.update(b"\0")
+        digest.update(data)
+        return digest.digest()
+
+    def get(self, key: bytes) -> tuple[DataQualityIssue, ...] | None:
+        with self._lock:
+            found = self._verdicts.get(key)
+            if found is None:
+                self._misses += 1
+            else:
+                self._hits += 1
+                self._verdicts.move_to_end(key)
+            return found
+
+    def put(self, key: bytes, issues: tuple[DataQualityIssue, ...]) -> None:
+        with self._lock:
+            self._verdicts[key] = issues
+            self._verdicts.move_to_end(key)
+            while len(self._verdicts) > self.limit:
+                self._verdicts.popitem(last=False)
+
+    def count_uncached(self) -> None:
+        with self._lock:
+            self._uncached += 1
+
+    def info(self) -> MemoInfo:
+        with self._lock:
+            return MemoInfo(self._hits, self._misses, self._uncached, len(self._verdicts), self.limit)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._verdicts.clear()
+            self._hits = self._misses = self._uncached = 0
+
+
+MEMO = ValidationMemo()
+
+
 def validate(resource: JSON, ref: str, memo: dict[str, _Found] | None = None) -> list[DataQualityIssue]:
-    """Issues for every R4B validation error of ``resource`` (empty when it is valid).
+    """Issues for every R4B validation error of ``resource`` (empty when it is valid); memoised by content.
 
     ``memo`` (one per record): complex elements already validated in this record, by value (above)."""
     resource_type = str(resource.get("resourceType"))
     if resource_type not in READ_TYPES:
         return []
+    # The element memo may report more issues than whole validation (never fewer), so the two paths
+    # keep their verdicts apart.
+    key = MEMO.digest(resource, ref if memo is None else ref + "\0element-memo")
+    if key is None:
+        MEMO.count_uncached()
+        return _validate(resource, resource_type, ref, memo)
+    found = MEMO.get(key)
+    if found is None:
+        found = tuple(_validate(resource, resource_type, ref, memo))
+        MEMO.put(key, found)
+    return list(found)
+
+
+def _validate(resource: JSON, resource_type: str, ref: str, memo: dict[str, _Found] | None) -> list[DataQualityIssue]:
     issues = _primitive_extension_issues(resource, resource_type, ref)
     if issues:  # fhir.resources raises AttributeError on these instead of reporting them
         resource = {k: v for k, v in resource.items() if not (k.startswith("_") and not isinstance(v, dict | list))}
@@ -175,7 +277,7 @@ def validate(resource: JSON, ref: str, memo: dict[str, _Found] | None = None) ->
     try:
         if memo is not None:
             resource, found = _split(resource, resource_type, memo)
-        _model(resource_type).model_validate(resource)
+        model_for(resource_type).model_validate(resource)
     except ValidationError as exc:
         found.extend(_errors(exc, resource_type, ()))
     except (AttributeError, KeyError, TypeError, ValueError) as exc:  # the library failing on input it should report

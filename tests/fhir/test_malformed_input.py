@@ -200,3 +200,59 @@ def test_the_fast_screen_never_passes_what_the_naming_walk_refuses(value: Any, e
     if jsonlimits._within_limits(resource):
         assert jsonlimits._first_violation(resource, "Basic") is None
     assert (jsonlimits.screen(resource) is None) == (jsonlimits._first_violation(resource, "Basic") is None)
+
+
+@given(JSON_VALUES, st.integers(min_value=0, max_value=MAX_DEPTH + 2))
+@settings(max_examples=300, deadline=None)
+def test_what_orjson_clears_the_naming_walk_passes(value: Any, extra_depth: int) -> None:
+    """The C fast path (orjson's indented output) may only clear resources the walk would pass."""
+    resource: dict[str, Any] = {"resourceType": "Basic", "id": "x", "extension": [value]}
+    for _ in range(extra_depth):
+        resource = {"resourceType": "Basic", "id": "x", "contained": [resource]}
+    if jsonlimits._cleared(resource, "Basic"):
+        assert jsonlimits._first_violation(resource, "Basic") is None
+
+
+def chain(levels: int, bottom: Any) -> dict[str, Any]:
+    """A resource ``levels`` containers deep (the resource itself is level 1), ``bottom`` the deepest."""
+    value = bottom
+    for _ in range(levels - 2):
+        value = {"x": value}
+    return {"resourceType": "Basic", "id": "x", "x": value}
+
+
+@pytest.mark.parametrize("bottom", [{}, [], {"x": "y"}, ["y"]])
+def test_the_depth_limit_is_the_same_cleared_by_orjson_or_walked(bottom: Any) -> None:
+    # Members of the deepest allowed container are left to the walk (the check is by indentation)
+    assert jsonlimits._cleared(chain(MAX_DEPTH, bottom), "Basic") == (not bottom)
+    assert jsonlimits._cleared(chain(MAX_DEPTH - 1, bottom), "Basic")
+    assert jsonlimits.screen(chain(MAX_DEPTH, bottom)) is None
+    assert not jsonlimits._cleared(chain(MAX_DEPTH + 1, bottom), "Basic")
+    violation = jsonlimits.screen(chain(MAX_DEPTH + 1, bottom))
+    assert violation is not None
+    assert violation.message == f"nested more than {MAX_DEPTH} levels deep"
+    assert violation.element.startswith("Basic.x.x.x")
+
+
+def test_what_orjson_cannot_clear_is_walked_and_named() -> None:
+    surrogate_name = {"resourceType": "Basic", "id": "x", "extension": [{"url\ud800": "u"}]}
+    assert not jsonlimits._cleared(surrogate_name, "Basic")
+    found = jsonlimits.screen(surrogate_name)
+    assert found is not None
+    assert "lone surrogate" in found.message
+    assert found.element == "Basic.extension[0]"
+    long_text = {"resourceType": "Basic", "id": "x", "code": {"text": "a" * (MAX_STRING + 1)}}
+    assert not jsonlimits._cleared(long_text, "Basic")
+    found = jsonlimits.screen(long_text)
+    assert found is not None
+    assert found.element == "Basic.code.text"
+    assert found.code == "too-costly"
+    at_the_limit = {"resourceType": "Basic", "id": "x", "code": {"text": "a" * MAX_STRING}}
+    assert not jsonlimits._cleared(at_the_limit, "Basic")  # more bytes than MAX_STRING: walked, and passes
+    assert jsonlimits.screen(at_the_limit) is None
+    big_number = {"resourceType": "Basic", "id": "x", "valueInteger": 1 << 70}  # beyond orjson's 64 bits
+    assert not jsonlimits._cleared(big_number, "Basic")
+    assert jsonlimits.screen(big_number) is None
+    attachment = {"resourceType": "Binary", "id": "x", "data": "QUJD"}  # never copied just to be cleared
+    assert not jsonlimits._cleared(attachment, "Binary")
+    assert jsonlimits.screen(attachment) is None

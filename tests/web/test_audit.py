@@ -140,7 +140,7 @@ def test_bmefhir_serve_shows_audit_events_by_default(ehr: MockEhr, patients: dic
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # serve warms the pipeline up before it opens the port
         while True:  # readiness: the health endpoint answers
             assert proc.poll() is None, "bmefhir serve exited"
             try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -119,6 +121,40 @@ def test_bad_prefetch_entries_are_reported_and_the_rest_is_used(dev_client: Test
     (card,) = answer.json()["cards"]
     assert card["summary"].startswith("Bone marrow edema: Transient osteoporosis")
     assert "data-quality issue(s) in the input" in card["detail"]
+
+
+def test_a_prefetch_orjson_refuses_but_json_allows_is_read_without_that_resource(dev_client: TestClient) -> None:
+    """A lone surrogate escape is JSON but not Unicode text: the body is parsed by the standard library
+    instead of orjson, and only the resource holding it is skipped, with an error naming it."""
+    patient, prefetch = prefetch_of("seed-000")
+    (plain,) = dev_client.post(SERVICE, json=hook(patient, prefetch)).json()["cards"]
+    marker = "lone-surrogate-marker"
+    prefetch["Observation"]["entry"].append(
+        {"resource": {"resourceType": "Observation", "id": "bad-text", "status": "final", "code": {"text": marker}}}
+    )
+    body = json.dumps(hook(patient, prefetch)).replace(marker, "\\ud800").encode()
+    assert b"\\ud800" in body
+    answer = dev_client.post(SERVICE, content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 200, answer.text
+    (card,) = answer.json()["cards"]
+    assert card["summary"] == plain["summary"]
+    assert issue_count(card) == issue_count(plain) + 1  # the skipped resource's error
+
+
+def issue_count(card: dict[str, Any]) -> int:
+    """The count of data-quality issues a card shows (none shown when there are none)."""
+    match = re.search(r"(\d+) data-quality issue\(s\) in the input", card["detail"])
+    return int(match.group(1)) if match else 0
+
+
+def test_a_body_that_is_not_json_is_422_naming_the_body(dev_client: TestClient) -> None:
+    patient, prefetch = prefetch_of("seed-000")
+    truncated = json.dumps(hook(patient, prefetch)).encode()[:-20]
+    answer = dev_client.post(SERVICE, content=truncated, headers={"content-type": "application/json"})
+    assert answer.status_code == 422
+    (error,) = answer.json()["detail"]
+    assert error["loc"][0] == "body"
+    assert error["msg"] == "JSON decode error"
 
 
 def test_incomplete_prefetch_without_a_server_is_412_naming_the_gaps(dev_client: TestClient) -> None:

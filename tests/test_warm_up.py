@@ -1,0 +1,22 @@
+"""``warm_up`` (what ``bmefhir serve`` runs before it takes requests) exercises every part a first
+call would load: the report reader in each language, validation, the differential."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bmefhir.normalize.parse import READ_TYPES, model_for
+from bmefhir.pipeline import warm_up
+from bmefhir.reporttext.pipeline import pipeline
+
+
+def test_warm_up_reads_a_report_in_each_language_and_loads_every_model() -> None:
+    analysis = warm_up(datetime(2024, 6, 1, tzinfo=UTC))
+    read = {(f.text.language, f.concept, f.present) for f in analysis.record.findings if f.text is not None}
+    for language in ("en", "tr", "zh"):
+        assert (language, "bone_marrow_edema", True) in read
+        assert (language, "fracture_line", False) in read
+    assert analysis.record.issues == ()  # its resources are valid FHIR: nothing to report
+    assert analysis.differential.ranking  # the knowledge base was loaded and scored
+    assert model_for.cache_info().currsize >= len(READ_TYPES)
+    assert pipeline.cache_info().currsize >= 3
