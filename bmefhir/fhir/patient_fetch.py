@@ -1,17 +1,20 @@
-"""Fetch everything bmefhir reads about one patient in as few server operations as possible.
+"""Fetch everything bmefhir reads about one patient in as few round trips as possible.
 
-Two ways, chosen per server (``strategy="auto"``):
+Two ways (``strategy``):
 
-* **everything** (the server's CapabilityStatement offers Patient ``$everything``): one batch of two
-  operations, the Patient with bmefhir's own outputs (one search, for write-back,
-  ``bmefhir.fhir.existing.outputs_request``) and ``Patient/{id}/$everything`` restricted by ``_type``
-  to the eight types read (``PATIENT_SEARCHES``). ``$everything`` returns the patient compartment plus
-  what it references, so only resources of those types whose ``subject`` is this Patient are kept:
-  exactly what the eight ``patient=`` searches return. A server that ignores ``_type`` costs bytes,
-  not correctness.
-* **searches**: one batch of nine operations, the same Patient search and one ``patient=`` search per
-  type. Also the fallback when ``$everything`` is refused or fails part-way (one more batch; the
-  server is then remembered as not offering it when it refused it).
+* **searches** (the default): one batch of nine operations, the Patient with bmefhir's own outputs
+  (one search, for write-back, ``bmefhir.fhir.existing.outputs_request``) and one ``patient=`` search
+  per type read (``PATIENT_SEARCHES``).
+* **everything** (``"auto"``: where the server's CapabilityStatement offers Patient ``$everything``):
+  one batch of two operations, the same Patient search and ``Patient/{id}/$everything`` restricted by
+  ``_type`` to the eight types. ``$everything`` returns the patient compartment plus what it references,
+  so only resources of those types whose ``subject`` is this Patient are kept: exactly what the eight
+  searches return. A server that ignores ``_type`` costs bytes, not correctness. When ``$everything``
+  is refused or fails part-way the eight searches are read instead (one more batch; a server that
+  refused it is remembered as not offering it). Fewer operations, but not cheaper on HAPI: its
+  ``$everything`` also loads every resource the compartment references, and measured 1.1-2.4x the
+  server CPU of the searches and up to 1.9x the wall time at 1,000-5,000 resources per patient
+  (docs/performance.md), which is why it is not the default.
 
 Pages ask for ``_count=DEFAULT_COUNT``; servers cap it at their own maximum (HAPI sandbox 500) and
 ``next`` links are followed to the end, so a server that ignores ``_count`` is read too, within the
@@ -136,7 +139,7 @@ def _offers_everything(capabilities: Mapping[str, Any]) -> bool:
 
 
 def fetch_patient(
-    client: FhirClient, patient_id: str, *, count: int = DEFAULT_COUNT, strategy: FetchStrategy = "auto"
+    client: FhirClient, patient_id: str, *, count: int = DEFAULT_COUNT, strategy: FetchStrategy = "searches"
 ) -> RawPatient:
     """The Patient, its resources and our existing outputs; raises ``FhirNotFound`` if the Patient
     does not exist. ``RawPatient.existing`` is None when the outputs could not be looked up

@@ -70,8 +70,8 @@ def test_without_the_operation_in_the_capability_statement_the_fetch_searches_by
     route = router.post("/").mock(
         return_value=batch_response(entry(searchset([PATIENT])), *(entry(searchset([])) for _ in PATIENT_SEARCHES))
     )
-    fetch_patient(client, "p1", count=1000)
-    fetch_patient(client, "p1", count=1000)
+    fetch_patient(client, "p1", count=1000, strategy="auto")
+    fetch_patient(client, "p1", count=1000, strategy="auto")
     assert metadata.call_count == 1  # asked once per server
     assert sent_urls(route, 1) == [OUTPUTS, *(f"{k}?patient=p1&_count=1000" for k in PATIENT_SEARCHES)]
 
@@ -95,13 +95,13 @@ def test_a_refused_everything_falls_back_to_the_searches_and_is_not_asked_again(
             batch_response(entry(searchset([PATIENT])), *(entry(searchset([])) for _ in PATIENT_SEARCHES)),
         ]
     )
-    raw = fetch_patient(client, "p1")
+    raw = fetch_patient(client, "p1", strategy="auto")
     assert sent_urls(route, 0) == [OUTPUTS, EVERYTHING]
     assert sent_urls(route, 1) == [f"{k}?patient=p1&_count=1000" for k in PATIENT_SEARCHES]
     assert sorted(r["id"] for r in raw.resources) == ["c1", "o1", "p1"]
     assert raw.issues == ()  # nothing is missing: the searches read it all
     assert raw.requests == 2
-    fetch_patient(client, "p1")
+    fetch_patient(client, "p1", strategy="auto")
     assert len(sent_urls(route, 2)) == 1 + len(PATIENT_SEARCHES)  # remembered: searches straight away
 
 
@@ -122,7 +122,7 @@ def test_paging_everything_that_breaks_part_way_is_read_again_by_type_and_failur
         ]
     )
     broken = router.get("/", params={"_getpages": "ev"}).mock(return_value=httpx.Response(500))
-    raw = fetch_patient(client, "p1")
+    raw = fetch_patient(client, "p1", strategy="auto")
     assert broken.call_count == 1  # a 500 is not retried (bmefhir.fhir.retry)
     assert route.call_count == 2
     # The partial $everything is dropped; the searches bring o1 once and o2, not a duplicate.
@@ -150,6 +150,6 @@ def test_a_server_ignoring_type_or_sending_other_patients_data_yields_only_this_
         ]
     )
     router.post("/").mock(return_value=batch_response(entry(searchset([PATIENT])), entry(page)))
-    raw = fetch_patient(client, "p1")
+    raw = fetch_patient(client, "p1", strategy="auto")
     assert [r["id"] for r in raw.resources] == ["p1", "o1", "o2", "c1"]
     assert raw.requests == 1
