@@ -1,14 +1,15 @@
 """Benchmark bmefhir against the local HAPI FHIR sandbox, per patient, at record sizes 10 to 5,000.
 
 For each size it loads a few synthetic patients (``bmefhir.synth``; with ``--realistic``
-the realistic US Core mix once ``synth_cohort`` supports it) and then, in at least three
-interleaved repetitions, measures per patient:
+the realistic US Core mix) and then, in at least three interleaved repetitions, measures per patient:
 
-* **bmefhir**: fetch → analyse → write-back (``fetch_analyse_write``), a first write each
-  time (the outputs are deleted, untimed, before each repetition);
+* **bmefhir**: fetch → analyse → write-back (``fetch_analyse_write``'s steps), once per read
+  strategy in ``--fetch`` (``fetch_patient(strategy=...)``), a first write each time (the outputs
+  are deleted, untimed, before each run);
 * **floor**: a transaction writing the same four resources with every input reference
-  removed (DiagnosticReport.result/imagingStudy, ClinicalImpression.investigation/
-  supportingInfo, RiskAssessment.basis, Provenance.entity), under their own identifiers.
+  removed (DiagnosticReport.result/imagingStudy and its DetectedIssues' implicated inputs,
+  ClinicalImpression.investigation/supportingInfo, RiskAssessment.basis, Provenance.entity),
+  under their own identifiers.
 
 and prints, as min / median / max over the repetitions:
 
@@ -25,6 +26,7 @@ write <= 1.5x the floor; adapter CPU < 5 % of wall; http / wall >= 95 %.
 
     .venv/bin/python benchmarks/hapi.py [--sizes 10,100,1000,5000] [--patients 3] [--repeats 3]
                                         [--fhir-base URL --hapi-pid PID] [--realistic]
+                                        [--fetch auto,searches]
 """
 
 from __future__ import annotations
