@@ -1,14 +1,15 @@
 """Benchmark bmefhir against the local HAPI FHIR sandbox, per patient, at record sizes 10 to 5,000.
 
 For each size it loads a few synthetic patients (``bmefhir.synth``; with ``--realistic``
-the realistic US Core mix once ``synth_cohort`` supports it) and then, in at least three
-interleaved repetitions, measures per patient:
+the realistic US Core mix) and then, in at least three interleaved repetitions, measures per patient:
 
-* **bmefhir**: fetch → analyse → write-back (``fetch_analyse_write``), a first write each
-  time (the outputs are deleted, untimed, before each repetition);
+* **bmefhir**: fetch → analyse → write-back (``fetch_analyse_write``'s steps), once per read
+  strategy in ``--fetch`` (``fetch_patient(strategy=...)``), a first write each time (the outputs
+  are deleted, untimed, before each run);
 * **floor**: a transaction writing the same four resources with every input reference
-  removed (DiagnosticReport.result/imagingStudy, ClinicalImpression.investigation/
-  supportingInfo, RiskAssessment.basis, Provenance.entity), under their own identifiers.
+  removed (DiagnosticReport.result/imagingStudy and its DetectedIssues' implicated inputs,
+  ClinicalImpression.investigation/supportingInfo, RiskAssessment.basis, Provenance.entity),
+  under their own identifiers.
 
 and prints, as min / median / max over the repetitions:
 
@@ -25,6 +26,7 @@ write <= 1.5x the floor; adapter CPU < 5 % of wall; http / wall >= 95 %.
 
     .venv/bin/python benchmarks/hapi.py [--sizes 10,100,1000,5000] [--patients 3] [--repeats 3]
                                         [--fhir-base URL --hapi-pid PID] [--realistic]
+                                        [--fetch auto,searches]
 """
 
 from __future__ import annotations
@@ -32,12 +34,13 @@ from __future__ import annotations
 import argparse
 import inspect
 import os
+import re
 import statistics
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import orjson
@@ -45,7 +48,7 @@ import orjson
 from bmefhir import sandbox, synth
 from bmefhir.fhir.client import FhirClient
 from bmefhir.fhir.existing import existing_requests
-from bmefhir.fhir.patient_fetch import fetch_patient
+from bmefhir.fhir.patient_fetch import FetchStrategy, fetch_patient, supports_everything
 from bmefhir.pipeline import process_patient
 from bmefhir.render.bundle import Outputs, transaction_bundle
 from bmefhir.writeback import write_back
@@ -53,6 +56,7 @@ from bmefhir.writeback import write_back
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 PATIENTS_PER_BUNDLE = 10
 _TICK = os.sysconf("SC_CLK_TCK")
+_REFERENCE = re.compile(rb'"reference":"([A-Za-z]+/[A-Za-z0-9\-.]{1,64})"')
 
 
 class CountingTransport(httpx.BaseTransport):
@@ -135,8 +139,10 @@ def _input_reference_count(outputs: Outputs) -> int:
         outputs.diagnostic_report,
         outputs.provenance,
     )
+    contained = sum(1 for c in dr.get("contained", []) for i in c.get("implicated", []) if i.get("reference") != "#")
     return (
-        len(dr.get("result", []))
+        contained
+        + len(dr.get("result", []))
         + len(dr.get("imagingStudy", []))
         + sum(len(g.get("item", [])) for g in ci.get("investigation", []))
         + len(ci.get("supportingInfo", []))
@@ -147,8 +153,14 @@ def _input_reference_count(outputs: Outputs) -> int:
 
 def floor_bundle(outputs: Outputs) -> dict[str, Any]:
     """The same four resources without input references, under identifiers of their own."""
+    report = _without(outputs.diagnostic_report, ("result", "imagingStudy"))
+    if "contained" in report:  # the data-quality DetectedIssues: keep them, without their input references
+        report["contained"] = [
+            {**c, "implicated": [i for i in c.get("implicated", []) if i.get("reference") == "#"]}
+            for c in report["contained"]
+        ]
     stripped = {
-        "diagnostic_report": _without(outputs.diagnostic_report, ("result", "imagingStudy")),
+        "diagnostic_report": report,
         "clinical_impression": _without(outputs.clinical_impression, ("investigation", "supportingInfo")),
         "risk_assessment": _without(outputs.risk_assessment, ("basis",)),
         "provenance": _without(outputs.provenance, ("entity",)),
@@ -203,10 +215,40 @@ def _renamed(items: list[dict[str, Any]], old: str, new: str) -> list[dict[str, 
     return list(orjson.loads(orjson.dumps(items).replace(old.encode(), new.encode())))
 
 
+def referenced_first(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every resource after the ones it refers to: a transaction of 1,000 must not refer ahead to a
+    resource in a later one (HAPI refuses the reference)."""
+    by_ref = {f"{r['resourceType']}/{r['id']}": r for r in items}
+    ordered: list[dict[str, Any]] = []
+    done: set[str] = set()
+
+    def visit(ref: str) -> None:
+        stack = [(ref, False)]
+        while stack:
+            key, expanded = stack.pop()
+            if key in done:
+                continue
+            if expanded:
+                done.add(key)
+                ordered.append(by_ref[key])
+                continue
+            stack.append((key, True))
+            body = orjson.dumps(by_ref[key])
+            for target in _REFERENCE.findall(body):
+                name = target.decode()
+                if name in by_ref and name not in done and name != key:
+                    stack.append((name, False))
+
+    for ref in by_ref:
+        visit(ref)
+    return ordered
+
+
 def load(base: str, patients: list[tuple[str, list[dict[str, Any]]]]) -> float:
     started = time.perf_counter()
     with FhirClient(base, timeout=600.0) as client:
-        for _, items in patients:
+        for _, unordered in patients:
+            items = referenced_first(unordered)
             for i in range(0, len(items), 1000):
                 entries = [
                     {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
@@ -237,24 +279,26 @@ def measure(
     base: str,
     pid: int | None,
     patient: str,
-    floor_first: bool,
+    rep: int,
+    strategies: list[FetchStrategy],
     floors: dict[str, Any],
     shapes: dict[str, Outputs],
     idle: float,
-) -> Sample:
-    sample = Sample()
+) -> dict[str, Sample]:
+    """One patient, one repetition: bmefhir with each read strategy and the floor, in rotating order."""
+    samples = {strategy: Sample() for strategy in strategies}
+    floor_cpu = 0.0
     transport = CountingTransport()
     with FhirClient(base, transport=transport, timeout=600.0) as client:
-        old = floors.get(patient)
-        delete_outputs(client, patient, old)  # untimed: every repetition is a first write
-        transport.seconds = 0.0
-        transport.requests = transport.operations = 0
 
-        def bmefhir_run() -> None:
+        def bmefhir_run(strategy: FetchStrategy) -> None:
+            sample = samples[strategy]
+            delete_outputs(client, patient, floors.get(patient))  # untimed: every run is a first write
+            floors.pop(patient, None)
             cpu0, wall0, http0 = time.process_time(), time.perf_counter(), transport.seconds
             req0, ops0 = transport.requests, transport.operations
             h0, t0 = hapi_cpu(pid), time.perf_counter()
-            raw = fetch_patient(client, patient)
+            raw = fetch_patient(client, patient, strategy=strategy)
             h1, t1 = hapi_cpu(pid), time.perf_counter()
             sample.read_requests, sample.read_ops = transport.requests - req0, transport.operations - ops0
             result = process_patient(raw.resources, NOW, patient_id=raw.patient_id, source_issues=raw.issues)
@@ -272,20 +316,22 @@ def measure(
             sample.references = _input_reference_count(result.outputs)
 
         def floor_run() -> None:
+            nonlocal floor_cpu
+            delete_outputs(client, patient, floors.pop(patient, None))
             bundle = floor_bundle(shapes[patient])
             h0, t0 = hapi_cpu(pid), time.perf_counter()
             response = client.transaction(bundle)
-            sample.hapi_floor = hapi_cpu(pid) - h0 - idle * (time.perf_counter() - t0)
+            floor_cpu = hapi_cpu(pid) - h0 - idle * (time.perf_counter() - t0)
             bundle["provenance_location"] = response["entry"][-1]["response"]["location"].split("/_history/")[0]
             floors[patient] = bundle
 
-        if floor_first:
-            floor_run()
-            bmefhir_run()
-        else:
-            bmefhir_run()
-            floor_run()
-    return sample
+        runs: list[Callable[[], None]] = [floor_run, *(lambda s=s: bmefhir_run(s) for s in strategies)]
+        shift = rep % len(runs)
+        for run in runs[shift:] + runs[:shift]:
+            run()
+    for sample in samples.values():
+        sample.hapi_floor = floor_cpu
+    return samples
 
 
 def fmt(values: list[float], scale: float = 1.0, digits: int = 1, unit: str = "") -> str:
@@ -293,9 +339,12 @@ def fmt(values: list[float], scale: float = 1.0, digits: int = 1, unit: str = ""
     return f"{lo:.{digits}f} / {mid:.{digits}f} / {hi:.{digits}f}{unit}"
 
 
-def report(result: SizeResult) -> None:
+def report(result: SizeResult, strategy: str) -> None:
     r = result.per_rep
-    print(f"\n## {result.size} resources per patient ({len(result.reps[0])} patients x {len(result.reps)} reps)")
+    print(
+        f"\n## {result.size} resources per patient, read by {strategy} "
+        f"({len(result.reps[0])} patients x {len(result.reps)} reps)"
+    )
     rows = [
         ("HTTP requests: read + write", fmt(r(lambda s: s.read_requests + s.write_requests), digits=1)),
         ("server operations: read", fmt(r(lambda s: s.read_ops), digits=1)),
@@ -331,23 +380,42 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=3, help="patients per size")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--realistic", action="store_true", help="realistic US Core records (synth realistic=True)")
+    parser.add_argument(
+        "--fetch",
+        default="auto,searches",
+        help="read strategies to compare (fetch_patient strategy=: auto, everything, searches), comma-separated",
+    )
     parser.add_argument("--fhir-base", help="an already running server (default: the sandbox)")
     parser.add_argument("--hapi-pid", type=int, help="the server's process id, for HAPI CPU (with --fhir-base)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    strategies = [cast(FetchStrategy, s) for s in args.fetch.split(",")]
     if args.fhir_base:
-        bench(args.fhir_base, args.hapi_pid, sizes, args.patients, args.repeats, args.realistic)
+        bench(args.fhir_base, args.hapi_pid, sizes, args.patients, args.repeats, args.realistic, strategies)
         return
     with sandbox.running() as server:
-        bench(server.base_url, server.pid, sizes, args.patients, args.repeats, args.realistic)
+        bench(server.base_url, server.pid, sizes, args.patients, args.repeats, args.realistic, strategies)
 
 
-def bench(base: str, pid: int | None, sizes: list[int], patients: int, repeats: int, realistic: bool) -> None:
-    print(f"# benchmarks/hapi.py  {date.today()}  cores={os.cpu_count()}  sizes={sizes}  repeats={repeats}")
+def bench(
+    base: str,
+    pid: int | None,
+    sizes: list[int],
+    patients: int,
+    repeats: int,
+    realistic: bool,
+    strategies: list[FetchStrategy],
+) -> None:
+    print(
+        f"# benchmarks/hapi.py  {date.today()}  cores={os.cpu_count()}  sizes={sizes}  repeats={repeats}  "
+        f"realistic={realistic}  read strategies={strategies}"
+    )
     groups = {size: list(cohort(size, patients, realistic)) for size in sizes}
     for size, group in groups.items():
         print(f"loaded {patients} patients x {size} resources in {load(base, group):.1f}s", flush=True)
-    results = {size: SizeResult(size) for size in sizes}
+    with FhirClient(base) as client:  # once per server and process, not per patient
+        print(f"server offers Patient $everything: {supports_everything(client)}")
+    results = {(size, s): SizeResult(size) for size in sizes for s in strategies}
     idle = idle_rate(pid)
     print(f"HAPI idle background: {idle * 1000:.1f} ms CPU per s (subtracted from each HAPI CPU figure)")
     floors: dict[str, Any] = {}
@@ -355,11 +423,13 @@ def bench(base: str, pid: int | None, sizes: list[int], patients: int, repeats: 
     shapes = {p: process_patient(items, NOW, patient_id=p).outputs for group in groups.values() for p, items in group}
     for rep in range(repeats):
         for size in sizes:
-            samples = [measure(base, pid, p, rep % 2 == 1, floors, shapes, idle) for p, _ in groups[size]]
-            results[size].reps.append(samples)
+            measured = [measure(base, pid, p, rep, strategies, floors, shapes, idle) for p, _ in groups[size]]
+            for s in strategies:
+                results[(size, s)].reps.append([m[s] for m in measured])
         print(f"repetition {rep + 1}/{repeats} done", flush=True)
     for size in sizes:
-        report(results[size])
+        for s in strategies:
+            report(results[(size, s)], s)
 
 
 if __name__ == "__main__":

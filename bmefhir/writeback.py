@@ -65,7 +65,7 @@ from bmefhir.fhir.existing import (
     read_patient_and_outputs,
 )
 from bmefhir.fhir.outcome import OutcomeIssue
-from bmefhir.fhir.patient_fetch import fetch_patient
+from bmefhir.fhir.patient_fetch import DEFAULT_COUNT, fetch_patient
 from bmefhir.fhir.raw import RawPatient
 from bmefhir.pipeline import PatientResult, process_patient
 from bmefhir.render import ids
@@ -254,7 +254,7 @@ def fetch_analyse_write(
     patient_id: str,
     now: datetime,
     *,
-    count: int = 100,
+    count: int = DEFAULT_COUNT,
     kb: KnowledgeBase | None = None,
     signature: Signature | None = None,
     extra_tags: Sequence[Mapping[str, str]] = (),

@@ -31,7 +31,7 @@ from bmefhir.cli.output import (
 from bmefhir.fhir.client import FhirClient
 from bmefhir.fhir.errors import FhirError
 from bmefhir.fhir.files import PatientSource, open_source
-from bmefhir.fhir.patient_fetch import fetch_patient
+from bmefhir.fhir.patient_fetch import DEFAULT_COUNT, fetch_patient
 from bmefhir.fhir.raw import RawPatient
 from bmefhir.normalize.dates import EARLIEST, LATEST, plausible
 from bmefhir.pipeline import PatientResult
@@ -136,7 +136,7 @@ def run_server(
     write: Annotated[
         bool, typer.Option("--write", help="Write the outputs back as one transaction per patient")
     ] = False,
-    count: Annotated[int, typer.Option("--count", help="Search page size (_count)")] = 100,
+    count: Annotated[int, typer.Option("--count", help="Search page size (_count; servers cap it)")] = DEFAULT_COUNT,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the output bundles here")] = None,
     fmt: FormatOption = Format.table,
     now: NowOption = None,

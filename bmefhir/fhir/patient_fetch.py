@@ -1,22 +1,39 @@
 """Fetch everything bmefhir reads about one patient in as few round trips as possible.
 
-One batch Bundle of nine server operations asks for the Patient together with
-bmefhir's own outputs of the patient (one search, for write-back,
-``bmefhir.fhir.existing.outputs_request``) and eight patient-compartment
-searches (``PATIENT_SEARCHES``); only searches with more than one page cost further requests. The
-Binaries that report attachments point at on the same server are read in one more
-batch (``bmefhir.fhir.binaries``). A failed search, or paging that stops (a page
-over the client's size limit, more pages than ``max_pages``: a server whose
-``next`` links never end), does not sink the patient: it becomes a DataQualityIssue
-naming the search, and the rest is used. A missing Patient is an error (``FhirNotFound``).
-Our own outputs are never returned as input, even when a search finds them.
+Two ways (``strategy``):
+
+* **searches** (the default): one batch of nine operations, the Patient with bmefhir's own outputs
+  (one search, for write-back, ``bmefhir.fhir.existing.outputs_request``) and one ``patient=`` search
+  per type read (``PATIENT_SEARCHES``).
+* **everything** (``"auto"``: where the server's CapabilityStatement offers Patient ``$everything``):
+  one batch of two operations, the same Patient search and ``Patient/{id}/$everything`` restricted by
+  ``_type`` to the eight types. ``$everything`` returns the patient compartment plus what it references,
+  so only resources of those types whose ``subject`` is this Patient are kept: exactly what the eight
+  searches return. A server that ignores ``_type`` costs bytes, not correctness. When ``$everything``
+  is refused or fails part-way the eight searches are read instead (one more batch; a server that
+  refused it is remembered as not offering it). Fewer operations, but not cheaper on HAPI: its
+  ``$everything`` also loads every resource the compartment references, and measured 1.1-2.4x the
+  server CPU of the searches and up to 1.9x the wall time at 1,000-5,000 resources per patient
+  (docs/performance.md), which is why it is not the default.
+
+Pages ask for ``_count=DEFAULT_COUNT``; servers cap it at their own maximum (HAPI sandbox 500) and
+``next`` links are followed to the end, so a server that ignores ``_count`` is read too, within the
+client's response-size and page limits. The Binaries that report attachments point at on the same
+server are read in one more batch (``bmefhir.fhir.binaries``). A failed search, or paging that stops
+(a page over the client's size limit, more pages than ``max_pages``: a server whose ``next`` links
+never end), does not sink the patient: it becomes a DataQualityIssue naming the search, and the rest
+is used. A missing Patient is an error (``FhirNotFound``). Our own outputs are never returned as
+input, even when a search finds them.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from itertools import chain
-from typing import Any
+from typing import Any, Final, Literal
 
 import httpx
 
@@ -31,7 +48,28 @@ from bmefhir.fhir.raw import RawPatient, screened_inputs, usable_inputs
 from bmefhir.fhir.urls import SearchParams, check_id
 from bmefhir.record import DataQualityIssue
 
-__all__ = ["PATIENT_SEARCHES", "fetch_patient", "fetch_patient_ids", "patient_requests"]
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "DEFAULT_COUNT",
+    "PATIENT_SEARCHES",
+    "FetchStrategy",
+    "everything_request",
+    "fetch_patient",
+    "fetch_patient_ids",
+    "forget_capabilities",
+    "patient_requests",
+    "supports_everything",
+]
+
+FetchStrategy = Literal["auto", "everything", "searches"]
+# Resources asked for per page. Servers cap ``_count`` at their maximum (HAPI's paging provider: 500 in
+# the sandbox) rather than refusing it; 1,000 is the largest page common servers serve.
+DEFAULT_COUNT: Final = 1000
+# How long a server's answer to "does it offer $everything" is trusted (a refusal also updates it).
+_CAPABILITY_TTL: Final = 600.0
+_capabilities: dict[str, tuple[bool, float]] = {}
+_capabilities_guard = threading.Lock()
 
 # Resource types searched by ``patient=``; ``_count`` is applied to each.
 PATIENT_SEARCHES = (
@@ -49,17 +87,70 @@ PATIENT_SEARCHES = (
 def patient_requests(patient_id: str, count: int) -> list[BatchRequest]:
     """The batch entries for one patient: the Patient with our outputs, then one search per type."""
     check_id(patient_id)
-    return [outputs_request(patient_id)] + [
-        BatchRequest("GET", f"{kind}?patient={patient_id}&_count={count}") for kind in PATIENT_SEARCHES
-    ]
+    return [outputs_request(patient_id), *_type_searches(patient_id, count)]
 
 
-def fetch_patient(client: FhirClient, patient_id: str, *, count: int = 100) -> RawPatient:
+def everything_request(patient_id: str, count: int) -> BatchRequest:
+    """``Patient/{id}/$everything`` restricted to the types bmefhir reads."""
+    check_id(patient_id)
+    return BatchRequest("GET", f"Patient/{patient_id}/$everything?_type={','.join(PATIENT_SEARCHES)}&_count={count}")
+
+
+def _type_searches(patient_id: str, count: int) -> list[BatchRequest]:
+    return [BatchRequest("GET", f"{kind}?patient={patient_id}&_count={count}") for kind in PATIENT_SEARCHES]
+
+
+def supports_everything(client: FhirClient) -> bool:
+    """Whether the server's CapabilityStatement offers Patient ``$everything`` (asked once per server
+    and process for ``_CAPABILITY_TTL`` seconds; an unreadable CapabilityStatement counts as no)."""
+    key = str(client.base)
+    with _capabilities_guard:
+        known = _capabilities.get(key)
+    if known is not None and known[1] > time.monotonic():
+        return known[0]
+    try:
+        offered = _offers_everything(client.capabilities())
+    except FhirError:
+        offered = False
+    _remember(key, offered)
+    return offered
+
+
+def forget_capabilities() -> None:
+    """Drop what is known about servers' capabilities (tests; a server that was reconfigured)."""
+    with _capabilities_guard:
+        _capabilities.clear()
+
+
+def _remember(key: str, offered: bool) -> None:
+    with _capabilities_guard:
+        _capabilities[key] = (offered, time.monotonic() + _CAPABILITY_TTL)
+
+
+def _offers_everything(capabilities: Mapping[str, Any]) -> bool:
+    for rest in capabilities.get("rest") or []:
+        if not isinstance(rest, Mapping) or rest.get("mode") != "server":
+            continue
+        for resource in rest.get("resource") or []:
+            if isinstance(resource, Mapping) and resource.get("type") == "Patient":
+                ops = resource.get("operation") or []
+                return any(isinstance(op, Mapping) and op.get("name") == "everything" for op in ops)
+    return False
+
+
+def fetch_patient(
+    client: FhirClient, patient_id: str, *, count: int = DEFAULT_COUNT, strategy: FetchStrategy = "searches"
+) -> RawPatient:
     """The Patient, its resources and our existing outputs; raises ``FhirNotFound`` if the Patient
     does not exist. ``RawPatient.existing`` is None when the outputs could not be looked up
-    (write-back then looks again, and refuses to write blind)."""
+    (write-back then looks again, and refuses to write blind). ``strategy``: see the module
+    docstring; ``RawPatient.requests`` counts this patient's requests (not the one-off capability
+    read)."""
+    check_id(patient_id)
+    everything = strategy == "everything" or (strategy == "auto" and supports_everything(client))
     before = client.requests_sent
-    data_results = client.batch(patient_requests(patient_id, count))
+    data_requests = [everything_request(patient_id, count)] if everything else _type_searches(patient_id, count)
+    data_results = client.batch([outputs_request(patient_id), *data_requests])
     existing: tuple[ExistingOutput, ...] | None
     try:
         found, existing = read_patient_and_outputs(data_results[0], patient_id)
@@ -71,7 +162,16 @@ def fetch_patient(client: FhirClient, patient_id: str, *, count: int = 100) -> R
 
     resources: list[dict[str, Any]] = [patient]
     issues: list[DataQualityIssue] = []
-    for index, result in enumerate(data_results[1:], start=1):
+    searches, first = data_results[1:], 1  # first: the searches' place in their batch, for the issues
+    if everything:
+        compartment = _everything_results(client, searches[0], patient_id)
+        if compartment is not None:
+            resources.extend(compartment[0])
+            issues.extend(compartment[1])
+            searches = []
+        else:
+            searches, first = client.batch(_type_searches(patient_id, count)), 0
+    for index, result in enumerate(searches, start=first):
         page_resources, problems = _search_results(client, result, index)
         resources.extend(page_resources)
         issues.extend(problems)
@@ -114,6 +214,50 @@ def _patient(result: BatchResult, patient_id: str) -> dict[str, Any]:
             request=result.label,
         )
     return result.resource
+
+
+def _everything_results(
+    client: FhirClient, result: BatchResult, patient_id: str
+) -> tuple[list[dict[str, Any]], list[DataQualityIssue]] | None:
+    """The resources of the eight types about this patient from ``$everything``'s pages, and the
+    server's warnings; None when it was refused or failed (the caller falls back to the searches)."""
+    error = result.error()
+    page = result.resource
+    if error is not None or page is None or page.get("resourceType") != "Bundle":
+        if error is None or 400 <= error.status < 500:
+            _remember(str(client.base), False)  # refused, or no searchset: not offered after all
+        log.info("Patient $everything %s; reading by type", f"failed ({error.status})" if error else "gave no Bundle")
+        return None
+    resources: list[dict[str, Any]] = []
+    issues: list[DataQualityIssue] = []
+    element = "Bundle.entry[1]"
+    subjects = {f"Patient/{patient_id}", str(client.base.join(f"Patient/{patient_id}"))}
+    try:
+        for bundle in chain([page], client.continue_search(result.request.url, page)):
+            resources.extend(r for r in bundle_resources(bundle) if _about(r, subjects))
+            issues.extend(_outcome_issues(bundle, result.label, element))
+    except FhirError as exc:
+        log.info("paging Patient $everything stopped (%s); reading by type", type(exc).__name__)
+        return None
+    return resources, issues
+
+
+_SEARCHED: Final = frozenset(PATIENT_SEARCHES)
+
+
+def _about(resource: Mapping[str, Any], subjects: set[str]) -> bool:
+    """A resource a ``patient=`` search would return: one of the types read, whose subject is the patient.
+
+    ``$everything`` also brings what the compartment references (Encounters, other patients' results)
+    and, on a server that ignores ``_type``, every other type.
+    """
+    if resource.get("resourceType") not in _SEARCHED:
+        return False
+    ref = resource.get("subject")
+    reference = ref.get("reference") if isinstance(ref, Mapping) else None
+    if not isinstance(reference, str):
+        return False
+    return reference.split("/_history/", 1)[0] in subjects  # relative, or absolute on this server
 
 
 def _search_results(

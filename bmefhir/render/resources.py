@@ -359,29 +359,43 @@ _ISSUE_SEVERITY: Final = {"error": "high", "warning": "moderate", "information":
 
 def data_quality_issues(analysis: Analysis) -> list[Json]:
     """The data-quality issues as DetectedIssues contained in the DiagnosticReport, so they reach the EHR
-    with the report (docs/output-resources.md). Each refers to its container (``#``, dom-3) and names the
-    input it concerns in ``implicated`` when that is a reference."""
+    with the report (docs/output-resources.md). Each refers to its container (``#``, dom-3). A warning or
+    error is one DetectedIssue naming the input it concerns in ``implicated`` when that is a reference.
+    Information (an input read but not used, e.g. a code bmefhir does not read) is one DetectedIssue per
+    kind, whose ``detail`` names every resource and element: those inputs are not evidence, so the
+    report does not reference them (a realistic record has hundreds, each a reference the server would
+    resolve on every write; docs/performance.md)."""
     out: list[Json] = []
-    for n, issue in enumerate(analysis.record.issues, start=1):
+    notes: dict[tuple[str, str], list[str]] = {}
+    for issue in analysis.record.issues:
         where = f"{issue.resource} {issue.element}".strip()
-        detail = f"{where}: {issue.message}"
+        if issue.severity == "information":
+            notes.setdefault((issue.code, issue.message), []).append(where)
+            continue
         implicated = [ref("#", "this report")]
         if "/" in issue.resource and not issue.resource.startswith("Bundle."):
             implicated.insert(0, ref(issue.resource))
         out.append(
-            {
-                "resourceType": "DetectedIssue",
-                "id": f"dq{n}",
-                "text": _text(f"Data-quality issue ({issue.severity}, {issue.code}): {detail}"),
-                "status": "final",
-                "severity": _ISSUE_SEVERITY[issue.severity],
-                "patient": ref(analysis.record.patient.ref),
-                "identifiedDateTime": instant(analysis),
-                "implicated": implicated,
-                "detail": detail,
-            }
+            _detected_issue(analysis, len(out) + 1, issue.severity, issue.code, f"{where}: {issue.message}", implicated)
         )
+    for (code, message), places in notes.items():
+        detail = f"{places[0]}: {message}" if len(places) == 1 else f"{message} ({len(places)}): {'; '.join(places)}"
+        out.append(_detected_issue(analysis, len(out) + 1, "information", code, detail, [ref("#", "this report")]))
     return out
+
+
+def _detected_issue(analysis: Analysis, n: int, severity: str, code: str, detail: str, implicated: list[Json]) -> Json:
+    return {
+        "resourceType": "DetectedIssue",
+        "id": f"dq{n}",
+        "text": _text(f"Data-quality issue ({severity}, {code}): {detail}"),
+        "status": "final",
+        "severity": _ISSUE_SEVERITY[severity],
+        "patient": ref(analysis.record.patient.ref),
+        "identifiedDateTime": instant(analysis),
+        "implicated": implicated,
+        "detail": detail,
+    }
 
 
 def operation_outcome(analysis: Analysis) -> Json:

@@ -87,7 +87,7 @@ def test_binaries_of_attachments_fetched_in_one_batch_and_counted(client: FhirCl
             batch_response(entry(binary("b1")), entry(None, "404 Not Found", outcome("gone", code="not-found"))),
         ]
     )
-    raw = fetch_patient(client, "p1")
+    raw = fetch_patient(client, "p1", strategy="searches")
 
     assert route.call_count == 2
     assert raw.requests == 2
@@ -122,7 +122,7 @@ def test_failed_binary_batch_is_an_issue_and_the_patient_is_returned(
             fhir_json(outcome("batch not allowed"), status=400),
         ]
     )
-    raw = fetch_patient(client, "p1")
+    raw = fetch_patient(client, "p1", strategy="searches")
     assert [r["resourceType"] for r in raw.resources] == ["Patient", "DocumentReference"]
     (found,) = raw.issues
     assert (found.resource, found.element) == ("DocumentReference/doc1", "DocumentReference.content[0].attachment")
@@ -131,7 +131,7 @@ def test_failed_binary_batch_is_an_issue_and_the_patient_is_returned(
 
 def test_no_attachment_urls_costs_no_request(client: FhirClient, router: respx.MockRouter) -> None:
     route = router.post("/").mock(return_value=data_batch())
-    raw = fetch_patient(client, "p1")
+    raw = fetch_patient(client, "p1", strategy="searches")
     assert route.call_count == 1
     assert raw.requests == 1
 

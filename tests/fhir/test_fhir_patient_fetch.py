@@ -57,7 +57,7 @@ def test_one_batch_request_then_next_links_inside_entries(client: FhirClient, ro
     more = router.get("/", params={"_getpages": "obs"}).mock(
         return_value=fhir_json(searchset([res("Observation", "o2")]))
     )
-    raw = fetch_patient(client, "p1", count=50)
+    raw = fetch_patient(client, "p1", count=50, strategy="searches")
 
     sent = json.loads(batch.calls.last.request.content)
     assert sent["type"] == "batch"
@@ -87,7 +87,7 @@ def test_missing_patient_raises_not_found(client: FhirClient, router: respx.Mock
         return_value=batch_response(entry(searchset([])), *(entry(searchset([])) for _ in PATIENT_SEARCHES))
     )
     with pytest.raises(FhirNotFound) as info:
-        fetch_patient(client, "p1")
+        fetch_patient(client, "p1", strategy="searches")
     assert str(info.value).startswith("GET Patient?_id&_revinclude&_include:iterate → 404 Not Found")
     assert "no Patient with this id" in str(info.value)
 
@@ -104,7 +104,7 @@ def test_refused_outputs_search_falls_back_to_the_patient_read(client: FhirClien
             batch_response(entry(PATIENT)),
         ]
     )
-    raw = fetch_patient(client, "p1")
+    raw = fetch_patient(client, "p1", strategy="searches")
     assert route.call_count == 2
     assert json.loads(route.calls.last.request.content)["entry"] == [
         {"request": {"method": "GET", "url": "Patient/p1"}}
@@ -119,7 +119,7 @@ def test_failed_search_entry_becomes_error_issue_and_rest_is_used(client: FhirCl
     entries[5] = entry(None, "500 Internal Server Error", outcome("database timeout", code="exception"))
     entries[1] = entry(searchset([res("Observation", "o1")]))
     router.post("/").mock(return_value=batch_response(*entries))
-    raw = fetch_patient(client, "p1")
+    raw = fetch_patient(client, "p1", strategy="searches")
     assert [r["id"] for r in raw.resources] == ["p1", "o1"]
     (issue,) = raw.issues
     assert issue.severity == "error"
@@ -135,7 +135,7 @@ def test_medication_requests_dropped_when_statements_exist(client: FhirClient, r
     entries[3] = entry(searchset([res("MedicationStatement", "ms1")]))
     entries[4] = entry(searchset([res("MedicationRequest", "mr1"), res("MedicationRequest", "mr2")]))
     router.post("/").mock(return_value=batch_response(*entries))
-    raw = fetch_patient(client, "p1")
+    raw = fetch_patient(client, "p1", strategy="searches")
     assert [r["resourceType"] for r in raw.resources] == ["Patient", "MedicationStatement"]
     (issue,) = raw.issues
     assert issue.severity == "information"
@@ -146,7 +146,7 @@ def test_medication_requests_kept_without_statements(client: FhirClient, router:
     entries = [patient_entry()] + [entry(searchset([])) for _ in PATIENT_SEARCHES]
     entries[4] = entry(searchset([res("MedicationRequest", "mr1")]))
     router.post("/").mock(return_value=batch_response(*entries))
-    raw = fetch_patient(client, "p1")
+    raw = fetch_patient(client, "p1", strategy="searches")
     assert [r["resourceType"] for r in raw.resources] == ["Patient", "MedicationRequest"]
     assert raw.issues == ()
 
@@ -156,7 +156,7 @@ def test_batch_response_with_wrong_entry_count_is_a_response_error(
 ) -> None:
     router.post("/").mock(return_value=batch_response(patient_entry()))
     with pytest.raises(FhirResponseError, match="sent 9 entries but got 1 back"):
-        fetch_patient(client, "p1")
+        fetch_patient(client, "p1", strategy="searches")
 
 
 def test_fetch_patient_ids_pages_and_asks_for_ids_only(client: FhirClient, router: respx.MockRouter) -> None:
@@ -212,7 +212,7 @@ def test_existing_outputs_are_kept_aside_and_never_read_as_input(client: FhirCli
     entries[1] = entry(searchset([finding]))
     entries[6] = entry(searchset([radiology, report, profiled]))
     router.post("/").mock(return_value=batch_response(*entries))
-    raw = fetch_patient(client, "p1")
+    raw = fetch_patient(client, "p1", strategy="searches")
     assert [f"{r['resourceType']}/{r['id']}" for r in raw.resources] == [
         "Patient/p1",
         "Observation/o1",
@@ -242,7 +242,7 @@ def test_a_10_mb_page_is_read_whole(client: FhirClient, router: respx.MockRouter
     entries[1] = entry(searchset(observations(1, start=999), f"{BASE}?_getpages=big"))
     router.post("/").mock(return_value=batch_response(*entries))
     router.get("/", params={"_getpages": "big"}).mock(return_value=fhir_json(big))
-    raw = fetch_patient(client, "p1")
+    raw = fetch_patient(client, "p1", strategy="searches")
     assert len(raw.resources) == 1 + 1 + 100
     assert raw.issues == ()
 
@@ -256,7 +256,7 @@ def test_a_page_over_the_size_limit_is_an_issue_and_the_rest_is_kept(router: res
         return_value=fhir_json(searchset(observations(30, start=2, pad=100_000)))  # ~3 MB
     )
     with FhirClient(BASE, transport=httpx.MockTransport(router.handler), max_response_bytes=1 << 20) as small:
-        raw = fetch_patient(small, "p1")
+        raw = fetch_patient(small, "p1", strategy="searches")
     assert big.call_count == 1  # refused, not retried
     assert [r["id"] for r in raw.resources] == ["p1", "o0", "o1", "c1"]
     (issue,) = raw.issues
@@ -277,7 +277,7 @@ def test_paging_that_never_ends_is_stopped_with_an_issue(router: respx.MockRoute
 
     pages = router.get("/", params={"_getpages": "x"}).mock(side_effect=endless)
     with FhirClient(BASE, transport=httpx.MockTransport(router.handler), max_pages=5) as bounded:
-        raw = fetch_patient(bounded, "p1")
+        raw = fetch_patient(bounded, "p1", strategy="searches")
     assert pages.call_count == 4  # pages 2-5 of 5
     assert len(raw.resources) == 1 + 5
     (issue,) = raw.issues
@@ -289,6 +289,6 @@ def test_a_server_ignoring_count_loses_nothing(client: FhirClient, router: respx
     entries = [patient_entry()] + [entry(searchset([])) for _ in PATIENT_SEARCHES]
     entries[1] = entry(searchset(observations(2_500)))  # asked for _count=100, got everything at once
     router.post("/").mock(return_value=batch_response(*entries))
-    raw = fetch_patient(client, "p1", count=100)
+    raw = fetch_patient(client, "p1", count=100, strategy="searches")
     assert len(raw.resources) == 1 + 2_500
     assert raw.issues == ()

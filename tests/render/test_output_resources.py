@@ -141,3 +141,23 @@ def test_outputs_cite_what_the_conclusions_used_not_every_input() -> None:
     assert evidence <= cited(plain.outputs)
     entities = {e["what"]["reference"].split("/_history/")[0] for e in plain.outputs.provenance["entity"]}
     assert evidence <= entities
+
+
+def test_information_issues_are_one_detected_issue_per_kind_naming_every_input_without_referencing_it() -> None:
+    unused = tuple(
+        DataQualityIssue("information", "code-invalid", f"Observation/v{i}", "Observation.code", "code not recognised")
+        for i in range(3)
+    )
+    lone = DataQualityIssue("information", "not-supported", "DocumentReference/d1", "DocumentReference.type", "no")
+    contained = render_outputs(analyse(_record((*unused, ISSUES[0], lone)), NOW)).diagnostic_report["contained"]
+    assert [c["severity"] for c in contained] == ["moderate", "low", "low"]
+    warning, grouped, single = contained
+    assert warning["implicated"][0] == {"reference": "Observation/lab1"}  # a warning still references its input
+    # Inputs read but not used are not evidence: named in the detail, not referenced.
+    assert grouped["implicated"] == single["implicated"] == [{"reference": "#", "display": "this report"}]
+    assert grouped["detail"] == (
+        "code not recognised (3): Observation/v0 Observation.code; Observation/v1 Observation.code; "
+        "Observation/v2 Observation.code"
+    )
+    assert single["detail"] == "DocumentReference/d1 DocumentReference.type: no"
+    assert [c["id"] for c in contained] == ["dq1", "dq2", "dq3"]
