@@ -50,6 +50,7 @@ INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpreta
 COND_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 COND_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 COND_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
+V2_0074 = "http://terminology.hl7.org/CodeSystem/v2-0074"  # diagnostic service section (SP = surgical pathology)
 BMEFHIR = "http://bmefhir.org/fhir/CodeSystem"
 FINDING_CS = f"{BMEFHIR}/imaging-finding"
 CLINICAL_CS = f"{BMEFHIR}/clinical-observation"
@@ -200,6 +201,8 @@ class Case:
         self.case_id = case_id
         self.resources: list[Json] = []
         self.stated: dict[str, list[Stated]] = {}  # ImagingStudy id → its coded findings (for the text form)
+        # findings reported without saying how they were imaged: key → (date, description), their Stated in ``stated``
+        self.unimaged: dict[str, tuple[date, str]] = {}
         family, given = label.split(" ", 1)[1], label.split(" ", 1)[0]
         self.patient = self._add(
             {
@@ -445,6 +448,53 @@ class Case:
                 "effectiveDateTime": study["started"],
                 "issued": issued,
                 "imagingStudy": [_ref(study)],
+                "conclusion": conclusion,
+                "conclusionCode": [_cc(_coding(FINDING_CS, c, FINDING_CONCEPTS[c])) for c in codes],
+            }
+        )
+
+    def unimaged_finding(
+        self,
+        key: str,
+        when: date,
+        description: str,
+        concept: str,
+        structure: str,
+        side: str | None,
+        present: bool = True,
+        *,
+        note: str | None = None,
+    ) -> Json:
+        """An imaging finding whose modality the source does not state: no ImagingStudy, no ``derivedFrom``
+        (docs/input-conventions.md: read and counted, with no modality)."""
+        sid = f"{self.case_id}-{key}"
+        self.unimaged.setdefault(sid, (when, description))
+        self.stated.setdefault(sid, []).append(Stated(concept, structure, side, present, note))
+        side_tag = {"left": "-l", "right": "-r", "bilateral": "-lr"}.get(side or "", "")
+        return self._obs(
+            f"{key}-{_short(concept)}-{_short(structure)}{side_tag}",
+            category("imaging", "Imaging"),
+            _cc(_coding(FINDING_CS, concept, FINDING_CONCEPTS[concept])),
+            when,
+            valueCodeableConcept=_cc(_coding(SCT, *(PRESENT if present else ABSENT))),
+            bodySite=body_site(structure, side),
+            extension=[laterality_ext(side)] if side else None,
+            note=[{"text": note}] if note else None,
+        )
+
+    def pathology(self, suffix: str, when: date, title: str, conclusion: str, codes: list[str], issued: str) -> Json:
+        """A pathology DiagnosticReport (v2-0074 SP) whose conclusionCode carries the histology result;
+        decisive evidence (criteria/histology.yaml). Its text is not read, only the codes."""
+        return self._add(
+            {
+                "resourceType": "DiagnosticReport",
+                "id": f"{self.case_id}-{suffix}",
+                "status": "final",
+                "category": [_cc(_coding(V2_0074, "SP", "Surgical Pathology"))],
+                "code": _cc(text=title),
+                "subject": _ref(self.patient),
+                "effectiveDateTime": when.isoformat(),
+                "issued": issued,
                 "conclusion": conclusion,
                 "conclusionCode": [_cc(_coding(FINDING_CS, c, FINDING_CONCEPTS[c])) for c in codes],
             }
@@ -1489,6 +1539,129 @@ def synth_crps() -> tuple[Case, Expectation]:
     return c, expect(["crps"], [], ["transient_osteoporosis", "infection", "neoplasm", "bone_contusion"])
 
 
+# ================================ published cases (benchmarks/cases) ===========================
+# Each is built from the facts of a published case report the benchmark already cites (id in the
+# docstring; the case's YAML holds the citation, URL and every approximation). Dates: day 0 of the
+# benchmark case = the anchor below; the analysis of the tests (2026-11-01) keeps the children under 18.
+
+
+@case("pub-osteoid-osteoma-child")
+def pub_osteoid_osteoma() -> tuple[Case, Expectation]:
+    """Benchmark case neo-oo-femneck-9m-radiopaedia16 (ElBeialy MA, Radiopaedia "osteoid-osteoma-16"):
+    9-year-old boy, left hip, night pain relieved by salicylates; CT nidus in the femoral neck cortex."""
+    c = Case("pub-oo", label="Published Osteoid-Osteoma", gender="male", birth_date=date(2016, 2, 22))
+    v = date(2025, 6, 2)  # day 0: presenting visit
+    c.condition(
+        "pain-hip",
+        [cond_code("joint_pain")],
+        date(2025, 5, 3),
+        text="Left hip pain, limping",
+        site="hip",
+        side="left",
+        note="Duration not stated in the source; about a month assumed",
+    )
+    for n, (concept, value, note) in enumerate(
+        [
+            ("limp", True, None),
+            ("rest_pain", True, "Pain at night"),
+            ("night_pain_nsaid_relief", True, "Night pain relieved by salicylates"),
+        ],
+        start=1,
+    ):
+        c.exam(f"exam-1-{n}", concept, v, value, site="hip", side="left", note=note)
+    xr = c.study("xr-1", "CR", v, [("hip", "left")], "Radiograph left hip")
+    c.finding(xr, "normal_study", "hip", "left")
+    mri = c.study("mri-1", "MR", date(2025, 6, 3), [("femoral_neck", "left")], "MRI left hip")
+    c.finding(mri, "bone_marrow_edema", "femoral_neck", "left", note="Focal, anterior cortex; non-specific")
+    ct = c.study("ct-1", "CT", date(2025, 6, 4), [("femoral_neck", "left")], "CT left hip")
+    c.finding(ct, "lytic_lesion", "femoral_neck", "left", note="Small, intracortical, anterior; 4.5 mm")
+    c.finding(
+        ct, "osteoid_osteoma_nidus", "femoral_neck", "left", note="Central sclerotic focus, thin rim, cortex thickened"
+    )
+    c.finding(ct, "fracture_line", "femoral_neck", "left", present=False)
+    return c, expect(
+        ["neoplasm"], ["neoplasm"], ["transient_osteoporosis", "regional_migratory_osteoporosis", "bone_contusion"]
+    )
+
+
+@case("pub-epiphyseal-lymphoma-biopsy")
+def pub_epiphyseal_lymphoma() -> tuple[Case, Expectation]:
+    """Benchmark case neo-lymphoma-epiph-13m-crpath2018 (Case Rep Pathol 2018;2018:4160925): 13-year-old boy,
+    left knee; imaging of unstated modality; core biopsy: primary lymphoma of bone."""
+    c = Case("pub-lym", label="Published Lymphoma", gender="male", birth_date=date(2012, 4, 17))
+    v = date(2025, 9, 8)  # day 0: presenting visit
+    c.condition(
+        "pain-knee",
+        [cond_code("joint_pain")],
+        date(2025, 3, 12),
+        text="Left knee pain, progressive over six months",
+        site="knee",
+        side="left",
+    )
+    c.exam("exam-1-1", "rom_limited", v, True, site="knee", side="left", note="Passive range of motion lost")
+    c.exam("exam-1-2", "constitutional_symptoms", v, False, note="No systemic symptoms")
+    # The source does not say how the lesion was imaged: findings without an ImagingStudy.
+    for concept, note in (
+        ("lytic_lesion", "Mixed radiolucent lesion of the distal medial femoral epiphysis"),
+        ("cortical_destruction", "Cortical breakthrough"),
+    ):
+        c.unimaged_finding("img-1", v, "Imaging of the left knee", concept, "medial_femoral_condyle", "left", note=note)
+    c.pathology(
+        "path-1",
+        date(2025, 9, 15),
+        "Core needle biopsy, left distal femur",
+        "Small blue round cell tumour; on immunohistochemistry primary lymphoma of bone.",
+        ["histology_malignancy"],
+        issued="2025-09-18T11:00:00Z",
+    )
+    return c, expect(["neoplasm"], ["neoplasm"], ["transient_osteoporosis", "osteonecrosis", "infection"])
+
+
+@case("pub-sif-hip-histology")
+def pub_sif_hip() -> tuple[Case, Expectation]:
+    """Benchmark case sif-hip-bilat-histology-68f (bilateral SIF of the femoral head, 68-year-old woman):
+    left SIF band with BME and collapse, fracture line on the resected head; the right hip later."""
+    c = Case("pub-sif", label="Published Insufficiency", gender="female", birth_date=date(1957, 1, 29))
+    v = date(2025, 3, 3)  # day 0: onset of the left hip pain
+    c.condition("pain-hip-l", [cond_code("joint_pain")], v, text="Left hip pain, sudden", site="hip", side="left")
+    c.exam("exam-1-1", "sudden_onset_pain", v, True, site="hip", side="left")
+    c.exam("exam-1-2", "trauma", v, False, site="hip", side="left")
+    xr = c.study("xr-1", "CR", date(2025, 3, 17), [("femoral_head", "left")], "Radiograph left hip")
+    c.finding(xr, "articular_collapse", "femoral_head", "left")
+    mri = c.study("mri-1", "MR", date(2025, 3, 19), [("femoral_head", "left")], "MRI left hip")
+    c.finding(mri, "t1_low_signal", "femoral_head", "left", method="T1", note="Whole head")
+    c.finding(mri, "t2_high_signal", "femoral_head", "left", method="T2", note="Whole head")
+    c.finding(mri, "bone_marrow_edema", "femoral_head", "left")
+    c.finding(
+        mri, "sif_band", "femoral_head", "left", method="T1", note="Subchondral low-signal line, convex to the surface"
+    )
+    c.pathology(
+        "path-1",
+        date(2025, 4, 2),
+        "Femoral head, left, hemiarthroplasty specimen",
+        "Subchondral fracture line on section; no osteonecrosis described.",
+        ["histology_fracture"],
+        issued="2025-04-07T10:00:00Z",
+    )
+    c.condition(
+        "pain-hip-r",
+        [cond_code("joint_pain")],
+        date(2025, 5, 22),
+        text="Right hip pain",
+        site="hip",
+        side="right",
+        note="Interval after the left not given in the source; approximated",
+    )
+    xr2 = c.study("xr-2", "CR", date(2025, 6, 11), [("femoral_head", "right")], "Radiograph right hip, follow-up")
+    c.finding(xr2, "articular_collapse", "femoral_head", "right", note="Surface irregularity, 3 weeks after onset")
+    # SIF-BAND raises the SIF flag (collapse risk); the collapse also raises the osteonecrosis one (ON-COLLAPSE).
+    return c, expect(
+        ["subchondral_insufficiency_fracture"],
+        ["subchondral_insufficiency_fracture"],
+        ["transient_osteoporosis", "regional_migratory_osteoporosis", "osteonecrosis"],
+    )
+
+
 # ================================ text-only forms ==============================================
 # Each case again, with every imaging finding (the imaging Observations and any conclusionCode) replaced
 # by the radiologist's report of its study: the input bmefhir reads as narrative (docs/report-text.md).
@@ -1575,6 +1748,26 @@ TEXT_FORMS: dict[str, TextForm] = {
         "KBAS (CRPS)?",
         ("docref",),
     ),
+    "pub-osteoid-osteoma-child": TextForm(
+        "en",
+        "9-year-old boy with left hip pain and a limp; night pain relieved by salicylates.",
+        "Osteoid osteoma?",
+        ("plain", "html", "docref"),
+    ),
+    "pub-epiphyseal-lymphoma-biopsy": TextForm(
+        "en",
+        "13-year-old boy with six months of progressive left knee pain and loss of motion.",
+        "Tumour? Infection?",
+        ("binary",),
+    ),
+    "pub-sif-hip-histology": TextForm(
+        "en",
+        "68-year-old woman with sudden left hip pain, no trauma.",
+        "Osteonecrosis or insufficiency fracture?",
+        ("plain", "html"),
+        tag_language=False,
+        later="Right hip pain.",
+    ),
 }
 TEXT_SUFFIX = "-text"  # text forms get their own ids, so both forms can sit in one folder or server
 _LATER = ("follow-up", "control", "month", "after onset")
@@ -1597,8 +1790,10 @@ def _renamed(node: Any, old: str, new: str) -> Any:
 
 
 def _is_coded_finding(r: Json) -> bool:
+    """An imaging finding in coded form. A pathology report is not imaging: the text form keeps it coded
+    (bmefhir reads only its conclusion codes, docs/input-conventions.md)."""
     if r["resourceType"] == "DiagnosticReport":
-        return True
+        return r["category"][0]["coding"][0]["system"] != V2_0074
     return r["resourceType"] == "Observation" and r["code"].get("coding", [{}])[0].get("system") == FINDING_CS
 
 
@@ -1648,18 +1843,46 @@ def text_form(c: Case, form: TextForm) -> Case:
         add_text_report(
             t, resource, report.title, report.plain(), report.html(language), report.impression, shape, language
         )
+    for sid, (when, description) in c.unimaged.items():
+        # A report that does not say how the lesion was imaged: no ImagingStudy, no modality.
+        report = writer.report("unknown", description, c.stated[sid], earlier_bme, form)
+        shape = form.shapes[n_report % len(form.shapes)]
+        n_report += 1
+        add_text_report(
+            t,
+            {"id": sid.replace(c.case_id, new_id, 1), "started": when.isoformat(), "modality": [], "series": []},
+            report.title,
+            report.plain(),
+            report.html(language),
+            report.impression,
+            shape,
+            language,
+            imaged=False,
+        )
     return t
 
 
 def add_text_report(
-    self: Case, study: Json, title: str, plain: str, html: str, impression: str, shape: str, language: str | None
+    self: Case,
+    study: Json,
+    title: str,
+    plain: str,
+    html: str,
+    impression: str,
+    shape: str,
+    language: str | None,
+    *,
+    imaged: bool = True,
 ) -> None:
-    """Add the report of ``study`` in one of the attachment shapes (see ``TEXT_FORMS``)."""
+    """Add the report of ``study`` in one of the attachment shapes (see ``TEXT_FORMS``); ``imaged`` False:
+    ``study`` only carries the id and date of a report that names no study (no ``imagingStudy``)."""
     when = study["started"]
     issued = f"{when}T17:00:00Z"
     base = f"{study['id']}-report"
-    ankle = study["modality"][0]["code"] == "MR" and all(
-        STRUCTURES[s["bodySite"]["code"]].joint == "ankle" for s in study["series"]
+    ankle = (
+        imaged
+        and study["modality"][0]["code"] == "MR"
+        and all(STRUCTURES[s["bodySite"]["code"]].joint == "ankle" for s in study["series"])
     )
     code = loinc("24538-1" if ankle else "18748-4")
     category = [_cc(_coding(LOINC, "LP29684-5", "Radiology"))]
@@ -1676,7 +1899,8 @@ def add_text_report(
                 "date": issued,
                 "description": title,
                 "content": [{"attachment": _attachment(plain, "text/plain; charset=utf-8", language, title, when)}],
-                "context": {"period": {"start": when, "end": when}, "related": [_ref(study)]},
+                "context": {"period": {"start": when, "end": when}}
+                | ({"related": [{"reference": f"ImagingStudy/{study['id']}"}]} if imaged else {}),
             }
         )
         return
@@ -1694,21 +1918,21 @@ def add_text_report(
             }
         )
         form["url"] = f"Binary/{binary['id']}"
-    self._add(
-        {
-            "resourceType": "DiagnosticReport",
-            "id": base,
-            "status": "final",
-            "category": category,
-            "code": code,
-            "subject": _ref(self.patient),
-            "effectiveDateTime": when,
-            "issued": issued,
-            "imagingStudy": [_ref(study)],
-            "conclusion": impression,
-            "presentedForm": [form],
-        }
-    )
+    report: Json = {
+        "resourceType": "DiagnosticReport",
+        "id": base,
+        "status": "final",
+        "category": category,
+        "code": code,
+        "subject": _ref(self.patient),
+        "effectiveDateTime": when,
+        "issued": issued,
+        "conclusion": impression,
+        "presentedForm": [form],
+    }
+    if imaged:
+        report["imagingStudy"] = [{"reference": f"ImagingStudy/{study['id']}"}]
+    self._add(report)
 
 
 # ================================ output =======================================================

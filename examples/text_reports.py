@@ -244,6 +244,10 @@ class English(Writer):
         "geographic_reticular_bme_trauma_pattern": (
             "Reticular and geographic marrow signal change in {sites}, a bone contusion pattern."
         ),
+        "lytic_lesion": "A small lytic lesion in {sites}.",
+        "osteoid_osteoma_nidus": "Within the lesion, a nidus with central mineralisation in {sites}.",
+        "sif_band": "An irregular subchondral low-signal band, convex to the joint, in {sites}.",
+        "articular_collapse": "Collapse of the articular surface of {sites}.",
     }
     absent: ClassVar[dict[str, str]] = {
         "bone_marrow_edema": "No bone marrow edema in {sites}.",
@@ -265,6 +269,7 @@ class English(Writer):
         "DX": "AP and lateral radiographs.",
         "CT": "Axial CT with multiplanar reformats.",
         "NM": "Three-phase bone scintigraphy after IV Tc-99m MDP.",
+        "unknown": "Outside images reviewed; how they were acquired is not stated in the referral.",
     }
     contrast = "Fat-suppressed T1-weighted images after IV gadolinium."
 

@@ -50,6 +50,11 @@ KNOWN_WARNINGS: dict[tuple[str, str], str] = {
     ("UNABLE_TO_CHECK_IF_THE_PROVIDED_CODES_ARE_IN_THE_VALUE_SET_CS", "urn:ietf:bcp:47"): "BCP-47, as above",
     # the same two BCP-47 messages joined, for the preferred binding of Attachment.language (no id)
     ("", "urn:ietf:bcp:47"): "BCP-47, as above",
+    # bmefhir-imaging-finding's own invariant (severity warning, by design): a text finding from a report that
+    # names no ImagingStudy (the source does not say how the lesion was imaged; examples/pub-epiphyseal-...)
+    ("http://bmefhir.org/fhir/StructureDefinition/bmefhir-imaging-finding#bmef-1", "bmef-1"): (
+        "the finding's report names no study (modality not stated in the source); bmef-1 warns by design"
+    ),
     ("All_observations_should_have_a_performer", ""): (
         "best practice: a text finding's observer is the report's radiologist, whom the source reports "
         "do not name; R4 does not allow a Device as Observation.performer"

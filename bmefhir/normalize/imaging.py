@@ -174,7 +174,9 @@ def read_diagnostic_report(
                 ref, mapping.concept, True, site, when, modality, study_refs[0] if len(study_refs) == 1 else None
             )
         )
-    text_sources = diagnostic_report_texts(ctx, ref, res, when, tuple(study_refs))
+    # Only a radiology report's narrative is read; a pathology (or other) report with finding codes gives its
+    # codes only (docs/input-conventions.md: "a pathology report's free text is not read").
+    text_sources = diagnostic_report_texts(ctx, ref, res, when, tuple(study_refs)) if is_radiology(res) else []
     if not conclusion_codes and not study_refs and not text_sources:
         ctx.note(
             "information",

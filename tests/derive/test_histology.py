@@ -62,3 +62,14 @@ def test_edema_only_histology_excludes_tumour_and_necrosis() -> None:
     assert scores["neoplasm"] < base["neoplasm"]
     assert scores["osteonecrosis"] < base["osteonecrosis"]
     assert scores["transient_osteoporosis"] > base["transient_osteoporosis"]
+
+
+def test_a_pathology_reports_text_is_not_read_as_imaging_findings() -> None:
+    # The pathologist's words ("fracture line", "no osteonecrosis") are not a radiology report: only the
+    # conclusion codes count (docs/input-conventions.md). Before, the conclusion text became findings.
+    report = pathology_report("histology_fracture") | {
+        "conclusion": "Subchondral fracture line on section; no osteonecrosis."
+    }
+    record = build_record([PATIENT, *MRI, report])
+    from_report = [f for f in record.findings if f.ref == "DiagnosticReport/path1"]
+    assert [(f.concept, f.present, f.text) for f in from_report] == [("histology_fracture", True, None)]
