@@ -53,6 +53,7 @@ from profilegen.terminology import (
 
 from bmefhir import __version__
 from bmefhir.concepts import FINDING_CONCEPTS
+from bmefhir.differential.knowledge_base import record_version
 
 __all__ = [
     "FALLBACK_CANDIDATES",
@@ -146,8 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--project", type=Path, help="assemble and keep the compiled SUSHI project here")
     args = parser.parse_args(argv)
     try:
+        record_version()  # the PlanDefinition below carries this version
         paths = build(args.out, args.project)
-    except SushiError as exc:
+    except (SushiError, ValueError) as exc:
         print(exc, file=sys.stderr)
         return 1
     print(f"{len(paths)} files in {args.out}")

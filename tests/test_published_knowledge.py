@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bmefhir.differential.knowledge_base import DEFAULT_DIR, load_knowledge
+from bmefhir.differential.knowledge_base import DEFAULT_DIR, load_knowledge, record_version, version_problem
 from bmefhir.fhir.files import read_bundle
 from bmefhir.pipeline import process_patient
 from bmefhir.render import ids
@@ -137,3 +137,24 @@ def test_every_bmefhir_system_the_outputs_use_is_defined_in_profiles(case: Any) 
         used = {s for s in _systems(collection_bundle(result.outputs)) if s.startswith(ids.BASE)}
         assert used, case.name
         assert used <= _defined_systems(), sorted(used - _defined_systems())
+
+
+def test_the_knowledge_content_is_the_one_recorded_for_its_version() -> None:
+    assert version_problem() is None
+
+
+def test_a_changed_rule_needs_a_new_version(tmp_path: Path) -> None:
+    root = tmp_path / "knowledge"
+    shutil.copytree(DEFAULT_DIR, root)
+    assert version_problem(root) is None
+    rules = root / "criteria" / "paediatric.yaml"
+    rules.write_text(rules.read_text(encoding="utf-8").replace("infection: 0.7}", "infection: 0.8}", 1), "utf-8")
+    version = load_knowledge(root).version
+    assert f"still {version}" in (version_problem(root) or "")
+    with pytest.raises(ValueError, match="changed"):
+        record_version(root)
+    meta = root / "knowledge.yaml"
+    meta.write_text(meta.read_text(encoding="utf-8").replace(f"version: {version}", "version: 9.9.9"), "utf-8")
+    assert "9.9.9 is not recorded" in (version_problem(root) or "")
+    record_version(root)
+    assert version_problem(root) is None

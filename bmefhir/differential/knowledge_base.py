@@ -17,6 +17,7 @@ duplicate id, a malformed condition.
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,6 +168,52 @@ def knowledge_rows(kb: KnowledgeBase) -> list[dict[str, str]]:
         flag = f"{c.red_flag.candidate}: {c.red_flag.message}" if c.red_flag else ""
         rows.append({"id": c.id, "title": c.title, "effects": effects, "red_flag": flag, "source": c.citation.text})
     return rows
+
+
+# --- one version, one content ---------------------------------------------------------------------
+# ClinicalImpression.protocol cites ``url|version``: a canonical version must name one content, so a
+# change to any rule needs a new version. versions.txt records "version digest" per published version;
+# scripts/build_profiles.py adds the current one and refuses a changed content under an old version.
+
+VERSIONS_FILE = "versions.txt"
+
+
+def content_digest(root: Path = DEFAULT_DIR) -> str:
+    """SHA-256 over every YAML file of a knowledge directory, by relative path."""
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.yaml")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _recorded(root: Path) -> dict[str, str]:
+    lines = (root / VERSIONS_FILE).read_text(encoding="utf-8").splitlines() if (root / VERSIONS_FILE).is_file() else []
+    return dict(line.split(maxsplit=1) for line in lines if line.strip() and not line.startswith("#"))
+
+
+def version_problem(root: Path = DEFAULT_DIR) -> str | None:
+    """Why the knowledge content is not the one recorded for its version, or None when it is."""
+    version, digest = _load(root).version, content_digest(root)
+    recorded = _recorded(root).get(version)
+    if recorded == digest:
+        return None
+    if recorded is None:
+        return f"knowledge version {version} is not recorded in {VERSIONS_FILE}: run scripts/build_profiles.py"
+    return (
+        f"the knowledge content changed but its version is still {version}: "
+        "raise `version` in knowledge.yaml, then run scripts/build_profiles.py"
+    )
+
+
+def record_version(root: Path = DEFAULT_DIR) -> None:
+    """Add the current version and digest to versions.txt; ValueError when the version names another content."""
+    problem = version_problem(root)
+    if problem is None:
+        return
+    if _load(root).version in _recorded(root):
+        raise ValueError(problem)
+    with (root / VERSIONS_FILE).open("a", encoding="utf-8") as out:
+        out.write(f"{_load(root).version} {content_digest(root)}\n")
 
 
 # --- loading --------------------------------------------------------------------------------------
