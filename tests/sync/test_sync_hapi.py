@@ -269,15 +269,17 @@ def test_a_write_conflict_is_re_read_and_retried_and_a_lasting_one_fails_the_pat
     store = SyncStore(f"sqlite:///{tmp_path / 'sync.db'}")
     with FaultProxy(fhir_base) as proxy:
         proxy.rules = [Rule("POST", "", "status", times=1, status=409, body=b'"DiagnosticReport"')]
-        summary = sync_once(store, proxy.base_url, options=SyncOptions(since=since), executor=LocalExecutor(1))
+        # Search discovery (an $export job would only add its polling) and no overlap window: other tests'
+        # patients are not this test's concern.
+        options = SyncOptions(since=since, discovery="search", overlap=timedelta(0))
+        summary = sync_once(store, proxy.base_url, options=options, executor=LocalExecutor(1))
         assert [rule.fired for rule in proxy.rules] == [1]
         assert summary.failed == 0
         assert {store.run_outcomes(summary.run_id)[pid] for pid in ids} == {"written"}
 
         (late,) = load(fhir_base, 1, fresh_seed())
         proxy.rules = [Rule("POST", "", "status", times=WRITE_ATTEMPTS, status=409, body=b'"DiagnosticReport"')]
-        # No overlap window: patients other tests changed in the last minutes are not this test's concern.
-        options = SyncOptions(overlap=timedelta(0))
+        options = SyncOptions(discovery="search", overlap=timedelta(0))
         summary = sync_once(store, proxy.base_url, options=options, executor=LocalExecutor(1))
         assert [rule.fired for rule in proxy.rules] == [WRITE_ATTEMPTS]
         assert summary.failed == 1
