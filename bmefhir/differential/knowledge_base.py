@@ -179,7 +179,7 @@ VERSIONS_FILE = "versions.txt"
 
 
 def content_digest(root: Path = DEFAULT_DIR) -> str:
-    """SHA-256 over every YAML file of a knowledge directory, by relative path."""
+    """SHA-256 over every YAML file under ``root`` (a knowledge directory by default), by relative path."""
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.yaml")):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")

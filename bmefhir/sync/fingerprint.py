@@ -34,7 +34,7 @@ import orjson
 
 import bmefhir
 from bmefhir import __version__
-from bmefhir.differential.knowledge_base import load_knowledge
+from bmefhir.differential.knowledge_base import content_digest, load_knowledge
 from bmefhir.fhir.raw import RawPatient
 
 __all__ = ["analysis_version", "data_digest", "input_fingerprint", "input_versions", "resource_key", "resource_version"]
@@ -43,10 +43,7 @@ __all__ = ["analysis_version", "data_digest", "input_fingerprint", "input_versio
 @functools.cache
 def data_digest(root: Path = Path(bmefhir.__file__).parent) -> str:
     """SHA-256 over every YAML data file under ``root`` (the package), by relative path; read once per process."""
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.yaml")):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:12]
+    return content_digest(root)[:12]
 
 
 def analysis_version() -> str:
