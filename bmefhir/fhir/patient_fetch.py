@@ -39,6 +39,7 @@ import httpx
 
 from bmefhir.fhir.batch import BatchRequest, BatchResult
 from bmefhir.fhir.binaries import fetch_binaries
+from bmefhir.fhir.capabilities import offers_operation
 from bmefhir.fhir.client import FhirClient
 from bmefhir.fhir.errors import FhirError, FhirResponseError, http_error
 from bmefhir.fhir.existing import ExistingOutput, outputs_request, read_patient_and_outputs
@@ -128,14 +129,7 @@ def _remember(key: str, offered: bool) -> None:
 
 
 def _offers_everything(capabilities: Mapping[str, Any]) -> bool:
-    for rest in capabilities.get("rest") or []:
-        if not isinstance(rest, Mapping) or rest.get("mode") != "server":
-            continue
-        for resource in rest.get("resource") or []:
-            if isinstance(resource, Mapping) and resource.get("type") == "Patient":
-                ops = resource.get("operation") or []
-                return any(isinstance(op, Mapping) and op.get("name") == "everything" for op in ops)
-    return False
+    return offers_operation(capabilities, "everything", "Patient")
 
 
 def fetch_patient(

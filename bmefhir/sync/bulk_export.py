@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 import orjson
 
+from bmefhir.fhir.capabilities import offers_operation
 from bmefhir.fhir.errors import FhirResponseError, FhirTimeout, FhirTransportError, http_error
 from bmefhir.fhir.outcome import parse_outcome
 from bmefhir.fhir.retry import RetryPolicy, next_delay, retry_after_seconds
@@ -48,13 +49,7 @@ class ExportError(FhirResponseError):
 
 def supports_export(capabilities: Mapping[str, Any]) -> bool:
     """True when the CapabilityStatement offers a system-level ``export`` operation."""
-    for rest in capabilities.get("rest") or []:
-        if not isinstance(rest, Mapping) or rest.get("mode") != "server":
-            continue
-        for op in rest.get("operation") or []:
-            if isinstance(op, Mapping) and op.get("name") == "export":
-                return True
-    return False
+    return offers_operation(capabilities, "export")
 
 
 def _now() -> datetime:
