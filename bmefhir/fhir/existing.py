@@ -10,7 +10,10 @@ through the Provenance's ``target`` (``_include:iterate``). Servers answer an
 ``_include`` of a version-specific reference with the current version unless told
 otherwise (HAPI: ``respect-versions-for-search-includes``, off by default), which is
 the version If-Match needs. The fetch sends it in the same batch as the patient's
-data, in place of the Patient read (``bmefhir.fhir.patient_fetch``).
+data, in place of the Patient read, by default with the data types a patient has few
+of revincluded too (``bmefhir.fhir.patient_fetch``); as those share HAPI's limit on
+included resources with the Provenance's targets, ``outputs_complete`` says whether
+every output the Provenance names came back.
 
 When the lookup misses an output that does exist (its Provenance was deleted, or the
 server does not support ``_revinclude``), write-back creates it only if its business
