@@ -47,7 +47,8 @@ def _classify(method: str, url: str, entry: dict | None = None) -> Interaction:
 
 def client_requests() -> Iterator[tuple[Interaction, dict]]:
     """Every interaction the client code builds (reads, output lookups, the write transaction)."""
-    for r in [*patient_requests("p1", 100), *existing_requests("p1")]:
+    reads = [*patient_requests("p1", 100), *patient_requests("p1", 100, folded=False)]
+    for r in [*reads, *existing_requests("p1")]:
         yield _classify(r.method, r.url), {}
     yield _classify("GET", "Patient/p1"), {}  # patient_fetch: the read where the outputs search is refused
     yield ("Binary", "read", frozenset()), {}  # bmefhir.fhir.binaries: GET Binary/{id} in a batch

@@ -10,7 +10,10 @@ through the Provenance's ``target`` (``_include:iterate``). Servers answer an
 ``_include`` of a version-specific reference with the current version unless told
 otherwise (HAPI: ``respect-versions-for-search-includes``, off by default), which is
 the version If-Match needs. The fetch sends it in the same batch as the patient's
-data, in place of the Patient read (``bmefhir.fhir.patient_fetch``).
+data, in place of the Patient read, by default with the data types a patient has few
+of revincluded too (``bmefhir.fhir.patient_fetch``); as those share HAPI's limit on
+included resources with the Provenance's targets, ``outputs_complete`` says whether
+every output the Provenance names came back.
 
 When the lookup misses an output that does exist (its Provenance was deleted, or the
 server does not support ``_revinclude``), write-back creates it only if its business
@@ -42,6 +45,7 @@ __all__ = [
     "ExistingOutput",
     "existing_requests",
     "is_own_output",
+    "outputs_complete",
     "outputs_request",
     "read_existing",
     "read_patient_and_outputs",
@@ -127,27 +131,50 @@ def read_patient_and_outputs(
     Patient, and whatever they point at, are ignored. Raises the entry's ``FhirError`` when the
     search failed, ``FhirResponseError`` when the answer is not a searchset.
     """
+    patient, outputs, _ = _patient_and_outputs(result, patient_id)
+    return patient, outputs
+
+
+def outputs_complete(result: BatchResult, patient_id: str) -> bool:
+    """Whether every output our Provenance names is in ``outputs_request``'s page (True without one).
+
+    A target can be missing because it was deleted, or because the server stopped including: HAPI
+    gives ``_include:iterate`` what is left of ``maximumIncludesToLoadPerPage`` after the
+    ``_revinclude``s of the same search, so the read that folds data types into this search
+    (``bmefhir.fhir.patient_fetch``) looks the outputs up again on their own when one is missing.
+    """
+    return not _patient_and_outputs(result, patient_id)[2]
+
+
+def _patient_and_outputs(
+    result: BatchResult, patient_id: str
+) -> tuple[dict[str, Any] | None, tuple[ExistingOutput, ...], int]:
+    """The Patient, our outputs, and how many outputs our Provenance names that the page lacks."""
     page = _searchset(result)
     ref = f"Patient/{patient_id}"
     found = {(r.get("resourceType"), r.get("id")): r for r in bundle_resources(page)}
     patient = found.get(("Patient", patient_id))
     provenance = found.get(("Provenance", ids.output_uuid(ref, "provenance")))
     if provenance is None:
-        return patient, ()
+        return patient, (), 0
     outputs = [_existing(provenance)]
+    missing = 0
     for target in _list(provenance.get("target")):
         reference = target.get("reference") if isinstance(target, Mapping) else None
         kind, _, rest = str(reference or "").partition("/")
         rid = rest.split("/_history/", 1)[0]
+        if kind not in OUTPUT_TYPES or kind == "Provenance":
+            continue
         resource = found.get((kind, rid))
-        if kind not in OUTPUT_TYPES or kind == "Provenance" or resource is None:
+        if resource is None:
+            missing += 1
             continue
         wanted = {"system": ids.ASSESSMENT_SYSTEM, "value": ids.identifier_value(ref, OUTPUT_TYPES[kind])}
         idents = [i for i in _list(resource.get("identifier")) if isinstance(i, Mapping)]
         ours = any(i.get("system") == wanted["system"] and i.get("value") == wanted["value"] for i in idents)
         if ours and all(o.resource_type != kind for o in outputs):
             outputs.append(_existing(resource))
-    return patient, tuple(outputs)
+    return patient, tuple(outputs), missing
 
 
 def read_existing(results: Sequence[BatchResult]) -> tuple[ExistingOutput, ...]:

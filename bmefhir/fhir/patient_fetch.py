@@ -1,18 +1,35 @@
-"""Fetch everything bmefhir reads about one patient in as few round trips as possible.
+"""Fetch everything bmefhir reads about one patient in as few server operations as possible.
 
-Two ways (``strategy``):
+Three ways (``strategy``):
 
-* **searches** (the default): one batch of nine operations, the Patient with bmefhir's own outputs
-  (one search, for write-back, ``bmefhir.fhir.existing.outputs_request``) and one ``patient=`` search
-  per type read (``PATIENT_SEARCHES``).
-* **everything** (``"auto"``: where the server's CapabilityStatement offers Patient ``$everything``):
-  one batch of two operations, the same Patient search and ``Patient/{id}/$everything`` restricted by
-  ``_type`` to the eight types. ``$everything`` returns the patient compartment plus what it references,
-  so only resources of those types whose ``subject`` is this Patient are kept: exactly what the eight
-  searches return. A server that ignores ``_type`` costs bytes, not correctness. When ``$everything``
-  is refused or fails part-way the eight searches are read instead (one more batch; a server that
-  refused it is remembered as not offering it). Fewer operations, but not cheaper on HAPI: its
-  ``$everything`` also loads every resource the compartment references, and measured 1.1-2.4x the
+* **folded** (the default): one batch of six operations. The first is one Patient search that
+  brings bmefhir's own outputs (for write-back, ``bmefhir.fhir.existing.outputs_request``) and the
+  types a patient has few of (``FOLDED_TYPES``: ImagingStudy, MedicationStatement, Procedure) as
+  ``_revinclude=T:patient``; then one ``patient=`` search per other type. A folded type is read
+  again by its own search, in one more batch, unless the server shows it served it whole: the
+  searchset's ``self`` link names its ``_revinclude`` (FHIR R4 search: the server SHALL return the
+  parameters it used), the page has no other link (``next``, ``related``: included resources on
+  further pages) and no server warning, and fewer than ``FOLD_LIMIT`` came back. HAPI cuts
+  included resources at ``maximumIncludesToLoadPerPage`` (1,000 per ``_revinclude`` by default)
+  without saying so (hapi-fhir #5578, #6215, #6803), other servers at 100, hence a limit well
+  below both. When the outputs the Provenance names are not all there (HAPI gives
+  ``_include:iterate`` only what the ``_revinclude``s left of the same limit) they are looked up
+  again at write-back. A server that refuses the folded search, or ignores its ``_revinclude``s,
+  is read by the eight searches from then on (remembered like ``$everything``). Measured on the
+  HAPI sandbox it costs no more server CPU than the eight searches, less for small records
+  (docs/performance.md).
+* **searches**: one batch of nine operations, the Patient with our outputs and one ``patient=``
+  search per type read (``PATIENT_SEARCHES``).
+* **everything** (``"auto"``: where the server's CapabilityStatement offers Patient ``$everything``,
+  else folded): one batch of two operations, the same Patient search and ``Patient/{id}/$everything``
+  restricted by ``_type`` to the eight types. ``$everything`` returns the patient compartment plus
+  what it references, so only resources of those types whose ``subject`` is this Patient are kept:
+  exactly what the eight searches return. A server that ignores ``_type`` costs bytes, not
+  correctness. When ``$everything`` is refused or fails part-way the eight searches are read
+  instead (one more batch; a server that refused it is remembered as not offering it). Fewer
+  operations, but not cheaper on HAPI: its ``$everything`` always loads, with no limit and no
+  parameter to turn it off, every resource the compartment references (``SearchBuilder``'s
+  ``IncludesIterator``: ``_include=T:*`` iterated for each ``_type``), and measured 1.1-2.4x the
   server CPU of the searches and up to 1.9x the wall time at 1,000-5,000 resources per patient
   (docs/performance.md), which is why it is not the default.
 
@@ -41,10 +58,10 @@ from bmefhir.fhir.batch import BatchRequest, BatchResult
 from bmefhir.fhir.binaries import fetch_binaries
 from bmefhir.fhir.capabilities import offers_operation
 from bmefhir.fhir.client import FhirClient
-from bmefhir.fhir.errors import FhirError, FhirResponseError, http_error
-from bmefhir.fhir.existing import ExistingOutput, outputs_request, read_patient_and_outputs
+from bmefhir.fhir.errors import FhirError, FhirHttpError, FhirResponseError, http_error
+from bmefhir.fhir.existing import ExistingOutput, outputs_complete, outputs_request, read_patient_and_outputs
 from bmefhir.fhir.outcome import OutcomeIssue, parse_outcome
-from bmefhir.fhir.paging import bundle_resources
+from bmefhir.fhir.paging import bundle_resources, next_link
 from bmefhir.fhir.raw import RawPatient, screened_inputs, usable_inputs
 from bmefhir.fhir.urls import SearchParams, check_id
 from bmefhir.record import DataQualityIssue
@@ -53,17 +70,20 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_COUNT",
+    "FOLDED_TYPES",
+    "FOLD_LIMIT",
     "PATIENT_SEARCHES",
     "FetchStrategy",
     "everything_request",
     "fetch_patient",
     "fetch_patient_ids",
+    "folded_request",
     "forget_capabilities",
     "patient_requests",
     "supports_everything",
 ]
 
-FetchStrategy = Literal["auto", "everything", "searches"]
+FetchStrategy = Literal["auto", "everything", "folded", "searches"]
 # Resources asked for per page. Servers cap ``_count`` at their maximum (HAPI's paging provider: 500 in
 # the sandbox) rather than refusing it; 1,000 is the largest page common servers serve.
 DEFAULT_COUNT: Final = 1000
@@ -71,6 +91,8 @@ DEFAULT_COUNT: Final = 1000
 _CAPABILITY_TTL: Final = 600.0
 _capabilities: dict[str, tuple[bool, float]] = {}
 _capabilities_guard = threading.Lock()
+# Servers that refused the folded Patient search or ignored its _revinclude (same TTL).
+_unfolding: dict[str, float] = {}
 
 # Resource types searched by ``patient=``; ``_count`` is applied to each.
 PATIENT_SEARCHES = (
@@ -83,12 +105,32 @@ PATIENT_SEARCHES = (
     "DocumentReference",  # radiology report text (docs/report-text.md)
     "Procedure",  # a past procedure that is a risk factor (splenectomy → asplenia)
 )
+# Types read inside the Patient search as ``_revinclude=T:patient`` (the folded read): ones a patient
+# has few of (0-11 of 5,000 resources in the realistic records of benchmarks/hapi.py). Not the types
+# real records hold hundreds of (Observation, Condition, DiagnosticReport, DocumentReference,
+# MedicationRequest): past FOLD_LIMIT a folded type is read twice, which costs HAPI about twice the
+# type's own search (docs/performance.md).
+FOLDED_TYPES: Final = ("ImagingStudy", "MedicationStatement", "Procedure")
+# From this many resources of a folded type the server may have cut the list short (HAPI
+# maximumIncludesToLoadPerPage: 1,000 by default; 100 on other servers): it is searched on its own.
+FOLD_LIMIT: Final = 100
+_UNFOLDED: Final = tuple(t for t in PATIENT_SEARCHES if t not in FOLDED_TYPES)
 
 
-def patient_requests(patient_id: str, count: int) -> list[BatchRequest]:
-    """The batch entries for one patient: the Patient with our outputs, then one search per type."""
+def patient_requests(patient_id: str, count: int, *, folded: bool = True) -> list[BatchRequest]:
+    """The batch entries of the read for one patient: by default the Patient with our outputs and the
+    folded types, then one search per other type; ``folded=False``: the Patient with our outputs and
+    one search per type (strategy ``searches``, and what a folded read falls back to)."""
     check_id(patient_id)
-    return [outputs_request(patient_id), *_type_searches(patient_id, count)]
+    if not folded:
+        return [outputs_request(patient_id), *_type_searches(patient_id, count)]
+    return [folded_request(patient_id), *_type_searches(patient_id, count, _UNFOLDED)]
+
+
+def folded_request(patient_id: str) -> BatchRequest:
+    """``outputs_request`` with the ``FOLDED_TYPES`` revincluded."""
+    outputs = outputs_request(patient_id)
+    return BatchRequest("GET", outputs.url + "".join(f"&_revinclude={kind}:patient" for kind in FOLDED_TYPES))
 
 
 def everything_request(patient_id: str, count: int) -> BatchRequest:
@@ -97,8 +139,8 @@ def everything_request(patient_id: str, count: int) -> BatchRequest:
     return BatchRequest("GET", f"Patient/{patient_id}/$everything?_type={','.join(PATIENT_SEARCHES)}&_count={count}")
 
 
-def _type_searches(patient_id: str, count: int) -> list[BatchRequest]:
-    return [BatchRequest("GET", f"{kind}?patient={patient_id}&_count={count}") for kind in PATIENT_SEARCHES]
+def _type_searches(patient_id: str, count: int, kinds: tuple[str, ...] = PATIENT_SEARCHES) -> list[BatchRequest]:
+    return [BatchRequest("GET", f"{kind}?patient={patient_id}&_count={count}") for kind in kinds]
 
 
 def supports_everything(client: FhirClient) -> bool:
@@ -121,6 +163,19 @@ def forget_capabilities() -> None:
     """Drop what is known about servers' capabilities (tests; a server that was reconfigured)."""
     with _capabilities_guard:
         _capabilities.clear()
+        _unfolding.clear()
+
+
+def _folds(client: FhirClient) -> bool:
+    """False for a server that refused or ignored the folded search within ``_CAPABILITY_TTL``."""
+    with _capabilities_guard:
+        until = _unfolding.get(str(client.base))
+    return until is None or until <= time.monotonic()
+
+
+def _stop_folding(client: FhirClient) -> None:
+    with _capabilities_guard:
+        _unfolding[str(client.base)] = time.monotonic() + _CAPABILITY_TTL
 
 
 def _remember(key: str, offered: bool) -> None:
@@ -133,7 +188,7 @@ def _offers_everything(capabilities: Mapping[str, Any]) -> bool:
 
 
 def fetch_patient(
-    client: FhirClient, patient_id: str, *, count: int = DEFAULT_COUNT, strategy: FetchStrategy = "searches"
+    client: FhirClient, patient_id: str, *, count: int = DEFAULT_COUNT, strategy: FetchStrategy = "folded"
 ) -> RawPatient:
     """The Patient, its resources and our existing outputs; raises ``FhirNotFound`` if the Patient
     does not exist. ``RawPatient.existing`` is None when the outputs could not be looked up
@@ -142,41 +197,62 @@ def fetch_patient(
     read)."""
     check_id(patient_id)
     everything = strategy == "everything" or (strategy == "auto" and supports_everything(client))
+    folded = not everything and strategy != "searches" and _folds(client)
     before = client.requests_sent
-    data_requests = [everything_request(patient_id, count)] if everything else _type_searches(patient_id, count)
-    data_results = client.batch([outputs_request(patient_id), *data_requests])
+    if everything:
+        head, data_requests = outputs_request(patient_id), [everything_request(patient_id, count)]
+    elif folded:
+        head, data_requests = folded_request(patient_id), _type_searches(patient_id, count, _UNFOLDED)
+    else:
+        head, data_requests = outputs_request(patient_id), _type_searches(patient_id, count)
+    data_results = client.batch([head, *data_requests])
+    # Batches of searches still to read, each with the place of its first search in its batch (for the issues).
+    searches: list[tuple[list[BatchResult], int]] = [(data_results[1:], 1)]
     existing: tuple[ExistingOutput, ...] | None
     try:
         found, existing = read_patient_and_outputs(data_results[0], patient_id)
-    except FhirError:
-        # A server that refuses the _revinclude search: read the Patient alone; write-back looks again.
+    except FhirError as exc:
+        # A server that refuses the _revinclude search: read the Patient alone (and the folded types by
+        # search); write-back looks the outputs up again.
         found, existing = None, None
-        data_results[0] = client.batch([BatchRequest("GET", f"Patient/{patient_id}")])[0]
+        unread: tuple[str, ...] = FOLDED_TYPES if folded else ()
+        if folded and isinstance(exc, FhirHttpError) and 400 <= exc.status < 500:
+            _stop_folding(client)
+        retry = client.batch([BatchRequest("GET", f"Patient/{patient_id}"), *_type_searches(patient_id, count, unread)])
+        data_results[0] = retry[0]
+        searches.append((retry[1:], 1))
     patient = found if found is not None else _patient(data_results[0], patient_id)
 
     resources: list[dict[str, Any]] = [patient]
     issues: list[DataQualityIssue] = []
-    searches, first = data_results[1:], 1  # first: the searches' place in their batch, for the issues
+    if folded and found is not None:
+        kept, unread = _folded_results(client, data_results[0], patient_id)
+        resources.extend(kept)
+        if existing and not outputs_complete(data_results[0], patient_id):
+            existing = None  # write-back looks them up again, on their own
+        if unread:
+            searches.append((client.batch(_type_searches(patient_id, count, unread)), 0))
     if everything:
-        compartment = _everything_results(client, searches[0], patient_id)
+        compartment = _everything_results(client, data_results[1], patient_id)
         if compartment is not None:
             resources.extend(compartment[0])
             issues.extend(compartment[1])
             searches = []
         else:
-            searches, first = client.batch(_type_searches(patient_id, count)), 0
-    for index, result in enumerate(searches, start=first):
-        page_resources, problems = _search_results(client, result, index)
-        resources.extend(page_resources)
-        issues.extend(problems)
+            searches = [(client.batch(_type_searches(patient_id, count)), 0)]
+    for results, first in searches:
+        for index, result in enumerate(results, start=first):
+            page_resources, problems = _search_results(client, result, index)
+            resources.extend(page_resources)
+            issues.extend(problems)
     binaries, binary_issues = fetch_binaries(client, resources)
     resources.extend(binaries)
     issues.extend(binary_issues)
     sound, refused = screened_inputs(resources, "server response")
-    kept, med_issues = usable_inputs(_unique(sound))
+    kept_inputs, med_issues = usable_inputs(_unique(sound))
     return RawPatient(
         patient_id=patient_id,
-        resources=tuple(kept),
+        resources=tuple(kept_inputs),
         issues=tuple(issues + refused + med_issues),
         requests=client.requests_sent - before,
         existing=existing,
@@ -210,6 +286,59 @@ def _patient(result: BatchResult, patient_id: str) -> dict[str, Any]:
     return result.resource
 
 
+def _folded_results(
+    client: FhirClient, result: BatchResult, patient_id: str
+) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+    """The folded types' resources the Patient search served whole, and the folded types to search
+    on their own (see the module docstring for when the server is trusted to have served one whole)."""
+    page = result.resource or {}
+    subjects = _subjects(client, patient_id)
+    found: dict[str, list[dict[str, Any]]] = {kind: [] for kind in FOLDED_TYPES}
+    for resource in bundle_resources(page):
+        kind = resource.get("resourceType")
+        # About this patient: not a resource another system's Provenance names (its targets are included too).
+        if kind in found and _about(resource, subjects):
+            found[str(kind)].append(resource)
+    honoured = _revincluded(page)
+    if honoured is None or not honoured >= set(FOLDED_TYPES):
+        log.info("the server did not confirm the folded _revinclude; reading those types by search from now on")
+        _stop_folding(client)
+    whole = honoured is not None and not _more_or_warned(page)
+    unread = tuple(k for k in FOLDED_TYPES if not whole or k not in (honoured or ()) or len(found[k]) >= FOLD_LIMIT)
+    if unread:
+        log.info("folded types read again by search: %s", ", ".join(unread))
+    return [r for kind in FOLDED_TYPES if kind not in unread for r in found[kind]], unread
+
+
+def _revincluded(page: Mapping[str, Any]) -> set[str] | None:
+    """The types whose ``_revinclude=T:patient`` the searchset's ``self`` link names; None without one."""
+    for link in page.get("link") or []:
+        if isinstance(link, Mapping) and link.get("relation") == "self" and isinstance(link.get("url"), str):
+            try:
+                values = httpx.URL(link["url"]).params.get_list("_revinclude")
+            except httpx.InvalidURL:
+                return None
+            return {v.split(":", 1)[0] for v in values if v.split(":")[1:2] == ["patient"]}
+    return None
+
+
+def _more_or_warned(page: Mapping[str, Any]) -> bool:
+    """Whether the server says there is more than this page (a ``next`` or ``related`` link, an
+    entry's own link to the rest of its includes) or warned about the search."""
+    if next_link(page) is not None:
+        return True
+    if any(isinstance(link, Mapping) and link.get("relation") == "related" for link in page.get("link") or []):
+        return True
+    if any(isinstance(entry, Mapping) and entry.get("link") for entry in page.get("entry") or []):
+        return True
+    return any(_outcome_issues(page, "", ""))
+
+
+def _subjects(client: FhirClient, patient_id: str) -> set[str]:
+    """The patient's reference, relative and absolute on this server."""
+    return {f"Patient/{patient_id}", str(client.base.join(f"Patient/{patient_id}"))}
+
+
 def _everything_results(
     client: FhirClient, result: BatchResult, patient_id: str
 ) -> tuple[list[dict[str, Any]], list[DataQualityIssue]] | None:
@@ -225,7 +354,7 @@ def _everything_results(
     resources: list[dict[str, Any]] = []
     issues: list[DataQualityIssue] = []
     element = "Bundle.entry[1]"
-    subjects = {f"Patient/{patient_id}", str(client.base.join(f"Patient/{patient_id}"))}
+    subjects = _subjects(client, patient_id)
     try:
         for bundle in chain([page], client.continue_search(result.request.url, page)):
             resources.extend(r for r in bundle_resources(bundle) if _about(r, subjects))

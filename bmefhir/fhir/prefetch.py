@@ -1,8 +1,10 @@
 """CDS Hooks prefetch as a source: the templates bmefhir asks for, and the resources a client sent.
 
 The templates read what :func:`bmefhir.fhir.patient_fetch.fetch_patient` reads (the
-Patient and one search per type in ``PATIENT_SEARCHES``), so a prefetched and a
-fetched patient give the same record.
+Patient and the resources of every type in ``PATIENT_SEARCHES``), so a prefetched and a
+fetched patient give the same record. The fetch folds three of the types into its Patient
+search (``FOLDED_TYPES``); the templates keep one plain search per type, which every CDS
+client can run and whose ``next`` link says when it is incomplete.
 """
 
 from __future__ import annotations

@@ -5,8 +5,10 @@ Built from the code's own lists of what it reads and writes, so a new search or 
 
 * reads: one ``batch`` per patient (``bmefhir.fhir.patient_fetch``) with one Patient search that
   brings bmefhir's own outputs along (``_id``, ``_revinclude=Provenance:entity``,
-  ``_include:iterate=Provenance:target``: ``bmefhir.fhir.existing.outputs_request``) and a
-  ``patient=`` search per type in ``PATIENT_SEARCHES``; where a server refuses that search, the
+  ``_include:iterate=Provenance:target``: ``bmefhir.fhir.existing.outputs_request``) and the
+  ``FOLDED_TYPES`` (``_revinclude=T:patient``), and a ``patient=`` search per other type in
+  ``PATIENT_SEARCHES`` (of every type where the server does not serve the folded ones whole);
+  where a server refuses that search, the
   Patient read and the per-output lookups (by ``identifier``, Provenance by ``_id``); Binaries behind
   report attachments in one more batch; the SMART app reads single resources of ``READ_TYPES``;
 * population runs and sync: Patient search, and ``_lastUpdated`` searches of ``CHANGE_TYPES``;
@@ -21,7 +23,7 @@ from __future__ import annotations
 from typing import Final
 
 from bmefhir.fhir.existing import OUTPUT_TYPES
-from bmefhir.fhir.patient_fetch import PATIENT_SEARCHES
+from bmefhir.fhir.patient_fetch import FOLDED_TYPES, PATIENT_SEARCHES
 from bmefhir.smart.scopes import AUDIT_TYPES, READ_TYPES
 from bmefhir.sync.discovery import CHANGE_TYPES
 
@@ -102,7 +104,8 @@ def _resource(rtype: str) -> Json:
         r["searchParam"] = [SEARCH_PARAMS[n] for n in sorted(params)]
     if rtype == "Patient":
         r["searchInclude"] = ["Provenance:target"]  # as _include:iterate, from the revincluded Provenance
-        r["searchRevInclude"] = ["Provenance:entity"]
+        # Provenance: bmefhir's outputs; the folded types: the patient's data (bmefhir.fhir.patient_fetch).
+        r["searchRevInclude"] = ["Provenance:entity", *(f"{kind}:patient" for kind in FOLDED_TYPES)]
     if rtype in PROFILES:
         r["supportedProfile"] = [url("StructureDefinition", PROFILES[rtype])]
     return r

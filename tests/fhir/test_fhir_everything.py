@@ -18,7 +18,14 @@ import respx
 from fhir_helpers import BASE, fhir_json, outcome, searchset
 
 from bmefhir.fhir import FhirClient
-from bmefhir.fhir.patient_fetch import PATIENT_SEARCHES, fetch_patient, forget_capabilities, supports_everything
+from bmefhir.fhir.patient_fetch import (
+    PATIENT_SEARCHES,
+    fetch_patient,
+    folded_request,
+    forget_capabilities,
+    patient_requests,
+    supports_everything,
+)
 
 PATIENT = {"resourceType": "Patient", "id": "p1"}
 EVERYTHING = f"Patient/p1/$everything?_type={','.join(PATIENT_SEARCHES)}&_count=1000"
@@ -63,17 +70,24 @@ def searches_answer(*found: dict[str, Any]) -> httpx.Response:
     return batch_response(*(entry(searchset([r for r in found if r["resourceType"] == k])) for k in PATIENT_SEARCHES))
 
 
-def test_without_the_operation_in_the_capability_statement_the_fetch_searches_by_type(
+def folded_answer() -> httpx.Response:
+    """The default read's batch answered: the Patient search (its self link names the folded
+    ``_revinclude``s, as HAPI's does) and empty searches of the other types."""
+    head = searchset([PATIENT])
+    head["link"] = [{"relation": "self", "url": f"{BASE}/{folded_request('p1').url}"}]
+    return batch_response(entry(head), *(entry(searchset([])) for _ in patient_requests("p1", 1000)[1:]))
+
+
+def test_without_the_operation_in_the_capability_statement_the_fetch_reads_the_default_way(
     client: FhirClient, router: respx.MockRouter
 ) -> None:
     metadata = router.get("/metadata").mock(return_value=capability("validate"))
-    route = router.post("/").mock(
-        return_value=batch_response(entry(searchset([PATIENT])), *(entry(searchset([])) for _ in PATIENT_SEARCHES))
-    )
+    route = router.post("/").mock(return_value=folded_answer())
     fetch_patient(client, "p1", count=1000, strategy="auto")
     fetch_patient(client, "p1", count=1000, strategy="auto")
     assert metadata.call_count == 1  # asked once per server
-    assert sent_urls(route, 1) == [OUTPUTS, *(f"{k}?patient=p1&_count=1000" for k in PATIENT_SEARCHES)]
+    assert route.call_count == 2
+    assert sent_urls(route, 1) == [r.url for r in patient_requests("p1", 1000)]
 
 
 def test_an_unreadable_capability_statement_means_searching_by_type(
@@ -92,7 +106,7 @@ def test_a_refused_everything_falls_back_to_the_searches_and_is_not_asked_again(
         side_effect=[
             batch_response(entry(searchset([PATIENT])), refused),
             searches_answer(res("Condition", "c1"), res("Observation", "o1")),
-            batch_response(entry(searchset([PATIENT])), *(entry(searchset([])) for _ in PATIENT_SEARCHES)),
+            folded_answer(),
         ]
     )
     raw = fetch_patient(client, "p1", strategy="auto")
@@ -102,7 +116,8 @@ def test_a_refused_everything_falls_back_to_the_searches_and_is_not_asked_again(
     assert raw.issues == ()  # nothing is missing: the searches read it all
     assert raw.requests == 2
     fetch_patient(client, "p1", strategy="auto")
-    assert len(sent_urls(route, 2)) == 1 + len(PATIENT_SEARCHES)  # remembered: searches straight away
+    # Remembered: the default read straight away.
+    assert sent_urls(route, 2) == [r.url for r in patient_requests("p1", 1000)]
 
 
 def test_paging_everything_that_breaks_part_way_is_read_again_by_type_and_failures_are_named(
