@@ -13,6 +13,7 @@ from medspacy.context.context_modifier import ConTextModifier
 from medspacy.section_detection import Sectionizer
 from medspacy.section_detection.section import Section
 from spacy.attrs import LEMMA, NORM, ORTH, SENT_START
+from spacy.lang.zh import ChineseTokenizer
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
@@ -24,6 +25,41 @@ SENTENCE_END: Final[dict[str, frozenset[str]]] = {
 LINE_BREAK: Final = "\n"  # the NORM of every white-space token with a line break in it
 _SEEN_LIMIT: Final = 100_000  # distinct words remembered per component (a bound on memory, not a cache of texts)
 _TURKISH_LOWER: Final = str.maketrans({"İ": "i", "I": "ı"})
+
+
+class CharTokenizer(ChineseTokenizer):  # type: ignore[misc]
+    """spaCy's Chinese character segmentation ("char"), the same words and spaces in one pass over the text.
+
+    spaCy aligns the characters with ``util.get_words_and_spaces``, which searches a fresh slice of the rest of the
+    text for every character (quadratic in the text's length); here each non-space character is a word, each run of
+    white space between them a word, and one plain space after a word is that word's trailing space, which is what
+    that alignment gives (tests/reporttext/test_components.py compares both).
+    """
+
+    def __init__(self, vocab: Any) -> None:
+        super().__init__(vocab, segmenter="char")
+
+    def __call__(self, text: str) -> Doc:
+        words: list[str] = []
+        spaces: list[bool] = []
+        i, n = 0, len(text)
+        while i < n:
+            if text[i].isspace():
+                j = i + 1
+                while j < n and text[j].isspace():
+                    j += 1
+                words.append(text[i:j])
+                spaces.append(False)
+                i = j
+                continue
+            words.append(text[i])
+            i += 1
+            if i < n and text[i] == " ":
+                spaces.append(True)
+                i += 1
+            else:
+                spaces.append(False)
+        return Doc(self.vocab, words=words, spaces=spaces)
 
 
 def turkish_lower(text: str) -> str:

@@ -11,12 +11,12 @@ trie instead. Rules, ids, labels and pruning stay medspaCy's, so its components 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Any, Final
 
 from medspacy.common.base_rule import BaseRule
 from medspacy.common.medspacy_matcher import MedspacyMatcher
-from medspacy.common.util import prune_overlapping_matches
 from spacy.attrs import NORM
 from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
@@ -98,6 +98,8 @@ class _TokenPattern:
     needs: list[_Test]
     matcher: Matcher | None = None
     group: int = 0
+    anchor: _Test = frozenset()  # the test its first token passes (windowed patterns)
+    length: int = 0  # the most tokens a match spans (windowed patterns)
 
 
 def exact_values(pattern: list[dict[str, Any]]) -> tuple[str, list[str]] | None:
@@ -118,8 +120,9 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
     The remaining token patterns run only on docs that have a word for each of their required NORM tests (the
     Matcher evaluates IN/REGEX tests in Python at every token, for every pattern). A bounded pattern whose first
     token is a NORM test sits in one shared Matcher, run once on each stretch of the doc where such a pattern
-    starts: every match of such a pattern lies within its first token and the bound after it, and a Matcher run
-    on a stretch finds only real matches, so the matches are the whole-doc Matcher's (test_matching.py).
+    starts and every word it requires occurs within its bound: every match of such a pattern lies within its first
+    token and the bound after it, and a Matcher run on a stretch finds only real matches, so the matches are the
+    whole-doc Matcher's (test_matching.py).
     """
 
     def __init__(self, nlp: Language, name: str, phrase_matcher_attr: str, prune: bool) -> None:
@@ -182,7 +185,7 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
                     self._group_anchor.append((anchor, 0))
                 self._group_anchor[group] = (anchor, max(self._group_anchor[group][1], windowed[1]))
                 self._windowed[group].add(rule_id, [rule.pattern])
-                self._token_patterns.append(_TokenPattern(needs, None, group))
+                self._token_patterns.append(_TokenPattern(needs, None, group, anchor, windowed[1]))
                 if isinstance(anchor, int):
                     self._by_anchor_regex.setdefault(anchor, []).append(index)
                 else:
@@ -222,8 +225,11 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
         return found
 
     def _token_matches(self, doc: Doc) -> list[tuple[int, int, int]]:
-        values = doc.to_array(NORM).tolist()
-        norms = set(values)
+        values: list[int] = doc.to_array(NORM).tolist()
+        where: dict[int, list[int]] = {}  # NORM → its token positions
+        for i, v in enumerate(values):
+            where.setdefault(v, []).append(i)
+        norms = where.keys()
         hits = {n: self._hits(n) for n in norms} if self._regexes else {}
         found_regexes: frozenset[int] = frozenset().union(*hits.values())
 
@@ -237,31 +243,45 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
         for r in found_regexes:
             candidates.update(self._by_anchor_regex.get(r, ()))
         out: list[tuple[int, int, int]] = []
-        groups: set[int] = set()  # the windowed Matchers with a pattern that may match
-        for index in candidates:
+        windowed: list[_TokenPattern] = []
+        for index in sorted(candidates):
             pattern = self._token_patterns[index]
             if not all(passes(need) for need in pattern.needs):
                 continue
             if pattern.matcher is not None:
                 out += pattern.matcher(doc)
             else:
-                groups.add(pattern.group)
-        if not groups:
+                windowed.append(pattern)
+        if not windowed:
             return out
-        firsts: dict[int, frozenset[int]] = {}  # group → the NORMs of the doc its first token accepts
-        for group in groups:
-            anchor, _ = self._group_anchor[group]
-            firsts[group] = frozenset(n for n, h in hits.items() if anchor in h) if isinstance(anchor, int) else anchor
-        wanted = frozenset().union(*firsts.values())
-        positions: dict[int, list[int]] = {}
-        for i, v in enumerate(values):
-            if v in wanted:
-                positions.setdefault(v, []).append(i)
-        for group, first in firsts.items():
-            length = self._group_anchor[group][1]
+        positions: dict[_Test, list[int]] = {}  # test → the sorted positions of the tokens that pass it
+
+        def at(test: _Test) -> list[int]:
+            found = positions.get(test)
+            if found is None:
+                if isinstance(test, int):
+                    found = sorted(i for n, h in hits.items() if test in h for i in where[n])
+                else:
+                    found = sorted(i for n in test.intersection(norms) for i in where[n])
+                positions[test] = found
+            return found
+
+        def within(test: _Test, start: int, end: int) -> bool:
+            found = at(test)
+            k = bisect_left(found, start)
+            return k < len(found) and found[k] < end
+
+        # The stretches where a pattern starts and has every word it requires within its bound.
+        stretches: dict[int, list[tuple[int, int]]] = {}
+        n_tokens = len(values)
+        for pattern in windowed:
+            for start in at(pattern.anchor):
+                end = min(n_tokens, start + pattern.length)
+                if all(within(need, start, end) for need in pattern.needs):
+                    stretches.setdefault(pattern.group, []).append((start, end))
+        for group, found in stretches.items():
             windows: list[list[int]] = []
-            for start in sorted(i for n in first.intersection(positions) for i in positions[n]):
-                end = min(len(values), start + length)
+            for start, end in sorted(found):
                 if windows and start <= windows[-1][1]:
                     windows[-1][1] = max(windows[-1][1], end)
                 else:
@@ -279,7 +299,40 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
         matches += self._MedspacyMatcher__regex_matcher(doc)
         order = self._order
         matches.sort(key=lambda m: (m[1], m[2], order.get(m[0], -1)))
-        return prune_overlapping_matches(matches) if self._prune else matches
+        return prune_longest(matches) if self._prune else matches
+
+
+def prune_longest(matches: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """``medspacy.common.util.prune_overlapping_matches``, the same result without its ``list.pop(0)`` and copies.
+
+    Its rule, kept step for step: in (start, end) order, of two overlapping neighbours the longer stays (the first on
+    a tie) and the match after them is taken next unchecked against it; rounds repeat until one removes nothing.
+    """
+    while matches:
+        ordered = sorted(matches, key=lambda m: (m[1], m[2]))
+        n = len(ordered)
+        kept: list[tuple[int, int, int]] = []
+        current = ordered[0]
+        i = 1
+        while True:
+            if i >= n:
+                kept.append(current)
+                break
+            following = ordered[i]
+            i += 1
+            if current[1] < following[2] and following[1] < current[2]:
+                kept.append(following if following[2] - following[1] > current[2] - current[1] else current)
+                if i >= n:
+                    break
+                current = ordered[i]
+                i += 1
+            else:
+                kept.append(current)
+                current = following
+        if len(kept) == n:
+            return kept
+        matches = kept
+    return matches
 
 
 def route_phrases(component: Any, nlp: Language, name: str = "medspacy_matcher") -> None:

@@ -20,10 +20,11 @@ import spacy
 from medspacy.context import ConText, ConTextRule
 from medspacy.section_detection import Sectionizer, SectionRule
 from medspacy.target_matcher import TargetMatcher, TargetRule
+from spacy.attrs import ORTH
 from spacy.language import Language
 
 from bmefhir.reporttext import components  # noqa: F401  (registers the spaCy factories)
-from bmefhir.reporttext.components import LINE_BREAK, lower_for, stem_matches
+from bmefhir.reporttext.components import LINE_BREAK, CharTokenizer, lower_for, stem_matches
 from bmefhir.reporttext.lexicon import Lexicon, Terms, load_lexicon
 from bmefhir.reporttext.matching import route_phrases
 
@@ -162,10 +163,21 @@ def _blank(language: str, stems: list[str] | None = None) -> Language:
         # Character segmentation: every Han character a token, so a lexicon term matches wherever its characters
         # occur (see docs/report-text.md "Choices" for the measurement against jieba).
         nlp = spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "char"}}})
+        nlp.tokenizer = CharTokenizer(nlp.vocab)
     else:
         nlp = spacy.blank(language)
+        # spaCy's base exceptions make " ", "\t" and "\n" special cases that tokenize as themselves; one such hit
+        # turns off the tokenizer's cache for the rest of the doc (its has_special flag is per call), so every word
+        # after a report's first line break was split by the affix rules again. Without them the tokens are the
+        # same (tests/reporttext/test_components.py) and the tokenizer takes half the time (docs/report-text.md).
+        nlp.tokenizer.rules = {k: v for k, v in nlp.tokenizer.rules.items() if not _identity_space(k, v)}
     nlp.add_pipe("bmefhir_norm", config={"language": language, "stems": stems or []})
     return nlp
+
+
+def _identity_space(text: str, tokens: list[dict[int, str]]) -> bool:
+    """A tokenizer exception that makes a white-space string one token of itself, nothing else set."""
+    return text.isspace() and tokens == [{ORTH: text}]
 
 
 def _context_rules(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
 from medspacy.common.medspacy_matcher import MedspacyMatcher
+from medspacy.common.util import prune_overlapping_matches
 from medspacy.context import ConTextRule
 from medspacy.section_detection import SectionRule
 from medspacy.target_matcher import TargetRule
@@ -15,7 +17,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from bmefhir.reporttext.lexicon import load_lexicon
-from bmefhir.reporttext.matching import PhraseRoutedMatcher, anchor_and_length, exact_values
+from bmefhir.reporttext.matching import PhraseRoutedMatcher, anchor_and_length, exact_values, prune_longest
 from bmefhir.reporttext.pipeline import _context_rules, _line_headers, _patterns, _stem_words, pipeline
 from bmefhir.testing.report_corpus import load_corpus
 
@@ -122,6 +124,7 @@ def test_token_patterns_match_at_the_edges_of_the_doc(pattern: list[dict[str, An
     nlp = pipeline("en")
     norm = nlp.get_pipe("bmefhir_norm")
     texts = ["Low on T1", "low t1", "Signal is low on the T1. Again low T1", "low. T1", "No match here", "T1 low"]
+    texts += ["low a b c t1", "low a b c d t1 low", "low low low a t1", "t1 low a b c d e t1"]  # at and past the bound
     plain = MedspacyMatcher(nlp, phrase_matcher_attr="NORM", prune=False)
     plain.add([TargetRule("p", "X", pattern=pattern)])
     routed = PhraseRoutedMatcher(nlp, name="t", phrase_matcher_attr="NORM", prune=False)
@@ -133,3 +136,16 @@ def test_token_patterns_match_at_the_edges_of_the_doc(pattern: list[dict[str, An
         assert _found(routed, doc) == expected, text
         hits += len(expected)
     assert hits >= 4
+
+
+def test_pruning_keeps_what_medspacy_keeps() -> None:
+    rng = random.Random(9)
+    cases = [[], [(1, 0, 2)], [(1, 0, 2), (2, 0, 2)], [(1, 0, 3), (2, 1, 2), (3, 2, 5)]]
+    for _ in range(3000):  # random overlapping matches of up to 12 rules over a 20-token doc, ties included
+        cases.append([(rng.randint(1, 12), a, a + rng.randint(1, 5)) for a in (rng.randint(0, 20) for _ in range(8))])
+    pruned = 0
+    for matches in cases:
+        expected = prune_overlapping_matches(list(matches))
+        assert prune_longest(list(matches)) == expected, matches
+        pruned += len(matches) - len(expected)
+    assert pruned > 1000  # the cases overlap
