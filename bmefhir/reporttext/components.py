@@ -3,7 +3,6 @@
 No ``from __future__ import annotations`` here: spaCy reads the factories' annotations at registration.
 """
 
-from itertools import accumulate
 from typing import Any, Final, cast
 
 import numpy
@@ -12,6 +11,8 @@ from medspacy.context.context_graph import ConTextGraph
 from medspacy.context.context_modifier import ConTextModifier
 from medspacy.section_detection import Sectionizer
 from medspacy.section_detection.section import Section
+from medspacy.target_matcher import TargetMatcher, TargetRule
+from medspacy.util import tuple_overlaps
 from spacy.attrs import LEMMA, NORM, ORTH, SENT_START
 from spacy.lang.zh import ChineseTokenizer
 from spacy.language import Language
@@ -175,29 +176,41 @@ def stem_matches(word: str, stems: frozenset[str]) -> list[str]:
     return sorted(s for s in stems if s.startswith(word))
 
 
+Match = tuple[str, int, int]  # (label, start token, end token) of a TargetMatcher match, as MatchesOnly keeps it
+
+
+def matches_of(doc: Doc, group: str) -> list[Match]:
+    """What the ``MatchesOnly`` component of that group name found in the doc (none when it did not run)."""
+    found: list[Match] = doc.user_data.get((MATCHES_KEY, group), [])
+    return found
+
+
+MATCHES_KEY: Final = "bmefhir_matches"
+
+
 @Language.factory("bmefhir_merge_spread", default_config={"phrases": "bmefhir_phrases", "group": "bmefhir_spread"})
 def _make_merge_spread(nlp: Language, name: str, phrases: str, group: str) -> Any:
     """Set ``doc.ents``: the phrase findings, then the token-pattern findings where they do not overlap one;
     where they do, their first word ("T2" of "T2 sekansta talusta belirgin ödem ve intensite artışı"), so both
     the signal and the phrase inside it are read."""
 
+    def overlap(a: Match, b: Match) -> bool:
+        return a[1] < b[2] and b[1] < a[2]
+
     def merge(doc: Doc) -> Doc:
-        base = list(doc.spans.get(phrases, []))
-        spread = list(doc.spans.get(group, []))
-        # A structure term ("menisküs", "半月板") yields to a pattern that reads its abnormality ("menisküs arka
-        # boynuzunda horizontal yırtık").
-        base = [
-            b
-            for b in base
-            if not b.label_.endswith("@intact") or not any(s.start < b.end and b.start < s.end for s in spread)
-        ]
-        taken = {i for ent in base for i in range(ent.start, ent.end)}
-        candidates: list[Span] = []
-        for span in sorted(spread, key=lambda s: (s.start, -len(s))):
-            if any(b.label_ == span.label_ and b.start < span.end and span.start < b.end for b in base):
+        base = matches_of(doc, phrases)
+        spread = matches_of(doc, group)
+        if spread:
+            # A structure term ("menisküs", "半月板") yields to a pattern that reads its abnormality ("menisküs arka
+            # boynuzunda horizontal yırtık").
+            base = [b for b in base if not b[0].endswith("@intact") or not any(overlap(s, b) for s in spread)]
+        taken = {i for _, start, end in base for i in range(start, end)}
+        candidates: list[Match] = []
+        for span in sorted(spread, key=lambda s: (s[1], s[1] - s[2])):
+            if any(b[0] == span[0] and overlap(b, span) for b in base):
                 continue  # "半月板后角水平撕裂": the phrase of the same finding ("撕裂") already reads it
-            if any(i in taken for i in range(span.start, span.end)):
-                span = Span(doc, span.start, span.start + 1, label=span.label_)
+            if any(i in taken for i in range(span[1], span[2])):
+                span = (span[0], span[1], span[1] + 1)
             candidates.append(span)
         # Two patterns of different findings sharing words ("T2 ve STIR görüntülerde artmış sinyal") are both read,
         # each as its first word.
@@ -205,21 +218,47 @@ def _make_merge_spread(nlp: Language, name: str, phrases: str, group: str) -> An
         for i, a in enumerate(candidates):
             for j in range(i + 1, len(candidates)):
                 b = candidates[j]
-                if a.label_ != b.label_ and a.start < b.end and b.start < a.end:
+                if a[0] != b[0] and overlap(a, b):
                     shared |= {i, j}
         added = []
         for i, span in enumerate(candidates):
             if i in shared:
-                span = Span(doc, span.start, span.start + 1, label=span.label_)
-            tokens = set(range(span.start, span.end))
+                span = (span[0], span[1], span[1] + 1)
+            tokens = set(range(span[1], span[2]))
             if tokens & taken:
                 continue
             taken |= tokens
             added.append(span)
-        doc.ents = sorted((*base, *added), key=lambda s: s.start)
+        found = sorted((*base, *added), key=lambda s: s[1])
+        doc.ents = [Span(doc, start, end, label=label) for label, start, end in found]
         return doc
 
     return merge
+
+
+class MatchesOnly(TargetMatcher):  # type: ignore[misc]
+    """medspaCy's TargetMatcher (its rules, matcher and pruning) keeping what it finds as ``(label, start, end)``
+    tuples in ``doc.user_data`` (``matches_of``) instead of a span group of Spans, each with a ``target_rule``
+    extension: nothing reads those, and building them (and a group's Spans again at every read) was most of the
+    three matchers' time (docs/report-text.md "Speed"). Rules with span attributes are refused: they would need the
+    Spans. ``tests/reporttext/test_components.py`` compares the matches with medspaCy's own call."""
+
+    def add(self, rules: Any) -> None:
+        for rule in [rules] if isinstance(rules, TargetRule) else rules:
+            if isinstance(rule, TargetRule) and rule.attributes is not None:
+                raise ValueError("MatchesOnly keeps no span attributes; use medspaCy's TargetMatcher for them")
+        super().add(rules)
+
+    def __call__(self, doc: Doc) -> Doc:
+        matcher = self._TargetMatcher__matcher
+        rules, strings = matcher.rule_map, self.nlp.vocab.strings
+        doc.user_data[(MATCHES_KEY, self.span_group_name)] = [
+            (rules[strings[key]].category, start, end) for key, start, end in matcher(doc)
+        ]
+        return doc
+
+
+Language.factory("bmefhir_matches")(MatchesOnly)
 
 
 class SectionsOnly(Sectionizer):  # type: ignore[misc]
@@ -263,12 +302,16 @@ Language.factory("bmefhir_sectionizer")(SectionsOnly)
 
 
 class SentenceContext(ConText):  # type: ignore[misc]
-    """medspaCy's ConText that builds modifiers only in the sentences that hold a target (``doc.ents``).
+    """medspaCy's ConText that builds modifiers only in the sentences that hold a target (``doc.ents``) and looks at
+    a modifier and a target, or two modifiers, only when they are in the same sentence.
 
-    Without a component-wide ``max_scope`` a modifier's scope is its sentence, so a trigger in a sentence with no
-    finding ("Clinical question: rule out AVN?" with nothing to read) modifies nothing and, its scope overlapping
-    no other sentence's, limits no other modifier: the edges are medspaCy's own, without building and comparing
-    those modifiers (docs/report-text.md "Speed"). Other configurations go to medspaCy's own call."""
+    Without a component-wide ``max_scope`` a modifier's scope is its sentence (cut to the rule's ``max_scope``), so a
+    trigger in a sentence with no finding ("Clinical question: rule out AVN?" with nothing to read) modifies nothing
+    and, its scope overlapping no other sentence's, limits no other modifier; for the same reason medspaCy's pairwise
+    tests across sentences all come out false. Scopes are set from the sentence bounds as medspaCy's
+    ``ConTextModifier`` sets them from ``doc[start].sent``. Where a modifier or a target crosses a sentence boundary,
+    every pair is tested as medspaCy does. The edges, their order and the scopes are medspaCy's
+    (tests/reporttext/test_components.py; docs/report-text.md "Speed"). Other configurations go to medspaCy's call."""
 
     def __call__(self, doc: Doc, targets: str | None = None) -> Doc:
         if targets or self.input_span_type != "ents" or self.max_scope or self.context_attributes_mapping:
@@ -277,24 +320,90 @@ class SentenceContext(ConText):  # type: ignore[misc]
         graph = ConTextGraph(prune_on_modifier_overlap=self.prune_on_target_overlap)
         graph.targets = ents
         graph.modifiers = []
-        if ents:
-            starts = doc.to_array(SENT_START).tolist()
-            sentence = list(accumulate(1 if s == 1 else 0 for s in starts))  # token → sentence number
-            with_target = {sentence[i] for ent in ents for i in range(ent.start, ent.end)}
-            matcher = self._ConText__matcher
-            strings = self.nlp.vocab.strings
-            for match_id, start, end in matcher(doc):
-                if sentence[start] in with_target or sentence[end - 1] in with_target:
-                    rule = matcher.rule_map[strings[match_id]]
-                    graph.modifiers.append(ConTextModifier(rule, start, end, doc, max_scope=self.max_scope))
+        graph.edges = []
+        doc._.context_graph = graph
+        if not ents:
+            return doc
+        starts = doc.to_array(SENT_START).tolist()
+        bounds = [i for i, s in enumerate(starts) if s == 1 or i == 0] + [len(starts)]  # sentence k: [k], [k + 1]
+        sentence = [0] * len(starts)  # token → sentence number
+        for k in range(len(bounds) - 1):
+            sentence[bounds[k] : bounds[k + 1]] = [k] * (bounds[k + 1] - bounds[k])
+        with_target = {sentence[i] for ent in ents for i in range(ent.start, ent.end)}
+        matcher = self._ConText__matcher
+        strings = self.nlp.vocab.strings
+        crossing = any(sentence[e.start] != sentence[e.end - 1] for e in ents)
+        by_sentence: dict[int, list[ConTextModifier]] = {}
+        for match_id, start, end in matcher(doc):
+            if sentence[start] in with_target or sentence[end - 1] in with_target:
+                rule = matcher.rule_map[strings[match_id]]
+                k = sentence[start]
+                scope = _scope(rule.direction, rule.max_scope, start, end, bounds[k], bounds[k + 1])
+                modifier = ConTextModifier(rule, start, end, doc, scope_start=scope[0], scope_end=scope[1])
+                graph.modifiers.append(modifier)
+                by_sentence.setdefault(k, []).append(modifier)
+                crossing = crossing or k != sentence[end - 1]
+        if crossing:  # medspaCy's own pairwise tests
             graph.update_scopes()
             graph.apply_modifiers()
-            for target, modifier in graph.edges:
-                target._.modifiers += (modifier,)
         else:
-            graph.edges = []
-        doc._.context_graph = graph
+            for group in by_sentence.values():
+                ConTextGraph.update_scopes(cast(ConTextGraph, _Modifiers(group)))
+            _apply(graph, {k: group for k, group in by_sentence.items()}, sentence)
+        for target, modifier in graph.edges:
+            target._.modifiers += (modifier,)
         return doc
+
+
+class _Modifiers:
+    """What ``ConTextGraph.update_scopes`` reads: a list of modifiers (one sentence's)."""
+
+    def __init__(self, modifiers: list[ConTextModifier]) -> None:
+        self.modifiers = modifiers
+
+
+def _scope(direction: str, max_scope: int | None, start: int, end: int, first: int, last: int) -> tuple[int, int]:
+    """A modifier's scope in its sentence [first, last), as ``ConTextModifier.__set_scope`` sets it without a
+    component-wide ``max_scope``: after it (forward), before it (backward), else the sentence, each cut to the rule's
+    ``max_scope`` tokens."""
+    way = direction.lower()
+    if way == "forward":
+        scope_end = last
+        if max_scope is not None and scope_end - end > max_scope:
+            scope_end = end + max_scope
+        return end, scope_end
+    if way == "backward":
+        scope_start = first
+        if max_scope is not None and start - scope_start > max_scope:
+            scope_start = start - max_scope
+        return scope_start, start
+    scope_start, scope_end = first, last
+    if max_scope is not None and start - scope_start > max_scope:
+        scope_start = start - max_scope
+    if max_scope is not None and scope_end - end > max_scope:
+        scope_end = end + max_scope
+    return scope_start, scope_end
+
+
+def _apply(graph: ConTextGraph, by_sentence: dict[int, list[ConTextModifier]], sentence: list[int]) -> None:
+    """``ConTextGraph.apply_modifiers`` with each target tested against the modifiers of its own sentence only."""
+    if graph.prune_on_modifier_overlap:
+        for i in range(len(graph.modifiers) - 1, -1, -1):
+            modifier = graph.modifiers[i]
+            if any(tuple_overlaps((t.start, t.end), modifier.modifier_span) for t in graph.targets):
+                graph.modifiers.pop(i)
+        kept = {id(m) for m in graph.modifiers}
+        by_sentence = {k: [m for m in group if id(m) in kept] for k, group in by_sentence.items()}
+    for target in graph.targets:
+        for modifier in by_sentence.get(sentence[target.start], ()):
+            if modifier.modifies(target):
+                modifier.modify(target)
+    edges = []
+    for modifier in graph.modifiers:
+        modifier.reduce_targets()
+        for target in modifier._targets:
+            edges.append((target, modifier))
+    graph.edges = edges
 
 
 Language.factory("bmefhir_context")(SentenceContext)

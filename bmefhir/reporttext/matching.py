@@ -86,6 +86,28 @@ def anchor_and_length(pattern: list[dict[str, Any]], strings: Any) -> tuple[Requ
     return tests[0], length
 
 
+def starred(pattern: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """The pattern with its one bounded repeat ``{lo,hi}`` written as ``lo`` copies and ``*``; None when it has not
+    exactly one and every other token once.
+
+    Within a stretch of at most the pattern's bound after its first word the two match the same: a ``*`` there takes
+    at most ``hi`` tokens. spaCy's Matcher writes ``{0,10}`` as ten optional tokens, each a branch, and was most of
+    the Chinese reader's time (docs/report-text.md "Speed"); a ``*`` is one state.
+    """
+    repeats = [i for i, token in enumerate(pattern) if token.get("OP") not in (None, "1")]
+    if len(repeats) != 1:
+        return None
+    token = pattern[repeats[0]]
+    op = token["OP"]
+    if not (isinstance(op, str) and op.startswith("{") and op.endswith("}") and "," in op):
+        return None
+    low = op[1:-1].partition(",")[0].strip()
+    if not low.isdigit() or _repeats(op) is None:
+        return None
+    test = {k: v for k, v in token.items() if k != "OP"}
+    return [*pattern[: repeats[0]], *[dict(test) for _ in range(int(low))], {**test, "OP": "*"}, *pattern[repeats[0] + 1 :]]
+
+
 # A test of the matcher's own: a set of NORM hashes, or the index of a regular expression in its list.
 _Test = frozenset[int] | int
 
@@ -100,6 +122,7 @@ class _TokenPattern:
     group: int = 0
     anchor: _Test = frozenset()  # the test its first token passes (windowed patterns)
     length: int = 0  # the most tokens a match spans (windowed patterns)
+    words: frozenset[int] = frozenset()  # the NORMs its set tests (anchor and needs) name
 
 
 def exact_values(pattern: list[dict[str, Any]]) -> tuple[str, list[str]] | None:
@@ -134,14 +157,16 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
         # The windowed patterns, one Matcher for each first-token test (run on the windows where that test passes),
         # with that test and the longest match of its patterns.
         self._windowed: list[Matcher] = []
-        self._groups: dict[_Test, int] = {}
+        self._groups: dict[tuple[_Test, int], int] = {}  # (first test, bound of a starred group or 0) → group
         self._group_anchor: list[tuple[_Test, int]] = []
+        self._group_starred: list[bool] = []  # run from each start alone, keeping the matches that begin there
         self._unwindowed: list[int] = []  # indexes into _token_patterns: tried on every doc
         self._by_anchor: dict[int, list[int]] = {}  # NORM hash → the windowed patterns whose first word it is
         self._by_anchor_regex: dict[int, list[int]] = {}  # regular expression → the patterns it is the first test of
         self._anchor_norms: set[int] = set()
         self._regexes: list[re.Pattern[str]] = []
         self._regex_hits: dict[int, frozenset[int]] = {}  # NORM hash → the regular expressions that find in it
+        self._regex_seen: set[int] = set()  # the NORM hashes looked at (with a hit or not)
 
     def add(self, rules: Any) -> None:
         rest: list[BaseRule] = []
@@ -161,6 +186,7 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
         if requirement not in self._regexes:
             self._regexes.append(requirement)
             self._regex_hits.clear()
+            self._regex_seen.clear()
         return self._regexes.index(requirement)
 
     def _add_rest(self, rules: list[BaseRule]) -> None:
@@ -179,13 +205,19 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
                     self._unwindowed.append(index)
                     continue
                 anchor = self._test(windowed[0])
-                group = self._groups.setdefault(anchor, len(self._groups))
+                star = starred(rule.pattern)
+                # A starred pattern matches as itself only within its own bound: it shares a Matcher with the
+                # patterns of the same first test and bound, run from each place such a pattern may start.
+                key: tuple[_Test, int] = (anchor, windowed[1]) if star else (anchor, 0)
+                group = self._groups.setdefault(key, len(self._groups))
                 if group == len(self._windowed):
                     self._windowed.append(Matcher(self._vocab))
                     self._group_anchor.append((anchor, 0))
+                    self._group_starred.append(star is not None)
                 self._group_anchor[group] = (anchor, max(self._group_anchor[group][1], windowed[1]))
-                self._windowed[group].add(rule_id, [rule.pattern])
-                self._token_patterns.append(_TokenPattern(needs, None, group, anchor, windowed[1]))
+                self._windowed[group].add(rule_id, [star or rule.pattern])
+                words = frozenset(n for t in (anchor, *needs) if not isinstance(t, int) for n in t)
+                self._token_patterns.append(_TokenPattern(needs, None, group, anchor, windowed[1], words))
                 if isinstance(anchor, int):
                     self._by_anchor_regex.setdefault(anchor, []).append(index)
                 else:
@@ -213,24 +245,28 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
         self._phrases[attr].add(rule_id, [doc], on_match=rule.on_match)
         self._order[self._vocab.strings[rule_id]] = int(rule_id.rsplit("_", 1)[1])
 
-    def _hits(self, norm: int) -> frozenset[int]:
-        """The regular expressions that find something in the word (worked out once per distinct word)."""
-        found = self._regex_hits.get(norm)
-        if found is None:
-            if len(self._regex_hits) > _REGEX_CACHE_LIMIT:
+    def _hits(self, norms: set[int]) -> dict[int, frozenset[int]]:
+        """The words of ``norms`` that a regular expression finds something in, with those expressions (worked out
+        once per distinct word: ``_regex_seen`` holds every word looked at, ``_regex_hits`` those with a hit)."""
+        new = norms - self._regex_seen
+        if new:
+            if len(self._regex_seen) > _REGEX_CACHE_LIMIT:
+                self._regex_seen.clear()
                 self._regex_hits.clear()
-            text = self._vocab.strings[norm]
-            found = frozenset(i for i, regex in enumerate(self._regexes) if regex.search(text))
-            self._regex_hits[norm] = found
-        return found
+                new = norms
+            strings = self._vocab.strings
+            for norm in new:
+                text = strings[norm]
+                found = frozenset(i for i, regex in enumerate(self._regexes) if regex.search(text))
+                if found:
+                    self._regex_hits[norm] = found
+            self._regex_seen |= new
+        return {n: self._regex_hits[n] for n in norms.intersection(self._regex_hits)}
 
     def _token_matches(self, doc: Doc) -> list[tuple[int, int, int]]:
         values: list[int] = doc.to_array(NORM).tolist()
-        where: dict[int, list[int]] = {}  # NORM → its token positions
-        for i, v in enumerate(values):
-            where.setdefault(v, []).append(i)
-        norms = where.keys()
-        hits = {n: self._hits(n) for n in norms} if self._regexes else {}
+        norms = set(values)
+        hits = self._hits(norms) if self._regexes else {}  # only the words with a hit
         found_regexes: frozenset[int] = frozenset().union(*hits.values())
 
         def passes(test: _Test) -> bool:
@@ -254,15 +290,22 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
                 windowed.append(pattern)
         if not windowed:
             return out
+        # The positions of the words those patterns test for (a set test's words, a regular expression's hits).
+        wanted = norms.intersection(*(p.words for p in windowed[:1])).union(*(p.words & norms for p in windowed[1:]))
+        wanted |= hits.keys()
+        where: dict[int, list[int]] = {}  # NORM → its token positions
+        for i, v in enumerate(values):
+            if v in wanted:
+                where.setdefault(v, []).append(i)
         positions: dict[_Test, list[int]] = {}  # test → the sorted positions of the tokens that pass it
 
         def at(test: _Test) -> list[int]:
             found = positions.get(test)
             if found is None:
                 if isinstance(test, int):
-                    found = sorted(i for n, h in hits.items() if test in h for i in where[n])
+                    found = sorted(i for n, h in hits.items() if test in h for i in where.get(n, ()))
                 else:
-                    found = sorted(i for n in test.intersection(norms) for i in where[n])
+                    found = sorted(i for n in test.intersection(where) for i in where[n])
                 positions[test] = found
             return found
 
@@ -280,13 +323,17 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
                 if all(within(need, start, end) for need in pattern.needs):
                     stretches.setdefault(pattern.group, []).append((start, end))
         for group, found in stretches.items():
+            matcher = self._windowed[group]
+            if self._group_starred[group]:
+                for start, end in sorted(set(found)):
+                    out += [(key, start, start + b) for key, a, b in matcher(doc[start:end]) if a == 0]
+                continue
             windows: list[list[int]] = []
             for start, end in sorted(found):
                 if windows and start <= windows[-1][1]:
                     windows[-1][1] = max(windows[-1][1], end)
                 else:
                     windows.append([start, end])
-            matcher = self._windowed[group]
             for start, end in windows:
                 out += [(key, start + a, start + b) for key, a, b in matcher(doc[start:end])]
         return out

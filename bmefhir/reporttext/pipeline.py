@@ -77,9 +77,11 @@ def build_pipeline(lexicon: Lexicon) -> Language:
     sectionizer.add([SectionRule(lit, e.section, pattern=pat) for e in lexicon.sections for lit, pat in pats(e.words)])
     sectionizer.add(list(_line_headers(nlp, lexicon)))
     nlp.add_pipe("bmefhir_sentences", config={"language": lang})
-    # Span groups, set as doc.ents once by bmefhir_merge_spread (medspaCy adds ents one by one: quadratic).
+    # Matches kept as tuples (MatchesOnly), set as doc.ents once by bmefhir_merge_spread (medspaCy adds ents one by
+    # one: quadratic).
     findings: TargetMatcher = nlp.add_pipe(
-        "medspacy_target_matcher",
+        "bmefhir_matches",
+        name="medspacy_target_matcher",
         config={"phrase_matcher_attr": "NORM", "result_type": "group", "span_group_name": PHRASE_GROUP},
     )
     route_phrases(findings, nlp)
@@ -96,7 +98,7 @@ def build_pipeline(lexicon: Lexicon) -> Language:
     )
     # Token patterns ("T2 ... artmış", "low ... T1") span words between; they yield to the phrases they overlap.
     spread: TargetMatcher = nlp.add_pipe(
-        "medspacy_target_matcher",
+        "bmefhir_matches",
         name="bmefhir_spread_findings",
         config={"phrase_matcher_attr": "NORM", "result_type": "group", "span_group_name": SPREAD_GROUP},
     )
@@ -104,7 +106,7 @@ def build_pipeline(lexicon: Lexicon) -> Language:
     spread.add([TargetRule(lit, e.concept, pattern=pat) for e in lexicon.targets for lit, pat in pats(e.words.spread)])
     nlp.add_pipe("bmefhir_merge_spread", config={"phrases": PHRASE_GROUP, "group": SPREAD_GROUP})
     places: TargetMatcher = nlp.add_pipe(
-        "medspacy_target_matcher",
+        "bmefhir_matches",
         name="bmefhir_places",
         config={"phrase_matcher_attr": "NORM", "result_type": "group", "span_group_name": SITE_GROUP, "prune": True},
     )

@@ -15,6 +15,7 @@ from spacy.tokens import Doc, Span
 
 from bmefhir.anatomy import STRUCTURES
 from bmefhir.record import Assertion, Side, Site
+from bmefhir.reporttext.components import matches_of
 from bmefhir.reporttext.assertion import NOT_READ_SECTIONS, assertion_for
 from bmefhir.reporttext.language import hint_language, runs
 from bmefhir.reporttext.model import MAX_QUOTE_CHARS, Language, Mention, Reading
@@ -162,17 +163,16 @@ def _read_doc(doc: Doc, language: Language, offset: int, section: str, out: list
         out.append(s)
     ents = doc.ents  # doc.ents and span groups build their Span objects at every access: once
     finding_tokens = {i for ent in ents for i in range(ent.start, ent.end)}
-    places = [
-        (span.label_, span.start, span.end, span.start_char, span.end_char) for span in doc.spans.get(SITE_GROUP, [])
-    ]
-    site_starts = [start for label, start, _, _, _ in places if label.startswith("SITE:")]
-    for label, start, end, start_char, end_char in places:
+    places = matches_of(doc, SITE_GROUP)
+    site_starts = [start for label, start, _ in places if label.startswith("SITE:")]
+    for label, start, end in places:
         holder = by_sentence.get(sent_of[start])
         # A side word inside a finding term ("both sides of the joint", "双线征") is not a side.
         inside = label.startswith("SIDE:") and any(i in finding_tokens for i in range(start, end))
         inside = inside and not any(0 <= site - end <= 3 for site in site_starts)
         if holder is not None and not inside:
             kind, _, value = label.partition(":")
+            start_char, end_char = idx[start], idx[end - 1] + length[end - 1]
             holder.places.append(PlaceSpan(kind, value, start, end, offset + start_char, offset + end_char))
     for ent in ents:
         holder = by_sentence.get(sent_of[ent.start])

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
+import spacy
 from medspacy.context import ConText
 from medspacy.section_detection import Sectionizer
 from spacy.attrs import SENT_START
@@ -69,3 +72,23 @@ def test_context_edges_as_medspacy_draws_them(language: str) -> None:
         assert modifiers(mine) == modifiers(theirs), text[:60]
         edges += sum(len(m) for m in modifiers(mine))
     assert edges > 20  # the texts have negations, hedges and history to find
+
+
+def _stock(language: str) -> Language:
+    if language == "zh":
+        return spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "char"}}})
+    return spacy.blank(language)
+
+
+@pytest.mark.parametrize("language", ["en", "tr", "zh"])
+def test_tokens_as_spacy_makes_them(language: str) -> None:
+    """The tokenizer without the white-space exceptions (en) and the one-pass character alignment (zh) give spaCy's
+    own tokens: words, trailing spaces, offsets and norms."""
+    rng = random.Random(7)
+    alphabet = list("ab Zİı中文。，\n\t\u3000\xa0  .,:;!?-()\r")
+    texts = [p.text for p in load_corpus()] + _texts(language)
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(2000)]
+    ours, theirs = pipeline(language).tokenizer, _stock(language).tokenizer
+    for text in texts:
+        mine = [(t.text, t.whitespace_, t.idx, t.norm_) for t in ours(text)]
+        assert mine == [(t.text, t.whitespace_, t.idx, t.norm_) for t in theirs(text)], repr(text[:60])
