@@ -24,6 +24,11 @@ SENTENCE_END: Final[dict[str, frozenset[str]]] = {
     "zh": frozenset({"。", "；", "！", "？", ".", ";", "!", "?"}),
 }
 LINE_BREAK: Final = "\n"  # the NORM of every white-space token with a line break in it
+# What the components keep in doc.user_data for the ones after them (lists read once instead of per-token access):
+TOKENS_KEY: Final = "bmefhir_tokens"  # bmefhir_norm: (ORTH per token, (NORM, LEMMA) per token)
+SENTENCES_KEY: Final = "bmefhir_sentences"  # bmefhir_sentences: the tokens that start a sentence
+MATCHES_KEY: Final = "bmefhir_matches"  # MatchesOnly and bmefhir_merge_spread: (MATCHES_KEY, group) → matches
+ENTS_GROUP: Final = "bmefhir_ents"  # bmefhir_merge_spread: doc.ents as matches
 _SEEN_LIMIT: Final = 100_000  # distinct words remembered per component (a bound on memory, not a cache of texts)
 _TURKISH_LOWER: Final = str.maketrans({"İ": "i", "I": "ı"})
 
@@ -130,11 +135,13 @@ def _make_norm(nlp: Language, name: str, language: str, stems: list[str]) -> Any
     def norm(doc: Doc) -> Doc:
         if not len(doc):
             return doc
-        rows = [seen.get(o) or values(o) for o in doc.to_array(ORTH).tolist()]
+        orths = doc.to_array(ORTH).tolist()
+        rows = [seen.get(o) or values(o) for o in orths]
         if known:
             doc.from_array([NORM, LEMMA], cast(Any, numpy.array(rows, dtype="uint64")))
         else:
             doc.from_array([NORM], cast(Any, numpy.array([r[0] for r in rows], dtype="uint64").reshape(-1, 1)))
+        doc.user_data[TOKENS_KEY] = (orths, rows)  # for the components after it (no second to_array)
         return doc
 
     return norm
@@ -159,13 +166,21 @@ def _make_sentences(nlp: Language, name: str, language: str) -> Any:
         # Written as one array: setting token.is_sent_start one by one rescans the doc each time (quadratic).
         if not len(doc):
             return doc
-        arrays = doc.to_array([SENT_START, ORTH])
-        after = numpy.array([ending.get(o) if o in ending else ends_after(o) for o in arrays[:, 1].tolist()])
-        start = arrays[:, 0].astype("int64") == 1
-        start[1:] |= after[:-1]
-        start[0] = True
-        starts = numpy.where(start, 1, -1).astype("int64")
-        doc.from_array([SENT_START], cast(Any, starts.reshape(-1, 1).astype("uint64")))
+        kept = doc.user_data.get(TOKENS_KEY)
+        orths = kept[0] if kept is not None and len(kept[0]) == len(doc) else doc.to_array(ORTH).tolist()
+        flags = doc.to_array(SENT_START).tolist()
+        starts: list[int] = []
+        after_end = True  # the first token starts one
+        for i, (flag, orth) in enumerate(zip(flags, orths, strict=True)):
+            if after_end or flag == 1:
+                starts.append(i)
+            found = ending.get(orth)
+            after_end = ends_after(orth) if found is None else found
+        values = [-1] * len(flags)
+        for i in starts:
+            values[i] = 1
+        doc.from_array([SENT_START], cast(Any, numpy.array(values, dtype="int64").astype("uint64").reshape(-1, 1)))
+        doc.user_data[SENTENCES_KEY] = starts
         return doc
 
     return split
@@ -185,7 +200,17 @@ def matches_of(doc: Doc, group: str) -> list[Match]:
     return found
 
 
-MATCHES_KEY: Final = "bmefhir_matches"
+def sentence_starts(doc: Doc) -> list[int]:
+    """The tokens that start a sentence (as ``bmefhir_sentences`` set them, else read from SENT_START)."""
+    kept: list[int] | None = doc.user_data.get(SENTENCES_KEY)
+    if kept is not None:
+        return kept
+    return [i for i, s in enumerate(doc.to_array(SENT_START).tolist()) if s == 1 or i == 0]
+
+
+def token_values(doc: Doc, i: int) -> tuple[str, str]:
+    """NORM and LEMMA of token ``i``."""
+    return doc[i].norm_, doc[i].lemma_
 
 
 @Language.factory("bmefhir_merge_spread", default_config={"phrases": "bmefhir_phrases", "group": "bmefhir_spread"})
@@ -231,6 +256,7 @@ def _make_merge_spread(nlp: Language, name: str, phrases: str, group: str) -> An
             added.append(span)
         found = sorted((*base, *added), key=lambda s: s[1])
         doc.ents = [Span(doc, start, end, label=label) for label, start, end in found]
+        doc.user_data[(MATCHES_KEY, ENTS_GROUP)] = found
         return doc
 
     return merge

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections import Counter
-from dataclasses import dataclass, field
-from itertools import accumulate
-from typing import Final
+from typing import Final, NamedTuple, cast
 
-import numpy
-from spacy.attrs import IDX, IS_SPACE, LENGTH, NORM, ORTH, SENT_START
+from medspacy.context.context_modifier import ConTextModifier
+from spacy.attrs import IDX, IS_SPACE, LENGTH, NORM, ORTH
 from spacy.strings import StringStore
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc
 
 from bmefhir.anatomy import STRUCTURES
 from bmefhir.record import Assertion, Side, Site
-from bmefhir.reporttext.components import matches_of
 from bmefhir.reporttext.assertion import NOT_READ_SECTIONS, assertion_for
+from bmefhir.reporttext.components import ENTS_GROUP, matches_of, sentence_starts, token_values
 from bmefhir.reporttext.language import hint_language, runs
 from bmefhir.reporttext.model import MAX_QUOTE_CHARS, Language, Mention, Reading
 from bmefhir.reporttext.pipeline import INTACT_ONLY, NOT_A_FINDING, SITE_GROUP, pipeline
@@ -69,6 +68,14 @@ _SENTENCE_SUBSUMES: Final[dict[str, frozenset[str]]] = {
     # "delayed, homogeneous enhancement": the comma splits the one enhancement the sentence describes.
     "delayed_enhancement": frozenset({"contrast_enhancement"}),
 }
+# The same, by the finding implied: concept → the more specific findings that stand for it.
+_IMPLIED_IN_CLAUSE: Final = {
+    c: tuple(g for g, implied in _CLAUSE_SUBSUMES.items() if c in implied) for c in set().union(*_CLAUSE_SUBSUMES.values())
+}
+_IMPLIED_IN_SENTENCE: Final = {
+    c: tuple(g for g, implied in _SENTENCE_SUBSUMES.items() if c in implied)
+    for c in set().union(*_SENTENCE_SUBSUMES.values())
+}
 # Enhancement in a sentence that describes a lesion is the lesion's enhancement (seed 000 §Neoplaziler: tumour
 # tissue enhances): "focal T1 low-signal lesions ..., enhancing after contrast" → a focal enhancing lesion.
 _LESIONS: Final = frozenset({"focal_lesion", "lytic_lesion"})
@@ -79,20 +86,42 @@ _LIST_WORDS: Final = _CLAUSE_PUNCT | frozenset(
 )
 
 
-@dataclass
-class _Sentence:
-    language: Language
-    section: str
-    start_char: int
+class _Finding(NamedTuple):
+    """A target match of one sentence, with what ConText found for it."""
+
+    start: int  # token offsets into its doc
+    end: int
+    start_char: int  # character offsets into the text
     end_char: int
-    findings: list[tuple[Span, str, list[Span]]]  # (target span, concept, ConText modifier spans applied)
-    places: list[PlaceSpan]
-    categories: dict[int, set[str]] = field(default_factory=dict)  # id(target) → ConText categories
-    clause_of: dict[int, int] = field(default_factory=dict)  # token index → clause number
-    words: dict[int, str] = field(default_factory=dict)  # token index → NORM ("" for white space)
-    offset: int = 0  # where the sentence's doc (its language run) starts in the text
-    end: int = 0  # the token after the sentence's last, in its doc
-    groups: dict[int, int] | None = None  # clause → the clause whose finding its sites belong to (_clause_groups)
+    label: str
+    cues: tuple[tuple[int, int], ...]  # character spans (into the text) of the ConText modifiers that apply
+    categories: frozenset[str]  # their categories
+
+
+class _Sentence:
+    __slots__ = (
+        "language", "section", "start_char", "end_char", "findings", "places", "clause_of", "offset", "end",
+        "groups", "_words",
+    )  # fmt: skip
+
+    def __init__(self, language: Language, section: str, start_char: int, end_char: int, offset: int, end: int):
+        self.language = language
+        self.section = section
+        self.start_char = start_char  # into the text
+        self.end_char = end_char
+        self.findings: list[_Finding] = []
+        self.places: list[PlaceSpan] = []
+        self.clause_of: dict[int, int] = {}  # token index → clause number (sentences with a finding)
+        self.offset = offset  # where the sentence's doc (its language run) starts in the text
+        self.end = end  # the token after the sentence's last, in its doc
+        self.groups: dict[int, int] | None = None  # clause → the clause whose finding its sites belong to
+        self._words: tuple[list[int], list[int], StringStore] | None = None  # the doc's NORMs and spaces
+
+    def word(self, i: int) -> str:
+        """The NORM of token ``i`` ("" for white space)."""
+        assert self._words is not None
+        norms, spaces, strings = self._words
+        return "" if spaces[i] else strings[norms[i]]
 
 
 def read_report(text: str, language: str | None = None) -> Reading:
@@ -137,72 +166,88 @@ def _sentences(text: str, hint: Language | None) -> tuple[list[_Sentence], bool]
 
 
 def _read_doc(doc: Doc, language: Language, offset: int, section: str, out: list[_Sentence]) -> str:
-    by_sentence: dict[int, _Sentence] = {}
-    # Per token, as arrays: the Python attribute access per token (token._.section_category, token.text, doc.sents'
-    # spans) was a large part of the reader's time.
     n = len(doc)
-    sent_of = [-1] * n
+    if not n:
+        return section
+    # Per token, as lists read once: Python attribute access per token (token._.section_category, token.text,
+    # doc.sents' spans, doc.ents' and span groups' Span objects built at every access) was most of the reader's time.
     category_at: list[str | None] = [None] * n
     for found in doc._.sections:  # later sections win, as in medspaCy's token._.section
         a, b = found.section_span
         category_at[a:b] = [found.category] * (b - a)
-    arrays = doc.to_array([SENT_START, IDX, LENGTH, IS_SPACE]) if n else numpy.zeros((0, 4), dtype="uint64")
-    is_start = arrays[:, 0] == 1
-    is_start[:1] = True
-    starts = numpy.flatnonzero(is_start).tolist()
-    idx, length = arrays[:, 1].tolist(), arrays[:, 2].tolist()
-    words_before = [0, *numpy.cumsum(arrays[:, 3] == 0).tolist()]  # token → non-space tokens before it
+    idx, length, space = doc.to_array([IDX, LENGTH, IS_SPACE]).T.tolist()
+    starts = sentence_starts(doc)
+    by_sentence: dict[int, _Sentence] = {}
     for a, b in zip(starts, [*starts[1:], n], strict=True):
         section = category_at[a] or section
-        if words_before[b] == words_before[a]:
+        if all(space[a:b]):
             continue  # white space only
-        start_char, end_char = idx[a], idx[b - 1] + length[b - 1]
-        s = _Sentence(language, section, offset + start_char, offset + end_char, [], [], offset=offset, end=b)
+        s = _Sentence(language, section, offset + idx[a], offset + idx[b - 1] + length[b - 1], offset, b)
         by_sentence[a] = s
-        sent_of[a:b] = [a] * (b - a)
         out.append(s)
-    ents = doc.ents  # doc.ents and span groups build their Span objects at every access: once
-    finding_tokens = {i for ent in ents for i in range(ent.start, ent.end)}
+
+    def holder(token: int) -> _Sentence | None:
+        return by_sentence.get(starts[bisect_right(starts, token) - 1])
+
+    ents = matches_of(doc, ENTS_GROUP)
     places = matches_of(doc, SITE_GROUP)
+    finding_tokens = {i for _, start, end in ents for i in range(start, end)} if places else set()
     site_starts = [start for label, start, _ in places if label.startswith("SITE:")]
     for label, start, end in places:
-        holder = by_sentence.get(sent_of[start])
         # A side word inside a finding term ("both sides of the joint", "双线征") is not a side.
-        inside = label.startswith("SIDE:") and any(i in finding_tokens for i in range(start, end))
-        inside = inside and not any(0 <= site - end <= 3 for site in site_starts)
-        if holder is not None and not inside:
+        if label.startswith("SIDE:") and any(i in finding_tokens for i in range(start, end)):
+            if not any(0 <= site - end <= 3 for site in site_starts):
+                continue
+        s = holder(start)
+        if s is not None:
             kind, _, value = label.partition(":")
-            start_char, end_char = idx[start], idx[end - 1] + length[end - 1]
-            holder.places.append(PlaceSpan(kind, value, start, end, offset + start_char, offset + end_char))
-    for ent in ents:
-        holder = by_sentence.get(sent_of[ent.start])
-        if holder is None or holder.section in NOT_READ_SECTIONS or ent.label_ == NOT_A_FINDING:
+            start_char, end_char = offset + idx[start], offset + idx[end - 1] + length[end - 1]
+            s.places.append(PlaceSpan(kind, value, start, end, start_char, end_char))
+    if not ents:
+        return section
+    graph = doc._.context_graph
+    cues: dict[tuple[int, int], list[ConTextModifier]] = {}  # a target's (start, end) → its modifiers, as _.modifiers
+    for target, modifier in graph.edges if graph is not None else ():
+        cues.setdefault((target.start, target.end), []).append(modifier)
+    strings = doc.vocab.strings
+    norms: list[int] | None = None
+    for label, start, end in ents:
+        s = holder(start)
+        if s is None or s.section in NOT_READ_SECTIONS or label == NOT_A_FINDING:
             continue
         # A trigger inside the finding's own words ("平扫未见明显异常", a normal study) does not modify it.
         modifiers = [
             m
-            for m in ent._.modifiers
+            for m in cues.get((start, end), ())
             if m.category not in ("TERMINATE", "PSEUDO")
-            and not (m.modifier_span[0] < ent.end and ent.start < m.modifier_span[1])
+            and not (m.modifier_span[0] < end and start < m.modifier_span[1])
         ]
-        spans = [doc[m.modifier_span[0] : m.modifier_span[1]] for m in modifiers]
-        holder.findings.append((ent, ent.label_, spans))
-        holder.categories[id(ent)] = {m.category.upper() for m in modifiers}
-        if language == "tr" and _turkish_negative_verb(ent[-1].norm_, ent[-1].lemma_):
-            holder.categories[id(ent)].add("NEGATED_EXISTENCE")  # "kontrastlanmayan lezyon": a non-enhancing lesion
-    # Clauses and words are read only for sentences with a finding: siting is all that uses them.
-    with_findings = [(a, s) for a, s in by_sentence.items() if s.findings]
-    if not with_findings:
-        return section
-    strings = doc.vocab.strings
-    orths: list[int] = doc.to_array(ORTH).tolist()
-    norms: list[int] = doc.to_array(NORM).tolist()
-    spaces: list[int] = doc.to_array(IS_SPACE).tolist()
-    for a, s in with_findings:
-        b = s.end
-        clauses = accumulate((orths[i] in _CLAUSE_HASHES for i in range(a, b - 1)), initial=0)
-        s.clause_of = dict(zip(range(a, b), clauses, strict=True))
-        s.words = {i: "" if spaces[i] else strings[norms[i]] for i in range(a, b)}
+        categories = {m.category.upper() for m in modifiers}
+        if language == "tr":
+            norm_, lemma_ = token_values(doc, end - 1)
+            if _turkish_negative_verb(norm_, lemma_):
+                categories.add("NEGATED_EXISTENCE")  # "kontrastlanmayan lezyon": a non-enhancing lesion
+        spans = tuple(
+            (offset + idx[m.modifier_span[0]], offset + idx[m.modifier_span[1] - 1] + length[m.modifier_span[1] - 1])
+            for m in modifiers
+        )
+        start_char, end_char = offset + idx[start], offset + idx[end - 1] + length[end - 1]
+        s.findings.append(_Finding(start, end, start_char, end_char, label, spans, frozenset(categories)))
+    # Clauses are read only for sentences with a finding: siting is all that uses them.
+    orths: list[int] | None = None
+    for a, s in by_sentence.items():
+        if not s.findings:
+            continue
+        if orths is None:
+            orths = doc.to_array(ORTH).tolist()
+            norms = doc.to_array(NORM).tolist()
+        clause = 0
+        clause_of = s.clause_of
+        for i in range(a, s.end):
+            clause_of[i] = clause
+            if orths[i] in _CLAUSE_HASHES:
+                clause += 1
+        s._words = (cast(list[int], norms), space, strings)
     return section
 
 
@@ -253,11 +298,13 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
     for s, (sites, free) in zip(sentences, sited, strict=True):
         if s.section in ("clinical_information", "comparison"):
             focus = []
+        if not s.findings:
+            continue
         free_sides = {side_of(f) for f in free}
         sentence_side = free_sides.pop() if len(free_sides) == 1 else None
         sentence_modality = next((p.value for p in s.places if p.kind == "MODALITY"), None) or modality
         seen: set[tuple[str, str | None, Side | None, str]] = set()  # one per concept, site, assertion a sentence
-        for ent, concept, modifier_spans, assertion in _composed(s):
+        for ent, concept, assertion in _composed(s):
             places = _sites_for(ent, s, sites, free, own_clause_only=concept in JOINT_DEFAULT)
             side_default = sentence_side or default_side
             if places:
@@ -273,7 +320,7 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
                 resolved = [(default_joint, side_default)]
             elif not resolved and default_site:
                 resolved = [(default_site, side_default)]
-            quote_start, quote_end = _quote(ent, places, modifier_spans, s)
+            quote_start, quote_end = _quote(ent, places, ent.cues, s)
             common = {
                 "concept": concept,
                 "start": quote_start,
@@ -325,38 +372,34 @@ def _without_joint_repeats(mentions: list[Mention]) -> list[Mention]:
     return out
 
 
-def _composed(s: _Sentence) -> list[tuple[Span, str, list[Span], Assertion]]:
+def _composed(s: _Sentence) -> list[tuple[_Finding, str, Assertion]]:
     """The sentence's findings with their assertions, composite patterns read as one finding (see _CLAUSE_SUBSUMES)
     and structure terms kept only where the structure is stated intact."""
-    found: list[tuple[Span, str, list[Span], Assertion]] = []
-    for ent, label, spans in s.findings:
-        assertion = assertion_for(s.section, s.categories.get(id(ent), set()))
+    found: list[tuple[_Finding, str, Assertion]] = []
+    for f in s.findings:
+        assertion = assertion_for(s.section, f.categories)
+        label = f.label
         concept, intact_only = label.removesuffix(INTACT_ONLY), label.endswith(INTACT_ONLY)
         if intact_only and assertion != "negated":
             continue  # "凸向关节面的带状低信号": the articular surface named, not its collapse
-        found.append((ent, concept, spans, assertion))
-    concepts = {(c, a) for _, c, _, a in found}
+        found.append((f, concept, assertion))
+    concepts = {(c, a) for _, c, a in found}
     if any(c in _LESIONS for c, _ in concepts):
-        found = [(e, "focal_enhancing_lesion" if c == "contrast_enhancement" else c, sp, a) for e, c, sp, a in found]
-    by_clause = {(s.clause_of[e.start], c, a) for e, c, _, a in found}
+        found = [(f, "focal_enhancing_lesion" if c == "contrast_enhancement" else c, a) for f, c, a in found]
+    by_clause = {(s.clause_of[f.start], c, a) for f, c, a in found}
     out = []
-    for ent, concept, spans, assertion in found:
-        clause = s.clause_of[ent.start]
-        if any(
-            concept in implied and (clause, general, assertion) in by_clause
-            for general, implied in _CLAUSE_SUBSUMES.items()
-        ):
+    for f, concept, assertion in found:
+        clause = s.clause_of[f.start]
+        if any((clause, general, assertion) in by_clause for general in _IMPLIED_IN_CLAUSE.get(concept, ())):
             continue
-        if any(
-            concept in implied and (general, assertion) in concepts for general, implied in _SENTENCE_SUBSUMES.items()
-        ):
+        if any((general, assertion) in concepts for general in _IMPLIED_IN_SENTENCE.get(concept, ())):
             continue
-        out.append((ent, concept, spans, assertion))
+        out.append((f, concept, assertion))
     return out
 
 
 def _sites_for(
-    ent: Span, s: _Sentence, sites: list[SitedPlace], free: list[PlaceSpan], own_clause_only: bool = False
+    ent: _Finding, s: _Sentence, sites: list[SitedPlace], free: list[PlaceSpan], own_clause_only: bool = False
 ) -> list[SitedPlace]:
     """The sites of the finding's clause; else of the nearest clause before, then after, in the sentence.
 
@@ -364,7 +407,7 @@ def _sites_for(
     cuboid"), so a list of sites separated by commas stays with its finding.
     """
     if s.groups is None:  # the same for every finding of the sentence
-        finding_clauses = {s.clause_of[e.start] for e, _, _ in s.findings}
+        finding_clauses = {s.clause_of[e.start] for e in s.findings}
         s.groups = _clause_groups(s, sites, free, finding_clauses)
     effective = s.groups
     by_clause: dict[int, list[SitedPlace]] = {}
@@ -383,7 +426,7 @@ def _sites_for(
     places = by_clause[chosen]
     # Signal findings open with the sequence ("T2 koronal kesitlerde sağ femur başında ... artış"): the sites after
     # the sequence word are theirs.
-    if s.language == "tr" and chosen == own and not ent.label_.endswith(_SIGNALS):
+    if s.language == "tr" and chosen == own and not ent.label.endswith(_SIGNALS):
         places = _head_final(ent, s, places, effective)
         if not places:
             return []
@@ -396,13 +439,15 @@ def _sites_for(
     return most_specific(places)
 
 
-def _head_final(ent: Span, s: _Sentence, places: list[SitedPlace], effective: dict[int, int]) -> list[SitedPlace]:
+def _head_final(
+    ent: _Finding, s: _Sentence, places: list[SitedPlace], effective: dict[int, int]
+) -> list[SitedPlace]:
     """Turkish names the site before its finding ("asetabulum ve femur başında osteofitler ile asetabulumda subkondral
     kistler"; Göksel & Kerslake 2005, head-final phrases): of the sites of the finding's clause, those after the
     previous finding of the clause and up to the finding's end; a site after the finding belongs to the next finding,
     unless the finding is the clause's last."""
     group = effective[s.clause_of[ent.start]]
-    others = [e for e, _, _ in s.findings if e is not ent and effective[s.clause_of[e.start]] == group]
+    others = [e for e in s.findings if e is not ent and effective[s.clause_of[e.start]] == group]
     previous_end = max((e.end for e in others if e.end <= ent.start), default=-1)
     mine = [p for p in places if previous_end <= p.span.start < ent.end]
     if mine:
@@ -448,16 +493,15 @@ def _only_sites(s: _Sentence, clause: int, sites: list[SitedPlace]) -> bool:
     """The clause is a bare list of site words (and conjunctions)."""
     covered = {i for p in sites if s.clause_of[p.span.start] == clause for i in range(p.span.start, p.span.end)}
     tokens = [i for i, c in s.clause_of.items() if c == clause]
-    return all(i in covered or s.words[i] in _LIST_WORDS for i in tokens)
+    return all(i in covered or s.word(i) in _LIST_WORDS for i in tokens)
 
 
-def _quote(ent: Span, places: list[SitedPlace], modifiers: list[Span], s: _Sentence) -> tuple[int, int]:
+def _quote(ent: _Finding, places: list[SitedPlace], cues: tuple[tuple[int, int], ...], s: _Sentence) -> tuple[int, int]:
     """The finding with its sites and cues, within the sentence; the finding alone when that is too long."""
-    offset = s.offset
-    start, end = ent.start_char + offset, ent.end_char + offset
+    start, end = ent.start_char, ent.end_char
     here = [p for p in places if s.start_char <= p.span.start_char and p.span.end_char <= s.end_char]
-    wide_start = min([start, *(p.span.start_char for p in here), *(m.start_char + offset for m in modifiers)])
-    wide_end = max([end, *(p.span.end_char for p in here), *(m.end_char + offset for m in modifiers)])
+    wide_start = min([start, *(p.span.start_char for p in here), *(a for a, _ in cues)])
+    wide_end = max([end, *(p.span.end_char for p in here), *(b for _, b in cues)])
     if wide_end - wide_start <= MAX_QUOTE_CHARS:
         return wide_start, wide_end
     return start, min(end, start + MAX_QUOTE_CHARS)
