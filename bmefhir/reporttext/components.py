@@ -3,6 +3,8 @@
 No ``from __future__ import annotations`` here: spaCy reads the factories' annotations at registration.
 """
 
+from bisect import bisect_right
+from collections.abc import Callable
 from typing import Any, Final, cast
 
 import numpy
@@ -208,6 +210,15 @@ def sentence_starts(doc: Doc) -> list[int]:
     return [i for i, s in enumerate(doc.to_array(SENT_START).tolist()) if s == 1 or i == 0]
 
 
+def ents_of(doc: Doc) -> tuple[Span, ...]:
+    """``doc.ents`` as ``bmefhir_merge_spread`` set them, from the matches it kept where it ran (``doc.ents`` builds
+    its Spans from every token's entity attributes at each access)."""
+    kept = doc.user_data.get((MATCHES_KEY, ENTS_GROUP))
+    if kept is None:
+        return tuple(doc.ents)
+    return tuple(Span(doc, start, end, label=label) for label, start, end in kept)
+
+
 def token_values(doc: Doc, i: int) -> tuple[str, str]:
     """NORM and LEMMA of token ``i``."""
     return doc[i].norm_, doc[i].lemma_
@@ -342,7 +353,7 @@ class SentenceContext(ConText):  # type: ignore[misc]
     def __call__(self, doc: Doc, targets: str | None = None) -> Doc:
         if targets or self.input_span_type != "ents" or self.max_scope or self.context_attributes_mapping:
             return cast(Doc, super().__call__(doc, targets))
-        ents = doc.ents
+        ents = ents_of(doc)
         graph = ConTextGraph(prune_on_modifier_overlap=self.prune_on_target_overlap)
         graph.targets = ents
         graph.modifiers = []
@@ -350,32 +361,33 @@ class SentenceContext(ConText):  # type: ignore[misc]
         doc._.context_graph = graph
         if not ents:
             return doc
-        starts = doc.to_array(SENT_START).tolist()
-        bounds = [i for i, s in enumerate(starts) if s == 1 or i == 0] + [len(starts)]  # sentence k: [k], [k + 1]
-        sentence = [0] * len(starts)  # token → sentence number
-        for k in range(len(bounds) - 1):
-            sentence[bounds[k] : bounds[k + 1]] = [k] * (bounds[k + 1] - bounds[k])
-        with_target = {sentence[i] for ent in ents for i in range(ent.start, ent.end)}
+        bounds = [*sentence_starts(doc), len(doc)]  # sentence k is [bounds[k], bounds[k + 1])
+
+        def sentence(token: int) -> int:
+            return bisect_right(bounds, token) - 1
+
+        spans = [(sentence(e.start), sentence(e.end - 1)) for e in ents]
+        with_target = {k for first, last in spans for k in range(first, last + 1)}
+        crossing = any(first != last for first, last in spans)
         matcher = self._ConText__matcher
         strings = self.nlp.vocab.strings
-        crossing = any(sentence[e.start] != sentence[e.end - 1] for e in ents)
         by_sentence: dict[int, list[ConTextModifier]] = {}
         for match_id, start, end in matcher(doc):
-            if sentence[start] in with_target or sentence[end - 1] in with_target:
+            k, last = sentence(start), sentence(end - 1)
+            if k in with_target or last in with_target:
                 rule = matcher.rule_map[strings[match_id]]
-                k = sentence[start]
                 scope = _scope(rule.direction, rule.max_scope, start, end, bounds[k], bounds[k + 1])
                 modifier = ConTextModifier(rule, start, end, doc, scope_start=scope[0], scope_end=scope[1])
                 graph.modifiers.append(modifier)
                 by_sentence.setdefault(k, []).append(modifier)
-                crossing = crossing or k != sentence[end - 1]
+                crossing = crossing or k != last
         if crossing:  # medspaCy's own pairwise tests
             graph.update_scopes()
             graph.apply_modifiers()
         else:
             for group in by_sentence.values():
                 ConTextGraph.update_scopes(cast(ConTextGraph, _Modifiers(group)))
-            _apply(graph, {k: group for k, group in by_sentence.items()}, sentence)
+            _apply(graph, by_sentence, sentence)
         for target, modifier in graph.edges:
             target._.modifiers += (modifier,)
         return doc
@@ -411,7 +423,7 @@ def _scope(direction: str, max_scope: int | None, start: int, end: int, first: i
     return scope_start, scope_end
 
 
-def _apply(graph: ConTextGraph, by_sentence: dict[int, list[ConTextModifier]], sentence: list[int]) -> None:
+def _apply(graph: ConTextGraph, by_sentence: dict[int, list[ConTextModifier]], sentence: Callable[[int], int]) -> None:
     """``ConTextGraph.apply_modifiers`` with each target tested against the modifiers of its own sentence only."""
     if graph.prune_on_modifier_overlap:
         for i in range(len(graph.modifiers) - 1, -1, -1):
@@ -421,7 +433,7 @@ def _apply(graph: ConTextGraph, by_sentence: dict[int, list[ConTextModifier]], s
         kept = {id(m) for m in graph.modifiers}
         by_sentence = {k: [m for m in group if id(m) in kept] for k, group in by_sentence.items()}
     for target in graph.targets:
-        for modifier in by_sentence.get(sentence[target.start], ()):
+        for modifier in by_sentence.get(sentence(target.start), ()):
             if modifier.modifies(target):
                 modifier.modify(target)
     edges = []

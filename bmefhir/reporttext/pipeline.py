@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
 import spacy
@@ -22,6 +22,7 @@ from medspacy.section_detection import Sectionizer, SectionRule
 from medspacy.target_matcher import TargetMatcher, TargetRule
 from spacy.attrs import ORTH
 from spacy.language import Language
+from spacy.tokens import Doc
 
 from bmefhir.reporttext import components  # noqa: F401  (registers the spaCy factories)
 from bmefhir.reporttext.components import LINE_BREAK, CharTokenizer, lower_for, stem_matches
@@ -41,6 +42,23 @@ logging.getLogger("jieba").setLevel(logging.WARNING)  # jieba prints its diction
 def pipeline(language: str) -> Language:
     """The cached pipeline of one language (``en``, ``tr``, ``zh``)."""
     return build_pipeline(load_lexicon(language))
+
+
+def process(language: str, text: str) -> Doc:
+    """``pipeline(language)(text)``: the tokenizer, then each component in order, called directly (spaCy's
+    ``Language.__call__`` looks up error handlers and component settings for every component of every doc, ~15 % of
+    a report's pipeline time; docs/report-text.md "Speed"). An error in a component propagates, as it does there."""
+    make_doc, components = _steps(language)
+    doc = make_doc(text)
+    for component in components:
+        doc = component(doc)
+    return doc
+
+
+@functools.cache
+def _steps(language: str) -> tuple[Callable[[str], Doc], tuple[Callable[[Doc], Doc], ...]]:
+    nlp = pipeline(language)
+    return nlp.make_doc, tuple(component for _, component in nlp.pipeline)
 
 
 @functools.cache

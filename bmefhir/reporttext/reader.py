@@ -18,7 +18,7 @@ from bmefhir.reporttext.assertion import NOT_READ_SECTIONS, assertion_for
 from bmefhir.reporttext.components import ENTS_GROUP, matches_of, sentence_starts, token_values
 from bmefhir.reporttext.language import hint_language, runs
 from bmefhir.reporttext.model import MAX_QUOTE_CHARS, Language, Mention, Reading
-from bmefhir.reporttext.pipeline import INTACT_ONLY, NOT_A_FINDING, SITE_GROUP, pipeline
+from bmefhir.reporttext.pipeline import INTACT_ONLY, NOT_A_FINDING, SITE_GROUP, process
 from bmefhir.reporttext.siting import (
     JOINT_DEFAULT,
     JOINT_LEVEL,
@@ -160,7 +160,7 @@ def _sentences(text: str, hint: Language | None) -> tuple[list[_Sentence], bool]
         if run.language is None or run.language == "und":
             skipped = skipped or bool(text[run.start : run.end].strip())
             continue
-        doc = pipeline(run.language)(text[run.start : run.end])
+        doc = process(run.language, text[run.start : run.end])
         section = _read_doc(doc, run.language, run.start, section, out)
     return out, skipped
 
