@@ -321,16 +321,21 @@ class SectionsOnly(Sectionizer):  # type: ignore[misc]
         elif matches[0][1] != 0:
             sections.append(Section(None, 0, 0, 0, matches[0][1]))
         strings = self.nlp.vocab.strings
+        boundaries: list[int] = []
         for i, (match_id, start, end) in enumerate(matches):
             rule = matcher.rule_map[strings[match_id]]
             if rule.max_scope is not None:
                 return cast(Doc, super().__call__(doc))
             if self._apply_sentence_boundary:
-                doc[start].sent_start = True  # the header starts a sentence, and so does the text after it
+                boundaries.append(start)  # the header starts a sentence, and so does the text after it
                 if end < len(doc):
-                    doc[end].sent_start = True
+                    boundaries.append(end)
             body_end = matches[i + 1][1] if i + 1 < len(matches) else len(doc)
             sections.append(Section(rule.category, start, end, end, body_end, None, rule))
+        if boundaries:  # one array write: token.sent_start = True checks the doc's annotations at every call
+            flags = doc.to_array(SENT_START).astype("int64")
+            flags[boundaries] = 1
+            doc.from_array([SENT_START], cast(Any, flags.astype("uint64").reshape(-1, 1)))
         doc._.sections = sections
         return doc
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Final
 
 from medspacy.common.base_rule import BaseRule
@@ -23,6 +24,7 @@ from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc
 
 PHRASE_ATTRS: Final = ("NORM", "LEMMA")
+_start_end: Final = itemgetter(1, 2)
 _REGEX_CACHE_LIMIT: Final = 50_000  # distinct words whose regular-expression results are remembered per matcher
 # What every match of a pattern needs some token of the doc to have: one of a set of NORM hashes, or a NORM that a
 # regular expression finds something in (re.search, as the Matcher's REGEX).
@@ -344,34 +346,38 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
             if len(phrases):
                 matches += phrases(doc)
         matches += self._MedspacyMatcher__regex_matcher(doc)
-        order = self._order
-        matches.sort(key=lambda m: (m[1], m[2], order.get(m[0], -1)))
-        return prune_longest(matches) if self._prune else matches
+        if len(matches) > 1:
+            order = self._order
+            matches.sort(key=lambda m: (m[1], m[2], order.get(m[0], -1)))
+        return prune_longest(matches, ordered=True) if self._prune else matches
 
 
-def prune_longest(matches: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+def prune_longest(matches: list[tuple[int, int, int]], ordered: bool = False) -> list[tuple[int, int, int]]:
     """``medspacy.common.util.prune_overlapping_matches``, the same result without its ``list.pop(0)`` and copies.
 
     Its rule, kept step for step: in (start, end) order, of two overlapping neighbours the longer stays (the first on
     a tie) and the match after them is taken next unchecked against it; rounds repeat until one removes nothing.
+    Each round keeps (start, end) order, so only the first sorts (none when the caller passes ``ordered``).
     """
+    if not ordered:
+        matches = sorted(matches, key=_start_end)
     while matches:
-        ordered = sorted(matches, key=lambda m: (m[1], m[2]))
-        n = len(ordered)
+        ordered_matches = matches
+        n = len(ordered_matches)
         kept: list[tuple[int, int, int]] = []
-        current = ordered[0]
+        current = ordered_matches[0]
         i = 1
         while True:
             if i >= n:
                 kept.append(current)
                 break
-            following = ordered[i]
+            following = ordered_matches[i]
             i += 1
             if current[1] < following[2] and following[1] < current[2]:
                 kept.append(following if following[2] - following[1] > current[2] - current[1] else current)
                 if i >= n:
                     break
-                current = ordered[i]
+                current = ordered_matches[i]
                 i += 1
             else:
                 kept.append(current)

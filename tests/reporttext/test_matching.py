@@ -147,5 +147,7 @@ def test_pruning_keeps_what_medspacy_keeps() -> None:
     for matches in cases:
         expected = prune_overlapping_matches(list(matches))
         assert prune_longest(list(matches)) == expected, matches
+        ordered = sorted(matches, key=lambda m: (m[1], m[2], m[0]))  # as the routed matcher passes them
+        assert prune_longest(list(ordered), ordered=True) == prune_overlapping_matches(list(ordered)), ordered
         pruned += len(matches) - len(expected)
     assert pruned > 1000  # the cases overlap
