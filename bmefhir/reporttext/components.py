@@ -20,12 +20,13 @@ from spacy.lang.zh import ChineseTokenizer
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
+from bmefhir.reporttext.matching import LINE_BREAK
+
 SENTENCE_END: Final[dict[str, frozenset[str]]] = {
     "en": frozenset({".", "!", "?", ";"}),
     "tr": frozenset({".", "!", "?", ";"}),
     "zh": frozenset({"。", "；", "！", "？", ".", ";", "!", "?"}),
 }
-LINE_BREAK: Final = "\n"  # the NORM of every white-space token with a line break in it
 # What the components keep in doc.user_data for the ones after them (lists read once instead of per-token access):
 TOKENS_KEY: Final = "bmefhir_tokens"  # bmefhir_norm: (ORTH per token, (NORM, LEMMA) per token)
 SENTENCES_KEY: Final = "bmefhir_sentences"  # bmefhir_sentences: the tokens that start a sentence

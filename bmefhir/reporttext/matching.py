@@ -24,6 +24,9 @@ from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc
 
 PHRASE_ATTRS: Final = ("NORM", "LEMMA")
+# The NORM of every white-space token with a line break in it (bmefhir_norm sets it): a token pattern's match never
+# goes on past one, so what is read from a line does not depend on the lines around it (docs/report-text.md).
+LINE_BREAK: Final = "\n"
 _start_end: Final = itemgetter(1, 2)
 _REGEX_CACHE_LIMIT: Final = 50_000  # distinct words whose regular-expression results are remembered per matcher
 # What every match of a pattern needs some token of the doc to have: one of a set of NORM hashes, or a NORM that a
@@ -147,7 +150,8 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
     token is a NORM test sits in one shared Matcher, run once on each stretch of the doc where such a pattern
     starts and every word it requires occurs within its bound: every match of such a pattern lies within its first
     token and the bound after it, and a Matcher run on a stretch finds only real matches, so the matches are the
-    whole-doc Matcher's (test_matching.py).
+    whole-doc Matcher's (test_matching.py). No token-pattern match goes on past a line break (``LINE_BREAK``): the
+    stretches end at one, and the whole-doc matches that do are dropped.
     """
 
     def __init__(self, nlp: Language, name: str, phrase_matcher_attr: str, prune: bool) -> None:
@@ -169,6 +173,7 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
         self._regexes: list[re.Pattern[str]] = []
         self._regex_hits: dict[int, frozenset[int]] = {}  # NORM hash → the regular expressions that find in it
         self._regex_seen: set[int] = set()  # the NORM hashes looked at (with a hit or not)
+        self._line_break = nlp.vocab.strings.add(LINE_BREAK)
 
     def add(self, rules: Any) -> None:
         rest: list[BaseRule] = []
@@ -287,7 +292,7 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
             if not all(passes(need) for need in pattern.needs):
                 continue
             if pattern.matcher is not None:
-                out += pattern.matcher(doc)
+                out += self._within_lines(pattern.matcher(doc), values)
             else:
                 windowed.append(pattern)
         if not windowed:
@@ -295,6 +300,7 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
         # The positions of the words those patterns test for (a set test's words, a regular expression's hits).
         wanted = norms.intersection(*(p.words for p in windowed[:1])).union(*(p.words & norms for p in windowed[1:]))
         wanted |= hits.keys()
+        wanted.add(self._line_break)
         where: dict[int, list[int]] = {}  # NORM → its token positions
         for i, v in enumerate(values):
             if v in wanted:
@@ -316,12 +322,16 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
             k = bisect_left(found, start)
             return k < len(found) and found[k] < end
 
-        # The stretches where a pattern starts and has every word it requires within its bound.
+        # The stretches where a pattern starts and has every word it requires within its bound, and its line.
         stretches: dict[int, list[tuple[int, int]]] = {}
         n_tokens = len(values)
+        breaks = where.get(self._line_break, [])
         for pattern in windowed:
             for start in at(pattern.anchor):
                 end = min(n_tokens, start + pattern.length)
+                k = bisect_left(breaks, start)
+                if k < len(breaks):
+                    end = min(end, breaks[k] + 1)
                 if all(within(need, start, end) for need in pattern.needs):
                     stretches.setdefault(pattern.group, []).append((start, end))
         for group, found in stretches.items():
@@ -339,6 +349,11 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
             for start, end in windows:
                 out += [(key, start + a, start + b) for key, a, b in matcher(doc[start:end])]
         return out
+
+    def _within_lines(self, matches: list[tuple[int, int, int]], values: list[int]) -> list[tuple[int, int, int]]:
+        """The matches that do not cross a line break (one may end with it)."""
+        line_break = self._line_break
+        return [m for m in matches if line_break not in values[m[1] : m[2] - 1]]
 
     def __call__(self, doc: Doc) -> list[tuple[int, int, int]]:
         matches: list[tuple[int, int, int]] = self._token_matches(doc) if self._token_patterns else []

@@ -25,9 +25,9 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from bmefhir.reporttext import components  # noqa: F401  (registers the spaCy factories)
-from bmefhir.reporttext.components import LINE_BREAK, CharTokenizer, lower_for, stem_matches
+from bmefhir.reporttext.components import CharTokenizer, lower_for, stem_matches
 from bmefhir.reporttext.lexicon import Lexicon, Terms, load_lexicon
-from bmefhir.reporttext.matching import route_phrases
+from bmefhir.reporttext.matching import LINE_BREAK, route_phrases
 
 SITE_GROUP: Final = "bmefhir_sites"
 SPREAD_GROUP: Final = "bmefhir_spread"

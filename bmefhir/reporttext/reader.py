@@ -194,11 +194,12 @@ def _read_doc(doc: Doc, language: Language, offset: int, section: str, out: list
     finding_tokens = {i for _, start, end in ents for i in range(start, end)} if places else set()
     site_starts = [start for label, start, _ in places if label.startswith("SITE:")]
     for label, start, end in places:
-        # A side word inside a finding term ("both sides of the joint", "双线征") is not a side.
-        if label.startswith("SIDE:") and any(i in finding_tokens for i in range(start, end)):
-            if not any(0 <= site - end <= 3 for site in site_starts):
-                continue
         s = holder(start)
+        # A side word inside a finding term ("both sides of the joint", "双线征") is not a side, unless a site of its
+        # sentence follows it.
+        if label.startswith("SIDE:") and any(i in finding_tokens for i in range(start, end)):
+            if not any(0 <= site - end <= 3 and holder(site) is s for site in site_starts):
+                continue
         if s is not None:
             kind, _, value = label.partition(":")
             start_char, end_char = offset + idx[start], offset + idx[end - 1] + length[end - 1]
