@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections import Counter
-from typing import Final, NamedTuple, cast
-
-from medspacy.context.context_modifier import ConTextModifier
-from spacy.attrs import IDX, IS_SPACE, LENGTH, NORM, ORTH
-from spacy.strings import StringStore
-from spacy.tokens import Doc
+from typing import Final
 
 from bmefhir.anatomy import STRUCTURES
 from bmefhir.record import Assertion, Side, Site
 from bmefhir.reporttext.assertion import NOT_READ_SECTIONS, assertion_for
-from bmefhir.reporttext.components import ENTS_GROUP, matches_of, sentence_starts, token_values
 from bmefhir.reporttext.language import hint_language, runs
+from bmefhir.reporttext.lines import Finding, LineSentence, read_lines
 from bmefhir.reporttext.model import MAX_QUOTE_CHARS, Language, Mention, Reading
-from bmefhir.reporttext.pipeline import INTACT_ONLY, NOT_A_FINDING, SITE_GROUP, process
+from bmefhir.reporttext.pipeline import INTACT_ONLY
 from bmefhir.reporttext.siting import (
     JOINT_DEFAULT,
     JOINT_LEVEL,
@@ -35,8 +29,6 @@ MAX_TEXT_CHARS: Final = 200_000
 # Characters that are not text: lone surrogates, C0/C1 controls other than line breaks and tabs. Replaced one for
 # one by a space, so offsets into the caller's text stay right.
 _NOT_TEXT: Final = re.compile("[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
-_CLAUSE_PUNCT: Final = frozenset({",", "，", ":", "：", "(", ")", "（", "）"})
-_CLAUSE_HASHES: Final = frozenset(StringStore().add(p) for p in _CLAUSE_PUNCT)  # their ORTH values
 # A line break inside a sentence (hard-wrapped text) is read as a space: the next line goes on in lower case, or
 # both sides are Han characters. Other line breaks end the sentence (a title line, a header line).
 _WRAPPED_LINE: Final = re.compile(
@@ -79,49 +71,28 @@ _IMPLIED_IN_SENTENCE: Final = {
 # Enhancement in a sentence that describes a lesion is the lesion's enhancement (seed 000 §Neoplaziler: tumour
 # tissue enhances): "focal T1 low-signal lesions ..., enhancing after contrast" → a focal enhancing lesion.
 _LESIONS: Final = frozenset({"focal_lesion", "lytic_lesion"})
+# Sections whose sentences end the report's focus (the sites it last spoke of): they speak of other studies or none.
+_FOCUS_ENDS: Final = frozenset({"clinical_information", "comparison"})
 _SIGNALS: Final = ("t1_low_signal", "t2_high_signal", "stir_high_signal")
-# Words that join the items of a list of sites ("the talus, navicular and cuboid"; "kalkaneus, küboid ve naviküler").
-_LIST_WORDS: Final = _CLAUSE_PUNCT | frozenset(
-    {"", "、", "and", "or", "the", "ve", "veya", "ile", "及", "和", "与", "或"}
-)
-
-
-class _Finding(NamedTuple):
-    """A target match of one sentence, with what ConText found for it."""
-
-    start: int  # token offsets into its doc
-    end: int
-    start_char: int  # character offsets into the text
-    end_char: int
-    label: str
-    cues: tuple[tuple[int, int], ...]  # character spans (into the text) of the ConText modifiers that apply
-    categories: frozenset[str]  # their categories
-
 
 class _Sentence:
     __slots__ = (
-        "language", "section", "start_char", "end_char", "findings", "places", "clause_of", "offset", "end",
-        "groups", "_words",
+        "language", "section", "start_char", "end_char", "findings", "places", "clause_of", "groups", "list_words",
     )  # fmt: skip
 
-    def __init__(self, language: Language, section: str, start_char: int, end_char: int, offset: int, end: int):
+    def __init__(self, language: Language, section: str, line: LineSentence, at: int) -> None:
         self.language = language
         self.section = section
-        self.start_char = start_char  # into the text
-        self.end_char = end_char
-        self.findings: list[_Finding] = []
-        self.places: list[PlaceSpan] = []
-        self.clause_of: dict[int, int] = {}  # token index → clause number (sentences with a finding)
-        self.offset = offset  # where the sentence's doc (its language run) starts in the text
-        self.end = end  # the token after the sentence's last, in its doc
+        self.start_char = at + line.start_char  # into the text
+        self.end_char = at + line.end_char
+        # Token offsets stay the line's (only compared within a sentence); character offsets are into the text.
+        self.findings = (
+            [] if section in NOT_READ_SECTIONS else [f.moved(at) for f in line.findings] if at else list(line.findings)
+        )
+        self.places = [PlaceSpan(p.kind, p.value, p.start, p.end, p.start_char + at, p.end_char + at) for p in line.places]
+        self.clause_of: dict[int, int] = dict(zip(range(line.first, line.end), line.clauses)) if self.findings else {}
         self.groups: dict[int, int] | None = None  # clause → the clause whose finding its sites belong to
-        self._words: tuple[list[int], list[int], StringStore] | None = None  # the doc's NORMs and spaces
-
-    def word(self, i: int) -> str:
-        """The NORM of token ``i`` ("" for white space)."""
-        assert self._words is not None
-        norms, spaces, strings = self._words
-        return "" if spaces[i] else strings[norms[i]]
+        self.list_words = line.list_words  # tokens that are white space or a list word
 
 
 def read_report(text: str, language: str | None = None) -> Reading:
@@ -137,131 +108,40 @@ def read_report(text: str, language: str | None = None) -> Reading:
         return Reading("und", problems=(*problems, f"language {hint!r} is not one bmefhir reads (en, tr, zh)"))
     clean = _WRAPPED_LINE.sub(" ", _NOT_TEXT.sub(" ", text))
     try:
-        sentences, skipped = _sentences(clean, hint if hint in ("en", "tr", "zh") else None)  # type: ignore[arg-type]
+        sentences, lengths, skipped = _sentences(clean, hint if hint in ("en", "tr", "zh") else None)  # type: ignore[arg-type]
     except Exception as exc:  # a reader bug must not stop a patient's record: say so, read nothing
         return Reading("und", problems=(*problems, f"report text could not be read ({type(exc).__name__})"))
     if skipped:
         problems.append("part of the text is in a language bmefhir does not read (en, tr, zh); that part was not read")
-    if not sentences:
+    if not lengths:
         return Reading("und", problems=(*problems, "report text is in a language bmefhir does not read (en, tr, zh)"))
-    lang = Counter({s.language: 0 for s in sentences})
-    for s in sentences:
-        lang[s.language] += s.end_char - s.start_char
+    lang = Counter(lengths)  # in the order the languages first appear, as most_common breaks ties
     modality = _report_modality(sentences)
     mentions = _mentions(text, sentences, modality)
     return Reading(lang.most_common(1)[0][0], tuple(mentions), modality, tuple(problems))
 
 
-def _sentences(text: str, hint: Language | None) -> tuple[list[_Sentence], bool]:
+def _sentences(text: str, hint: Language | None) -> tuple[list[_Sentence], dict[Language, int], bool]:
+    """The sentences siting looks at, the characters read in each language, and whether a part was not read.
+
+    Siting looks at the first sentence (the title), sentences with a finding or a site, side or modality, and those
+    of the sections that end the report's focus; a sentence with none of these changes nothing there."""
     out: list[_Sentence] = []
+    lengths: dict[Language, int] = {}
     skipped = False
     section = "findings"  # text before any header
     for run in runs(text, hint):
-        if run.language is None or run.language == "und":
+        language = run.language
+        if language is None or language == "und":
             skipped = skipped or bool(text[run.start : run.end].strip())
             continue
-        doc = process(run.language, text[run.start : run.end])
-        section = _read_doc(doc, run.language, run.start, section, out)
-    return out, skipped
-
-
-def _read_doc(doc: Doc, language: Language, offset: int, section: str, out: list[_Sentence]) -> str:
-    n = len(doc)
-    if not n:
-        return section
-    # Per token, as lists read once: Python attribute access per token (token._.section_category, token.text,
-    # doc.sents' spans, doc.ents' and span groups' Span objects built at every access) was most of the reader's time.
-    category_at: list[str | None] = [None] * n
-    for found in doc._.sections:  # later sections win, as in medspaCy's token._.section
-        a, b = found.section_span
-        category_at[a:b] = [found.category] * (b - a)
-    idx, length, space = doc.to_array([IDX, LENGTH, IS_SPACE]).T.tolist()
-    starts = sentence_starts(doc)
-    by_sentence: dict[int, _Sentence] = {}
-    for a, b in zip(starts, [*starts[1:], n], strict=True):
-        section = category_at[a] or section
-        if all(space[a:b]):
-            continue  # white space only
-        s = _Sentence(language, section, offset + idx[a], offset + idx[b - 1] + length[b - 1], offset, b)
-        by_sentence[a] = s
-        out.append(s)
-
-    def holder(token: int) -> _Sentence | None:
-        return by_sentence.get(starts[bisect_right(starts, token) - 1])
-
-    ents = matches_of(doc, ENTS_GROUP)
-    places = matches_of(doc, SITE_GROUP)
-    finding_tokens = {i for _, start, end in ents for i in range(start, end)} if places else set()
-    site_starts = [start for label, start, _ in places if label.startswith("SITE:")]
-    for label, start, end in places:
-        s = holder(start)
-        # A side word inside a finding term ("both sides of the joint", "双线征") is not a side, unless a site of its
-        # sentence follows it.
-        if label.startswith("SIDE:") and any(i in finding_tokens for i in range(start, end)):
-            if not any(0 <= site - end <= 3 and holder(site) is s for site in site_starts):
-                continue
-        if s is not None:
-            kind, _, value = label.partition(":")
-            start_char, end_char = offset + idx[start], offset + idx[end - 1] + length[end - 1]
-            s.places.append(PlaceSpan(kind, value, start, end, start_char, end_char))
-    if not ents:
-        return section
-    graph = doc._.context_graph
-    cues: dict[tuple[int, int], list[ConTextModifier]] = {}  # a target's (start, end) → its modifiers, as _.modifiers
-    for target, modifier in graph.edges if graph is not None else ():
-        cues.setdefault((target.start, target.end), []).append(modifier)
-    strings = doc.vocab.strings
-    norms: list[int] | None = None
-    for label, start, end in ents:
-        s = holder(start)
-        if s is None or s.section in NOT_READ_SECTIONS or label == NOT_A_FINDING:
-            continue
-        # A trigger inside the finding's own words ("平扫未见明显异常", a normal study) does not modify it.
-        modifiers = [
-            m
-            for m in cues.get((start, end), ())
-            if m.category not in ("TERMINATE", "PSEUDO")
-            and not (m.modifier_span[0] < end and start < m.modifier_span[1])
-        ]
-        categories = {m.category.upper() for m in modifiers}
-        if language == "tr":
-            norm_, lemma_ = token_values(doc, end - 1)
-            if _turkish_negative_verb(norm_, lemma_):
-                categories.add("NEGATED_EXISTENCE")  # "kontrastlanmayan lezyon": a non-enhancing lesion
-        spans = tuple(
-            (offset + idx[m.modifier_span[0]], offset + idx[m.modifier_span[1] - 1] + length[m.modifier_span[1] - 1])
-            for m in modifiers
-        )
-        start_char, end_char = offset + idx[start], offset + idx[end - 1] + length[end - 1]
-        s.findings.append(_Finding(start, end, start_char, end_char, label, spans, frozenset(categories)))
-    # Clauses are read only for sentences with a finding: siting is all that uses them.
-    orths: list[int] | None = None
-    for a, s in by_sentence.items():
-        if not s.findings:
-            continue
-        if orths is None:
-            orths = doc.to_array(ORTH).tolist()
-            norms = doc.to_array(NORM).tolist()
-        clause = 0
-        clause_of = s.clause_of
-        for i in range(a, s.end):
-            clause_of[i] = clause
-            if orths[i] in _CLAUSE_HASHES:
-                clause += 1
-        s._words = (cast(list[int], norms), space, strings)
-    return section
-
-
-# The Turkish negative suffix -mA- on the finding's own verb, before a participle, past, evidential or aorist ending
-# ("kontrastlanmayan", "kontrastlanmadı", "kontrastlanmamış", "kontrastlanmaz", "kontrastlanmıyor"); not the
-# progressive "-mAktA" nor the verbal noun "-mAsI" (Göksel A, Kerslake C. Turkish: A Comprehensive Grammar. Routledge
-# 2005, §8.1 negation, §25 participles).
-_TR_NEGATIVE_SUFFIX: Final = re.compile(r"^(m[ae](y|d|z|m[ıi]ş)|m[ıiuü]yor)")
-
-
-def _turkish_negative_verb(word: str, stem: str) -> bool:
-    """The word is a lexicon stem followed by the negative suffix."""
-    return stem != word and word.startswith(stem) and bool(_TR_NEGATIVE_SUFFIX.match(word[len(stem) :]))
+        for at, line in read_lines(language, text, run.start, run.end):
+            for sentence in line:
+                section = sentence.header or section
+                lengths[language] = lengths.get(language, 0) + sentence.end_char - sentence.start_char
+                if sentence.findings or sentence.places or not out or section in _FOCUS_ENDS:
+                    out.append(_Sentence(language, section, sentence, at))
+    return out, lengths, skipped
 
 
 def _report_modality(sentences: list[_Sentence]) -> str | None:
@@ -297,7 +177,7 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
     out: list[Mention] = []
     focus: list[SitedPlace] = []  # the sites the report last spoke of ("The same area enhances ...")
     for s, (sites, free) in zip(sentences, sited, strict=True):
-        if s.section in ("clinical_information", "comparison"):
+        if s.section in _FOCUS_ENDS:
             focus = []
         if not s.findings:
             continue
@@ -373,10 +253,10 @@ def _without_joint_repeats(mentions: list[Mention]) -> list[Mention]:
     return out
 
 
-def _composed(s: _Sentence) -> list[tuple[_Finding, str, Assertion]]:
+def _composed(s: _Sentence) -> list[tuple[Finding, str, Assertion]]:
     """The sentence's findings with their assertions, composite patterns read as one finding (see _CLAUSE_SUBSUMES)
     and structure terms kept only where the structure is stated intact."""
-    found: list[tuple[_Finding, str, Assertion]] = []
+    found: list[tuple[Finding, str, Assertion]] = []
     for f in s.findings:
         assertion = assertion_for(s.section, f.categories)
         label = f.label
@@ -400,7 +280,7 @@ def _composed(s: _Sentence) -> list[tuple[_Finding, str, Assertion]]:
 
 
 def _sites_for(
-    ent: _Finding, s: _Sentence, sites: list[SitedPlace], free: list[PlaceSpan], own_clause_only: bool = False
+    ent: Finding, s: _Sentence, sites: list[SitedPlace], free: list[PlaceSpan], own_clause_only: bool = False
 ) -> list[SitedPlace]:
     """The sites of the finding's clause; else of the nearest clause before, then after, in the sentence.
 
@@ -441,7 +321,7 @@ def _sites_for(
 
 
 def _head_final(
-    ent: _Finding, s: _Sentence, places: list[SitedPlace], effective: dict[int, int]
+    ent: Finding, s: _Sentence, places: list[SitedPlace], effective: dict[int, int]
 ) -> list[SitedPlace]:
     """Turkish names the site before its finding ("asetabulum ve femur başında osteofitler ile asetabulumda subkondral
     kistler"; Göksel & Kerslake 2005, head-final phrases): of the sites of the finding's clause, those after the
@@ -494,10 +374,10 @@ def _only_sites(s: _Sentence, clause: int, sites: list[SitedPlace]) -> bool:
     """The clause is a bare list of site words (and conjunctions)."""
     covered = {i for p in sites if s.clause_of[p.span.start] == clause for i in range(p.span.start, p.span.end)}
     tokens = [i for i, c in s.clause_of.items() if c == clause]
-    return all(i in covered or s.word(i) in _LIST_WORDS for i in tokens)
+    return all(i in covered or i in s.list_words for i in tokens)
 
 
-def _quote(ent: _Finding, places: list[SitedPlace], cues: tuple[tuple[int, int], ...], s: _Sentence) -> tuple[int, int]:
+def _quote(ent: Finding, places: list[SitedPlace], cues: tuple[tuple[int, int], ...], s: _Sentence) -> tuple[int, int]:
     """The finding with its sites and cues, within the sentence; the finding alone when that is too long."""
     start, end = ent.start_char, ent.end_char
     here = [p for p in places if s.start_char <= p.span.start_char and p.span.end_char <= s.end_char]
