@@ -16,7 +16,7 @@ from medspacy.section_detection.section import Section
 from medspacy.target_matcher import TargetMatcher, TargetRule
 from medspacy.util import tuple_overlaps
 from spacy.attrs import LEMMA, NORM, ORTH, SENT_START
-from spacy.lang.zh import ChineseTokenizer
+from spacy.lang.zh import ChineseTokenizer, Segmenter
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
@@ -30,13 +30,13 @@ SENTENCE_END: Final[dict[str, frozenset[str]]] = {
 # What the components keep in doc.user_data for the ones after them (lists read once instead of per-token access):
 TOKENS_KEY: Final = "bmefhir_tokens"  # bmefhir_norm: (ORTH per token, (NORM, LEMMA) per token)
 SENTENCES_KEY: Final = "bmefhir_sentences"  # bmefhir_sentences: the tokens that start a sentence
-MATCHES_KEY: Final = "bmefhir_matches"  # MatchesOnly and bmefhir_merge_spread: (MATCHES_KEY, group) → matches
+MATCHES_KEY: Final = "bmefhir_matches:"  # MatchesOnly and bmefhir_merge_spread: MATCHES_KEY + group → matches
 ENTS_GROUP: Final = "bmefhir_ents"  # bmefhir_merge_spread: doc.ents as matches
 _SEEN_LIMIT: Final = 100_000  # distinct words remembered per component (a bound on memory, not a cache of texts)
 _TURKISH_LOWER: Final = str.maketrans({"İ": "i", "I": "ı"})
 
 
-class CharTokenizer(ChineseTokenizer):  # type: ignore[misc]
+class CharTokenizer(ChineseTokenizer):
     """spaCy's Chinese character segmentation ("char"), the same words and spaces in one pass over the text.
 
     spaCy aligns the characters with ``util.get_words_and_spaces``, which searches a fresh slice of the rest of the
@@ -46,7 +46,7 @@ class CharTokenizer(ChineseTokenizer):  # type: ignore[misc]
     """
 
     def __init__(self, vocab: Any) -> None:
-        super().__init__(vocab, segmenter="char")
+        super().__init__(vocab, segmenter=Segmenter.char)
 
     def __call__(self, text: str) -> Doc:
         words: list[str] = []
@@ -199,7 +199,7 @@ Match = tuple[str, int, int]  # (label, start token, end token) of a TargetMatch
 
 def matches_of(doc: Doc, group: str) -> list[Match]:
     """What the ``MatchesOnly`` component of that group name found in the doc (none when it did not run)."""
-    found: list[Match] = doc.user_data.get((MATCHES_KEY, group), [])
+    found: list[Match] = doc.user_data.get(MATCHES_KEY + group, [])
     return found
 
 
@@ -214,7 +214,7 @@ def sentence_starts(doc: Doc) -> list[int]:
 def ents_of(doc: Doc) -> tuple[Span, ...]:
     """``doc.ents`` as ``bmefhir_merge_spread`` set them, from the matches it kept where it ran (``doc.ents`` builds
     its Spans from every token's entity attributes at each access)."""
-    kept = doc.user_data.get((MATCHES_KEY, ENTS_GROUP))
+    kept = doc.user_data.get(MATCHES_KEY + ENTS_GROUP)
     if kept is None:
         return tuple(doc.ents)
     return tuple(Span(doc, start, end, label=label) for label, start, end in kept)
@@ -268,7 +268,7 @@ def _make_merge_spread(nlp: Language, name: str, phrases: str, group: str) -> An
             added.append(span)
         found = sorted((*base, *added), key=lambda s: s[1])
         doc.ents = [Span(doc, start, end, label=label) for label, start, end in found]
-        doc.user_data[(MATCHES_KEY, ENTS_GROUP)] = found
+        doc.user_data[MATCHES_KEY + ENTS_GROUP] = found
         return doc
 
     return merge
@@ -290,7 +290,7 @@ class MatchesOnly(TargetMatcher):  # type: ignore[misc]
     def __call__(self, doc: Doc) -> Doc:
         matcher = self._TargetMatcher__matcher
         rules, strings = matcher.rule_map, self.nlp.vocab.strings
-        doc.user_data[(MATCHES_KEY, self.span_group_name)] = [
+        doc.user_data[MATCHES_KEY + self.span_group_name] = [
             (rules[strings[key]].category, start, end) for key, start, end in matcher(doc)
         ]
         return doc

@@ -28,6 +28,7 @@ from spacy.strings import StringStore
 from spacy.tokens import Doc
 
 from bmefhir.reporttext.components import ENTS_GROUP, matches_of, sentence_starts, token_values
+from bmefhir.reporttext.language import DETECTIONS, clear_detections, set_detections
 from bmefhir.reporttext.pipeline import NOT_A_FINDING, SITE_GROUP, process
 from bmefhir.reporttext.siting import PlaceSpan
 
@@ -38,7 +39,9 @@ _LINE: Final = re.compile(r"[^\n]*\n\s*|[^\n]+")
 CLAUSE_PUNCT: Final = frozenset({",", "，", ":", "：", "(", ")", "（", "）"})
 _CLAUSE_HASHES: Final = frozenset(StringStore().add(p) for p in CLAUSE_PUNCT)  # their ORTH values
 # Words that join the items of a list of sites ("the talus, navicular and cuboid"; "kalkaneus, küboid ve naviküler").
-LIST_WORDS: Final = CLAUSE_PUNCT | frozenset({"", "、", "and", "or", "the", "ve", "veya", "ile", "及", "和", "与", "或"})
+LIST_WORDS: Final = CLAUSE_PUNCT | frozenset(
+    {"", "、", "and", "or", "the", "ve", "veya", "ile", "及", "和", "与", "或"}
+)
 _LIST_HASHES: Final = frozenset(StringStore().add(w) for w in LIST_WORDS)  # their NORM values
 # The Turkish negative suffix -mA- on the finding's own verb, before a participle, past, evidential or aorist ending
 # ("kontrastlanmayan", "kontrastlanmadı", "kontrastlanmamış", "kontrastlanmaz", "kontrastlanmıyor"); not the
@@ -87,16 +90,19 @@ _memo_lock = threading.Lock()
 
 
 def set_memo_lines(lines: int) -> None:
-    """Remember at most ``lines`` lines (0: none, every line is read); clears the memo."""
+    """Remember at most ``lines`` lines (0: none, every line is read, every language detected); clears the memo."""
     global _memo_lines
     with _memo_lock:
         _memo_lines = max(0, lines)
         _memo.clear()
+    set_detections(min(_memo_lines, DETECTIONS))
 
 
 def clear_memo() -> None:
+    """Forget every line read and every language detected (the benchmarks' "cold" passes)."""
     with _memo_lock:
         _memo.clear()
+    clear_detections()
 
 
 def memo_size() -> int:
@@ -171,9 +177,12 @@ def _read_doc(doc: Doc, language: str, lengths: list[int]) -> list[Line]:
         k = sentence_of(start)
         # A side word inside a finding term ("both sides of the joint", "双线征") is not a side, unless a site of its
         # sentence follows it.
-        if label.startswith("SIDE:") and any(i in finding_tokens for i in range(start, end)):
-            if not any(0 <= site - end <= 3 and sentence_of(site) == k for site in site_starts):
-                continue
+        if (
+            label.startswith("SIDE:")
+            and any(i in finding_tokens for i in range(start, end))
+            and not any(0 <= site - end <= 3 and sentence_of(site) == k for site in site_starts)
+        ):
+            continue
         if k is not None:
             line = sentences[k][2]
             first, chars = line_tokens[line], line_chars[line]

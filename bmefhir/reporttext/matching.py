@@ -110,7 +110,12 @@ def starred(pattern: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
     if not low.isdigit() or _repeats(op) is None:
         return None
     test = {k: v for k, v in token.items() if k != "OP"}
-    return [*pattern[: repeats[0]], *[dict(test) for _ in range(int(low))], {**test, "OP": "*"}, *pattern[repeats[0] + 1 :]]
+    return [
+        *pattern[: repeats[0]],
+        *[dict(test) for _ in range(int(low))],
+        {**test, "OP": "*"},
+        *pattern[repeats[0] + 1 :],
+    ]
 
 
 # A test of the matcher's own: a set of NORM hashes, or the index of a regular expression in its list.

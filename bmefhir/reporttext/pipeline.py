@@ -14,7 +14,7 @@ import functools
 import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import spacy
 from medspacy.context import ConText, ConTextRule
@@ -22,6 +22,7 @@ from medspacy.section_detection import Sectionizer, SectionRule
 from medspacy.target_matcher import TargetMatcher, TargetRule
 from spacy.attrs import ORTH
 from spacy.language import Language
+from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc
 
 from bmefhir.reporttext import components  # noqa: F401  (registers the spaCy factories)
@@ -48,10 +49,10 @@ def process(language: str, text: str) -> Doc:
     """``pipeline(language)(text)``: the tokenizer, then each component in order, called directly (spaCy's
     ``Language.__call__`` looks up error handlers and component settings for every component of every doc, ~15 % of
     a report's pipeline time; docs/report-text.md "Speed"). An error in a component propagates, as it does there."""
-    make_doc, components = _steps(language)
+    make_doc, steps = _steps(language)
     doc = make_doc(text)
-    for component in components:
-        doc = component(doc)
+    for step in steps:
+        doc = step(doc)
     return doc
 
 
@@ -190,7 +191,8 @@ def _blank(language: str, stems: list[str] | None = None) -> Language:
         # turns off the tokenizer's cache for the rest of the doc (its has_special flag is per call), so every word
         # after a report's first line break was split by the affix rules again. Without them the tokens are the
         # same (tests/reporttext/test_components.py) and the tokenizer takes half the time (docs/report-text.md).
-        nlp.tokenizer.rules = {k: v for k, v in nlp.tokenizer.rules.items() if not _identity_space(k, v)}
+        tokenizer = cast(Tokenizer, nlp.tokenizer)
+        tokenizer.rules = {k: v for k, v in (tokenizer.rules or {}).items() if not _identity_space(k, v)}
     nlp.add_pipe("bmefhir_norm", config={"language": language, "stems": stems or []})
     return nlp
 

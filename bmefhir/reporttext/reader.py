@@ -62,7 +62,8 @@ _SENTENCE_SUBSUMES: Final[dict[str, frozenset[str]]] = {
 }
 # The same, by the finding implied: concept → the more specific findings that stand for it.
 _IMPLIED_IN_CLAUSE: Final = {
-    c: tuple(g for g, implied in _CLAUSE_SUBSUMES.items() if c in implied) for c in set().union(*_CLAUSE_SUBSUMES.values())
+    c: tuple(g for g, implied in _CLAUSE_SUBSUMES.items() if c in implied)
+    for c in set().union(*_CLAUSE_SUBSUMES.values())
 }
 _IMPLIED_IN_SENTENCE: Final = {
     c: tuple(g for g, implied in _SENTENCE_SUBSUMES.items() if c in implied)
@@ -75,9 +76,18 @@ _LESIONS: Final = frozenset({"focal_lesion", "lytic_lesion"})
 _FOCUS_ENDS: Final = frozenset({"clinical_information", "comparison"})
 _SIGNALS: Final = ("t1_low_signal", "t2_high_signal", "stir_high_signal")
 
+
 class _Sentence:
     __slots__ = (
-        "language", "section", "start_char", "end_char", "findings", "places", "clause_of", "groups", "list_words",
+        "clause_of",
+        "end_char",
+        "findings",
+        "groups",
+        "language",
+        "list_words",
+        "places",
+        "section",
+        "start_char",
     )  # fmt: skip
 
     def __init__(self, language: Language, section: str, line: LineSentence, at: int) -> None:
@@ -89,8 +99,12 @@ class _Sentence:
         self.findings = (
             [] if section in NOT_READ_SECTIONS else [f.moved(at) for f in line.findings] if at else list(line.findings)
         )
-        self.places = [PlaceSpan(p.kind, p.value, p.start, p.end, p.start_char + at, p.end_char + at) for p in line.places]
-        self.clause_of: dict[int, int] = dict(zip(range(line.first, line.end), line.clauses)) if self.findings else {}
+        self.places = [
+            PlaceSpan(p.kind, p.value, p.start, p.end, p.start_char + at, p.end_char + at) for p in line.places
+        ]
+        self.clause_of: dict[int, int] = (
+            dict(zip(range(line.first, line.end), line.clauses, strict=True)) if self.findings else {}
+        )
         self.groups: dict[int, int] | None = None  # clause → the clause whose finding its sites belong to
         self.list_words = line.list_words  # tokens that are white space or a list word
 
@@ -320,9 +334,7 @@ def _sites_for(
     return most_specific(places)
 
 
-def _head_final(
-    ent: Finding, s: _Sentence, places: list[SitedPlace], effective: dict[int, int]
-) -> list[SitedPlace]:
+def _head_final(ent: Finding, s: _Sentence, places: list[SitedPlace], effective: dict[int, int]) -> list[SitedPlace]:
     """Turkish names the site before its finding ("asetabulum ve femur başında osteofitler ile asetabulumda subkondral
     kistler"; Göksel & Kerslake 2005, head-final phrases): of the sites of the finding's clause, those after the
     previous finding of the clause and up to the finding's end; a site after the finding belongs to the next finding,

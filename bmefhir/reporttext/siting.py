@@ -70,6 +70,8 @@ def bind_sides(places: Sequence[PlaceSpan]) -> tuple[list[SitedPlace], list[Plac
         return [], []
     sites = [p for p in places if p.kind == "SITE"]
     sides = [p for p in places if p.kind == "SIDE"]
+    if not sides:
+        return [SitedPlace(key, None, site) for site in sites for key in site.value.split("+")], []
     used: set[int] = set()
     out: list[SitedPlace] = []
     for site in sites:

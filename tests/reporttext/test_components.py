@@ -8,11 +8,12 @@ import pytest
 import spacy
 from medspacy.context import ConText
 from medspacy.section_detection import Sectionizer
+from medspacy.target_matcher import TargetMatcher
 from spacy.attrs import SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from bmefhir.reporttext.components import SectionsOnly, SentenceContext
+from bmefhir.reporttext.components import MatchesOnly, SectionsOnly, SentenceContext, matches_of
 from bmefhir.reporttext.pipeline import pipeline
 from bmefhir.testing.report_corpus import load_corpus
 
@@ -92,3 +93,19 @@ def test_tokens_as_spacy_makes_them(language: str) -> None:
     for text in texts:
         mine = [(t.text, t.whitespace_, t.idx, t.norm_) for t in ours(text)]
         assert mine == [(t.text, t.whitespace_, t.idx, t.norm_) for t in theirs(text)], repr(text[:60])
+
+
+@pytest.mark.parametrize("language", ["en", "tr", "zh"])
+def test_target_matches_as_medspacy_finds_them(language: str) -> None:
+    nlp = pipeline(language)
+    found = 0
+    for name in ("medspacy_target_matcher", "bmefhir_spread_findings", "bmefhir_places"):
+        ours = nlp.get_pipe(name)
+        assert isinstance(ours, MatchesOnly)
+        for text in _texts(language):
+            doc = _until(nlp, text, name)
+            mine = matches_of(ours(doc.copy()), ours.span_group_name)
+            theirs = TargetMatcher.__call__(ours, doc.copy())
+            assert mine == [(s.label_, s.start, s.end) for s in theirs.spans[ours.span_group_name]], (name, text[:60])
+            found += len(mine)
+    assert found > 200

@@ -24,8 +24,8 @@ from bmefhir.reporttext.matching import (
     exact_values,
     prune_longest,
 )
-from bmefhir.reporttext.reader import _WRAPPED_LINE
 from bmefhir.reporttext.pipeline import _context_rules, _line_headers, _patterns, _stem_words, pipeline
+from bmefhir.reporttext.reader import _WRAPPED_LINE
 from bmefhir.testing.report_corpus import load_corpus
 
 Rules = Callable[[Language], Iterable[Any]]
@@ -180,4 +180,8 @@ def test_no_token_pattern_match_goes_past_a_line_break() -> None:
         for text in ("Low on\nT1. High on\nT2", "Low on T1\nhigh on T2", "low T1 \n")
         for doc in [norm(nlp.make_doc(text))]
     }
-    assert spans == {"Low on\nT1. High on\nT2": [], "Low on T1\nhigh on T2": ["Low on T1", "high on T2"], "low T1 \n": ["low T1"]}
+    assert spans == {
+        "Low on\nT1. High on\nT2": [],
+        "Low on T1\nhigh on T2": ["Low on T1", "high on T2"],
+        "low T1 \n": ["low T1"],
+    }
