@@ -211,15 +211,6 @@ def sentence_starts(doc: Doc) -> list[int]:
     return [i for i, s in enumerate(doc.to_array(SENT_START).tolist()) if s == 1 or i == 0]
 
 
-def ents_of(doc: Doc) -> tuple[Span, ...]:
-    """``doc.ents`` as ``bmefhir_merge_spread`` set them, from the matches it kept where it ran (``doc.ents`` builds
-    its Spans from every token's entity attributes at each access)."""
-    kept = doc.user_data.get(MATCHES_KEY + ENTS_GROUP)
-    if kept is None:
-        return tuple(doc.ents)
-    return tuple(Span(doc, start, end, label=label) for label, start, end in kept)
-
-
 def token_values(doc: Doc, i: int) -> tuple[str, str]:
     """NORM and LEMMA of token ``i``."""
     return doc[i].norm_, doc[i].lemma_
@@ -359,7 +350,7 @@ class SentenceContext(ConText):  # type: ignore[misc]
     def __call__(self, doc: Doc, targets: str | None = None) -> Doc:
         if targets or self.input_span_type != "ents" or self.max_scope or self.context_attributes_mapping:
             return cast(Doc, super().__call__(doc, targets))
-        ents = ents_of(doc)
+        ents = doc.ents
         graph = ConTextGraph(prune_on_modifier_overlap=self.prune_on_target_overlap)
         graph.targets = ents
         graph.modifiers = []
