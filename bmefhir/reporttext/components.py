@@ -15,7 +15,7 @@ from medspacy.section_detection import Sectionizer
 from medspacy.section_detection.section import Section
 from medspacy.target_matcher import TargetMatcher, TargetRule
 from medspacy.util import tuple_overlaps
-from spacy.attrs import LEMMA, NORM, ORTH, SENT_START
+from spacy.attrs import ENT_IOB, ENT_TYPE, LEMMA, NORM, ORTH, SENT_START
 from spacy.lang.zh import ChineseTokenizer, Segmenter
 from spacy.language import Language
 from spacy.tokens import Doc, Span
@@ -228,10 +228,13 @@ def _make_merge_spread(nlp: Language, name: str, phrases: str, group: str) -> An
     def merge(doc: Doc) -> Doc:
         base = matches_of(doc, phrases)
         spread = matches_of(doc, group)
-        if spread:
-            # A structure term ("menisküs", "半月板") yields to a pattern that reads its abnormality ("menisküs arka
-            # boynuzunda horizontal yırtık").
-            base = [b for b in base if not b[0].endswith("@intact") or not any(overlap(s, b) for s in spread)]
+        if not spread:  # the phrase findings alone, already in order and apart (their matcher prunes)
+            _set_ents(doc, base)
+            doc.user_data[MATCHES_KEY + ENTS_GROUP] = base
+            return doc
+        # A structure term ("menisküs", "半月板") yields to a pattern that reads its abnormality ("menisküs arka
+        # boynuzunda horizontal yırtık").
+        base = [b for b in base if not b[0].endswith("@intact") or not any(overlap(s, b) for s in spread)]
         taken = {i for _, start, end in base for i in range(start, end)}
         candidates: list[Match] = []
         for span in sorted(spread, key=lambda s: (s[1], s[1] - s[2])):
@@ -258,11 +261,30 @@ def _make_merge_spread(nlp: Language, name: str, phrases: str, group: str) -> An
             taken |= tokens
             added.append(span)
         found = sorted((*base, *added), key=lambda s: s[1])
-        doc.ents = [Span(doc, start, end, label=label) for label, start, end in found]
+        _set_ents(doc, found)
         doc.user_data[MATCHES_KEY + ENTS_GROUP] = found
         return doc
 
     return merge
+
+
+def _set_ents(doc: Doc, found: list[Match]) -> None:
+    """``doc.ents = found`` (as Spans), written as the entity attributes of every token in one array: what the
+    setter writes (B, I, O and the label; no KB or entity id), without building and checking the Spans. Matches
+    that overlap go to the setter, which refuses them."""
+    n = len(doc)
+    iob, kind = [2] * n, [0] * n  # 2: outside
+    strings = doc.vocab.strings
+    end_before = 0
+    for label, start, end in found:
+        if start < end_before or end <= start:
+            doc.ents = [Span(doc, a, b, label=name) for name, a, b in found]
+            return
+        iob[start:end] = [3] + [1] * (end - start - 1)  # 3: begin, 1: inside
+        kind[start:end] = [strings.add(label)] * (end - start)
+        end_before = end
+    if n:
+        doc.from_array([ENT_IOB, ENT_TYPE], cast(Any, numpy.array([iob, kind], dtype="uint64").T.copy()))
 
 
 class MatchesOnly(TargetMatcher):  # type: ignore[misc]

@@ -9,11 +9,11 @@ import spacy
 from medspacy.context import ConText
 from medspacy.section_detection import Sectionizer
 from medspacy.target_matcher import TargetMatcher
-from spacy.attrs import SENT_START
+from spacy.attrs import ENT_ID, ENT_IOB, ENT_KB_ID, ENT_TYPE, SENT_START
 from spacy.language import Language
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 
-from bmefhir.reporttext.components import MatchesOnly, SectionsOnly, SentenceContext, matches_of
+from bmefhir.reporttext.components import ENTS_GROUP, MatchesOnly, SectionsOnly, SentenceContext, matches_of
 from bmefhir.reporttext.pipeline import pipeline
 from bmefhir.testing.report_corpus import load_corpus
 
@@ -109,3 +109,19 @@ def test_target_matches_as_medspacy_finds_them(language: str) -> None:
             assert mine == [(s.label_, s.start, s.end) for s in theirs.spans[ours.span_group_name]], (name, text[:60])
             found += len(mine)
     assert found > 200
+
+
+@pytest.mark.parametrize("language", ["en", "tr", "zh"])
+def test_ents_as_the_setter_writes_them(language: str) -> None:
+    """bmefhir_merge_spread writes doc.ents as token attributes; the tokens carry what ``doc.ents = spans`` gives."""
+    nlp = pipeline(language)
+    attrs = [ENT_IOB, ENT_TYPE, ENT_KB_ID, ENT_ID]
+    ents = 0
+    for text in _texts(language):
+        doc = _until(nlp, text, "medspacy_context")
+        again = doc.copy()
+        again.ents = [Span(again, e.start, e.end, label=e.label_) for e in doc.ents]
+        assert doc.to_array(attrs).tolist() == again.to_array(attrs).tolist(), text[:60]
+        assert [(e.label_, e.start, e.end) for e in doc.ents] == matches_of(doc, ENTS_GROUP)
+        ents += len(doc.ents)
+    assert ents > 100
