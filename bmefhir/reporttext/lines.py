@@ -32,7 +32,7 @@ from bmefhir.reporttext.language import DETECTIONS, clear_detections, set_detect
 from bmefhir.reporttext.pipeline import NOT_A_FINDING, SITE_GROUP, process
 from bmefhir.reporttext.siting import PlaceSpan
 
-MEMO_LINES: Final = 10_000  # the lines remembered by default, least recently used dropped (a bound: ~15 MB)
+MEMO_LINES: Final = 10_000  # the lines remembered by default, least recently used dropped (~2.4 kB each: ~25 MB)
 # A line: up to and including the white space after a line break (spaCy makes that white space one token), or the
 # rest of the run.
 _LINE: Final = re.compile(r"[^\n]*\n\s*|[^\n]+")
