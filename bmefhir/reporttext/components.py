@@ -3,7 +3,8 @@
 No ``from __future__ import annotations`` here: spaCy reads the factories' annotations at registration.
 """
 
-from itertools import accumulate
+from bisect import bisect_right
+from collections.abc import Callable
 from typing import Any, Final, cast
 
 import numpy
@@ -12,18 +13,62 @@ from medspacy.context.context_graph import ConTextGraph
 from medspacy.context.context_modifier import ConTextModifier
 from medspacy.section_detection import Sectionizer
 from medspacy.section_detection.section import Section
-from spacy.attrs import LEMMA, NORM, ORTH, SENT_START
+from medspacy.target_matcher import TargetMatcher, TargetRule
+from medspacy.util import tuple_overlaps
+from spacy.attrs import ENT_IOB, ENT_TYPE, LEMMA, NORM, ORTH, SENT_START
+from spacy.lang.zh import ChineseTokenizer, Segmenter
 from spacy.language import Language
 from spacy.tokens import Doc, Span
+
+from bmefhir.reporttext.matching import LINE_BREAK
 
 SENTENCE_END: Final[dict[str, frozenset[str]]] = {
     "en": frozenset({".", "!", "?", ";"}),
     "tr": frozenset({".", "!", "?", ";"}),
     "zh": frozenset({"。", "；", "！", "？", ".", ";", "!", "?"}),
 }
-LINE_BREAK: Final = "\n"  # the NORM of every white-space token with a line break in it
+# What the components keep in doc.user_data for the ones after them (lists read once instead of per-token access):
+TOKENS_KEY: Final = "bmefhir_tokens"  # bmefhir_norm: (ORTH per token, (NORM, LEMMA) per token)
+SENTENCES_KEY: Final = "bmefhir_sentences"  # bmefhir_sentences: the tokens that start a sentence
+MATCHES_KEY: Final = "bmefhir_matches:"  # MatchesOnly and bmefhir_merge_spread: MATCHES_KEY + group → matches
+ENTS_GROUP: Final = "bmefhir_ents"  # bmefhir_merge_spread: doc.ents as matches
 _SEEN_LIMIT: Final = 100_000  # distinct words remembered per component (a bound on memory, not a cache of texts)
 _TURKISH_LOWER: Final = str.maketrans({"İ": "i", "I": "ı"})
+
+
+class CharTokenizer(ChineseTokenizer):
+    """spaCy's Chinese character segmentation ("char"), the same words and spaces in one pass over the text.
+
+    spaCy aligns the characters with ``util.get_words_and_spaces``, which searches a fresh slice of the rest of the
+    text for every character (quadratic in the text's length); here each non-space character is a word, each run of
+    white space between them a word, and one plain space after a word is that word's trailing space, which is what
+    that alignment gives (tests/reporttext/test_components.py compares both).
+    """
+
+    def __init__(self, vocab: Any) -> None:
+        super().__init__(vocab, segmenter=Segmenter.char)
+
+    def __call__(self, text: str) -> Doc:
+        words: list[str] = []
+        spaces: list[bool] = []
+        i, n = 0, len(text)
+        while i < n:
+            if text[i].isspace():
+                j = i + 1
+                while j < n and text[j].isspace():
+                    j += 1
+                words.append(text[i:j])
+                spaces.append(False)
+                i = j
+                continue
+            words.append(text[i])
+            i += 1
+            if i < n and text[i] == " ":
+                spaces.append(True)
+                i += 1
+            else:
+                spaces.append(False)
+        return Doc(self.vocab, words=words, spaces=spaces)
 
 
 def turkish_lower(text: str) -> str:
@@ -93,11 +138,13 @@ def _make_norm(nlp: Language, name: str, language: str, stems: list[str]) -> Any
     def norm(doc: Doc) -> Doc:
         if not len(doc):
             return doc
-        rows = [seen.get(o) or values(o) for o in doc.to_array(ORTH).tolist()]
+        orths = doc.to_array(ORTH).tolist()
+        rows = [seen.get(o) or values(o) for o in orths]
         if known:
             doc.from_array([NORM, LEMMA], cast(Any, numpy.array(rows, dtype="uint64")))
         else:
             doc.from_array([NORM], cast(Any, numpy.array([r[0] for r in rows], dtype="uint64").reshape(-1, 1)))
+        doc.user_data[TOKENS_KEY] = (orths, rows)  # for the components after it (no second to_array)
         return doc
 
     return norm
@@ -122,13 +169,21 @@ def _make_sentences(nlp: Language, name: str, language: str) -> Any:
         # Written as one array: setting token.is_sent_start one by one rescans the doc each time (quadratic).
         if not len(doc):
             return doc
-        arrays = doc.to_array([SENT_START, ORTH])
-        after = numpy.array([ending.get(o) if o in ending else ends_after(o) for o in arrays[:, 1].tolist()])
-        start = arrays[:, 0].astype("int64") == 1
-        start[1:] |= after[:-1]
-        start[0] = True
-        starts = numpy.where(start, 1, -1).astype("int64")
-        doc.from_array([SENT_START], cast(Any, starts.reshape(-1, 1).astype("uint64")))
+        kept = doc.user_data.get(TOKENS_KEY)
+        orths = kept[0] if kept is not None and len(kept[0]) == len(doc) else doc.to_array(ORTH).tolist()
+        flags = doc.to_array(SENT_START).tolist()
+        starts: list[int] = []
+        after_end = True  # the first token starts one
+        for i, (flag, orth) in enumerate(zip(flags, orths, strict=True)):
+            if after_end or flag == 1:
+                starts.append(i)
+            found = ending.get(orth)
+            after_end = ends_after(orth) if found is None else found
+        values = [-1] * len(flags)
+        for i in starts:
+            values[i] = 1
+        doc.from_array([SENT_START], cast(Any, numpy.array(values, dtype="int64").astype("uint64").reshape(-1, 1)))
+        doc.user_data[SENTENCES_KEY] = starts
         return doc
 
     return split
@@ -139,29 +194,54 @@ def stem_matches(word: str, stems: frozenset[str]) -> list[str]:
     return sorted(s for s in stems if s.startswith(word))
 
 
+Match = tuple[str, int, int]  # (label, start token, end token) of a TargetMatcher match, as MatchesOnly keeps it
+
+
+def matches_of(doc: Doc, group: str) -> list[Match]:
+    """What the ``MatchesOnly`` component of that group name found in the doc (none when it did not run)."""
+    found: list[Match] = doc.user_data.get(MATCHES_KEY + group, [])
+    return found
+
+
+def sentence_starts(doc: Doc) -> list[int]:
+    """The tokens that start a sentence (as ``bmefhir_sentences`` set them, else read from SENT_START)."""
+    kept: list[int] | None = doc.user_data.get(SENTENCES_KEY)
+    if kept is not None:
+        return kept
+    return [i for i, s in enumerate(doc.to_array(SENT_START).tolist()) if s == 1 or i == 0]
+
+
+def token_values(doc: Doc, i: int) -> tuple[str, str]:
+    """NORM and LEMMA of token ``i``."""
+    return doc[i].norm_, doc[i].lemma_
+
+
 @Language.factory("bmefhir_merge_spread", default_config={"phrases": "bmefhir_phrases", "group": "bmefhir_spread"})
 def _make_merge_spread(nlp: Language, name: str, phrases: str, group: str) -> Any:
     """Set ``doc.ents``: the phrase findings, then the token-pattern findings where they do not overlap one;
     where they do, their first word ("T2" of "T2 sekansta talusta belirgin ödem ve intensite artışı"), so both
     the signal and the phrase inside it are read."""
 
+    def overlap(a: Match, b: Match) -> bool:
+        return a[1] < b[2] and b[1] < a[2]
+
     def merge(doc: Doc) -> Doc:
-        base = list(doc.spans.get(phrases, []))
-        spread = list(doc.spans.get(group, []))
+        base = matches_of(doc, phrases)
+        spread = matches_of(doc, group)
+        if not spread:  # the phrase findings alone, already in order and apart (their matcher prunes)
+            _set_ents(doc, base)
+            doc.user_data[MATCHES_KEY + ENTS_GROUP] = base
+            return doc
         # A structure term ("menisküs", "半月板") yields to a pattern that reads its abnormality ("menisküs arka
         # boynuzunda horizontal yırtık").
-        base = [
-            b
-            for b in base
-            if not b.label_.endswith("@intact") or not any(s.start < b.end and b.start < s.end for s in spread)
-        ]
-        taken = {i for ent in base for i in range(ent.start, ent.end)}
-        candidates: list[Span] = []
-        for span in sorted(spread, key=lambda s: (s.start, -len(s))):
-            if any(b.label_ == span.label_ and b.start < span.end and span.start < b.end for b in base):
+        base = [b for b in base if not b[0].endswith("@intact") or not any(overlap(s, b) for s in spread)]
+        taken = {i for _, start, end in base for i in range(start, end)}
+        candidates: list[Match] = []
+        for span in sorted(spread, key=lambda s: (s[1], s[1] - s[2])):
+            if any(b[0] == span[0] and overlap(b, span) for b in base):
                 continue  # "半月板后角水平撕裂": the phrase of the same finding ("撕裂") already reads it
-            if any(i in taken for i in range(span.start, span.end)):
-                span = Span(doc, span.start, span.start + 1, label=span.label_)
+            if any(i in taken for i in range(span[1], span[2])):
+                span = (span[0], span[1], span[1] + 1)
             candidates.append(span)
         # Two patterns of different findings sharing words ("T2 ve STIR görüntülerde artmış sinyal") are both read,
         # each as its first word.
@@ -169,21 +249,67 @@ def _make_merge_spread(nlp: Language, name: str, phrases: str, group: str) -> An
         for i, a in enumerate(candidates):
             for j in range(i + 1, len(candidates)):
                 b = candidates[j]
-                if a.label_ != b.label_ and a.start < b.end and b.start < a.end:
+                if a[0] != b[0] and overlap(a, b):
                     shared |= {i, j}
         added = []
         for i, span in enumerate(candidates):
             if i in shared:
-                span = Span(doc, span.start, span.start + 1, label=span.label_)
-            tokens = set(range(span.start, span.end))
+                span = (span[0], span[1], span[1] + 1)
+            tokens = set(range(span[1], span[2]))
             if tokens & taken:
                 continue
             taken |= tokens
             added.append(span)
-        doc.ents = sorted((*base, *added), key=lambda s: s.start)
+        found = sorted((*base, *added), key=lambda s: s[1])
+        _set_ents(doc, found)
+        doc.user_data[MATCHES_KEY + ENTS_GROUP] = found
         return doc
 
     return merge
+
+
+def _set_ents(doc: Doc, found: list[Match]) -> None:
+    """``doc.ents = found`` (as Spans), written as the entity attributes of every token in one array: what the
+    setter writes (B, I, O and the label; no KB or entity id), without building and checking the Spans. Matches
+    that overlap go to the setter, which refuses them."""
+    n = len(doc)
+    iob, kind = [2] * n, [0] * n  # 2: outside
+    strings = doc.vocab.strings
+    end_before = 0
+    for label, start, end in found:
+        if start < end_before or end <= start:
+            doc.ents = [Span(doc, a, b, label=name) for name, a, b in found]
+            return
+        iob[start:end] = [3] + [1] * (end - start - 1)  # 3: begin, 1: inside
+        kind[start:end] = [strings.add(label)] * (end - start)
+        end_before = end
+    if n:
+        doc.from_array([ENT_IOB, ENT_TYPE], cast(Any, numpy.array([iob, kind], dtype="uint64").T.copy()))
+
+
+class MatchesOnly(TargetMatcher):  # type: ignore[misc]
+    """medspaCy's TargetMatcher (its rules, matcher and pruning) keeping what it finds as ``(label, start, end)``
+    tuples in ``doc.user_data`` (``matches_of``) instead of a span group of Spans, each with a ``target_rule``
+    extension: nothing reads those, and building them (and a group's Spans again at every read) was most of the
+    three matchers' time (docs/report-text.md "Speed"). Rules with span attributes are refused: they would need the
+    Spans. ``tests/reporttext/test_components.py`` compares the matches with medspaCy's own call."""
+
+    def add(self, rules: Any) -> None:
+        for rule in [rules] if isinstance(rules, TargetRule) else rules:
+            if isinstance(rule, TargetRule) and rule.attributes is not None:
+                raise ValueError("MatchesOnly keeps no span attributes; use medspaCy's TargetMatcher for them")
+        super().add(rules)
+
+    def __call__(self, doc: Doc) -> Doc:
+        matcher = self._TargetMatcher__matcher
+        rules, strings = matcher.rule_map, self.nlp.vocab.strings
+        doc.user_data[MATCHES_KEY + self.span_group_name] = [
+            (rules[strings[key]].category, start, end) for key, start, end in matcher(doc)
+        ]
+        return doc
+
+
+Language.factory("bmefhir_matches")(MatchesOnly)
 
 
 class SectionsOnly(Sectionizer):  # type: ignore[misc]
@@ -209,16 +335,21 @@ class SectionsOnly(Sectionizer):  # type: ignore[misc]
         elif matches[0][1] != 0:
             sections.append(Section(None, 0, 0, 0, matches[0][1]))
         strings = self.nlp.vocab.strings
+        boundaries: list[int] = []
         for i, (match_id, start, end) in enumerate(matches):
             rule = matcher.rule_map[strings[match_id]]
             if rule.max_scope is not None:
                 return cast(Doc, super().__call__(doc))
             if self._apply_sentence_boundary:
-                doc[start].sent_start = True  # the header starts a sentence, and so does the text after it
+                boundaries.append(start)  # the header starts a sentence, and so does the text after it
                 if end < len(doc):
-                    doc[end].sent_start = True
+                    boundaries.append(end)
             body_end = matches[i + 1][1] if i + 1 < len(matches) else len(doc)
             sections.append(Section(rule.category, start, end, end, body_end, None, rule))
+        if boundaries:  # one array write: token.sent_start = True checks the doc's annotations at every call
+            flags = doc.to_array(SENT_START).astype("int64")
+            flags[boundaries] = 1
+            doc.from_array([SENT_START], cast(Any, flags.astype("uint64").reshape(-1, 1)))
         doc._.sections = sections
         return doc
 
@@ -227,12 +358,16 @@ Language.factory("bmefhir_sectionizer")(SectionsOnly)
 
 
 class SentenceContext(ConText):  # type: ignore[misc]
-    """medspaCy's ConText that builds modifiers only in the sentences that hold a target (``doc.ents``).
+    """medspaCy's ConText that builds modifiers only in the sentences that hold a target (``doc.ents``) and looks at
+    a modifier and a target, or two modifiers, only when they are in the same sentence.
 
-    Without a component-wide ``max_scope`` a modifier's scope is its sentence, so a trigger in a sentence with no
-    finding ("Clinical question: rule out AVN?" with nothing to read) modifies nothing and, its scope overlapping
-    no other sentence's, limits no other modifier: the edges are medspaCy's own, without building and comparing
-    those modifiers (docs/report-text.md "Speed"). Other configurations go to medspaCy's own call."""
+    Without a component-wide ``max_scope`` a modifier's scope is its sentence (cut to the rule's ``max_scope``), so a
+    trigger in a sentence with no finding ("Clinical question: rule out AVN?" with nothing to read) modifies nothing
+    and, its scope overlapping no other sentence's, limits no other modifier; for the same reason medspaCy's pairwise
+    tests across sentences all come out false. Scopes are set from the sentence bounds as medspaCy's
+    ``ConTextModifier`` sets them from ``doc[start].sent``. Where a modifier or a target crosses a sentence boundary,
+    every pair is tested as medspaCy does. The edges, their order and the scopes are medspaCy's
+    (tests/reporttext/test_components.py; docs/report-text.md "Speed"). Other configurations go to medspaCy's call."""
 
     def __call__(self, doc: Doc, targets: str | None = None) -> Doc:
         if targets or self.input_span_type != "ents" or self.max_scope or self.context_attributes_mapping:
@@ -241,24 +376,91 @@ class SentenceContext(ConText):  # type: ignore[misc]
         graph = ConTextGraph(prune_on_modifier_overlap=self.prune_on_target_overlap)
         graph.targets = ents
         graph.modifiers = []
-        if ents:
-            starts = doc.to_array(SENT_START).tolist()
-            sentence = list(accumulate(1 if s == 1 else 0 for s in starts))  # token → sentence number
-            with_target = {sentence[i] for ent in ents for i in range(ent.start, ent.end)}
-            matcher = self._ConText__matcher
-            strings = self.nlp.vocab.strings
-            for match_id, start, end in matcher(doc):
-                if sentence[start] in with_target or sentence[end - 1] in with_target:
-                    rule = matcher.rule_map[strings[match_id]]
-                    graph.modifiers.append(ConTextModifier(rule, start, end, doc, max_scope=self.max_scope))
+        graph.edges = []
+        doc._.context_graph = graph
+        if not ents:
+            return doc
+        bounds = [*sentence_starts(doc), len(doc)]  # sentence k is [bounds[k], bounds[k + 1])
+
+        def sentence(token: int) -> int:
+            return bisect_right(bounds, token) - 1
+
+        spans = [(sentence(e.start), sentence(e.end - 1)) for e in ents]
+        with_target = {k for first, last in spans for k in range(first, last + 1)}
+        crossing = any(first != last for first, last in spans)
+        matcher = self._ConText__matcher
+        strings = self.nlp.vocab.strings
+        by_sentence: dict[int, list[ConTextModifier]] = {}
+        for match_id, start, end in matcher(doc):
+            k, last = sentence(start), sentence(end - 1)
+            if k in with_target or last in with_target:
+                rule = matcher.rule_map[strings[match_id]]
+                scope = _scope(rule.direction, rule.max_scope, start, end, bounds[k], bounds[k + 1])
+                modifier = ConTextModifier(rule, start, end, doc, scope_start=scope[0], scope_end=scope[1])
+                graph.modifiers.append(modifier)
+                by_sentence.setdefault(k, []).append(modifier)
+                crossing = crossing or k != last
+        if crossing:  # medspaCy's own pairwise tests
             graph.update_scopes()
             graph.apply_modifiers()
-            for target, modifier in graph.edges:
-                target._.modifiers += (modifier,)
         else:
-            graph.edges = []
-        doc._.context_graph = graph
+            for group in by_sentence.values():
+                ConTextGraph.update_scopes(cast(ConTextGraph, _Modifiers(group)))
+            _apply(graph, by_sentence, sentence)
+        for target, modifier in graph.edges:
+            target._.modifiers += (modifier,)
         return doc
+
+
+class _Modifiers:
+    """What ``ConTextGraph.update_scopes`` reads: a list of modifiers (one sentence's)."""
+
+    def __init__(self, modifiers: list[ConTextModifier]) -> None:
+        self.modifiers = modifiers
+
+
+def _scope(direction: str, max_scope: int | None, start: int, end: int, first: int, last: int) -> tuple[int, int]:
+    """A modifier's scope in its sentence [first, last), as ``ConTextModifier.__set_scope`` sets it without a
+    component-wide ``max_scope``: after it (forward), before it (backward), else the sentence, each cut to the rule's
+    ``max_scope`` tokens."""
+    way = direction.lower()
+    if way == "forward":
+        scope_end = last
+        if max_scope is not None and scope_end - end > max_scope:
+            scope_end = end + max_scope
+        return end, scope_end
+    if way == "backward":
+        scope_start = first
+        if max_scope is not None and start - scope_start > max_scope:
+            scope_start = start - max_scope
+        return scope_start, start
+    scope_start, scope_end = first, last
+    if max_scope is not None and start - scope_start > max_scope:
+        scope_start = start - max_scope
+    if max_scope is not None and scope_end - end > max_scope:
+        scope_end = end + max_scope
+    return scope_start, scope_end
+
+
+def _apply(graph: ConTextGraph, by_sentence: dict[int, list[ConTextModifier]], sentence: Callable[[int], int]) -> None:
+    """``ConTextGraph.apply_modifiers`` with each target tested against the modifiers of its own sentence only."""
+    if graph.prune_on_modifier_overlap:
+        for i in range(len(graph.modifiers) - 1, -1, -1):
+            modifier = graph.modifiers[i]
+            if any(tuple_overlaps((t.start, t.end), modifier.modifier_span) for t in graph.targets):
+                graph.modifiers.pop(i)
+        kept = {id(m) for m in graph.modifiers}
+        by_sentence = {k: [m for m in group if id(m) in kept] for k, group in by_sentence.items()}
+    for target in graph.targets:
+        for modifier in by_sentence.get(sentence(target.start), ()):
+            if modifier.modifies(target):
+                modifier.modify(target)
+    edges = []
+    for modifier in graph.modifiers:
+        modifier.reduce_targets()
+        for target in modifier._targets:
+            edges.append((target, modifier))
+    graph.edges = edges
 
 
 Language.factory("bmefhir_context")(SentenceContext)

@@ -8,7 +8,10 @@ languages, so a German report is recognised as German (not read) rather than for
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Final
 
@@ -35,6 +38,14 @@ _DETECT_CHARS: Final = 160
 # lingua's low-accuracy mode (trigrams only) is about 4x cheaper and, by lingua's own evaluation, as reliable as the
 # full mode from ~120 characters on; shorter samples use the full mode.
 _LOW_ACCURACY_FROM_CHARS: Final = 120
+
+
+# What lingua found for a sample, by the sample's digest (no text kept), the oldest dropped: a report read again, or
+# a text sent in two elements, is not detected twice (docs/report-text.md "Speed").
+DETECTIONS: Final = 2_000
+_detections = DETECTIONS  # the bound now (set_detections)
+_detected: OrderedDict[bytes, Language | None] = OrderedDict()
+_detected_lock = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +76,31 @@ def detect_latin(text: str) -> Language | None:
     if not _LETTER.search(text):
         return None
     sample = text[:_DETECT_CHARS]  # the opening says the language; cost grows with length
+    key = hashlib.blake2b(sample.encode("utf-8", "surrogatepass"), digest_size=16).digest() if _detections else b""
+    if key in _detected:
+        return _detected[key]
     found = _detector(len(sample) >= _LOW_ACCURACY_FROM_CHARS).detect_language_of(sample)
-    return _LINGUA.get(found) if found is not None else None
+    language = _LINGUA.get(found) if found is not None else None
+    if _detections:
+        with _detected_lock:
+            _detected[key] = language
+            while len(_detected) > _detections:
+                _detected.popitem(last=False)
+    return language
+
+
+def set_detections(size: int) -> None:
+    """Remember at most ``size`` detections (0: none); forgets those remembered (``lines.set_memo_lines``)."""
+    global _detections
+    with _detected_lock:
+        _detections = max(0, size)
+        _detected.clear()
+
+
+def clear_detections() -> None:
+    """Forget the languages detected (the reader's memo, cleared with the lines': ``lines.clear_memo``)."""
+    with _detected_lock:
+        _detected.clear()
 
 
 def runs(text: str, hint: Language | None) -> list[Run]:

@@ -11,18 +11,23 @@ trie instead. Rules, ids, labels and pruning stay medspaCy's, so its components 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Final
 
 from medspacy.common.base_rule import BaseRule
 from medspacy.common.medspacy_matcher import MedspacyMatcher
-from medspacy.common.util import prune_overlapping_matches
 from spacy.attrs import NORM
 from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc
 
 PHRASE_ATTRS: Final = ("NORM", "LEMMA")
+# The NORM of every white-space token with a line break in it (bmefhir_norm sets it): a token pattern's match never
+# goes on past one, so what is read from a line does not depend on the lines around it (docs/report-text.md).
+LINE_BREAK: Final = "\n"
+_start_end: Final = itemgetter(1, 2)
 _REGEX_CACHE_LIMIT: Final = 50_000  # distinct words whose regular-expression results are remembered per matcher
 # What every match of a pattern needs some token of the doc to have: one of a set of NORM hashes, or a NORM that a
 # regular expression finds something in (re.search, as the Matcher's REGEX).
@@ -86,6 +91,33 @@ def anchor_and_length(pattern: list[dict[str, Any]], strings: Any) -> tuple[Requ
     return tests[0], length
 
 
+def starred(pattern: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """The pattern with its one bounded repeat ``{lo,hi}`` written as ``lo`` copies and ``*``; None when it has not
+    exactly one and every other token once.
+
+    Within a stretch of at most the pattern's bound after its first word the two match the same: a ``*`` there takes
+    at most ``hi`` tokens. spaCy's Matcher writes ``{0,10}`` as ten optional tokens, each a branch, and was most of
+    the Chinese reader's time (docs/report-text.md "Speed"); a ``*`` is one state.
+    """
+    repeats = [i for i, token in enumerate(pattern) if token.get("OP") not in (None, "1")]
+    if len(repeats) != 1:
+        return None
+    token = pattern[repeats[0]]
+    op = token["OP"]
+    if not (isinstance(op, str) and op.startswith("{") and op.endswith("}") and "," in op):
+        return None
+    low = op[1:-1].partition(",")[0].strip()
+    if not low.isdigit() or _repeats(op) is None:
+        return None
+    test = {k: v for k, v in token.items() if k != "OP"}
+    return [
+        *pattern[: repeats[0]],
+        *[dict(test) for _ in range(int(low))],
+        {**test, "OP": "*"},
+        *pattern[repeats[0] + 1 :],
+    ]
+
+
 # A test of the matcher's own: a set of NORM hashes, or the index of a regular expression in its list.
 _Test = frozenset[int] | int
 
@@ -98,6 +130,9 @@ class _TokenPattern:
     needs: list[_Test]
     matcher: Matcher | None = None
     group: int = 0
+    anchor: _Test = frozenset()  # the test its first token passes (windowed patterns)
+    length: int = 0  # the most tokens a match spans (windowed patterns)
+    words: frozenset[int] = frozenset()  # the NORMs its set tests (anchor and needs) name
 
 
 def exact_values(pattern: list[dict[str, Any]]) -> tuple[str, list[str]] | None:
@@ -118,8 +153,10 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
     The remaining token patterns run only on docs that have a word for each of their required NORM tests (the
     Matcher evaluates IN/REGEX tests in Python at every token, for every pattern). A bounded pattern whose first
     token is a NORM test sits in one shared Matcher, run once on each stretch of the doc where such a pattern
-    starts: every match of such a pattern lies within its first token and the bound after it, and a Matcher run
-    on a stretch finds only real matches, so the matches are the whole-doc Matcher's (test_matching.py).
+    starts and every word it requires occurs within its bound: every match of such a pattern lies within its first
+    token and the bound after it, and a Matcher run on a stretch finds only real matches, so the matches are the
+    whole-doc Matcher's (test_matching.py). No token-pattern match goes on past a line break (``LINE_BREAK``): the
+    stretches end at one, and the whole-doc matches that do are dropped.
     """
 
     def __init__(self, nlp: Language, name: str, phrase_matcher_attr: str, prune: bool) -> None:
@@ -131,14 +168,17 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
         # The windowed patterns, one Matcher for each first-token test (run on the windows where that test passes),
         # with that test and the longest match of its patterns.
         self._windowed: list[Matcher] = []
-        self._groups: dict[_Test, int] = {}
+        self._groups: dict[tuple[_Test, int], int] = {}  # (first test, bound of a starred group or 0) → group
         self._group_anchor: list[tuple[_Test, int]] = []
+        self._group_starred: list[bool] = []  # run from each start alone, keeping the matches that begin there
         self._unwindowed: list[int] = []  # indexes into _token_patterns: tried on every doc
         self._by_anchor: dict[int, list[int]] = {}  # NORM hash → the windowed patterns whose first word it is
         self._by_anchor_regex: dict[int, list[int]] = {}  # regular expression → the patterns it is the first test of
         self._anchor_norms: set[int] = set()
         self._regexes: list[re.Pattern[str]] = []
         self._regex_hits: dict[int, frozenset[int]] = {}  # NORM hash → the regular expressions that find in it
+        self._regex_seen: set[int] = set()  # the NORM hashes looked at (with a hit or not)
+        self._line_break = nlp.vocab.strings.add(LINE_BREAK)
 
     def add(self, rules: Any) -> None:
         rest: list[BaseRule] = []
@@ -158,6 +198,7 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
         if requirement not in self._regexes:
             self._regexes.append(requirement)
             self._regex_hits.clear()
+            self._regex_seen.clear()
         return self._regexes.index(requirement)
 
     def _add_rest(self, rules: list[BaseRule]) -> None:
@@ -176,13 +217,19 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
                     self._unwindowed.append(index)
                     continue
                 anchor = self._test(windowed[0])
-                group = self._groups.setdefault(anchor, len(self._groups))
+                star = starred(rule.pattern)
+                # A starred pattern matches as itself only within its own bound: it shares a Matcher with the
+                # patterns of the same first test and bound, run from each place such a pattern may start.
+                key: tuple[_Test, int] = (anchor, windowed[1]) if star else (anchor, 0)
+                group = self._groups.setdefault(key, len(self._groups))
                 if group == len(self._windowed):
                     self._windowed.append(Matcher(self._vocab))
                     self._group_anchor.append((anchor, 0))
+                    self._group_starred.append(star is not None)
                 self._group_anchor[group] = (anchor, max(self._group_anchor[group][1], windowed[1]))
-                self._windowed[group].add(rule_id, [rule.pattern])
-                self._token_patterns.append(_TokenPattern(needs, None, group))
+                self._windowed[group].add(rule_id, [star or rule.pattern])
+                words = frozenset(n for t in (anchor, *needs) if not isinstance(t, int) for n in t)
+                self._token_patterns.append(_TokenPattern(needs, None, group, anchor, windowed[1], words))
                 if isinstance(anchor, int):
                     self._by_anchor_regex.setdefault(anchor, []).append(index)
                 else:
@@ -210,21 +257,28 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
         self._phrases[attr].add(rule_id, [doc], on_match=rule.on_match)
         self._order[self._vocab.strings[rule_id]] = int(rule_id.rsplit("_", 1)[1])
 
-    def _hits(self, norm: int) -> frozenset[int]:
-        """The regular expressions that find something in the word (worked out once per distinct word)."""
-        found = self._regex_hits.get(norm)
-        if found is None:
-            if len(self._regex_hits) > _REGEX_CACHE_LIMIT:
+    def _hits(self, norms: set[int]) -> dict[int, frozenset[int]]:
+        """The words of ``norms`` that a regular expression finds something in, with those expressions (worked out
+        once per distinct word: ``_regex_seen`` holds every word looked at, ``_regex_hits`` those with a hit)."""
+        new = norms - self._regex_seen
+        if new:
+            if len(self._regex_seen) > _REGEX_CACHE_LIMIT:
+                self._regex_seen.clear()
                 self._regex_hits.clear()
-            text = self._vocab.strings[norm]
-            found = frozenset(i for i, regex in enumerate(self._regexes) if regex.search(text))
-            self._regex_hits[norm] = found
-        return found
+                new = norms
+            strings = self._vocab.strings
+            for norm in new:
+                text = strings[norm]
+                found = frozenset(i for i, regex in enumerate(self._regexes) if regex.search(text))
+                if found:
+                    self._regex_hits[norm] = found
+            self._regex_seen |= new
+        return {n: self._regex_hits[n] for n in norms.intersection(self._regex_hits)}
 
     def _token_matches(self, doc: Doc) -> list[tuple[int, int, int]]:
-        values = doc.to_array(NORM).tolist()
+        values: list[int] = doc.to_array(NORM).tolist()
         norms = set(values)
-        hits = {n: self._hits(n) for n in norms} if self._regexes else {}
+        hits = self._hits(norms) if self._regexes else {}  # only the words with a hit
         found_regexes: frozenset[int] = frozenset().union(*hits.values())
 
         def passes(test: _Test) -> bool:
@@ -237,39 +291,74 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
         for r in found_regexes:
             candidates.update(self._by_anchor_regex.get(r, ()))
         out: list[tuple[int, int, int]] = []
-        groups: set[int] = set()  # the windowed Matchers with a pattern that may match
-        for index in candidates:
+        windowed: list[_TokenPattern] = []
+        for index in sorted(candidates):
             pattern = self._token_patterns[index]
             if not all(passes(need) for need in pattern.needs):
                 continue
             if pattern.matcher is not None:
-                out += pattern.matcher(doc)
+                out += self._within_lines(pattern.matcher(doc), values)
             else:
-                groups.add(pattern.group)
-        if not groups:
+                windowed.append(pattern)
+        if not windowed:
             return out
-        firsts: dict[int, frozenset[int]] = {}  # group → the NORMs of the doc its first token accepts
-        for group in groups:
-            anchor, _ = self._group_anchor[group]
-            firsts[group] = frozenset(n for n, h in hits.items() if anchor in h) if isinstance(anchor, int) else anchor
-        wanted = frozenset().union(*firsts.values())
-        positions: dict[int, list[int]] = {}
+        # The positions of the words those patterns test for (a set test's words, a regular expression's hits).
+        wanted = norms.intersection(*(p.words for p in windowed[:1])).union(*(p.words & norms for p in windowed[1:]))
+        wanted |= hits.keys()
+        wanted.add(self._line_break)
+        where: dict[int, list[int]] = {}  # NORM → its token positions
         for i, v in enumerate(values):
             if v in wanted:
-                positions.setdefault(v, []).append(i)
-        for group, first in firsts.items():
-            length = self._group_anchor[group][1]
+                where.setdefault(v, []).append(i)
+        positions: dict[_Test, list[int]] = {}  # test → the sorted positions of the tokens that pass it
+
+        def at(test: _Test) -> list[int]:
+            found = positions.get(test)
+            if found is None:
+                if isinstance(test, int):
+                    found = sorted(i for n, h in hits.items() if test in h for i in where.get(n, ()))
+                else:
+                    found = sorted(i for n in test.intersection(where) for i in where[n])
+                positions[test] = found
+            return found
+
+        def within(test: _Test, start: int, end: int) -> bool:
+            found = at(test)
+            k = bisect_left(found, start)
+            return k < len(found) and found[k] < end
+
+        # The stretches where a pattern starts and has every word it requires within its bound, and its line.
+        stretches: dict[int, list[tuple[int, int]]] = {}
+        n_tokens = len(values)
+        breaks = where.get(self._line_break, [])
+        for pattern in windowed:
+            for start in at(pattern.anchor):
+                end = min(n_tokens, start + pattern.length)
+                k = bisect_left(breaks, start)
+                if k < len(breaks):
+                    end = min(end, breaks[k] + 1)
+                if all(within(need, start, end) for need in pattern.needs):
+                    stretches.setdefault(pattern.group, []).append((start, end))
+        for group, found in stretches.items():
+            matcher = self._windowed[group]
+            if self._group_starred[group]:
+                for start, end in sorted(set(found)):
+                    out += [(key, start, start + b) for key, a, b in matcher(doc[start:end]) if a == 0]
+                continue
             windows: list[list[int]] = []
-            for start in sorted(i for n in first.intersection(positions) for i in positions[n]):
-                end = min(len(values), start + length)
+            for start, end in sorted(found):
                 if windows and start <= windows[-1][1]:
                     windows[-1][1] = max(windows[-1][1], end)
                 else:
                     windows.append([start, end])
-            matcher = self._windowed[group]
             for start, end in windows:
                 out += [(key, start + a, start + b) for key, a, b in matcher(doc[start:end])]
         return out
+
+    def _within_lines(self, matches: list[tuple[int, int, int]], values: list[int]) -> list[tuple[int, int, int]]:
+        """The matches that do not cross a line break (one may end with it)."""
+        line_break = self._line_break
+        return [m for m in matches if line_break not in values[m[1] : m[2] - 1]]
 
     def __call__(self, doc: Doc) -> list[tuple[int, int, int]]:
         matches: list[tuple[int, int, int]] = self._token_matches(doc) if self._token_patterns else []
@@ -277,9 +366,46 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
             if len(phrases):
                 matches += phrases(doc)
         matches += self._MedspacyMatcher__regex_matcher(doc)
-        order = self._order
-        matches.sort(key=lambda m: (m[1], m[2], order.get(m[0], -1)))
-        return prune_overlapping_matches(matches) if self._prune else matches
+        if len(matches) > 1:
+            order = self._order
+            matches.sort(key=lambda m: (m[1], m[2], order.get(m[0], -1)))
+        return prune_longest(matches, ordered=True) if self._prune else matches
+
+
+def prune_longest(matches: list[tuple[int, int, int]], ordered: bool = False) -> list[tuple[int, int, int]]:
+    """``medspacy.common.util.prune_overlapping_matches``, the same result without its ``list.pop(0)`` and copies.
+
+    Its rule, kept step for step: in (start, end) order, of two overlapping neighbours the longer stays (the first on
+    a tie) and the match after them is taken next unchecked against it; rounds repeat until one removes nothing.
+    Each round keeps (start, end) order, so only the first sorts (none when the caller passes ``ordered``).
+    """
+    if not ordered:
+        matches = sorted(matches, key=_start_end)
+    while matches:
+        ordered_matches = matches
+        n = len(ordered_matches)
+        kept: list[tuple[int, int, int]] = []
+        current = ordered_matches[0]
+        i = 1
+        while True:
+            if i >= n:
+                kept.append(current)
+                break
+            following = ordered_matches[i]
+            i += 1
+            if current[1] < following[2] and following[1] < current[2]:
+                kept.append(following if following[2] - following[1] > current[2] - current[1] else current)
+                if i >= n:
+                    break
+                current = ordered_matches[i]
+                i += 1
+            else:
+                kept.append(current)
+                current = following
+        if len(kept) == n:
+            return kept
+        matches = kept
+    return matches
 
 
 def route_phrases(component: Any, nlp: Language, name: str = "medspacy_matcher") -> None:

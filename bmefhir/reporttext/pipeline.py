@@ -13,19 +13,22 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
-from collections.abc import Iterable, Iterator
-from typing import Any, Final
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Final, cast
 
 import spacy
 from medspacy.context import ConText, ConTextRule
 from medspacy.section_detection import Sectionizer, SectionRule
 from medspacy.target_matcher import TargetMatcher, TargetRule
+from spacy.attrs import ORTH
 from spacy.language import Language
+from spacy.tokenizer import Tokenizer
+from spacy.tokens import Doc
 
 from bmefhir.reporttext import components  # noqa: F401  (registers the spaCy factories)
-from bmefhir.reporttext.components import LINE_BREAK, lower_for, stem_matches
+from bmefhir.reporttext.components import CharTokenizer, lower_for, stem_matches
 from bmefhir.reporttext.lexicon import Lexicon, Terms, load_lexicon
-from bmefhir.reporttext.matching import route_phrases
+from bmefhir.reporttext.matching import LINE_BREAK, route_phrases
 
 SITE_GROUP: Final = "bmefhir_sites"
 SPREAD_GROUP: Final = "bmefhir_spread"
@@ -40,6 +43,23 @@ logging.getLogger("jieba").setLevel(logging.WARNING)  # jieba prints its diction
 def pipeline(language: str) -> Language:
     """The cached pipeline of one language (``en``, ``tr``, ``zh``)."""
     return build_pipeline(load_lexicon(language))
+
+
+def process(language: str, text: str) -> Doc:
+    """``pipeline(language)(text)``: the tokenizer, then each component in order, called directly (spaCy's
+    ``Language.__call__`` looks up error handlers and component settings for every component of every doc, ~15 % of
+    a report's pipeline time; docs/report-text.md "Speed"). An error in a component propagates, as it does there."""
+    make_doc, steps = _steps(language)
+    doc = make_doc(text)
+    for step in steps:
+        doc = step(doc)
+    return doc
+
+
+@functools.cache
+def _steps(language: str) -> tuple[Callable[[str], Doc], tuple[Callable[[Doc], Doc], ...]]:
+    nlp = pipeline(language)
+    return nlp.make_doc, tuple(component for _, component in nlp.pipeline)
 
 
 @functools.cache
@@ -76,9 +96,11 @@ def build_pipeline(lexicon: Lexicon) -> Language:
     sectionizer.add([SectionRule(lit, e.section, pattern=pat) for e in lexicon.sections for lit, pat in pats(e.words)])
     sectionizer.add(list(_line_headers(nlp, lexicon)))
     nlp.add_pipe("bmefhir_sentences", config={"language": lang})
-    # Span groups, set as doc.ents once by bmefhir_merge_spread (medspaCy adds ents one by one: quadratic).
+    # Matches kept as tuples (MatchesOnly), set as doc.ents once by bmefhir_merge_spread (medspaCy adds ents one by
+    # one: quadratic).
     findings: TargetMatcher = nlp.add_pipe(
-        "medspacy_target_matcher",
+        "bmefhir_matches",
+        name="medspacy_target_matcher",
         config={"phrase_matcher_attr": "NORM", "result_type": "group", "span_group_name": PHRASE_GROUP},
     )
     route_phrases(findings, nlp)
@@ -95,7 +117,7 @@ def build_pipeline(lexicon: Lexicon) -> Language:
     )
     # Token patterns ("T2 ... artmış", "low ... T1") span words between; they yield to the phrases they overlap.
     spread: TargetMatcher = nlp.add_pipe(
-        "medspacy_target_matcher",
+        "bmefhir_matches",
         name="bmefhir_spread_findings",
         config={"phrase_matcher_attr": "NORM", "result_type": "group", "span_group_name": SPREAD_GROUP},
     )
@@ -103,7 +125,7 @@ def build_pipeline(lexicon: Lexicon) -> Language:
     spread.add([TargetRule(lit, e.concept, pattern=pat) for e in lexicon.targets for lit, pat in pats(e.words.spread)])
     nlp.add_pipe("bmefhir_merge_spread", config={"phrases": PHRASE_GROUP, "group": SPREAD_GROUP})
     places: TargetMatcher = nlp.add_pipe(
-        "medspacy_target_matcher",
+        "bmefhir_matches",
         name="bmefhir_places",
         config={"phrase_matcher_attr": "NORM", "result_type": "group", "span_group_name": SITE_GROUP, "prune": True},
     )
@@ -162,10 +184,22 @@ def _blank(language: str, stems: list[str] | None = None) -> Language:
         # Character segmentation: every Han character a token, so a lexicon term matches wherever its characters
         # occur (see docs/report-text.md "Choices" for the measurement against jieba).
         nlp = spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "char"}}})
+        nlp.tokenizer = CharTokenizer(nlp.vocab)
     else:
         nlp = spacy.blank(language)
+        # spaCy's base exceptions make " ", "\t" and "\n" special cases that tokenize as themselves; one such hit
+        # turns off the tokenizer's cache for the rest of the doc (its has_special flag is per call), so every word
+        # after a report's first line break was split by the affix rules again. Without them the tokens are the
+        # same (tests/reporttext/test_components.py) and the tokenizer takes half the time (docs/report-text.md).
+        tokenizer = cast(Tokenizer, nlp.tokenizer)
+        tokenizer.rules = {k: v for k, v in (tokenizer.rules or {}).items() if not _identity_space(k, v)}
     nlp.add_pipe("bmefhir_norm", config={"language": language, "stems": stems or []})
     return nlp
+
+
+def _identity_space(text: str, tokens: list[dict[int, str]]) -> bool:
+    """A tokenizer exception that makes a white-space string one token of itself, nothing else set."""
+    return text.isspace() and tokens == [{ORTH: text}]
 
 
 def _context_rules(

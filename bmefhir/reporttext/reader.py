@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
-from itertools import accumulate
 from typing import Final
-
-import numpy
-from spacy.attrs import IDX, IS_SPACE, LENGTH, NORM, ORTH, SENT_START
-from spacy.strings import StringStore
-from spacy.tokens import Doc, Span
 
 from bmefhir.anatomy import STRUCTURES
 from bmefhir.record import Assertion, Side, Site
 from bmefhir.reporttext.assertion import NOT_READ_SECTIONS, assertion_for
 from bmefhir.reporttext.language import hint_language, runs
+from bmefhir.reporttext.lines import Finding, LineSentence, read_lines
 from bmefhir.reporttext.model import MAX_QUOTE_CHARS, Language, Mention, Reading
-from bmefhir.reporttext.pipeline import INTACT_ONLY, NOT_A_FINDING, SITE_GROUP, pipeline
+from bmefhir.reporttext.pipeline import INTACT_ONLY
 from bmefhir.reporttext.siting import (
     JOINT_DEFAULT,
     JOINT_LEVEL,
@@ -35,8 +29,6 @@ MAX_TEXT_CHARS: Final = 200_000
 # Characters that are not text: lone surrogates, C0/C1 controls other than line breaks and tabs. Replaced one for
 # one by a space, so offsets into the caller's text stay right.
 _NOT_TEXT: Final = re.compile("[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
-_CLAUSE_PUNCT: Final = frozenset({",", "，", ":", "：", "(", ")", "（", "）"})
-_CLAUSE_HASHES: Final = frozenset(StringStore().add(p) for p in _CLAUSE_PUNCT)  # their ORTH values
 # A line break inside a sentence (hard-wrapped text) is read as a space: the next line goes on in lower case, or
 # both sides are Han characters. Other line breaks end the sentence (a title line, a header line).
 _WRAPPED_LINE: Final = re.compile(
@@ -68,30 +60,53 @@ _SENTENCE_SUBSUMES: Final[dict[str, frozenset[str]]] = {
     # "delayed, homogeneous enhancement": the comma splits the one enhancement the sentence describes.
     "delayed_enhancement": frozenset({"contrast_enhancement"}),
 }
+# The same, by the finding implied: concept → the more specific findings that stand for it.
+_IMPLIED_IN_CLAUSE: Final = {
+    c: tuple(g for g, implied in _CLAUSE_SUBSUMES.items() if c in implied)
+    for c in set().union(*_CLAUSE_SUBSUMES.values())
+}
+_IMPLIED_IN_SENTENCE: Final = {
+    c: tuple(g for g, implied in _SENTENCE_SUBSUMES.items() if c in implied)
+    for c in set().union(*_SENTENCE_SUBSUMES.values())
+}
 # Enhancement in a sentence that describes a lesion is the lesion's enhancement (seed 000 §Neoplaziler: tumour
 # tissue enhances): "focal T1 low-signal lesions ..., enhancing after contrast" → a focal enhancing lesion.
 _LESIONS: Final = frozenset({"focal_lesion", "lytic_lesion"})
+# Sections whose sentences end the report's focus (the sites it last spoke of): they speak of other studies or none.
+_FOCUS_ENDS: Final = frozenset({"clinical_information", "comparison"})
 _SIGNALS: Final = ("t1_low_signal", "t2_high_signal", "stir_high_signal")
-# Words that join the items of a list of sites ("the talus, navicular and cuboid"; "kalkaneus, küboid ve naviküler").
-_LIST_WORDS: Final = _CLAUSE_PUNCT | frozenset(
-    {"", "、", "and", "or", "the", "ve", "veya", "ile", "及", "和", "与", "或"}
-)
 
 
-@dataclass
 class _Sentence:
-    language: Language
-    section: str
-    start_char: int
-    end_char: int
-    findings: list[tuple[Span, str, list[Span]]]  # (target span, concept, ConText modifier spans applied)
-    places: list[PlaceSpan]
-    categories: dict[int, set[str]] = field(default_factory=dict)  # id(target) → ConText categories
-    clause_of: dict[int, int] = field(default_factory=dict)  # token index → clause number
-    words: dict[int, str] = field(default_factory=dict)  # token index → NORM ("" for white space)
-    offset: int = 0  # where the sentence's doc (its language run) starts in the text
-    end: int = 0  # the token after the sentence's last, in its doc
-    groups: dict[int, int] | None = None  # clause → the clause whose finding its sites belong to (_clause_groups)
+    __slots__ = (
+        "clause_of",
+        "end_char",
+        "findings",
+        "groups",
+        "language",
+        "list_words",
+        "places",
+        "section",
+        "start_char",
+    )  # fmt: skip
+
+    def __init__(self, language: Language, section: str, line: LineSentence, at: int) -> None:
+        self.language = language
+        self.section = section
+        self.start_char = at + line.start_char  # into the text
+        self.end_char = at + line.end_char
+        # Token offsets stay the line's (only compared within a sentence); character offsets are into the text.
+        self.findings = (
+            [] if section in NOT_READ_SECTIONS else [f.moved(at) for f in line.findings] if at else list(line.findings)
+        )
+        self.places = [
+            PlaceSpan(p.kind, p.value, p.start, p.end, p.start_char + at, p.end_char + at) for p in line.places
+        ]
+        self.clause_of: dict[int, int] = (
+            dict(zip(range(line.first, line.end), line.clauses, strict=True)) if self.findings else {}
+        )
+        self.groups: dict[int, int] | None = None  # clause → the clause whose finding its sites belong to
+        self.list_words = line.list_words  # tokens that are white space or a list word
 
 
 def read_report(text: str, language: str | None = None) -> Reading:
@@ -107,115 +122,40 @@ def read_report(text: str, language: str | None = None) -> Reading:
         return Reading("und", problems=(*problems, f"language {hint!r} is not one bmefhir reads (en, tr, zh)"))
     clean = _WRAPPED_LINE.sub(" ", _NOT_TEXT.sub(" ", text))
     try:
-        sentences, skipped = _sentences(clean, hint if hint in ("en", "tr", "zh") else None)  # type: ignore[arg-type]
+        sentences, lengths, skipped = _sentences(clean, hint if hint in ("en", "tr", "zh") else None)  # type: ignore[arg-type]
     except Exception as exc:  # a reader bug must not stop a patient's record: say so, read nothing
         return Reading("und", problems=(*problems, f"report text could not be read ({type(exc).__name__})"))
     if skipped:
         problems.append("part of the text is in a language bmefhir does not read (en, tr, zh); that part was not read")
-    if not sentences:
+    if not lengths:
         return Reading("und", problems=(*problems, "report text is in a language bmefhir does not read (en, tr, zh)"))
-    lang = Counter({s.language: 0 for s in sentences})
-    for s in sentences:
-        lang[s.language] += s.end_char - s.start_char
+    lang = Counter(lengths)  # in the order the languages first appear, as most_common breaks ties
     modality = _report_modality(sentences)
     mentions = _mentions(text, sentences, modality)
     return Reading(lang.most_common(1)[0][0], tuple(mentions), modality, tuple(problems))
 
 
-def _sentences(text: str, hint: Language | None) -> tuple[list[_Sentence], bool]:
+def _sentences(text: str, hint: Language | None) -> tuple[list[_Sentence], dict[Language, int], bool]:
+    """The sentences siting looks at, the characters read in each language, and whether a part was not read.
+
+    Siting looks at the first sentence (the title), sentences with a finding or a site, side or modality, and those
+    of the sections that end the report's focus; a sentence with none of these changes nothing there."""
     out: list[_Sentence] = []
+    lengths: dict[Language, int] = {}
     skipped = False
     section = "findings"  # text before any header
     for run in runs(text, hint):
-        if run.language is None or run.language == "und":
+        language = run.language
+        if language is None or language == "und":
             skipped = skipped or bool(text[run.start : run.end].strip())
             continue
-        doc = pipeline(run.language)(text[run.start : run.end])
-        section = _read_doc(doc, run.language, run.start, section, out)
-    return out, skipped
-
-
-def _read_doc(doc: Doc, language: Language, offset: int, section: str, out: list[_Sentence]) -> str:
-    by_sentence: dict[int, _Sentence] = {}
-    # Per token, as arrays: the Python attribute access per token (token._.section_category, token.text, doc.sents'
-    # spans) was a large part of the reader's time.
-    n = len(doc)
-    sent_of = [-1] * n
-    category_at: list[str | None] = [None] * n
-    for found in doc._.sections:  # later sections win, as in medspaCy's token._.section
-        a, b = found.section_span
-        category_at[a:b] = [found.category] * (b - a)
-    arrays = doc.to_array([SENT_START, IDX, LENGTH, IS_SPACE]) if n else numpy.zeros((0, 4), dtype="uint64")
-    is_start = arrays[:, 0] == 1
-    is_start[:1] = True
-    starts = numpy.flatnonzero(is_start).tolist()
-    idx, length = arrays[:, 1].tolist(), arrays[:, 2].tolist()
-    words_before = [0, *numpy.cumsum(arrays[:, 3] == 0).tolist()]  # token → non-space tokens before it
-    for a, b in zip(starts, [*starts[1:], n], strict=True):
-        section = category_at[a] or section
-        if words_before[b] == words_before[a]:
-            continue  # white space only
-        start_char, end_char = idx[a], idx[b - 1] + length[b - 1]
-        s = _Sentence(language, section, offset + start_char, offset + end_char, [], [], offset=offset, end=b)
-        by_sentence[a] = s
-        sent_of[a:b] = [a] * (b - a)
-        out.append(s)
-    ents = doc.ents  # doc.ents and span groups build their Span objects at every access: once
-    finding_tokens = {i for ent in ents for i in range(ent.start, ent.end)}
-    places = [
-        (span.label_, span.start, span.end, span.start_char, span.end_char) for span in doc.spans.get(SITE_GROUP, [])
-    ]
-    site_starts = [start for label, start, _, _, _ in places if label.startswith("SITE:")]
-    for label, start, end, start_char, end_char in places:
-        holder = by_sentence.get(sent_of[start])
-        # A side word inside a finding term ("both sides of the joint", "双线征") is not a side.
-        inside = label.startswith("SIDE:") and any(i in finding_tokens for i in range(start, end))
-        inside = inside and not any(0 <= site - end <= 3 for site in site_starts)
-        if holder is not None and not inside:
-            kind, _, value = label.partition(":")
-            holder.places.append(PlaceSpan(kind, value, start, end, offset + start_char, offset + end_char))
-    for ent in ents:
-        holder = by_sentence.get(sent_of[ent.start])
-        if holder is None or holder.section in NOT_READ_SECTIONS or ent.label_ == NOT_A_FINDING:
-            continue
-        # A trigger inside the finding's own words ("平扫未见明显异常", a normal study) does not modify it.
-        modifiers = [
-            m
-            for m in ent._.modifiers
-            if m.category not in ("TERMINATE", "PSEUDO")
-            and not (m.modifier_span[0] < ent.end and ent.start < m.modifier_span[1])
-        ]
-        spans = [doc[m.modifier_span[0] : m.modifier_span[1]] for m in modifiers]
-        holder.findings.append((ent, ent.label_, spans))
-        holder.categories[id(ent)] = {m.category.upper() for m in modifiers}
-        if language == "tr" and _turkish_negative_verb(ent[-1].norm_, ent[-1].lemma_):
-            holder.categories[id(ent)].add("NEGATED_EXISTENCE")  # "kontrastlanmayan lezyon": a non-enhancing lesion
-    # Clauses and words are read only for sentences with a finding: siting is all that uses them.
-    with_findings = [(a, s) for a, s in by_sentence.items() if s.findings]
-    if not with_findings:
-        return section
-    strings = doc.vocab.strings
-    orths: list[int] = doc.to_array(ORTH).tolist()
-    norms: list[int] = doc.to_array(NORM).tolist()
-    spaces: list[int] = doc.to_array(IS_SPACE).tolist()
-    for a, s in with_findings:
-        b = s.end
-        clauses = accumulate((orths[i] in _CLAUSE_HASHES for i in range(a, b - 1)), initial=0)
-        s.clause_of = dict(zip(range(a, b), clauses, strict=True))
-        s.words = {i: "" if spaces[i] else strings[norms[i]] for i in range(a, b)}
-    return section
-
-
-# The Turkish negative suffix -mA- on the finding's own verb, before a participle, past, evidential or aorist ending
-# ("kontrastlanmayan", "kontrastlanmadı", "kontrastlanmamış", "kontrastlanmaz", "kontrastlanmıyor"); not the
-# progressive "-mAktA" nor the verbal noun "-mAsI" (Göksel A, Kerslake C. Turkish: A Comprehensive Grammar. Routledge
-# 2005, §8.1 negation, §25 participles).
-_TR_NEGATIVE_SUFFIX: Final = re.compile(r"^(m[ae](y|d|z|m[ıi]ş)|m[ıiuü]yor)")
-
-
-def _turkish_negative_verb(word: str, stem: str) -> bool:
-    """The word is a lexicon stem followed by the negative suffix."""
-    return stem != word and word.startswith(stem) and bool(_TR_NEGATIVE_SUFFIX.match(word[len(stem) :]))
+        for at, line in read_lines(language, text, run.start, run.end):
+            for sentence in line:
+                section = sentence.header or section
+                lengths[language] = lengths.get(language, 0) + sentence.end_char - sentence.start_char
+                if sentence.findings or sentence.places or not out or section in _FOCUS_ENDS:
+                    out.append(_Sentence(language, section, sentence, at))
+    return out, lengths, skipped
 
 
 def _report_modality(sentences: list[_Sentence]) -> str | None:
@@ -251,13 +191,15 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
     out: list[Mention] = []
     focus: list[SitedPlace] = []  # the sites the report last spoke of ("The same area enhances ...")
     for s, (sites, free) in zip(sentences, sited, strict=True):
-        if s.section in ("clinical_information", "comparison"):
+        if s.section in _FOCUS_ENDS:
             focus = []
+        if not s.findings:
+            continue
         free_sides = {side_of(f) for f in free}
         sentence_side = free_sides.pop() if len(free_sides) == 1 else None
         sentence_modality = next((p.value for p in s.places if p.kind == "MODALITY"), None) or modality
         seen: set[tuple[str, str | None, Side | None, str]] = set()  # one per concept, site, assertion a sentence
-        for ent, concept, modifier_spans, assertion in _composed(s):
+        for ent, concept, assertion in _composed(s):
             places = _sites_for(ent, s, sites, free, own_clause_only=concept in JOINT_DEFAULT)
             side_default = sentence_side or default_side
             if places:
@@ -273,7 +215,7 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
                 resolved = [(default_joint, side_default)]
             elif not resolved and default_site:
                 resolved = [(default_site, side_default)]
-            quote_start, quote_end = _quote(ent, places, modifier_spans, s)
+            quote_start, quote_end = _quote(ent, places, ent.cues, s)
             common = {
                 "concept": concept,
                 "start": quote_start,
@@ -325,38 +267,34 @@ def _without_joint_repeats(mentions: list[Mention]) -> list[Mention]:
     return out
 
 
-def _composed(s: _Sentence) -> list[tuple[Span, str, list[Span], Assertion]]:
+def _composed(s: _Sentence) -> list[tuple[Finding, str, Assertion]]:
     """The sentence's findings with their assertions, composite patterns read as one finding (see _CLAUSE_SUBSUMES)
     and structure terms kept only where the structure is stated intact."""
-    found: list[tuple[Span, str, list[Span], Assertion]] = []
-    for ent, label, spans in s.findings:
-        assertion = assertion_for(s.section, s.categories.get(id(ent), set()))
+    found: list[tuple[Finding, str, Assertion]] = []
+    for f in s.findings:
+        assertion = assertion_for(s.section, f.categories)
+        label = f.label
         concept, intact_only = label.removesuffix(INTACT_ONLY), label.endswith(INTACT_ONLY)
         if intact_only and assertion != "negated":
             continue  # "凸向关节面的带状低信号": the articular surface named, not its collapse
-        found.append((ent, concept, spans, assertion))
-    concepts = {(c, a) for _, c, _, a in found}
+        found.append((f, concept, assertion))
+    concepts = {(c, a) for _, c, a in found}
     if any(c in _LESIONS for c, _ in concepts):
-        found = [(e, "focal_enhancing_lesion" if c == "contrast_enhancement" else c, sp, a) for e, c, sp, a in found]
-    by_clause = {(s.clause_of[e.start], c, a) for e, c, _, a in found}
+        found = [(f, "focal_enhancing_lesion" if c == "contrast_enhancement" else c, a) for f, c, a in found]
+    by_clause = {(s.clause_of[f.start], c, a) for f, c, a in found}
     out = []
-    for ent, concept, spans, assertion in found:
-        clause = s.clause_of[ent.start]
-        if any(
-            concept in implied and (clause, general, assertion) in by_clause
-            for general, implied in _CLAUSE_SUBSUMES.items()
-        ):
+    for f, concept, assertion in found:
+        clause = s.clause_of[f.start]
+        if any((clause, general, assertion) in by_clause for general in _IMPLIED_IN_CLAUSE.get(concept, ())):
             continue
-        if any(
-            concept in implied and (general, assertion) in concepts for general, implied in _SENTENCE_SUBSUMES.items()
-        ):
+        if any((general, assertion) in concepts for general in _IMPLIED_IN_SENTENCE.get(concept, ())):
             continue
-        out.append((ent, concept, spans, assertion))
+        out.append((f, concept, assertion))
     return out
 
 
 def _sites_for(
-    ent: Span, s: _Sentence, sites: list[SitedPlace], free: list[PlaceSpan], own_clause_only: bool = False
+    ent: Finding, s: _Sentence, sites: list[SitedPlace], free: list[PlaceSpan], own_clause_only: bool = False
 ) -> list[SitedPlace]:
     """The sites of the finding's clause; else of the nearest clause before, then after, in the sentence.
 
@@ -364,7 +302,7 @@ def _sites_for(
     cuboid"), so a list of sites separated by commas stays with its finding.
     """
     if s.groups is None:  # the same for every finding of the sentence
-        finding_clauses = {s.clause_of[e.start] for e, _, _ in s.findings}
+        finding_clauses = {s.clause_of[e.start] for e in s.findings}
         s.groups = _clause_groups(s, sites, free, finding_clauses)
     effective = s.groups
     by_clause: dict[int, list[SitedPlace]] = {}
@@ -383,7 +321,7 @@ def _sites_for(
     places = by_clause[chosen]
     # Signal findings open with the sequence ("T2 koronal kesitlerde sağ femur başında ... artış"): the sites after
     # the sequence word are theirs.
-    if s.language == "tr" and chosen == own and not ent.label_.endswith(_SIGNALS):
+    if s.language == "tr" and chosen == own and not ent.label.endswith(_SIGNALS):
         places = _head_final(ent, s, places, effective)
         if not places:
             return []
@@ -396,13 +334,13 @@ def _sites_for(
     return most_specific(places)
 
 
-def _head_final(ent: Span, s: _Sentence, places: list[SitedPlace], effective: dict[int, int]) -> list[SitedPlace]:
+def _head_final(ent: Finding, s: _Sentence, places: list[SitedPlace], effective: dict[int, int]) -> list[SitedPlace]:
     """Turkish names the site before its finding ("asetabulum ve femur başında osteofitler ile asetabulumda subkondral
     kistler"; Göksel & Kerslake 2005, head-final phrases): of the sites of the finding's clause, those after the
     previous finding of the clause and up to the finding's end; a site after the finding belongs to the next finding,
     unless the finding is the clause's last."""
     group = effective[s.clause_of[ent.start]]
-    others = [e for e, _, _ in s.findings if e is not ent and effective[s.clause_of[e.start]] == group]
+    others = [e for e in s.findings if e is not ent and effective[s.clause_of[e.start]] == group]
     previous_end = max((e.end for e in others if e.end <= ent.start), default=-1)
     mine = [p for p in places if previous_end <= p.span.start < ent.end]
     if mine:
@@ -448,16 +386,15 @@ def _only_sites(s: _Sentence, clause: int, sites: list[SitedPlace]) -> bool:
     """The clause is a bare list of site words (and conjunctions)."""
     covered = {i for p in sites if s.clause_of[p.span.start] == clause for i in range(p.span.start, p.span.end)}
     tokens = [i for i, c in s.clause_of.items() if c == clause]
-    return all(i in covered or s.words[i] in _LIST_WORDS for i in tokens)
+    return all(i in covered or i in s.list_words for i in tokens)
 
 
-def _quote(ent: Span, places: list[SitedPlace], modifiers: list[Span], s: _Sentence) -> tuple[int, int]:
+def _quote(ent: Finding, places: list[SitedPlace], cues: tuple[tuple[int, int], ...], s: _Sentence) -> tuple[int, int]:
     """The finding with its sites and cues, within the sentence; the finding alone when that is too long."""
-    offset = s.offset
-    start, end = ent.start_char + offset, ent.end_char + offset
+    start, end = ent.start_char, ent.end_char
     here = [p for p in places if s.start_char <= p.span.start_char and p.span.end_char <= s.end_char]
-    wide_start = min([start, *(p.span.start_char for p in here), *(m.start_char + offset for m in modifiers)])
-    wide_end = max([end, *(p.span.end_char for p in here), *(m.end_char + offset for m in modifiers)])
+    wide_start = min([start, *(p.span.start_char for p in here), *(a for a, _ in cues)])
+    wide_end = max([end, *(p.span.end_char for p in here), *(b for _, b in cues)])
     if wide_end - wide_start <= MAX_QUOTE_CHARS:
         return wide_start, wide_end
     return start, min(end, start + MAX_QUOTE_CHARS)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
+import spacy
 from medspacy.context import ConText
 from medspacy.section_detection import Sectionizer
-from spacy.attrs import SENT_START
+from medspacy.target_matcher import TargetMatcher
+from spacy.attrs import ENT_ID, ENT_IOB, ENT_KB_ID, ENT_TYPE, SENT_START
 from spacy.language import Language
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 
-from bmefhir.reporttext.components import SectionsOnly, SentenceContext
+from bmefhir.reporttext.components import ENTS_GROUP, MatchesOnly, SectionsOnly, SentenceContext, matches_of
 from bmefhir.reporttext.pipeline import pipeline
 from bmefhir.testing.report_corpus import load_corpus
 
@@ -69,3 +73,55 @@ def test_context_edges_as_medspacy_draws_them(language: str) -> None:
         assert modifiers(mine) == modifiers(theirs), text[:60]
         edges += sum(len(m) for m in modifiers(mine))
     assert edges > 20  # the texts have negations, hedges and history to find
+
+
+def _stock(language: str) -> Language:
+    if language == "zh":
+        return spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "char"}}})
+    return spacy.blank(language)
+
+
+@pytest.mark.parametrize("language", ["en", "tr", "zh"])
+def test_tokens_as_spacy_makes_them(language: str) -> None:
+    """The tokenizer without the white-space exceptions (en) and the one-pass character alignment (zh) give spaCy's
+    own tokens: words, trailing spaces, offsets and norms."""
+    rng = random.Random(7)
+    alphabet = list("ab Zİı中文。，\n\t\u3000\xa0  .,:;!?-()\r")
+    texts = [p.text for p in load_corpus()] + _texts(language)
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(2000)]
+    ours, theirs = pipeline(language).tokenizer, _stock(language).tokenizer
+    for text in texts:
+        mine = [(t.text, t.whitespace_, t.idx, t.norm_) for t in ours(text)]
+        assert mine == [(t.text, t.whitespace_, t.idx, t.norm_) for t in theirs(text)], repr(text[:60])
+
+
+@pytest.mark.parametrize("language", ["en", "tr", "zh"])
+def test_target_matches_as_medspacy_finds_them(language: str) -> None:
+    nlp = pipeline(language)
+    found = 0
+    for name in ("medspacy_target_matcher", "bmefhir_spread_findings", "bmefhir_places"):
+        ours = nlp.get_pipe(name)
+        assert isinstance(ours, MatchesOnly)
+        for text in _texts(language):
+            doc = _until(nlp, text, name)
+            mine = matches_of(ours(doc.copy()), ours.span_group_name)
+            theirs = TargetMatcher.__call__(ours, doc.copy())
+            assert mine == [(s.label_, s.start, s.end) for s in theirs.spans[ours.span_group_name]], (name, text[:60])
+            found += len(mine)
+    assert found > 200
+
+
+@pytest.mark.parametrize("language", ["en", "tr", "zh"])
+def test_ents_as_the_setter_writes_them(language: str) -> None:
+    """bmefhir_merge_spread writes doc.ents as token attributes; the tokens carry what ``doc.ents = spans`` gives."""
+    nlp = pipeline(language)
+    attrs = [ENT_IOB, ENT_TYPE, ENT_KB_ID, ENT_ID]
+    ents = 0
+    for text in _texts(language):
+        doc = _until(nlp, text, "medspacy_context")
+        again = doc.copy()
+        again.ents = [Span(again, e.start, e.end, label=e.label_) for e in doc.ents]
+        assert doc.to_array(attrs).tolist() == again.to_array(attrs).tolist(), text[:60]
+        assert [(e.label_, e.start, e.end) for e in doc.ents] == matches_of(doc, ENTS_GROUP)
+        ents += len(doc.ents)
+    assert ents > 100

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
 from medspacy.common.medspacy_matcher import MedspacyMatcher
+from medspacy.common.util import prune_overlapping_matches
 from medspacy.context import ConTextRule
 from medspacy.section_detection import SectionRule
 from medspacy.target_matcher import TargetRule
@@ -15,8 +17,15 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from bmefhir.reporttext.lexicon import load_lexicon
-from bmefhir.reporttext.matching import PhraseRoutedMatcher, anchor_and_length, exact_values
+from bmefhir.reporttext.matching import (
+    LINE_BREAK,
+    PhraseRoutedMatcher,
+    anchor_and_length,
+    exact_values,
+    prune_longest,
+)
 from bmefhir.reporttext.pipeline import _context_rules, _line_headers, _patterns, _stem_words, pipeline
+from bmefhir.reporttext.reader import _WRAPPED_LINE
 from bmefhir.testing.report_corpus import load_corpus
 
 Rules = Callable[[Language], Iterable[Any]]
@@ -52,8 +61,9 @@ def _rule_sets(language: str) -> dict[str, Rules]:
 
 
 def _normalised_docs(nlp: Language, language: str) -> list[Doc]:
+    """The corpus passages as the reader gives them to the pipeline (hard-wrapped lines joined)."""
     norm = nlp.get_pipe("bmefhir_norm")
-    return [norm(nlp.make_doc(p.text)) for p in load_corpus() if p.language == language]
+    return [norm(nlp.make_doc(_WRAPPED_LINE.sub(" ", p.text))) for p in load_corpus() if p.language == language]
 
 
 def _found(matcher: MedspacyMatcher, doc: Doc) -> list[tuple[str, str, int, int]]:
@@ -63,6 +73,11 @@ def _found(matcher: MedspacyMatcher, doc: Doc) -> list[tuple[str, str, int, int]
         rule = matcher.rule_map[strings[key]]
         out.append((rule.category, rule.literal, start, end))
     return sorted(out)
+
+
+def _crosses_a_line(doc: Doc, start: int, end: int) -> bool:
+    """What the routed matcher leaves out on purpose: a match that goes on past a line break."""
+    return any(t.norm_ == LINE_BREAK for t in doc[start : end - 1])
 
 
 @pytest.mark.parametrize(("language", "prune"), [("en", True), ("tr", True), ("zh", True), ("tr", False)])
@@ -78,6 +93,7 @@ def test_same_matches_as_medspacy_on_the_corpus(language: str, prune: bool) -> N
         assert routed.rule_map.keys() == plain.rule_map.keys()  # the same ids, so components look rules up alike
         for doc in docs:
             expected = _found(plain, doc)
+            assert not any(_crosses_a_line(doc, start, end) for *_, start, end in expected)  # (the one difference)
             assert _found(routed, doc) == expected, (language, name, doc.text[:60])
             compared += len(expected)
     assert compared > 100  # the corpus exercises the rules
@@ -122,6 +138,8 @@ def test_token_patterns_match_at_the_edges_of_the_doc(pattern: list[dict[str, An
     nlp = pipeline("en")
     norm = nlp.get_pipe("bmefhir_norm")
     texts = ["Low on T1", "low t1", "Signal is low on the T1. Again low T1", "low. T1", "No match here", "T1 low"]
+    texts += ["low a b c t1", "low a b c d t1 low", "low low low a t1", "t1 low a b c d e t1"]  # at and past the bound
+    texts += ["low a\nT1", "low a T1\n", "low\n\nb T1 low T1"]  # a line break ends every match
     plain = MedspacyMatcher(nlp, phrase_matcher_attr="NORM", prune=False)
     plain.add([TargetRule("p", "X", pattern=pattern)])
     routed = PhraseRoutedMatcher(nlp, name="t", phrase_matcher_attr="NORM", prune=False)
@@ -129,7 +147,41 @@ def test_token_patterns_match_at_the_edges_of_the_doc(pattern: list[dict[str, An
     hits = 0
     for text in texts:
         doc = norm(nlp.make_doc(text))
-        expected = _found(plain, doc)
+        expected = [m for m in _found(plain, doc) if not _crosses_a_line(doc, m[2], m[3])]
         assert _found(routed, doc) == expected, text
         hits += len(expected)
     assert hits >= 4
+
+
+def test_pruning_keeps_what_medspacy_keeps() -> None:
+    rng = random.Random(9)
+    cases = [[], [(1, 0, 2)], [(1, 0, 2), (2, 0, 2)], [(1, 0, 3), (2, 1, 2), (3, 2, 5)]]
+    for _ in range(3000):  # random overlapping matches of up to 12 rules over a 20-token doc, ties included
+        cases.append([(rng.randint(1, 12), a, a + rng.randint(1, 5)) for a in (rng.randint(0, 20) for _ in range(8))])
+    pruned = 0
+    for matches in cases:
+        expected = prune_overlapping_matches(list(matches))
+        assert prune_longest(list(matches)) == expected, matches
+        ordered = sorted(matches, key=lambda m: (m[1], m[2], m[0]))  # as the routed matcher passes them
+        assert prune_longest(list(ordered), ordered=True) == prune_overlapping_matches(list(ordered)), ordered
+        pruned += len(matches) - len(expected)
+    assert pruned > 1000  # the cases overlap
+
+
+def test_no_token_pattern_match_goes_past_a_line_break() -> None:
+    nlp = pipeline("en")
+    norm = nlp.get_pipe("bmefhir_norm")
+    routed = PhraseRoutedMatcher(nlp, name="t", phrase_matcher_attr="NORM", prune=False)
+    pattern = [{"NORM": "low"}, {"NORM": {"NOT_IN": ["."]}, "OP": "{0,3}"}, {"NORM": "t1"}]
+    unbounded = [{"NORM": "high"}, {"OP": "*"}, {"NORM": "t2"}]
+    routed.add([TargetRule("p", "X", pattern=pattern), TargetRule("q", "Y", pattern=unbounded)])
+    spans = {
+        text: [doc[s:e].text for _, s, e in routed(doc)]
+        for text in ("Low on\nT1. High on\nT2", "Low on T1\nhigh on T2", "low T1 \n")
+        for doc in [norm(nlp.make_doc(text))]
+    }
+    assert spans == {
+        "Low on\nT1. High on\nT2": [],
+        "Low on T1\nhigh on T2": ["Low on T1", "high on T2"],
+        "low T1 \n": ["low T1"],
+    }
