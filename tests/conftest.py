@@ -81,10 +81,10 @@ def _needs_server(item: pytest.Item) -> bool:
 
 
 @pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Modules without a server test first (in their order), then the others (in theirs)."""
-    if os.environ.get(ENV_BASE):
-        return
+    if os.environ.get(ENV_BASE) or getattr(config.option, "failedfirst", False):
+        return  # an external server boots nothing; --failed-first keeps its own order
     with_server = {item.path for item in items if _needs_server(item)}
     items.sort(key=lambda item: item.path in with_server)  # stable: whole modules move, order kept
 
