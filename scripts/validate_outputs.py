@@ -1,14 +1,15 @@
 """Validate every output of every example (coded and text-only) with the HL7 FHIR validator, offline.
 
-    .venv/bin/python scripts/validate_outputs.py [--keep DIR]
+    .venv/bin/python scripts/validate_outputs.py [--keep DIR] [--results FILE]
 
 Writes, per example, the transaction Bundle bmefhir sends (with the text findings, --write-findings)
 and the collection Bundle (with the data-quality OperationOutcome), plus one negative control (a
 DiagnosticReport with an unregistered media type, which must be an error), runs scripts/validator.sh
 over them in one JVM and prints errors and warnings per resource type (the type of the Bundle entry an
 issue is in). Exit status 1 when an output has an error or a warning not in KNOWN_WARNINGS, or the
-control is not reported. tests/validation/test_hl7_validator.py runs the same; figures in
-docs/validation.md.
+control is not reported. --results FILE also writes the entry types and the raw results as JSON:
+tests/validation/test_hl7_validator.py runs the script so, in the background from the start of the
+session, and checks the file; figures in docs/validation.md.
 """
 
 from __future__ import annotations
@@ -167,6 +168,9 @@ def report(counts: dict[str, collections.Counter[str]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--keep", type=Path, help="write the bundles here instead of a temporary folder")
+    parser.add_argument(
+        "--results", type=Path, help="also write the entry types and the validator's results here (JSON)"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)
@@ -177,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         except RuntimeError as exc:
             print(exc, file=sys.stderr)
             return 2
+    if args.results:
+        args.results.write_text(json.dumps({"types": types, "results": results}), encoding="utf-8")
     print(f"{len(types) - 1} bundles (+1 negative control); issues per resource type:")
     print(report(count(results, types)))
     found = problems(results, types)

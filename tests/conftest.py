@@ -1,7 +1,10 @@
 """Fixtures shared by every test folder: the session's live FHIR server, PostgreSQL and Redis.
 
 The server is ``BMEFHIR_TEST_FHIR_BASE`` when set, else the project's HAPI FHIR
-sandbox, started once and stopped at the end. PostgreSQL is
+sandbox, started once and stopped at the end: in the background as soon as
+collection shows a test that needs it, while the tests that need no server run
+first (they are ordered before the others), so the JVM boots on the second core
+instead of holding up the first server test. PostgreSQL is
 ``BMEFHIR_TEST_PG_URL`` when set, else a throwaway Debian cluster on loopback
 (``scripts/pg-test-server.sh``). A prerequisite that cannot start fails the
 session in CI (``CI`` set) and is skipped with its reason elsewhere: CI must
@@ -14,6 +17,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +30,78 @@ ENV_BASE = "BMEFHIR_TEST_FHIR_BASE"
 ROOT = Path(__file__).resolve().parents[1]
 
 
+SERVER_FIXTURE = "fhir_server"
+
+
+class SandboxStart:
+    """``sandbox.running()`` entered in a background thread: the JVM boots while other tests run.
+
+    ``wait`` joins it (the readiness signal is ``sandbox.start``'s own: the ready line in the log and
+    ``/metadata`` answering). ``stop`` leaves the ``with`` block; a start still in progress (the session
+    ended before any server test) is ended rather than waited for.
+    """
+
+    def __init__(self) -> None:
+        self._manager = sandbox.running()
+        self._server: sandbox.SandboxServer | None = None
+        self._error: BaseException | None = None
+        self._stopped = False
+        self._thread = threading.Thread(target=self._enter, name="hapi-sandbox-start", daemon=True)
+        self._thread.start()
+
+    def _enter(self) -> None:
+        try:
+            self._server = self._manager.__enter__()
+        except BaseException as exc:  # re-raised in the test session's thread by wait()
+            self._error = exc
+
+    def wait(self) -> sandbox.SandboxServer:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._server is not None
+        return self._server
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._thread.is_alive():
+            sandbox.stop()  # the JVM exits, so the start in the thread fails at once
+            self._thread.join()
+        if self._server is not None:
+            self._manager.__exit__(None, None, None)
+
+
+_early_start: SandboxStart | None = None
+
+
+def _needs_server(item: pytest.Item) -> bool:
+    return SERVER_FIXTURE in getattr(item, "fixturenames", ())
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Modules without a server test first (in their order), then the others (in theirs)."""
+    if os.environ.get(ENV_BASE) or getattr(config.option, "failedfirst", False):
+        return  # an external server boots nothing; --failed-first keeps its own order
+    with_server = {item.path for item in items if _needs_server(item)}
+    items.sort(key=lambda item: item.path in with_server)  # stable: whole modules move, order kept
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    global _early_start
+    if session.config.option.collectonly or os.environ.get(ENV_BASE):
+        return
+    if any(_needs_server(item) for item in session.items):
+        _early_start = SandboxStart()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _early_start is not None:  # normally already stopped by the fixture's teardown
+        _early_start.stop()
+
+
 @pytest.fixture(scope="session")
 def fhir_server() -> Iterator[str]:
     """Base URL of the session's FHIR server (no trailing slash)."""
@@ -33,15 +109,15 @@ def fhir_server() -> Iterator[str]:
     if external:
         yield external.rstrip("/")
         return
+    starting = _early_start or SandboxStart()  # none yet: asked for without being in a test's fixtures
     try:
-        manager = sandbox.running()
-        server = manager.__enter__()
+        server = starting.wait()
     except sandbox.SandboxError as exc:
         unavailable(f"the HAPI FHIR sandbox did not start: {exc}")
     try:
         yield server.base_url.rstrip("/")
     finally:
-        manager.__exit__(None, None, None)
+        starting.stop()
 
 
 @pytest.fixture(scope="session")

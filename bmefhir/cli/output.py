@@ -11,14 +11,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from bmefhir.cli.console import err as err  # re-exported: the commands print through it
 from bmefhir.differential.model import CriterionHit
 from bmefhir.fhir.files import PatientSource
 from bmefhir.pipeline import PatientResult
 from bmefhir.render.narrative import DISCLAIMER, pct
 from bmefhir.runner import Failure, RunReport
 from bmefhir.safetext import bounded
-
-err = Console(stderr=True, soft_wrap=True)  # one line per message, also in logs
 
 
 class Format(StrEnum):

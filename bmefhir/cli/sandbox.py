@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bmefhir import sandbox
-from bmefhir.cli.output import err
-from bmefhir.fhir.client import FhirClient
-from bmefhir.fhir.errors import FhirError
-from bmefhir.sandbox.loading import bundle_files, load_bundles, upload_conformance
+from bmefhir.cli.console import err
+
+if TYPE_CHECKING:
+    from bmefhir.fhir.client import FhirClient
+
+# The FHIR client and the loaders are imported by the commands that use them: importing bmefhir.fhir
+# loads the analysis stack (seconds), which start, stop and status do not need.
 
 app = typer.Typer(
     help="A local HAPI FHIR R4 server (Java 17 + Maven; no Docker) to load examples into and run bmefhir against.",
@@ -89,6 +92,8 @@ def load(
     profiles: Annotated[bool, typer.Option("--profiles", help="First upload bmefhir's profiles/")] = False,
 ) -> None:
     """POST every transaction Bundle in PATH to the sandbox (or --fhir-base), with a summary."""
+    from bmefhir.sandbox.loading import bundle_files, load_bundles
+
     if not path.exists():
         err.print(f"[red]error[/]: {path} does not exist")
         raise typer.Exit(2)
@@ -133,6 +138,9 @@ def load_profiles(fhir_base: FhirBaseOption = None) -> None:
 
 
 def _upload_profiles(client: FhirClient) -> None:
+    from bmefhir.fhir.errors import FhirError
+    from bmefhir.sandbox.loading import upload_conformance
+
     try:
         uploaded = list(upload_conformance(client))
     except FhirError as exc:
@@ -148,5 +156,7 @@ def _client(fhir_base: str | None) -> FhirClient:
             err.print("[red]error[/]: no sandbox running; start one (bmefhir sandbox start) or pass --fhir-base")
             raise typer.Exit(2)
         fhir_base = server.base_url
+    from bmefhir.fhir.client import FhirClient
+
     # Loading is a write; a token for a protected server comes from the environment, never an argument.
     return FhirClient(fhir_base, auth=os.environ.get("BMEFHIR_TOKEN"), timeout=120.0)

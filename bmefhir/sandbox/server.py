@@ -214,6 +214,9 @@ def start(port: int | None = None, timeout: float = 240, database: str | None = 
         raise SandboxError(f"port {port} on 127.0.0.1 is already in use")
     run_dir = _run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
+    # Read the run directory once: a start may run in a background thread (tests/conftest.py) while the
+    # environment changes under it, and its state file must stay where its log is.
+    state_path = run_dir / "state.json"
     log_path = run_dir / "server.log"
     if log_path.exists():
         log_path.replace(run_dir / "server.log.1")
@@ -241,12 +244,12 @@ def start(port: int | None = None, timeout: float = 240, database: str | None = 
         log_path=log_path,
         database=db.label,
     )
-    _write_state(server)
+    _write_state(server, state_path)
     try:
         _wait_ready(server, proc, timeout)
     except BaseException:
         _terminate(proc.pid)
-        _state_path().unlink(missing_ok=True)
+        state_path.unlink(missing_ok=True)
         raise
     return server
 
@@ -395,12 +398,13 @@ def _read_state() -> SandboxServer | None:
         return None
 
 
-def _write_state(server: SandboxServer) -> None:
+def _write_state(server: SandboxServer, path: Path | None = None) -> None:
+    path = path or _state_path()
     data = asdict(server)
     data["log_path"] = str(server.log_path)
-    tmp = _state_path().with_suffix(".tmp")
+    tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(_state_path())
+    tmp.replace(path)
 
 
 def _tail(text: str, lines: int = _LOG_TAIL_LINES) -> str:

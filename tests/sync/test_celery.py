@@ -36,7 +36,8 @@ BMEFHIR = Path(sys.executable).with_name("bmefhir")
 VISIBILITY = 30  # seconds: how long a killed worker's task waits in Redis before it is redelivered; the soft
 # task time limit is 80 % of it (24 s), which one patient must fit on a loaded machine: with 12 s (a 9 s limit)
 # tasks failed with SoftTimeLimitExceeded at load average ~15 on 2 cores
-PATIENTS = 40
+PATIENTS = 40  # the kill test's cohort: long enough a run that the victim is caught mid-task
+COHORT = 22  # the two-worker test's: every scenario twice (bmefhir.synth.SCENARIOS, 11)
 
 live = pytest.mark.integration  # the HAPI tests; the executor tests at the end need only Redis
 
@@ -119,11 +120,11 @@ def second_worker(settings: CelerySettings, steady_worker: Worker, tmp_path: Pat
         worker.stop()
 
 
-def _load_cohort(fhir_base: str, seed: int) -> list[str]:
-    """``PATIENTS`` synthetic patients (every scenario) loaded as transactions of ten."""
-    patients = [synth_patient(i, seed=seed, resources=15) for i in range(PATIENTS)]
+def _load_cohort(fhir_base: str, seed: int, size: int) -> list[str]:
+    """``size`` synthetic patients (every scenario) loaded as transactions of ten."""
+    patients = [synth_patient(i, seed=seed, resources=15) for i in range(size)]
     with FhirClient(fhir_base, timeout=120) as client:
-        for start in range(0, PATIENTS, 10):
+        for start in range(0, size, 10):
             client.transaction(transaction_of(patients[start : start + 10]))
     return [resources[0]["id"] for resources in patients]
 
@@ -155,7 +156,7 @@ def _by_patient(outcomes: list[PatientOutcome]) -> dict[str, PatientOutcome]:
 def test_two_workers_analyse_every_patient_once_and_a_rerun_writes_nothing(
     fhir_base: str, settings: CelerySettings, steady_worker: Worker, second_worker: Worker
 ) -> None:
-    patient_ids = _load_cohort(fhir_base, seed=int(uuid.uuid4().hex[:6], 16))
+    patient_ids = _load_cohort(fhir_base, seed=int(uuid.uuid4().hex[:6], 16), size=COHORT)
     executor = CeleryExecutor(make_app(settings), task_timeout=120, stall_timeout=60)
     job = _job(fhir_base)
 
@@ -181,7 +182,7 @@ def test_two_workers_analyse_every_patient_once_and_a_rerun_writes_nothing(
 def test_killing_one_of_two_workers_mid_run_loses_and_duplicates_nothing(
     fhir_base: str, settings: CelerySettings, steady_worker: Worker, second_worker: Worker
 ) -> None:
-    patient_ids = _load_cohort(fhir_base, seed=int(uuid.uuid4().hex[:6], 16))
+    patient_ids = _load_cohort(fhir_base, seed=int(uuid.uuid4().hex[:6], 16), size=PATIENTS)
     app = make_app(settings)
     executor = CeleryExecutor(app, task_timeout=120, stall_timeout=60)
     outcomes: list[PatientOutcome] = []

@@ -1,7 +1,8 @@
 """The official HL7 FHIR validator (org.hl7.fhir.validation 6.6.7, offline) over every output of every example.
 
 One JVM for all of them (scripts/validator.sh; the runner is built by scripts/validator-build.sh, which
-scripts/test.sh calls): the transaction and collection Bundles of the coded and the text-only examples,
+scripts/test.sh calls), run by scripts/validate_outputs.py in the background from the end of collection
+(conftest.py): the transaction and collection Bundles of the coded and the text-only examples,
 with the text findings (--write-findings), against base R4 and bmefhir's profiles. Fails on any error,
 on a warning not documented in docs/validation.md (KNOWN_WARNINGS in scripts/validate_outputs.py), and
 when the negative control (an unregistered media type) is not reported. Prints the counts per
@@ -21,6 +22,8 @@ import pytest
 
 from bmefhir.testing.prerequisites import unavailable
 
+from .conftest import validator_run
+
 REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
@@ -39,16 +42,14 @@ vo = _load()
 
 
 @pytest.fixture(scope="module")
-def validated(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Any], dict[str, list[str]]]:
+def validated() -> tuple[list[Any], dict[str, list[str]]]:
+    """The results of ``scripts/validate_outputs.py``, started in the background after collection (conftest)."""
     if shutil.which("java") is None:
         unavailable("java not found: the HL7 validator needs Java 17+")
     build = subprocess.run([str(REPO / "scripts" / "validator-build.sh")], capture_output=True, text=True, check=False)
     if build.returncode != 0:
         unavailable(f"ig/validator could not be built (scripts/validator-build.sh): {build.stderr[-1500:]}")
-    folder = tmp_path_factory.mktemp("hl7-validator")
-    types = vo.write_inputs(folder)
-    results = vo.validate(folder)
-    return results, types
+    return validator_run().result()
 
 
 def test_every_output_is_valid(validated: tuple[list[Any], dict[str, list[str]]], capsys: pytest.CaptureFixture[str]):
