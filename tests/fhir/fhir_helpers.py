@@ -32,3 +32,17 @@ def outcome(diagnostics: str, expression: str | None = None, code: str = "invali
     if expression:
         issue["expression"] = [expression]
     return {"resourceType": "OperationOutcome", "issue": [issue]}
+
+
+def entry(resource: dict[str, Any] | None, status: str = "200 OK", oo: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One entry of a batch-response: ``resource`` with ``status``, ``oo`` as its ``response.outcome``."""
+    result: dict[str, Any] = {"response": {"status": status}}
+    if resource is not None:
+        result["resource"] = resource
+    if oo is not None:
+        result["response"]["outcome"] = oo
+    return result
+
+
+def batch_response(*entries: dict[str, Any]) -> httpx.Response:
+    return fhir_json({"resourceType": "Bundle", "type": "batch-response", "entry": list(entries)})

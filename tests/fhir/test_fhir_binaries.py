@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import orjson
 import respx
-from fhir_helpers import BASE, fhir_json, outcome, searchset
+from fhir_helpers import BASE, batch_response, entry, fhir_json, outcome, searchset
 
 from bmefhir.fhir import FhirClient, fetch_patient, read_bulk_ndjson, read_bundle
 from bmefhir.fhir.binaries import binary_id
@@ -20,19 +20,6 @@ from bmefhir.normalize import build_record
 
 PATIENT = {"resourceType": "Patient", "id": "p1"}
 TEXT = "MRI right ankle: bone marrow edema of the talus."
-
-
-def entry(resource: dict[str, Any] | None, status: str = "200 OK", oo: dict[str, Any] | None = None) -> dict[str, Any]:
-    result: dict[str, Any] = {"response": {"status": status}}
-    if resource is not None:
-        result["resource"] = resource
-    if oo is not None:
-        result["response"]["outcome"] = oo
-    return result
-
-
-def batch_response(*entries: dict[str, Any]) -> httpx.Response:
-    return fhir_json({"resourceType": "Bundle", "type": "batch-response", "entry": list(entries)})
 
 
 def binary(rid: str, patient: str | None = None) -> dict[str, Any]:

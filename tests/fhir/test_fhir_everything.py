@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from fhir_helpers import BASE, fhir_json, outcome, searchset
+from fhir_helpers import BASE, batch_response, entry, fhir_json, outcome, searchset
 
 from bmefhir.fhir import FhirClient
 from bmefhir.fhir.patient_fetch import (
@@ -42,19 +42,6 @@ def _fresh_capabilities() -> Iterator[None]:
 def capability(*patient_ops: str) -> httpx.Response:
     resource = {"type": "Patient", "operation": [{"name": n, "definition": f"x/{n}"} for n in patient_ops]}
     return fhir_json({"resourceType": "CapabilityStatement", "rest": [{"mode": "server", "resource": [resource]}]})
-
-
-def entry(resource: dict[str, Any] | None, status: str = "200 OK", oo: dict[str, Any] | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"response": {"status": status}}
-    if resource is not None:
-        out["resource"] = resource
-    if oo is not None:
-        out["response"]["outcome"] = oo
-    return out
-
-
-def batch_response(*entries: dict[str, Any]) -> httpx.Response:
-    return fhir_json({"resourceType": "Bundle", "type": "batch-response", "entry": list(entries)})
 
 
 def res(kind: str, rid: str, subject: str = "Patient/p1") -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from fhir_helpers import BASE, fhir_json, outcome, searchset
+from fhir_helpers import BASE, batch_response, entry, fhir_json, outcome, searchset
 
 from bmefhir.fhir import FhirClient
 from bmefhir.fhir.existing import OUTPUT_TYPES
@@ -44,19 +44,6 @@ def _fresh_capabilities() -> Iterator[None]:
     forget_capabilities()
     yield
     forget_capabilities()
-
-
-def entry(resource: dict[str, Any] | None, status: str = "200 OK", oo: dict[str, Any] | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"response": {"status": status}}
-    if resource is not None:
-        out["resource"] = resource
-    if oo is not None:
-        out["response"]["outcome"] = oo
-    return out
-
-
-def batch_response(*entries: dict[str, Any]) -> httpx.Response:
-    return fhir_json({"resourceType": "Bundle", "type": "batch-response", "entry": list(entries)})
 
 
 def res(kind: str, rid: str, subject: str = "Patient/p1") -> dict[str, Any]:

@@ -6,7 +6,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from fhir_helpers import BASE, fhir_json, outcome, searchset
+from fhir_helpers import BASE, batch_response, entry, fhir_json, outcome, searchset
 
 from bmefhir.fhir import FhirClient, FhirNotFound, FhirResponseError, fetch_patient, fetch_patient_ids
 from bmefhir.fhir.existing import OUTPUT_TYPES
@@ -14,19 +14,6 @@ from bmefhir.fhir.patient_fetch import PATIENT_SEARCHES
 from bmefhir.render import ids
 
 PATIENT = {"resourceType": "Patient", "id": "p1"}
-
-
-def entry(resource: dict[str, Any] | None, status: str = "200 OK", oo: dict[str, Any] | None = None) -> dict[str, Any]:
-    result: dict[str, Any] = {"response": {"status": status}}
-    if resource is not None:
-        result["resource"] = resource
-    if oo is not None:
-        result["response"]["outcome"] = oo
-    return result
-
-
-def batch_response(*entries: dict[str, Any]) -> httpx.Response:
-    return fhir_json({"resourceType": "Bundle", "type": "batch-response", "entry": list(entries)})
 
 
 def patient_entry(*included: dict[str, Any]) -> dict[str, Any]:

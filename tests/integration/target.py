@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -120,9 +121,25 @@ def _new_id(rid: str, prefix: str) -> str:
 
 def file_patient(bundle: dict[str, Any], tmp_path: Any) -> RawPatient:
     """The bundle read the way ``bmefhir analyze`` reads a file."""
-    import json
-
     path = tmp_path / "bundle.json"
     path.write_text(json.dumps(bundle))
     (raw,) = list(read_bundle(path))
     return raw
+
+
+class Recording(httpx.HTTPTransport):
+    """The real transport, keeping the batch entries each request sent (to count server operations)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[list[str]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content) if request.method == "POST" and request.content else None
+        self.sent.append([e["request"]["url"] for e in body["entry"]] if body else [str(request.url)])
+        return super().handle_request(request)
+
+
+def versions(raw: RawPatient) -> list[str]:
+    """The resources read, as sorted ``Type/id/_history/version``."""
+    return sorted(f"{r['resourceType']}/{r['id']}/_history/{r['meta']['versionId']}" for r in raw.resources)

@@ -6,10 +6,7 @@ Encounters) is not read as the patient's. The fallbacks are fault-injected in
 
 from __future__ import annotations
 
-import json
 from typing import Any
-
-import httpx
 
 from bmefhir.cli.synth import transaction_of
 from bmefhir.fhir.client import FhirClient
@@ -18,30 +15,13 @@ from bmefhir.fhir.raw import RawPatient
 from bmefhir.synth import SCENARIOS, synth_patient
 from bmefhir.testing.examples import list_examples
 
-from .target import Target, rewrite_ids
-
-
-class Recording(httpx.HTTPTransport):
-    """The real transport, keeping the batch entries each request sent (to count server operations)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sent: list[list[str]] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content) if request.method == "POST" and request.content else None
-        self.sent.append([e["request"]["url"] for e in body["entry"]] if body else [str(request.url)])
-        return super().handle_request(request)
-
-
-def _versions(raw: RawPatient) -> list[str]:
-    return sorted(f"{r['resourceType']}/{r['id']}/_history/{r['meta']['versionId']}" for r in raw.resources)
+from .target import Recording, Target, rewrite_ids, versions
 
 
 def _same_read(client: FhirClient, pid: str, count: int) -> RawPatient:
     everything = fetch_patient(client, pid, count=count, strategy="everything")
     searches = fetch_patient(client, pid, count=count, strategy="searches")
-    assert _versions(everything) == _versions(searches)
+    assert versions(everything) == versions(searches)
     assert everything.issues == searches.issues
     assert everything.existing == searches.existing
     return everything
@@ -81,7 +61,7 @@ def test_a_realistic_record_reads_the_same_in_small_pages_and_whole(target: Targ
     pid = next(e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
     whole = _same_read(client, pid, count=1000)
     paged = _same_read(client, pid, count=7)  # every type over several pages
-    assert _versions(whole) == _versions(paged)
+    assert versions(whole) == versions(paged)
     assert paged.requests > 10  # the pages were followed
     kinds = {r["resourceType"] for r in whole.resources}
     assert "Encounter" not in kinds  # referenced by the compartment, not one of the types read

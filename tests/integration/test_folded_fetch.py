@@ -25,14 +25,9 @@ from bmefhir.synth import SCENARIOS, synth_patient
 from bmefhir.testing.examples import list_examples
 from bmefhir.writeback import fetch_analyse_write
 
-from .target import TEST_TAG, Target, rewrite_ids
-from .test_everything_fetch import Recording
+from .target import TEST_TAG, Recording, Target, rewrite_ids, versions
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-
-
-def _versions(raw: RawPatient) -> list[str]:
-    return sorted(f"{r['resourceType']}/{r['id']}/_history/{r['meta']['versionId']}" for r in raw.resources)
 
 
 def _same_read(client: FhirClient, pid: str, count: int = 1000) -> RawPatient:
@@ -40,7 +35,7 @@ def _same_read(client: FhirClient, pid: str, count: int = 1000) -> RawPatient:
     forget_capabilities()  # a fresh process: the server is trusted to fold until it shows otherwise
     folded = fetch_patient(client, pid, count=count)
     searches = fetch_patient(client, pid, count=count, strategy="searches")
-    assert _versions(folded) == _versions(searches)
+    assert versions(folded) == versions(searches)
     assert folded.issues == searches.issues
     assert folded.existing == searches.existing
     return folded
@@ -109,7 +104,7 @@ def test_a_realistic_record_reads_the_same_folded_in_small_pages_and_whole(targe
     pid = next(e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
     whole = _same_read(client, pid)
     paged = _same_read(client, pid, count=7)
-    assert _versions(whole) == _versions(paged)
+    assert versions(whole) == versions(paged)
     assert whole.requests == 1
     assert paged.requests > 10  # the other types' pages were followed
 
