@@ -82,14 +82,15 @@ _WARM_UP_REPORTS = (
 
 def warm_up(now: datetime) -> Analysis:
     """Load, once, what the first analysis of a process would otherwise load on a request: the
-    fhir.resources models of every type read, the report reader's pipelines and language detector,
-    the terminology tables and the knowledge base. A service calls it before taking requests, so
-    its first CDS Hooks call is as fast as the others. Returns the warm-up analysis (its record
-    holds what the reader found in each language)."""
-    from bmefhir.normalize.parse import READ_TYPES, model_for
+    fhir.resources models of every type read and how each is validated in parts, the report
+    reader's pipelines and language detector, the terminology tables and the knowledge base. A
+    service calls it before taking requests, so its first CDS Hooks call is as fast as the others.
+    Returns the warm-up analysis (its record holds what the reader found in each language)."""
+    from bmefhir.normalize.parse import READ_TYPES, model_for, prepare
 
     for resource_type in sorted(READ_TYPES):
         model_for(resource_type)
+    prepare()  # how each model the read types reach is validated in parts (normalize/parse.py)
     patient = {"resourceType": "Patient", "id": "warm-up", "gender": "female", "birthDate": "1970-01-01"}
     reports = [
         {

@@ -264,7 +264,7 @@ def _observation_text(ctx: Context, ref: str, res: JSON) -> TextSource | None:
 
 
 def _binaries(
-    ctx: Context, binaries: dict[str, JSON], skipped: SkipLog, memo: dict[str, Any] | None
+    ctx: Context, binaries: dict[str, JSON], skipped: SkipLog, memo: dict[Any, Any] | None
 ) -> list[SourceRef]:
     """Binaries an attachment url read are sources (validated); the others are not used (counted)."""
     used = []
@@ -277,7 +277,7 @@ def _binaries(
     return used
 
 
-def _medications(ctx: Context, medications: dict[str, JSON], skipped: SkipLog, memo: dict[str, Any] | None) -> None:
+def _medications(ctx: Context, medications: dict[str, JSON], skipped: SkipLog, memo: dict[Any, Any] | None) -> None:
     """Medications a statement or request used are validated; the others are not used (counted)."""
     for ref, res in medications.items():
         if ref in ctx.used_refs:

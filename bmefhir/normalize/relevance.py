@@ -38,7 +38,7 @@ from typing import Final
 from bmefhir import terminology
 from bmefhir.normalize.conditions import IGNORED_VERIFICATION, PROCEDURE_NOT_DONE
 from bmefhir.normalize.context import Context
-from bmefhir.normalize.fhirjson import JSON, codings, obj, objs, string, texts
+from bmefhir.normalize.fhirjson import JSON, codings, exact_key, obj, objs, string, texts
 from bmefhir.normalize.imaging import is_radiology
 from bmefhir.normalize.medications import SKIPPED_STATUS as MEDICATION_SKIPPED_STATUS
 from bmefhir.normalize.observations import CATEGORY_SYSTEM, SKIPPED_STATUS
@@ -109,8 +109,12 @@ def skip_reason(ctx: Context, res: JSON) -> Skip | None:
         rtype.startswith("Medication") and not isinstance(res.get("medicationCodeableConcept"), dict)
     ):
         return rule(ctx, res) if _well_formed(res, rtype) else None
-    # repr, not the values: a key must be hashable, and a repr tells apart what == would not (1 vs True).
-    key = (rtype, "valueString" in res, *(repr(res.get(k)) for k in deciding))
+    # The deciding elements present, as exact JSON (``1`` and ``true`` differ); an element present as
+    # null differs from one absent (the shape check reads presence).
+    data = exact_key({k: res[k] for k in deciding if k in res})
+    if data is None:  # not JSON data: decided alone
+        return rule(ctx, res) if _well_formed(res, rtype) else None
+    key = (rtype, "valueString" in res, data)
     found = ctx.decided.get(key, _UNDECIDED)
     if found is _UNDECIDED:
         found = ctx.decided[key] = rule(ctx, res) if _well_formed(res, rtype) else None
