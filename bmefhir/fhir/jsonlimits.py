@@ -10,9 +10,9 @@ screened once, without recursion, before anything else walks it:
 * a ``resourceType`` that is not a resource type name, an ``id`` that is not a
   FHIR id (ids become references, file names and URLs).
 
-Most resources are cleared in C: orjson writes them indented (``_cleared``), refusing lone
-surrogates as it goes, and the bytes bound every string's length and, by their indentation, the
-depth; only a resource that this cannot clear is walked in Python.
+Most resources are cleared in C: orjson writes them (``_cleared``), refusing lone surrogates as it
+goes, and the bytes bound every string's length and, by their count of containers or their
+indentation, the depth; only a resource that this cannot clear is walked in Python.
 
 A resource that breaks a limit is skipped as a whole: ``screen`` says which
 element and why, in a message that never repeats the offending value beyond a
@@ -66,7 +66,8 @@ MAX_PAGES: Final = 1000
 # A line indented this far (orjson's OPT_INDENT_2: two spaces per level) holds a member of a
 # container MAX_DEPTH levels down: a container there would be one level too deep.
 _TOO_DEEP: Final = b"\n" + b" " * (2 * MAX_DEPTH)
-# Types that carry base64 attachments (up to MAX_DATA_STRING): not copied just to be cleared.
+# Types that carry base64 attachments (up to MAX_DATA_STRING): not copied just to be cleared when
+# their attachments hold data (``_inline_data``).
 _ATTACHMENT_TYPES: Final = frozenset({"Binary", "DocumentReference", "DiagnosticReport", "Media"})
 _FHIR_ID: Final = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _FHIR_TYPE: Final = re.compile(r"[A-Z][A-Za-z]{1,63}")
@@ -148,18 +149,46 @@ def screen(resource: dict[str, object]) -> Violation | None:
 
 
 def _cleared(resource: dict[str, object], kind: str) -> bool:
-    """True when orjson's indented output shows that nothing in ``resource`` breaks a limit (False
-    means "walk it", not "it breaks one"): orjson refuses a lone surrogate in any string or element
-    name, no string is longer than the bytes that hold it (MAX_STRING < MAX_DATA_STRING), and a
-    container nested more than MAX_DEPTH levels deep sits on a line indented 2 × MAX_DEPTH spaces
-    (strings cannot hold a raw newline). Several times cheaper than the walk in Python."""
-    if kind in _ATTACHMENT_TYPES:
+    """True when orjson's output shows that nothing in ``resource`` breaks a limit (False means
+    "walk it", not "it breaks one"): orjson refuses a lone surrogate in any string or element name,
+    and no string is longer than the bytes that hold it (MAX_STRING < MAX_DATA_STRING). Depth: a
+    resource of at most MAX_DEPTH containers (``{`` and ``[`` bytes, those in strings included) is
+    nested at most that deep; a larger one is written indented, and a container nested more than
+    MAX_DEPTH levels deep sits on a line indented 2 × MAX_DEPTH spaces (strings cannot hold a raw
+    newline). Several times cheaper than the walk in Python."""
+    if kind in _ATTACHMENT_TYPES and _inline_data(resource, kind):
         return False
     try:
+        data = orjson.dumps(resource)
+        if len(data) > MAX_STRING:
+            return False
+        if data.count(b"{") + data.count(b"[") <= MAX_DEPTH:
+            return True
         data = orjson.dumps(resource, option=orjson.OPT_INDENT_2)
     except TypeError:  # orjson.JSONEncodeError: a surrogate, an integer beyond 64 bits, deeper than 254
         return False
     return len(data) <= MAX_STRING and _TOO_DEEP not in data
+
+
+def _inline_data(resource: dict[str, object], kind: str) -> bool:
+    """Whether a resource of a type that carries attachments may hold base64 ``data`` (up to
+    MAX_DATA_STRING), which is not copied just to be cleared: a Binary, or an attachment with data
+    (or not shaped as one) where the type keeps its attachments."""
+    if kind == "Binary":
+        return True
+    attachments: object
+    if kind == "DocumentReference":
+        content = resource.get("content", [])
+        if not isinstance(content, list):
+            return True
+        attachments = [c.get("attachment") if isinstance(c, dict) else c for c in content]
+    elif kind == "DiagnosticReport":
+        attachments = resource.get("presentedForm", [])
+    else:  # Media
+        attachments = [resource.get("content")]
+    if not isinstance(attachments, list):
+        return True
+    return any(a is not None and (not isinstance(a, dict) or "data" in a) for a in attachments)
 
 
 def _first_violation(resource: dict[str, object], kind: str) -> Violation | None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from itertools import groupby
+from typing import Any, NamedTuple
 
 from bmefhir.normalize.conditions import read_condition, read_procedure
 from bmefhir.normalize.context import Context
@@ -67,8 +67,7 @@ _UNUSED_MEDICATION = Skip(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
+class _Entry(NamedTuple):  # a tuple: a record makes one per input resource
     ref: str
     resource: JSON
 
@@ -135,7 +134,14 @@ def _date_key(d: date | None) -> tuple[bool, date]:
 
 
 def _sorted(items: list[Any], when: Callable[[Any], date | None]) -> tuple[Any, ...]:
-    return tuple(sorted(items, key=lambda x: (_date_key(when(x)), x.ref, repr(x))))
+    """By date, reference, then repr: the repr only among items of one resource and date (a repr
+    per item is the cost of the sort)."""
+    items = sorted(items, key=lambda x: (_date_key(when(x)), x.ref))
+    out: list[Any] = []
+    for _, group in groupby(items, key=lambda x: (_date_key(when(x)), x.ref)):
+        tied = list(group)
+        out += sorted(tied, key=repr) if len(tied) > 1 else tied
+    return tuple(out)
 
 
 def build_record(

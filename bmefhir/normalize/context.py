@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from bmefhir.normalize.dates import EARLIEST, LATEST, parse_date, plausible
+from bmefhir.normalize.dates import EARLIEST, LATEST, ParsedDate, parse_date, plausible
 from bmefhir.normalize.fhirjson import JSON, relative_ref, string
 from bmefhir.normalize.issues import IssueLog
 from bmefhir.record import Severity
@@ -29,10 +29,11 @@ class Context:
     # Validation errors of elements and shells already validated in this record, by model and value
     # (``parse.validate`` in parts): per record too.
     validated: dict[Any, tuple[tuple[str, tuple[int | str, ...], str], ...]] = field(default_factory=dict)
-
-    # "Type/id" of each reference string resolved so far: a record names its patient and its visits
-    # in hundreds of resources.
+    # "Type/id" of each reference string resolved so far (after the bundle's fullUrls are known): a
+    # record names its patient and its visits in hundreds of resources.
     resolved: dict[str, str] = field(default_factory=dict)
+    # Dates parsed so far, by their text: the results of one visit share theirs.
+    dates_read: dict[str, ParsedDate] = field(default_factory=dict)
 
     def resolve(self, reference: JSON | None) -> str | None:
         """ "Type/id" a Reference points at, resolving bundle fullUrls (urn:uuid:...) where known."""
@@ -48,7 +49,11 @@ class Context:
         """Parse a FHIR date/dateTime; a bad one is reported (never echoed) and read as unknown."""
         if raw is None:
             return None
-        parsed = parse_date(raw)
+        parsed = self.dates_read.get(raw) if isinstance(raw, str) else None
+        if parsed is None:
+            parsed = parse_date(raw)
+            if isinstance(raw, str) and len(raw) <= 64:
+                self.dates_read[raw] = parsed
         if parsed.value is None:
             self.issues.add(severity, "value", ref, element, "not a valid FHIR date or dateTime; date unknown")
         elif not plausible(parsed.value):

@@ -130,7 +130,7 @@ def exact_key(value: object) -> bytes | str | None:
         data = orjson.dumps(value, option=EXACT_JSON)
     except (TypeError, orjson.JSONEncodeError):
         data = None
-    if data is not None and b"null" not in data:
+    if data is not None and data.find(b"null") < 0:  # find: faster than ``in`` on bytes
         return data
     try:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

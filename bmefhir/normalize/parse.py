@@ -117,6 +117,7 @@ def _message(error: Any) -> str:
 _Loc = tuple[int | str, ...]
 _Err = tuple[str, _Loc, str]  # (issue code, pydantic loc within the value validated, message)
 Memo = dict[Any, tuple[_Err, ...]]  # per record: (model, JSON bytes of a value) → its errors
+_MEMO_STRING = 256  # longer primitive strings (report text, narratives) are checked, not kept as keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,9 +127,9 @@ class _Element:
     stand_in: object  # a valid value left in the shell (required or choice elements), else None: removed
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # hashed by identity: a memo key
 class _Primitive:
-    adapter: Any  # validates the element's value as its field in the model does (its type, the model's config)
+    validate: Any  # validates the element's value as its field in the model does (its type, the model's config)
     stand_in: object  # a valid value of its type, left in the shell
 
 
@@ -181,13 +182,14 @@ def _valid_empty(model: Any) -> bool:
 def _primitive(annotation: Any, config: tuple[tuple[str, Any], ...]) -> _Primitive | None:
     """A validator of one primitive type under a model config (fhir.resources has 27 such types and
     one config), with a stand-in its type accepts; None when no stand-in fits."""
-    adapter = TypeAdapter(annotation, config=ConfigDict(**dict(config)))  # type: ignore[typeddict-item]
+    # pydantic-core's validator itself: TypeAdapter.validate_python adds a Python call per value.
+    validate = TypeAdapter(annotation, config=ConfigDict(**dict(config))).validator.validate_python  # type: ignore[typeddict-item]
     for value in _PRIMITIVE_STAND_INS:
         try:
-            adapter.validate_python(value)
+            validate(value)
         except ValidationError:
             continue
-        return _Primitive(adapter, value)
+        return _Primitive(validate, value)
     return None
 
 
@@ -285,10 +287,19 @@ def _parts(model: Any, value: JSON, memo: Memo) -> tuple[_Err, ...]:
         primitive = plan.primitives.get(name)
         if primitive is not None:
             if isinstance(item, str | int | float):  # bool is an int
-                try:
-                    primitive.adapter.validate_python(item)
-                except ValidationError as exc:
-                    found += _errors(exc, (name,))
+                # Statuses, units, a visit's date repeat: each value checked once per record and
+                # type (the type in the key: True == 1 and 1 == 1.0, but they validate differently).
+                key = (primitive, type(item), item)
+                errors = memo.get(key)
+                if errors is None:
+                    try:
+                        primitive.validate(item)
+                        errors = ()
+                    except ValidationError as exc:
+                        errors = _errors(exc)
+                    if not isinstance(item, str) or len(item) <= _MEMO_STRING:
+                        memo[key] = errors
+                found += [(code, (name, *loc), msg) for code, loc, msg in errors]
                 shell[name] = primitive.stand_in
                 continue
         elif (element := plan.elements.get(name)) is not None:

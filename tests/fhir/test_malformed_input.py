@@ -223,9 +223,11 @@ def chain(levels: int, bottom: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize("bottom", [{}, [], {"x": "y"}, ["y"]])
 def test_the_depth_limit_is_the_same_cleared_by_orjson_or_walked(bottom: Any) -> None:
-    # Members of the deepest allowed container are left to the walk (the check is by indentation)
-    assert jsonlimits._cleared(chain(MAX_DEPTH, bottom), "Basic") == (not bottom)
+    # MAX_DEPTH containers: cleared by their count (a count beyond is judged by indentation)
+    assert jsonlimits._cleared(chain(MAX_DEPTH, bottom), "Basic")
     assert jsonlimits._cleared(chain(MAX_DEPTH - 1, bottom), "Basic")
+    wide = chain(MAX_DEPTH - 1, bottom) | {"y": [{} for _ in range(10)]}  # more containers than levels
+    assert jsonlimits._cleared(wide, "Basic")
     assert jsonlimits.screen(chain(MAX_DEPTH, bottom)) is None
     assert not jsonlimits._cleared(chain(MAX_DEPTH + 1, bottom), "Basic")
     violation = jsonlimits.screen(chain(MAX_DEPTH + 1, bottom))
@@ -256,3 +258,13 @@ def test_what_orjson_cannot_clear_is_walked_and_named() -> None:
     attachment = {"resourceType": "Binary", "id": "x", "data": "QUJD"}  # never copied just to be cleared
     assert not jsonlimits._cleared(attachment, "Binary")
     assert jsonlimits.screen(attachment) is None
+    inline = {"resourceType": "DocumentReference", "id": "d", "content": [{"attachment": {"data": "QUJD"}}]}
+    assert not jsonlimits._cleared(inline, "DocumentReference")  # data inline: walked, not copied
+    assert jsonlimits.screen(inline) is None
+    linked = {"resourceType": "DocumentReference", "id": "d", "content": [{"attachment": {"url": "Binary/b"}}]}
+    assert jsonlimits._cleared(linked, "DocumentReference")  # no data: cleared in C
+    bad_url = {"resourceType": "DiagnosticReport", "id": "r", "presentedForm": [{"url": "Binary/\ud800"}]}
+    assert not jsonlimits._cleared(bad_url, "DiagnosticReport")
+    found = jsonlimits.screen(bad_url)
+    assert found is not None
+    assert found.element == "DiagnosticReport.presentedForm[0].url"
