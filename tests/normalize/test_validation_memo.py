@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from bmefhir.normalize import build_record
-from bmefhir.normalize.parse import READ_TYPES, SHELLS, prepare, validate
+from bmefhir.normalize.parse import READ_TYPES, SHELLS, validate
 from bmefhir.synth import synth_patient
 from bmefhir.testing.fuzz import r4_package_dir
 from bmefhir.testing.prerequisites import unavailable
@@ -184,8 +184,3 @@ def test_a_new_record_of_a_known_shape_reuses_the_shell_verdicts_and_names_its_o
     after = SHELLS.info()
     assert after.hits > before.hits  # shapes of the first record met again
     assert after.misses > before.misses  # the Observations' new shape (with the unknown element) checked once
-
-
-def test_every_model_the_read_types_reach_is_prepared_before_a_request():
-    """``pipeline.warm_up`` builds every plan, so no request builds one (the Extension's alone is ~0.5 s)."""
-    assert prepare() >= 50
