@@ -77,8 +77,10 @@ def _flatten(resources: Iterable[object], ctx: Context) -> list[_Entry]:
     entries: list[_Entry] = []
     seen: set[str] = set()
 
-    def visit(item: object, position: str, depth: int) -> None:
+    def visit(item: object, index: int, depth: int) -> None:
+        # The position ("Bundle.entry[3]") names a resource only when it has no id: made when needed.
         if not isinstance(item, dict) or not isinstance(item.get("resourceType"), str):
+            position = f"Bundle.entry[{index}]"
             ctx.note("error", "structure", position, "resourceType", "not a FHIR resource (no resourceType); ignored")
             return
         if item["resourceType"] == "Bundle" and depth < _MAX_BUNDLE_DEPTH:
@@ -89,10 +91,10 @@ def _flatten(resources: Iterable[object], ctx: Context) -> list[_Entry]:
                 full_url, rid = string(entry, "fullUrl"), string(resource, "id")
                 if full_url and rid and isinstance(resource.get("resourceType"), str):
                     ctx.full_urls[full_url] = f"{resource['resourceType']}/{rid}"
-                visit(resource, f"Bundle.entry[{j}]", depth + 1)
+                visit(resource, j, depth + 1)
             return
         rid = string(item, "id")
-        ref = f"{item['resourceType']}/{rid}" if rid else position
+        ref = f"{item['resourceType']}/{rid}" if rid else f"Bundle.entry[{index}]"
         if ref in seen:
             ctx.note(
                 "warning",
@@ -106,13 +108,14 @@ def _flatten(resources: Iterable[object], ctx: Context) -> list[_Entry]:
         entries.append(_Entry(ref, item))
 
     for i, item in enumerate(resources):
-        visit(item, f"Bundle.entry[{i}]", 0)
+        visit(item, i, 0)
     return entries
 
 
 def _subject(ctx: Context, res: JSON) -> str | None:
-    element = SUBJECT_ELEMENT.get(str(res.get("resourceType")))
-    target = ctx.resolve(obj(res, element)) if element else None
+    element = SUBJECT_ELEMENT.get(res.get("resourceType"))  # type: ignore[arg-type]
+    reference = res.get(element) if element else None
+    target = ctx.resolve(reference) if isinstance(reference, dict) else None
     return target if target and target.startswith("Patient/") else None
 
 

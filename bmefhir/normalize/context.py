@@ -32,6 +32,8 @@ class Context:
     # "Type/id" of each reference string resolved so far (after the bundle's fullUrls are known): a
     # record names its patient and its visits in hundreds of resources.
     resolved: dict[str, str] = field(default_factory=dict)
+    # What Observations' status, category and code say, by their exact JSON (``observations``).
+    code_readings: dict[bytes | str, Any] = field(default_factory=dict)
     # Dates parsed so far, by their text: the results of one visit share theirs.
     dates_read: dict[str, ParsedDate] = field(default_factory=dict)
 

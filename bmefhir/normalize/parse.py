@@ -303,9 +303,9 @@ def _parts(model: Any, value: JSON, memo: Memo) -> tuple[_Err, ...]:
                 shell[name] = primitive.stand_in
                 continue
         elif (element := plan.elements.get(name)) is not None:
-            errors = _element_errors(element, name, item, memo)
-            if errors is not None:
-                found += errors
+            element_errors = _element_errors(element, name, item, memo)
+            if element_errors is not None:
+                found += element_errors
                 if element.stand_in is not None:
                     shell[name] = element.stand_in
                 continue
