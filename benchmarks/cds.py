@@ -17,9 +17,15 @@ prefetch the service reads the patient from the HAPI sandbox (started or reused,
 under run-unique ids). The service runs in development mode (no client JWT): verifying one ES384
 signature against a cached key set adds well under a millisecond and is left out.
 
+``--baseline DIR`` runs a second service from another checkout of bmefhir (e.g. ``git worktree add
+/tmp/before main``) pinned to the same core, and times every set against both in each repetition, in
+alternating order: before and after measured in one run, interleaved. ``--sets`` picks record sets by
+a part of their name (``--sets '1,000 resources'``).
+
 Target (issue 11): with a full prefetch, p95 < 100 ms on one warm core.
 
     .venv/bin/python benchmarks/cds.py [--repeats 3] [--calls 20] [--no-fetch] [--in-process]
+                                       [--baseline DIR] [--sets NAME ...]
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -105,14 +111,19 @@ def prefetched_sets() -> dict[str, list[bytes]]:
     }
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
 @contextmanager
-def service(issuers: list[str], core: int) -> Iterator[tuple[str, int]]:
-    """``bmefhir serve`` pinned to ``core``; yields its URL and pid once discovery answers."""
+def service(issuers: list[str], core: int, root: Path = ROOT) -> Iterator[tuple[str, int]]:
+    """``bmefhir serve`` of the checkout ``root``, pinned to ``core``; yields its URL and pid once
+    discovery answers."""
     port = free_port()
     env = os.environ | {
         "BMEFHIR_WEB_DEV": "true",
         "BMEFHIR_WEB_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "BMEFHIR_WEB_ALLOWED_ISSUERS": json.dumps(issuers),
+        "PYTHONPATH": str(root),
     }
     command = [
         sys.executable,
@@ -127,7 +138,7 @@ def service(issuers: list[str], core: int) -> Iterator[tuple[str, int]]:
     process = subprocess.Popen(
         command,
         env=env,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=root,
         stdout=subprocess.DEVNULL,
         preexec_fn=lambda: os.sched_setaffinity(0, {core}),
     )
@@ -263,8 +274,13 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20, help="calls per set per repetition")
     parser.add_argument("--no-fetch", action="store_true", help="skip the calls without prefetch (no HAPI)")
     parser.add_argument("--in-process", action="store_true", help="time analyse_patient + cds_cards only")
+    parser.add_argument("--baseline", type=Path, help="another bmefhir checkout, timed interleaved as 'before'")
+    parser.add_argument("--sets", nargs="+", help="only the record sets whose name contains one of these")
     args = parser.parse_args()
     sets = prefetched_sets()
+    first_call = sets["examples, report text"][:1]
+    if args.sets:
+        sets = {name: bodies for name, bodies in sets.items() if any(w in name for w in args.sets)}
     print(f"machine: {machine()}")
     print(f"target: with a full prefetch, p95 < {TARGET_P95_MS:.0f} ms")
     if args.in_process:
@@ -273,27 +289,42 @@ def main() -> None:
         return
     core = max(os.sched_getaffinity(0))
     print(f"service pinned to core {core} of {os.cpu_count()}; client on the others")
+    roots = {"": ROOT} if args.baseline is None else {"before": args.baseline.resolve(), "after": ROOT}
 
     def run(issuers: list[str], fetched: list[bytes]) -> None:
         runs = [(f"{name}, {view}", bodies, view == "first view") for name, bodies in sets.items() for view in VIEWS]
         runs += [("examples, fetched from HAPI (no prefetch)", fetched, False)] if fetched else []
-        with service(issuers, core) as (url, pid), httpx.Client(base_url=url, timeout=300) as client:
-            # The first call after start-up, on a report-text record (the reader's pipelines load lazily)
-            first_wall, first_cpu = timed_calls(client, pid, sets["examples, report text"][:1], 1, fresh=True)
-            print(f"first call after start-up: {first_wall[0]:.0f} ms wall, {first_cpu[0]:.0f} ms service CPU")
-            for _, bodies, fresh in runs:  # warm-up; a repeat view's records are each seen once before
-                timed_calls(client, pid, bodies, len(bodies), fresh=fresh)
-            results: dict[str, list[tuple[float, float, float, float]]] = {label: [] for label, _, _ in runs}
-            for _ in range(max(3, args.repeats)):
-                for label, bodies, fresh in runs:
-                    times, cpu = timed_calls(client, pid, bodies, args.calls, fresh)
-                    results[label].append((statistics.median(times), p95(times), statistics.median(cpu), p95(cpu)))
+        with ExitStack() as stack:
+            services = {}
+            for label, root in roots.items():
+                url, pid = stack.enter_context(service(issuers, core, root))
+                client = stack.enter_context(httpx.Client(base_url=url, timeout=300))
+                services[label] = (client, pid)
+                # The first call after start-up, on a report-text record (the reader's pipelines load lazily)
+                first_wall, first_cpu = timed_calls(client, pid, first_call, 1, fresh=True)
+                print(
+                    f"{label + ': ' if label else ''}first call after start-up: {first_wall[0]:.0f} ms wall, "
+                    f"{first_cpu[0]:.0f} ms service CPU"
+                )
+                for _, bodies, fresh in runs:  # warm-up; a repeat view's records are each seen once before
+                    timed_calls(client, pid, bodies, len(bodies), fresh=fresh)
+            results: dict[str, list[tuple[float, float, float, float]]] = {
+                _label(label, run_label): [] for run_label, _, _ in runs for label in services
+            }
+            order = list(services)
+            for repetition in range(max(3, args.repeats)):
+                for run_label, bodies, fresh in runs:
+                    for label in order if repetition % 2 == 0 else order[::-1]:  # alternate which goes first
+                        client, pid = services[label]
+                        times, cpu = timed_calls(client, pid, bodies, args.calls, fresh)
+                        figures = (statistics.median(times), p95(times), statistics.median(cpu), p95(cpu))
+                        results[_label(label, run_label)].append(figures)
         head = f"{'p50':>7}{'min/med/max':>16}  {'p95':>7}{'min/med/max':>16}"
-        print(f"\n{'':48} {'wall ms':^49}   {'service CPU ms':^49}")
-        print(f"{'set':48} {head}   {head}")
+        print(f"\n{'':56} {'wall ms':^49}   {'service CPU ms':^49}")
+        print(f"{'set':56} {head}   {head}")
         for label, figures in results.items():
             cols = [spread([f[k] for f in figures]) for k in range(4)]
-            print(f"{label:48} {cols[0]}  {cols[1]}   {cols[2]}  {cols[3]}")
+            print(f"{label:56} {cols[0]}  {cols[1]}   {cols[2]}  {cols[3]}")
         print(f"machine after: {machine()}")
 
     if args.no_fetch:
@@ -304,6 +335,10 @@ def main() -> None:
         auth = {"access_token": "benchmark", "token_type": "Bearer", "scope": "patient/*.read"}
         fetched = [hook(p, fhirServer=hapi.base_url, fhirAuthorization=auth) for p in patients.values()]
         run([hapi.base_url], fetched)
+
+
+def _label(service_label: str, run_label: str) -> str:
+    return f"{service_label}: {run_label}" if service_label else run_label
 
 
 if __name__ == "__main__":

@@ -3,17 +3,20 @@
 Three measurements, each in one run, interleaved and repeated (min / median / max):
 
 1. Parsers for the relevant resources, on the same resources (HL7 R4 examples of the types
-   bmefhir reads, and the resources of synthetic patients): fhir.resources R4B validation (the
-   current parser), the same with the element memo of ``bmefhir.normalize.parse.validate`` (each
-   distinct complex element validated once per round, as once per record), fhirpy-types-r4b (when
-   installed), slim pydantic models of the elements the readers use, and fhir.resources
-   ``model_construct`` (no validation). Per resource µs, the
+   bmefhir reads, and the resources of synthetic patients): fhir.resources R4B validation whole,
+   fhir.resources in parts as ``bmefhir.normalize.parse.validate`` does (each distinct element and
+   shell validated once per round, as once per record; its process-wide memos emptied each round,
+   so nothing is carried over), fhirpy-types-r4b (when installed), slim pydantic models of the
+   elements the readers use, and fhir.resources ``model_construct`` (no validation). Per resource µs, the
    ratio to fhir.resources, and how many of a set of malformed resources each one reports
    (a parser that does not report bad elements cannot replace validation).
-2. Record building with relevance before validation (and the element memo) against validating
+2. Record building with relevance before validation (and validation in parts) against validating
    every resource whole with fhir.resources (``build_record(..., skip_irrelevant=False)``), at
    10 / 100 / 1,000 / 5,000 resources per patient with realistic padding; the per-resource cost is
    the slope of a least-squares line over the sizes (the intercept is the fixed per-patient cost).
+   The verdict memo (``parse.MEMO``: resources seen before) is emptied before every build, so every
+   round validates what it builds; shells (structure with values replaced) stay known, as in a
+   process that has analysed other patients.
 3. One patient of 50,000 resources: build time, tracemalloc peak and peak RSS growth, issues.
 
 Realistic padding: ``synth_patient(..., realistic=True)`` once it exists, else the HL7 R4
@@ -40,7 +43,7 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from bmefhir.normalize import build_record
+from bmefhir.normalize import build_record, parse
 from bmefhir.normalize.context import Context
 from bmefhir.normalize.parse import validate
 from bmefhir.normalize.relevance import skip_reason
@@ -51,7 +54,25 @@ from bmefhir.testing.padding import pad, r4_templates
 Json = dict[str, Any]
 SIZES = (10, 100, 1000, 5000)
 TARGET_SPEED_UP = 5.0  # issue 11: at 1,000 resources, ≥ 5× faster than validating every resource
-MEMO = "+ element memo"
+MEMO = "in parts (bmefhir)"
+
+
+class _Memos:
+    """bmefhir's process-wide validation memos (``parse.MEMO``: verdicts of resources seen before;
+    ``parse.SHELLS``: of shells), emptied where a measurement must not recall an earlier round. The
+    same script runs on an older checkout for a before/after comparison: what it lacks is skipped."""
+
+    @staticmethod
+    def clear_verdicts() -> None:
+        if (memo := getattr(parse, "MEMO", None)) is not None:
+            memo.clear()
+
+    @staticmethod
+    def clear_shells() -> None:
+        if (memo := getattr(parse, "SHELLS", None)) is not None:
+            memo.clear()
+
+
 PARSED_TYPES = ("Observation", "Condition", "MedicationStatement", "MedicationRequest", "DiagnosticReport")
 
 
@@ -175,7 +196,7 @@ def _fhir_resources(res: Json) -> bool:
 
 
 def _with_memo() -> Parser:
-    """bmefhir's validation with a fresh element memo (one per round, as one per record)."""
+    """bmefhir's validation in parts with a fresh per-record memo (one per round, as one per record)."""
     memo: dict[str, Any] = {}
 
     def parse(res: Json) -> bool:
@@ -266,6 +287,8 @@ def measure_parsers(repeats: int) -> None:
         for name in names:
             if name == MEMO:
                 chosen[name] = _with_memo()  # a fresh memo each round
+                _Memos.clear_verdicts()  # and nothing remembered from an earlier round
+                _Memos.clear_shells()
             parse = chosen[name]
             gc.collect()
             start = time.perf_counter()
@@ -277,6 +300,7 @@ def measure_parsers(repeats: int) -> None:
     print(f"\nparsers, {len(resources)} valid resources ({', '.join(PARSED_TYPES)}), {repeats} interleaved rounds")
     print(f"{'parser':<18} {'µs/res min':>10} {'median':>8} {'max':>8} {'× fhir.resources':>17} {'bad caught':>11}")
     for name, ts in times.items():
+        _Memos.clear_verdicts()
         check = _with_memo() if name == MEMO else chosen[name]
         caught = sum(check(b) for b in bad)
         print(
@@ -325,10 +349,13 @@ def measure_building(repeats: int, patients: int, templates: Sequence[Json]) -> 
             modes = [("relevance", True), ("validate all", False)]
             for mode, skip in modes if r % 2 == 0 else modes[::-1]:  # interleaved, order alternating
                 gc.collect()
-                start = time.process_time()
+                seconds = 0.0
                 for p in pats:
+                    _Memos.clear_verdicts()  # untimed: this patient's resources are validated, not recalled
+                    start = time.process_time()
                     build_record(p, skip_irrelevant=skip)
-                per_patient.setdefault((mode, size), []).append((time.process_time() - start) / len(pats))
+                    seconds += time.process_time() - start
+                per_patient.setdefault((mode, size), []).append(seconds / len(pats))
     generator = "synth_patient(realistic=True)" if _HAS_REALISTIC else "synth core + HL7 R4 example padding"
     print(f"\nrecord building (CPU per patient, ms), {generator}, {repeats} interleaved rounds")
     print(

@@ -3,10 +3,11 @@ call would load: the report reader in each language, validation, the differentia
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime
 
-from bmefhir.normalize.parse import READ_TYPES, model_for
-from bmefhir.pipeline import warm_up
+from bmefhir.normalize.parse import READ_TYPES, model_for, prepare
+from bmefhir.pipeline import settle, warm_up
 from bmefhir.reporttext.pipeline import pipeline
 
 
@@ -20,3 +21,13 @@ def test_warm_up_reads_a_report_in_each_language_and_loads_every_model() -> None
     assert analysis.differential.ranking  # the knowledge base was loaded and scored
     assert model_for.cache_info().currsize >= len(READ_TYPES)
     assert pipeline.cache_info().currsize >= 3
+    assert prepare() >= 50  # every model's plan of validation in parts is built (normalize/parse.py)
+
+
+def test_after_the_first_analysis_what_was_loaded_is_out_of_the_collectors_sight() -> None:
+    warm_up(datetime(2024, 6, 1, tzinfo=UTC))
+    frozen = gc.get_freeze_count()
+    assert frozen > 100_000  # the models, pipelines and tables (about 250,000 objects)
+    assert gc.get_threshold()[2] >= 100  # full collections made rarer
+    settle()  # once per process: later calls freeze nothing more
+    assert gc.get_freeze_count() == frozen

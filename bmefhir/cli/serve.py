@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import sys
 from datetime import UTC, datetime
@@ -42,11 +41,11 @@ def serve(
     app.dependency_overrides[get_settings] = lambda: settings
     # Before the port opens: the first request would otherwise load the models and the report
     # reader's pipelines (seconds to tens of seconds on a busy machine).
+    # Its analysis also settles the process (``pipeline.settle``): what start-up loaded (models,
+    # pipelines, tables: ~250,000 objects) lives as long as the process, and out of the collector's
+    # sight a full collection no longer walks it (~150 ms each, the p95 of CDS calls on
+    # 1,000-resource records; benchmarks/cds.py).
     warm_up(datetime.now(UTC))
-    # What start-up loaded (models, pipelines, tables: ~250,000 objects) lives as long as the process:
-    # out of the collector's sight, a full collection no longer walks it (~150 ms each, the p95 of
-    # CDS calls on 1,000-resource records; benchmarks/cds.py).
-    gc.freeze()
     if demo:
         typer.echo(f"Demo: open http://{host}:{port}/demo")
     # access_log off: request lines carry launch and callback query strings (codes, state).

@@ -87,11 +87,13 @@ def is_own_output(resource: Mapping[str, Any]) -> bool:
     Observations bmefhir writes from report text (``--write-findings``) carry that profile too, and
     are recognised by their identifier system: their report is read again instead.
     """
+    # ``dict`` first: parsed JSON is dicts, and an ABC's isinstance costs more than the rest of this
+    # check, which runs for every input resource.
     for ident in _list(resource.get("identifier")):
-        if isinstance(ident, Mapping) and ident.get("system") in _OWN_IDENTIFIERS:
+        if isinstance(ident, (dict, Mapping)) and ident.get("system") in _OWN_IDENTIFIERS:
             return True
     meta = resource.get("meta")
-    profiles = meta.get("profile") if isinstance(meta, Mapping) else None
+    profiles = meta.get("profile") if isinstance(meta, (dict, Mapping)) else None
     return isinstance(profiles, list) and any(p in _OWN_PROFILES for p in profiles if isinstance(p, str))
 
 

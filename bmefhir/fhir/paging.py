@@ -29,10 +29,11 @@ def next_link(bundle: Mapping[str, Any]) -> str | None:
 def bundle_resources(bundle: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
     """Resources of a searchset page: matches and includes, not the server's ``outcome`` entries."""
     for entry in bundle.get("entry") or []:
-        if not isinstance(entry, Mapping):
+        # ``dict`` first (checked in order): parsed JSON is dicts, and an ABC's isinstance is slow.
+        if not isinstance(entry, (dict, Mapping)):
             continue
         search = entry.get("search")
-        if isinstance(search, Mapping) and search.get("mode") == "outcome":
+        if isinstance(search, (dict, Mapping)) and search.get("mode") == "outcome":
             continue
         resource = entry.get("resource")
         if isinstance(resource, dict):

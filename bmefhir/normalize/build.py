@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from itertools import groupby
+from typing import Any, NamedTuple
 
 from bmefhir.normalize.conditions import read_condition, read_procedure
 from bmefhir.normalize.context import Context
@@ -67,8 +67,7 @@ _UNUSED_MEDICATION = Skip(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
+class _Entry(NamedTuple):  # a tuple: a record makes one per input resource
     ref: str
     resource: JSON
 
@@ -78,8 +77,10 @@ def _flatten(resources: Iterable[object], ctx: Context) -> list[_Entry]:
     entries: list[_Entry] = []
     seen: set[str] = set()
 
-    def visit(item: object, position: str, depth: int) -> None:
+    def visit(item: object, index: int, depth: int) -> None:
+        # The position ("Bundle.entry[3]") names a resource only when it has no id: made when needed.
         if not isinstance(item, dict) or not isinstance(item.get("resourceType"), str):
+            position = f"Bundle.entry[{index}]"
             ctx.note("error", "structure", position, "resourceType", "not a FHIR resource (no resourceType); ignored")
             return
         if item["resourceType"] == "Bundle" and depth < _MAX_BUNDLE_DEPTH:
@@ -90,10 +91,10 @@ def _flatten(resources: Iterable[object], ctx: Context) -> list[_Entry]:
                 full_url, rid = string(entry, "fullUrl"), string(resource, "id")
                 if full_url and rid and isinstance(resource.get("resourceType"), str):
                     ctx.full_urls[full_url] = f"{resource['resourceType']}/{rid}"
-                visit(resource, f"Bundle.entry[{j}]", depth + 1)
+                visit(resource, j, depth + 1)
             return
         rid = string(item, "id")
-        ref = f"{item['resourceType']}/{rid}" if rid else position
+        ref = f"{item['resourceType']}/{rid}" if rid else f"Bundle.entry[{index}]"
         if ref in seen:
             ctx.note(
                 "warning",
@@ -107,13 +108,14 @@ def _flatten(resources: Iterable[object], ctx: Context) -> list[_Entry]:
         entries.append(_Entry(ref, item))
 
     for i, item in enumerate(resources):
-        visit(item, f"Bundle.entry[{i}]", 0)
+        visit(item, i, 0)
     return entries
 
 
 def _subject(ctx: Context, res: JSON) -> str | None:
-    element = SUBJECT_ELEMENT.get(str(res.get("resourceType")))
-    target = ctx.resolve(obj(res, element)) if element else None
+    element = SUBJECT_ELEMENT.get(res.get("resourceType"))  # type: ignore[arg-type]
+    reference = res.get(element) if element else None
+    target = ctx.resolve(reference) if isinstance(reference, dict) else None
     return target if target and target.startswith("Patient/") else None
 
 
@@ -135,7 +137,14 @@ def _date_key(d: date | None) -> tuple[bool, date]:
 
 
 def _sorted(items: list[Any], when: Callable[[Any], date | None]) -> tuple[Any, ...]:
-    return tuple(sorted(items, key=lambda x: (_date_key(when(x)), x.ref, repr(x))))
+    """By date, reference, then repr: the repr only among items of one resource and date (a repr
+    per item is the cost of the sort)."""
+    items = sorted(items, key=lambda x: (_date_key(when(x)), x.ref))
+    out: list[Any] = []
+    for _, group in groupby(items, key=lambda x: (_date_key(when(x)), x.ref)):
+        tied = list(group)
+        out += sorted(tied, key=repr) if len(tied) > 1 else tied
+    return tuple(out)
 
 
 def build_record(
@@ -264,7 +273,7 @@ def _observation_text(ctx: Context, ref: str, res: JSON) -> TextSource | None:
 
 
 def _binaries(
-    ctx: Context, binaries: dict[str, JSON], skipped: SkipLog, memo: dict[str, Any] | None
+    ctx: Context, binaries: dict[str, JSON], skipped: SkipLog, memo: dict[Any, Any] | None
 ) -> list[SourceRef]:
     """Binaries an attachment url read are sources (validated); the others are not used (counted)."""
     used = []
@@ -277,7 +286,7 @@ def _binaries(
     return used
 
 
-def _medications(ctx: Context, medications: dict[str, JSON], skipped: SkipLog, memo: dict[str, Any] | None) -> None:
+def _medications(ctx: Context, medications: dict[str, JSON], skipped: SkipLog, memo: dict[Any, Any] | None) -> None:
     """Medications a statement or request used are validated; the others are not used (counted)."""
     for ref, res in medications.items():
         if ref in ctx.used_refs:

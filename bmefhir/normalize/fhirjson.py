@@ -8,9 +8,15 @@ code and value next to it.
 
 from __future__ import annotations
 
+import json
 from typing import Any, NamedTuple
 
+import orjson
+
 JSON = dict[str, Any]
+
+# orjson options under which its bytes tell JSON values apart (non-JSON Python values are refused).
+EXACT_JSON = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
 
 
 class Coding(NamedTuple):
@@ -111,3 +117,22 @@ def extension_value(d: JSON | None, url: str) -> JSON | None:
         if ext.get("url") == url:
             return ext
     return None
+
+
+def exact_key(value: object) -> bytes | str | None:
+    """A hashable key that tells the JSON value ``value`` apart from every other (``1`` from ``true``
+    and ``1.0``), for memos of what depends only on a value; None when it is not JSON data.
+
+    orjson's bytes, in C; the standard library's text where orjson writes ``null`` (it writes NaN
+    and infinities as ``null``, where the standard library writes ``NaN``) or refuses the value (a
+    lone surrogate, an integer beyond 64 bits). Text keys never equal bytes keys."""
+    try:
+        data = orjson.dumps(value, option=EXACT_JSON)
+    except (TypeError, orjson.JSONEncodeError):
+        data = None
+    if data is not None and data.find(b"null") < 0:  # find: faster than ``in`` on bytes
+        return data
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):  # not JSON data (a set, bytes, a datetime), or too deep
+        return None

@@ -12,7 +12,7 @@ from datetime import date
 
 from bmefhir import terminology
 from bmefhir.normalize.context import Context
-from bmefhir.normalize.fhirjson import JSON, codings, obj, objs, string, texts
+from bmefhir.normalize.fhirjson import JSON, Coding, codings, exact_key, obj, objs, string, texts
 from bmefhir.normalize.imaging import study_context
 from bmefhir.normalize.sites import extension_side, read_site
 from bmefhir.normalize.text import negated_text_reason
@@ -27,6 +27,8 @@ PRELIMINARY_STATUS = frozenset({"preliminary", "registered"})
 STATUSES = frozenset(
     {"registered", "preliminary", "final", "amended", "corrected", "cancelled", "entered-in-error", "unknown"}
 )
+_CODE_ELEMENTS = ("status", "category", "code")  # what ``_code_reading`` reads
+_ABSENT = object()
 
 
 @dataclass
@@ -45,7 +47,7 @@ def _categories(res: JSON) -> set[str]:
     }
 
 
-def _group_order(categories: set[str]) -> tuple[Group, ...]:
+def _group_order(categories: set[str] | frozenset[str]) -> tuple[Group, ...]:
     if "imaging" in categories:
         return ("finding", "observation", "lab")
     if "laboratory" in categories:
@@ -54,7 +56,10 @@ def _group_order(categories: set[str]) -> tuple[Group, ...]:
 
 
 def _map(cc: JSON | None, order: tuple[Group, ...]) -> Mapping | None:
-    cods = codings(cc)
+    return _map_codings(codings(cc), order)
+
+
+def _map_codings(cods: list[Coding], order: tuple[Group, ...]) -> Mapping | None:
     for group in order:
         for c in cods:
             if (m := terminology.concept_for(c.system, c.code, group)) is not None:
@@ -84,46 +89,81 @@ def effective_date(ctx: Context, ref: str, res: JSON) -> date | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _CodeReading:
+    """What an Observation's status, category and code say, before its value is read."""
+
+    notes: tuple[tuple[Severity, str, str, str], ...]  # (severity, issue code, element, message), in order
+    done: bool  # nothing more is read (a skipped status, a known code deliberately not used)
+    categories: frozenset[str]
+    order: tuple[Group, ...]
+    mapping: Mapping | None
+    loinc: str
+
+
+def _code_reading(res: JSON) -> _CodeReading:
+    notes: list[tuple[Severity, str, str, str]] = []
+    status = string(res, "status")
+    if status in SKIPPED_STATUS:
+        notes.append(("information", "informational", "Observation.status", f"status {status}; ignored"))
+        return _CodeReading(tuple(notes), True, frozenset(), (), None, "")
+    if status in PRELIMINARY_STATUS:
+        notes.append(("warning", "value", "Observation.status", f"status {status}; read, but results may change"))
+    elif status is not None and status not in STATUSES:
+        notes.append(
+            (
+                "warning",
+                "code-invalid",
+                "Observation.status",
+                "status is not a code of its R4 value set; read, but the result may not be final",
+            )
+        )
+
+    categories = frozenset(_categories(res))
+    order = _group_order(categories)
+    code = obj(res, "code")
+    cods = codings(code)
+    mapping = _map_codings(cods, order)
+    if mapping is None:
+        for c in cods:
+            if (reason := terminology.ignored_reason(c.system, c.code)) is not None:
+                notes.append(("information", "informational", "Observation.code", f"known code not used: {reason}"))
+                return _CodeReading(tuple(notes), True, categories, order, None, "")
+        mapping = _map_text(code, order)
+        if mapping is not None:
+            notes.append(
+                (
+                    "information",
+                    "code-invalid",
+                    "Observation.code",
+                    f"code not recognised; matched by text as {mapping.concept}",
+                )
+            )
+    loinc = next((c.code for c in cods if c.code), "") if mapping is not None else ""
+    return _CodeReading(tuple(notes), False, categories, order, mapping, loinc)
+
+
 def read_observation(ctx: Context, ref: str, res: JSON, *, has_text: bool = False) -> ObservationItems:
     """``has_text``: its valueString is read as report text, so an unmapped code is not a loss."""
     items = ObservationItems()
-    status = string(res, "status")
-    if status in SKIPPED_STATUS:
-        ctx.note("information", "informational", ref, "Observation.status", f"status {status}; ignored")
+    # What status, category and code say is the same for every Observation alike in them (a record's
+    # lab results and vital signs repeat a few codes hundreds of times): read once per record, keyed
+    # by their exact JSON (``fhirjson.exact_key``).
+    key = exact_key({k: v for k in _CODE_ELEMENTS if (v := res.get(k, _ABSENT)) is not _ABSENT})
+    reading = ctx.code_readings.get(key) if key is not None else None
+    if reading is None:
+        reading = _code_reading(res)
+        if key is not None:
+            ctx.code_readings[key] = reading
+    for note in reading.notes:
+        ctx.note(note[0], note[1], ref, note[2], note[3])
+    if reading.done:
         return items
-    if status in PRELIMINARY_STATUS:
-        ctx.note("warning", "value", ref, "Observation.status", f"status {status}; read, but results may change")
-    elif status is not None and status not in STATUSES:
-        ctx.note(
-            "warning",
-            "code-invalid",
-            ref,
-            "Observation.status",
-            "status is not a code of its R4 value set; read, but the result may not be final",
-        )
-
-    categories = _categories(res)
-    order = _group_order(categories)
+    categories, order, mapping, loinc = reading.categories, reading.order, reading.mapping, reading.loinc
     code = obj(res, "code")
-    mapping = _map(code, order)
-    if mapping is None:
-        for c in codings(code):
-            if (reason := terminology.ignored_reason(c.system, c.code)) is not None:
-                ctx.note("information", "informational", ref, "Observation.code", f"known code not used: {reason}")
-                return items
-        mapping = _map_text(code, order)
-        if mapping is not None:
-            ctx.note(
-                "information",
-                "code-invalid",
-                ref,
-                "Observation.code",
-                f"code not recognised; matched by text as {mapping.concept}",
-            )
 
     when = effective_date(ctx, ref, res) if mapping is not None or objs(res, "component") else None
     if mapping is not None:
-        loinc = next((c.code for c in codings(code) if c.code), "")
         if mapping.group == "lab":
             if (lab := _lab(ctx, ref, res, mapping, loinc, when)) is not None:
                 items.labs.append(lab)

@@ -38,7 +38,7 @@ from typing import Final
 from bmefhir import terminology
 from bmefhir.normalize.conditions import IGNORED_VERIFICATION, PROCEDURE_NOT_DONE
 from bmefhir.normalize.context import Context
-from bmefhir.normalize.fhirjson import JSON, codings, obj, objs, string, texts
+from bmefhir.normalize.fhirjson import JSON, codings, exact_key, obj, objs, string, texts
 from bmefhir.normalize.imaging import is_radiology
 from bmefhir.normalize.medications import SKIPPED_STATUS as MEDICATION_SKIPPED_STATUS
 from bmefhir.normalize.observations import CATEGORY_SYSTEM, SKIPPED_STATUS
@@ -86,7 +86,8 @@ class Skip:
 # Reports, and medication uses naming their drug by reference, are decided each time (they resolve
 # references or read more elements).
 _DECIDING: Final[dict[str, tuple[str, ...]]] = {
-    "Observation": ("status", "category", "code", "component"),  # and whether valueString is present
+    "Observation": ("status", "category", "code", "component"),  # and whether valueString is present;
+    # of a component only its code
     "Condition": ("status", "verificationStatus", "code"),
     "Procedure": ("status", "code"),
     # Only with a medicationCodeableConcept object (see below): then the rule reads nothing else.
@@ -94,6 +95,7 @@ _DECIDING: Final[dict[str, tuple[str, ...]]] = {
     "MedicationRequest": ("status", "medicationCodeableConcept"),
 }
 _UNDECIDED: Final = object()
+_NONE: Final = object()
 
 
 def skip_reason(ctx: Context, res: JSON) -> Skip | None:
@@ -109,12 +111,26 @@ def skip_reason(ctx: Context, res: JSON) -> Skip | None:
         rtype.startswith("Medication") and not isinstance(res.get("medicationCodeableConcept"), dict)
     ):
         return rule(ctx, res) if _well_formed(res, rtype) else None
-    # repr, not the values: a key must be hashable, and a repr tells apart what == would not (1 vs True).
-    key = (rtype, "valueString" in res, *(repr(res.get(k)) for k in deciding))
+    # The deciding elements present, as exact JSON (``1`` and ``true`` differ); an element present as
+    # null differs from one absent (the shape check reads presence). Of a component only its code
+    # decides (blood pressures differ in their values, not in what decides them).
+    data = exact_key(
+        {k: _component_codes(v) if k == "component" else v for k in deciding if (v := res.get(k, _NONE)) is not _NONE}
+    )
+    if data is None:  # not JSON data: decided alone
+        return rule(ctx, res) if _well_formed(res, rtype) else None
+    key = (rtype, "valueString" in res, data)
     found = ctx.decided.get(key, _UNDECIDED)
     if found is _UNDECIDED:
         found = ctx.decided[key] = rule(ctx, res) if _well_formed(res, rtype) else None
     return found  # type: ignore[return-value]
+
+
+def _component_codes(components: object) -> object:
+    """What of ``Observation.component`` decides relevance: each component's code (its shape kept)."""
+    if not isinstance(components, list):
+        return components
+    return [{"code": c.get("code")} if isinstance(c, dict) else c for c in components]
 
 
 def unused_type(rtype: str) -> Skip:

@@ -256,3 +256,16 @@ def test_what_orjson_cannot_clear_is_walked_and_named() -> None:
     attachment = {"resourceType": "Binary", "id": "x", "data": "QUJD"}  # never copied just to be cleared
     assert not jsonlimits._cleared(attachment, "Binary")
     assert jsonlimits.screen(attachment) is None
+    large = "QUJD" * (1 << 15)  # 128 Ki characters of base64
+    inline = {"resourceType": "DocumentReference", "id": "d", "content": [{"attachment": {"data": large}}]}
+    assert not jsonlimits._cleared(inline, "DocumentReference")  # large data inline: walked, not copied
+    assert jsonlimits.screen(inline) is None
+    note = {"resourceType": "DocumentReference", "id": "d", "content": [{"attachment": {"data": "QUJD"}}]}
+    assert jsonlimits._cleared(note, "DocumentReference")  # a small note inline: cleared in C
+    linked = {"resourceType": "DocumentReference", "id": "d", "content": [{"attachment": {"url": "Binary/b"}}]}
+    assert jsonlimits._cleared(linked, "DocumentReference")  # no data: cleared in C
+    bad_url = {"resourceType": "DiagnosticReport", "id": "r", "presentedForm": [{"url": "Binary/\ud800"}]}
+    assert not jsonlimits._cleared(bad_url, "DiagnosticReport")
+    found = jsonlimits.screen(bad_url)
+    assert found is not None
+    assert found.element == "DiagnosticReport.presentedForm[0].url"

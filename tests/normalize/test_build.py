@@ -522,3 +522,33 @@ def test_source_issues_carried():
     src = DataQualityIssue("warning", "incomplete", "Observation/zzz", "Observation", "page 3 could not be fetched")
     r = build_record([PATIENT], source_issues=[src])
     assert src in r.issues
+
+
+def test_observations_alike_in_status_category_and_code_are_read_alike_each_under_its_own_reference():
+    """What status, category and code say is read once per record: every resource still gets its own
+    notes, and one that differs in any of them (a preliminary status, another code) is read anew."""
+    crp = [lab(f"crp{k}", "1988-5", 3 + k, "mg/L") for k in range(3)]
+    preliminary = lab("crp-p", "1988-5", 9, "mg/L") | {"status": "preliminary"}
+    audit = [lab(f"a{k}", "68519-8", 2, None) for k in range(2)]  # an AUDIT-C item: a known code not used
+    by_text = [  # a local code whose text the keyword fallback reads
+        lab(f"t{k}", "x", 38.9, "Cel") | {"category": [cc(CAT, "vital-signs")], "code": {"text": "Body temperature"}}
+        for k in range(2)
+    ]
+    r = build_record([PATIENT, *crp, preliminary, *audit, *by_text])
+    assert sorted(x.ref for x in r.labs if x.concept == "crp") == [
+        "Observation/crp-p",
+        "Observation/crp0",
+        "Observation/crp1",
+        "Observation/crp2",
+    ]
+    notes = {(i.resource, i.element): i.message for i in r.issues}
+    assert "may change" in notes[("Observation/crp-p", "Observation.status")]
+    assert not any(
+        ref.startswith("Observation/crp") and ref != "Observation/crp-p"
+        for ref, el in notes
+        if el == "Observation.status"
+    )
+    for k in range(2):
+        assert notes[(f"Observation/a{k}", "Observation.code")].startswith("known code not used: AUDIT-C item")
+        assert "matched by text" in notes[(f"Observation/t{k}", "Observation.code")]
+    assert {x.ref for x in r.observations if x.concept == "body_temperature"} == {"Observation/t0", "Observation/t1"}

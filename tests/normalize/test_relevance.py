@@ -256,6 +256,36 @@ def test_decisions_remembered_per_record_follow_every_deciding_element():
     assert items(r) == items(build_record(inputs, skip_irrelevant=False))
 
 
+def test_blood_pressures_are_decided_by_their_component_codes_not_values():
+    """Of a component only its code decides: blood pressures that differ in their values are skipped
+    alike; a component coded as a finding, or a malformed one, is still read or validated."""
+
+    def bp(rid: str, systolic: float, code: object = None) -> dict[str, Any]:
+        def part(loinc: str, value: float) -> dict[str, Any]:
+            return {"code": cc(LOINC, loinc), "valueQuantity": {"value": value, "unit": "mm[Hg]"}}
+
+        components: list[Any] = [part("8480-6", systolic), part("8462-4", 80)]
+        if code is not None:
+            components.append({"code": code, "valueBoolean": True})
+        return vital(rid, "85354-9") | {"code": cc(LOINC, "85354-9", "Blood pressure"), "component": components}
+
+    pressures = [bp(f"bp{k}", 110 + k) for k in range(4)]
+    with_finding = bp("bp-f", 120, cc(FINDING, "bone_marrow_edema"))
+    malformed_code = bp("bp-m", 125, "bone marrow edema")  # a component code that is not an object
+    single = vital("bp-s", "85354-9") | {"component": {"code": cc(LOINC, "8480-6")}}  # one object, not a list
+    inputs = [PATIENT, *pressures, with_finding, malformed_code, single]
+    r = build_record(inputs)
+    (count,) = [i for i in issues_for(r, "Patient/p1") if i.element == "Observation"]
+    assert count.message.startswith("4 Observation resources not read")  # the four plain blood pressures
+    assert {i.resource for i in r.issues if i.message == "vital sign not used by bmefhir"} >= {
+        f"Observation/bp{k}" for k in range(4)
+    }
+    assert any(f.ref == "Observation/bp-f" for f in r.findings)
+    assert any(i.resource == "Observation/bp-m" and "component[2].code" in i.element for i in r.issues)
+    assert any(i.resource == "Observation/bp-s" and i.element.startswith("Observation.component") for i in r.issues)
+    assert items(r) == items(build_record(inputs, skip_irrelevant=False))
+
+
 # --- bounded listing ----------------------------------------------------------------------------
 
 

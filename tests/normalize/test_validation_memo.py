@@ -1,10 +1,11 @@
-"""Validation with the element memo reports what whole-resource validation reports, at the same paths.
+"""Validation in parts reports what whole-resource validation reports, at the same paths.
 
-``parse.validate(res, ref, memo)`` validates each distinct complex element of a record once, with its
-own fhir.resources model, and the resource without it; ``validate(res, ref)`` validates the resource
-whole (the baseline, as before). Over the HL7 R4 examples of the read types, realistic synthetic
-records and malformed copies of both, the issues must be the same; a memo hit must give the second
-resource its own issues under its own reference.
+``parse.validate(res, ref, memo)`` validates a resource in parts, each with fhir.resources' own model
+or type: each distinct complex element of a record once (in parts itself), each primitive with its
+type, and the rest (the shell: values replaced by valid stand-ins) once per shape; ``validate(res,
+ref)`` validates the resource whole (the baseline, as before). Over the HL7 R4 examples of the read
+types, realistic synthetic records and malformed copies of both, the issues must be the same; a memo
+hit must give the second resource its own issues under its own reference.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 
 from bmefhir.normalize import build_record
-from bmefhir.normalize.parse import READ_TYPES, validate
+from bmefhir.normalize.parse import READ_TYPES, SHELLS, validate
 from bmefhir.synth import synth_patient
 from bmefhir.testing.fuzz import r4_package_dir
 from bmefhir.testing.prerequisites import unavailable
@@ -43,8 +44,11 @@ def r4_resources() -> list[Json]:
     return out
 
 
+MALFORMED_KINDS = 12
+
+
 def malformed(res: Json, kind: int) -> Json:
-    """One bad value inside a complex element (where the memo applies) or at the top."""
+    """One bad value: inside a complex element, a primitive at the top or nested, or the shape."""
     bad = deepcopy(res)
     if kind == 0:
         bad["meta"] = {"lastUpdated": "yesterday"}
@@ -56,8 +60,21 @@ def malformed(res: Json, kind: int) -> Json:
         bad["identifier"] = [{"system": "urn:x", "value": "1"}, {"period": {"start": "2024-13-45"}}]
     elif kind == 4:
         bad["extension"] = [{"valueString": "no url"}]
-    else:
+    elif kind == 5:
         bad["unknownElement"] = {"a": 1}
+    elif kind == 6:
+        bad["id"] = "not an id!"  # a primitive at the top: its type's pattern
+    elif kind == 7:
+        bad["implicitRules"] = 7  # a uri that is a number
+    elif kind == 8:
+        bad["language"] = "en  US"  # a code with two spaces
+    elif kind == 9:
+        bad["meta"] = {"versionId": "a b", "lastUpdated": "2024-01-01T00:00:00Z"}  # a nested primitive
+    elif kind == 10:
+        bad["extension"] = [{"url": "http://example.org/x", "valueInteger": "one"}]  # a nested choice value
+    else:
+        # two value[x] in one extension: the "only one of" check of the shell
+        bad["modifierExtension"] = [{"url": "http://example.org/m", "valueBoolean": True, "valueString": "x"}]
     return bad
 
 
@@ -77,7 +94,7 @@ def test_r4_examples_and_their_malformed_copies_report_the_same_issues():
     examples = r4_resources()
     assert len(examples) > 150
     assert same_with_and_without_memo(examples) == 0  # the examples are valid R4 (as the baseline says)
-    copies = [malformed(res, k % 6) for k, res in enumerate(examples)]
+    copies = [malformed(res, k % MALFORMED_KINDS) for k, res in enumerate(examples)]
     assert same_with_and_without_memo(copies) >= len(copies)  # every copy has at least one issue
 
 
@@ -85,7 +102,7 @@ def test_realistic_records_and_their_malformed_copies_report_the_same_issues():
     resources = [r for i in range(3) for r in synth_patient(i, seed=9, resources=300, realistic=True)]
     resources = [r for r in resources if r["resourceType"] in READ_TYPES]
     assert same_with_and_without_memo(resources) == 0
-    copies = [malformed(res, k % 6) for k, res in enumerate(resources)]
+    copies = [malformed(res, k % MALFORMED_KINDS) for k, res in enumerate(resources)]
     assert same_with_and_without_memo(copies) >= len(copies)
 
 
@@ -95,7 +112,7 @@ def test_a_memo_hit_names_each_resource_and_element():
     second["code"] = deepcopy(bad_code)
     memo: dict[str, Any] = {}
     one, two = validate(first, "Observation/a", memo), validate(second, "Observation/b", memo)
-    assert len(memo) >= 1
+    assert len(memo) >= 1  # the code's coding, validated once for both
     assert [(i.resource, i.element) for i in one] == [("Observation/a", "Observation.code.coding[0].code")]
     assert [(i.resource, i.element) for i in two] == [("Observation/b", "Observation.code.coding[0].code")]
     assert found(one) == found(validate(first, "Observation/a"))
@@ -107,7 +124,11 @@ def test_a_memo_hit_names_each_resource_and_element():
         ("code", "1988-5"),  # not an object: validated in place, as the whole resource would
         ("category", {"coding": [{"system": CAT, "code": "laboratory"}]}),  # a repeating element sent once
         ("category", [None]),  # a null in a list of complex values
-        ("valueQuantity", {"value": "twelve"}),  # a choice element: kept in place for the "only one of" check
+        ("valueQuantity", {"value": "twelve"}),  # a choice element: an empty stand-in left for "only one of"
+        ("valueString", "report"),  # a second value[x], a primitive: its stand-in left for "only one of"
+        ("status", {"code": "final"}),  # a primitive sent as an object: in place
+        ("status", None),  # a required primitive that is null: in place
+        ("effectiveDateTime", "2024-02-30"),  # a primitive's own check (no such day)
         ("subject", {"reference": b"Patient/p1", "type": {"x"}}),  # not JSON data (no memo key): in place
     ],
 )
@@ -144,3 +165,22 @@ def test_records_built_with_the_memo_carry_the_baseline_validation_issues():
         ("Observation/crp2", "Observation.subject.reference"),
         ("Observation/t", "Observation.valueQuantity.x"),
     } <= elements
+
+
+def test_a_new_record_of_a_known_shape_reuses_the_shell_verdicts_and_names_its_own_resources():
+    """The model-level checks of a shell (structure, values replaced) are kept across records, by digest:
+    a second patient's lab results are not checked again for what only their structure decides."""
+    first = [r for r in synth_patient(1, seed=4, resources=120, realistic=True) if r["resourceType"] in READ_TYPES]
+    second = [r for r in synth_patient(2, seed=4, resources=120, realistic=True) if r["resourceType"] in READ_TYPES]
+    second = [malformed(r, 5) if r["resourceType"] == "Observation" else r for r in second]  # an unknown element
+    same_with_and_without_memo(first)
+    before = SHELLS.info()
+    for n, res in enumerate(second):
+        ref = f"{res['resourceType']}/second-{n}"
+        parts = found(validate(res, ref, {}))
+        assert parts == found(validate(res, ref))
+        if res["resourceType"] == "Observation":
+            assert ("Observation.unknownElement", ref) in {(i[3], i[2]) for i in parts}
+    after = SHELLS.info()
+    assert after.hits > before.hits  # shapes of the first record met again
+    assert after.misses > before.misses  # the Observations' new shape (with the unknown element) checked once
