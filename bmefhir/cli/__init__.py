@@ -46,6 +46,7 @@ class LazyGroup(TyperGroup):
 def _build(name: str) -> Any:
     module, attribute = COMMANDS[name]
     target = getattr(importlib.import_module(f"bmefhir.cli.{module}"), attribute)
+    command: Any
     if isinstance(target, typer.Typer):
         command = get_group(target)  # a group even with one command (cds feedback), as add_typer makes it
     else:  # a command function: a one-command app is that command
