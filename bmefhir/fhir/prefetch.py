@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
+from bmefhir.fhir.jsonlimits import screen
 from bmefhir.fhir.patient_fetch import PATIENT_SEARCHES
 from bmefhir.fhir.raw import RawPatient, refusal, usable_inputs
 from bmefhir.record import DataQualityIssue
@@ -76,8 +77,8 @@ def read_prefetch(prefetch: Mapping[str, Any] | None, patient_id: str) -> Prefet
                 issues.append(
                     DataQualityIssue("error", "structure", "CDS request", f"{element}.entry[{i}]", "no resource")
                 )
-            elif (refused := refusal(resource, f"{element}.entry[{i}]")) is not None:
-                issues.append(refused)
+            elif screen(resource) is not None:  # the issue (and its place) made only for a refused resource
+                issues.append(cast(DataQualityIssue, refusal(resource, f"{element}.entry[{i}]")))
             elif resource.get("resourceType") != "OperationOutcome":  # a server's search warnings
                 resources.append(resource)
     usable, dropped = usable_inputs(resources)
