@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from bmefhir.fhir.jsonlimits import screen
 from bmefhir.fhir.patient_fetch import PATIENT_SEARCHES
 from bmefhir.fhir.raw import RawPatient, refusal, usable_inputs
 from bmefhir.record import DataQualityIssue
@@ -77,8 +76,8 @@ def read_prefetch(prefetch: Mapping[str, Any] | None, patient_id: str) -> Prefet
                 issues.append(
                     DataQualityIssue("error", "structure", "CDS request", f"{element}.entry[{i}]", "no resource")
                 )
-            elif screen(resource) is not None:  # the issue (and its place) made only for a refused resource
-                issues.append(cast(DataQualityIssue, refusal(resource, f"{element}.entry[{i}]")))
+            elif (refused := refusal(resource, f"{element}.entry", i)) is not None:
+                issues.append(refused)
             elif resource.get("resourceType") != "OperationOutcome":  # a server's search warnings
                 resources.append(resource)
     usable, dropped = usable_inputs(resources)

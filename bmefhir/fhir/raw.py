@@ -77,12 +77,15 @@ def usable_inputs(
     return prefer_statements(r for r in resources if not is_own_output(r))
 
 
-def refusal(resource: dict[str, Any], place: str) -> DataQualityIssue | None:
+def refusal(resource: dict[str, Any], place: str, index: int | None = None) -> DataQualityIssue | None:
     """The error issue for a resource over a limit of ``bmefhir.fhir.jsonlimits`` (None if it keeps
-    within them), naming it by ``Type/id`` when those are sound, else by ``place``."""
+    within them), naming it by ``Type/id`` when those are sound, else by its place: ``place``, or
+    ``place[index]`` (made only for a refused resource: this runs for every input)."""
     violation = screen(resource)
     if violation is None:
         return None
+    if index is not None:
+        place = f"{place}[{index}]"
     kind, rid = resource.get("resourceType"), resource.get("id")
     sound = violation.element not in ("resourceType", f"{kind}.id") and isinstance(rid, str)
     return DataQualityIssue(
@@ -100,10 +103,10 @@ def screened_inputs(resources: Iterable[object], where: str) -> tuple[list[dict[
     kept: list[dict[str, Any]] = []
     issues: list[DataQualityIssue] = []
     for i, resource in enumerate(resources):
-        place = f"{where}[{i}]"
         if not isinstance(resource, dict):
+            place = f"{where}[{i}]"
             issues.append(DataQualityIssue("error", "structure", place, "resource", "not a JSON object; skipped"))
-        elif (refused := refusal(resource, place)) is not None:
+        elif (refused := refusal(resource, where, i)) is not None:
             issues.append(refused)
         else:
             kept.append(resource)
