@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from bmefhir.fhir.existing import ExistingOutput, is_own_output
 from bmefhir.fhir.jsonlimits import screen
@@ -100,11 +100,11 @@ def screened_inputs(resources: Iterable[object], where: str) -> tuple[list[dict[
     kept: list[dict[str, Any]] = []
     issues: list[DataQualityIssue] = []
     for i, resource in enumerate(resources):
-        place = f"{where}[{i}]"
         if not isinstance(resource, dict):
-            issues.append(DataQualityIssue("error", "structure", place, "resource", "not a JSON object; skipped"))
-        elif (refused := refusal(resource, place)) is not None:
-            issues.append(refused)
+            problem = "not a JSON object; skipped"
+            issues.append(DataQualityIssue("error", "structure", f"{where}[{i}]", "resource", problem))
+        elif screen(resource) is not None:  # the issue (and its place) made only for a refused resource
+            issues.append(cast(DataQualityIssue, refusal(resource, f"{where}[{i}]")))
         else:
             kept.append(resource)
     return kept, issues
