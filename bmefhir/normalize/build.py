@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import date
 from itertools import groupby
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from bmefhir.normalize.conditions import read_condition, read_procedure
@@ -260,7 +261,7 @@ def build_record(
         medications=_sorted(medications, lambda x: x.start),
         conditions=_sorted(conditions, lambda x: x.onset),
         reports=_sorted(reports, lambda x: x.date),
-        sources=tuple(sorted(sources, key=lambda s: (s.ref, s.version or ""))),
+        sources=tuple(sorted(sources, key=attrgetter("ref"))),  # refs are unique (``_flatten``)
         issues=tuple(issues),
     )
 

@@ -373,6 +373,8 @@ def _findings(ctx: Context, ref: str, res: JSON, mapping: Mapping, when: date | 
 def _component_findings(
     ctx: Context, ref: str, res: JSON, when: date | None, parent: Mapping | None
 ) -> list[ImagingFinding]:
+    if "component" not in res:  # most Observations
+        return []
     components = objs(res, "component")
     mapped = [(i, m) for i, comp in enumerate(components) if (m := _map(obj(comp, "code"), ("finding",))) is not None]
     if not mapped:

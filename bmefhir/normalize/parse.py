@@ -101,7 +101,7 @@ def _message(error: Any) -> str:
 # * each complex element value with its model, once per record and model (the memo), in parts itself;
 # * each non-repeating primitive (``status``, ``effectiveDateTime``, a Coding's ``code``, ...) with its
 #   fhir.resources type under the model's config, as its field validates it (fhir.resources declares
-#   no constraints on fields; the 73 models the read types reach use 27 primitive types);
+#   no constraints on fields; the 59 models validated in parts use 20 primitive types);
 # * the rest, the *shell*, with the fhir.resources model: each split primitive replaced by a valid
 #   value of its type, each split complex element removed or, where it is required or a choice
 #   (``value[x]``: the "only one of" check needs it), replaced by an empty one. The model-level checks
@@ -180,7 +180,7 @@ def _valid_empty(model: Any) -> bool:
 
 @cache
 def _primitive(annotation: Any, config: tuple[tuple[str, Any], ...]) -> _Primitive | None:
-    """A validator of one primitive type under a model config (fhir.resources has 27 such types and
+    """A validator of one primitive type under a model config (the models validated in parts use 20 and
     one config), with a stand-in its type accepts; None when no stand-in fits."""
     # pydantic-core's validator itself: TypeAdapter.validate_python adds a Python call per value.
     validate = TypeAdapter(annotation, config=ConfigDict(**dict(config))).validator.validate_python  # type: ignore[typeddict-item]
@@ -223,7 +223,7 @@ def _plan(model: Any) -> _Plan:
 
 
 def prepare() -> int:
-    """Build the plans of every model the read types can reach (73 fhir.resources models), so no
+    """Build the plans of every model the read types reach (59 fhir.resources models), so no
     request pays for them; returns how many. ``pipeline.warm_up`` calls it."""
     seen: set[Any] = set()
     todo = [model_for(t) for t in sorted(READ_TYPES)]

@@ -135,7 +135,14 @@ def _component_codes(components: object) -> object:
 
 def unused_type(rtype: str) -> Skip:
     """The note of a resource whose type bmefhir never reads (Encounter, Claim, Immunization, ...)."""
+    return _unused_type(rtype) if len(rtype) <= 64 else _unused(rtype)  # FHIR type names are short
+
+
+def _unused(rtype: str) -> Skip:
     return Skip("information", "not-supported", rtype, f"resource type {rtype} is not used by bmefhir")
+
+
+_unused_type = lru_cache(maxsize=256)(_unused)  # one note per type, not one per resource
 
 
 def _observation(ctx: Context, res: JSON) -> Skip | None:

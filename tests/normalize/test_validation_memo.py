@@ -15,6 +15,8 @@ from copy import deepcopy
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bmefhir.normalize import build_record
 from bmefhir.normalize.parse import READ_TYPES, SHELLS, validate
@@ -185,3 +187,42 @@ def test_a_new_record_of_a_known_shape_reuses_the_shell_verdicts_and_names_its_o
     after = SHELLS.info()
     assert after.hits > before.hits  # shapes of the first record met again
     assert after.misses > before.misses  # the Observations' new shape (with the unknown element) checked once
+
+
+_RESOURCES = [r for r in synth_patient(3, seed=6, resources=150, realistic=True) if r["resourceType"] in READ_TYPES]
+_BAD_VALUES = [5, "a  b", "2024-13-01", "not an id!", True, 1.5, "", {"a": 1}, [1], None, [None], "x" * 70, -1]
+
+
+def _paths(value: object, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [path] if path else []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += _paths(v, (*path, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += _paths(v, (*path, i))
+    return out
+
+
+@given(st.data())
+@settings(max_examples=300, deadline=None)
+def test_validation_in_parts_never_reports_fewer_issues_and_none_for_a_valid_resource(data: st.DataObject) -> None:
+    """Random damage anywhere in realistic resources (a wrong type, a bad date, code or id, null, an
+    unknown element): every issue whole validation reports, validation in parts reports too, at the
+    same element with the same message; and where whole validation finds nothing, neither does it."""
+    res = deepcopy(data.draw(st.sampled_from(_RESOURCES)))
+    for _ in range(data.draw(st.integers(min_value=0, max_value=2))):
+        paths = [p for p in _paths(res) if p != ("resourceType",)]
+        path = data.draw(st.sampled_from(paths))
+        holder: Any = res
+        for key in path[:-1]:
+            holder = holder[key]
+        holder[path[-1]] = deepcopy(data.draw(st.sampled_from(_BAD_VALUES)))
+    if data.draw(st.booleans()):
+        res[data.draw(st.sampled_from(["unknownElement", "valueString", "status", "_status", "extension"]))] = deepcopy(
+            data.draw(st.sampled_from(_BAD_VALUES))
+        )
+    whole, parts = found(validate(res, "Observation/x")), found(validate(res, "Observation/x", {}))
+    assert set(whole) <= set(parts)
+    if not whole:
+        assert not parts
