@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bmefhir.fhir.errors import FhirError
+from bmefhir.fhir.patient_fetch import DEFAULT_COUNT
 from bmefhir.sync.discovery import iso, parse_instant
 from bmefhir.sync.executors import Executor, LocalExecutor, PatientOutcome
 from bmefhir.sync.runner import LeaseHeld, SyncOptions, SyncSummary, server_key, sync_once
@@ -125,7 +126,9 @@ def sync(
     write_findings: Annotated[
         bool, typer.Option("--write-findings", help="also write the imaging findings read from report text")
     ] = False,
-    page_size: Annotated[int, typer.Option("--page-size", min=1)] = 100,
+    page_size: Annotated[
+        int, typer.Option("--page-size", min=1, help="search page size (_count; servers cap it)")
+    ] = DEFAULT_COUNT,
     lock_ttl: Annotated[str, typer.Option("--lock-ttl", help="lease length; renewed every third of it")] = "2m",
     export_poll_max: Annotated[
         str, typer.Option("--export-poll-max", help="longest wait between $export status polls")

@@ -34,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from bmefhir.fhir.errors import FhirError
+from bmefhir.fhir.patient_fetch import DEFAULT_COUNT
 from bmefhir.fhir.urls import normalise_base
 from bmefhir.sync.bulk_export import abandon_export, discover_by_export, supports_export
 from bmefhir.sync.connect import auth_for, open_client
@@ -66,7 +67,7 @@ class SyncOptions:
     overlap: timedelta = timedelta(minutes=5)
     since: str | None = None  # overrides the stored cursor (e.g. a re-sync from a date)
     discovery: DiscoveryMode = "auto"
-    page_size: int = 100
+    page_size: int = DEFAULT_COUNT
     dry_run: bool = False
     write_findings: bool = False  # also write the findings read from report text
     lease_ttl: timedelta = timedelta(minutes=2)

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 import orjson
 
+from bmefhir.fhir.patient_fetch import DEFAULT_COUNT
+
 __all__ = ["AuthConfig", "SyncJobSpec"]
 
 AuthKind = Literal["none", "bearer-env", "smart-backend"]
@@ -58,7 +60,7 @@ class SyncJobSpec:
     fhir_base: str
     now: str
     auth: AuthConfig = field(default_factory=AuthConfig)
-    page_size: int = 100
+    page_size: int = DEFAULT_COUNT  # _count of every search; servers cap it (the same default as `analyze`)
     dry_run: bool = False
     timeout: float = 60.0
     max_attempts: int = 6  # per HTTP request, first try included (429/503/connection errors)
