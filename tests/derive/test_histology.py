@@ -73,3 +73,14 @@ def test_a_pathology_reports_text_is_not_read_as_imaging_findings() -> None:
     record = build_record([PATIENT, *MRI, report])
     from_report = [f for f in record.findings if f.ref == "DiagnosticReport/path1"]
     assert [(f.concept, f.present, f.text) for f in from_report] == [("histology_fracture", True, None)]
+
+
+def test_a_malignancy_on_histology_is_not_worked_up_again() -> None:
+    """The work-up and the contrast MRI that would guide a biopsy are for a lesion not yet diagnosed; once
+    histology shows a malignancy, its red flag refers to oncology instead (seed 000 §Neoplasms)."""
+    lytic = [*MRI, finding("lyt1", "lytic_lesion", when="2024-05-01")]
+    before = analyse(build_record([PATIENT, *lytic]), NOW).differential
+    after = analyse(build_record([PATIENT, *lytic, pathology_report("histology_malignancy")]), NOW).differential
+    assert {"NS-ONCOLOGY-WORKUP", "NS-CONTRAST-MRI"} <= {s.id for s in before.next_steps}
+    assert not {"NS-ONCOLOGY-WORKUP", "NS-CONTRAST-MRI"} & {s.id for s in after.next_steps}
+    assert "HIST-MALIGNANCY" in {f.criterion_id for f in after.red_flags}
