@@ -90,7 +90,12 @@ def is_own_output(resource: Mapping[str, Any]) -> bool:
     # ``dict`` first: parsed JSON is dicts, and an ABC's isinstance costs more than the rest of this
     # check, which runs for every input resource.
     for ident in _list(resource.get("identifier")):
-        if isinstance(ident, (dict, Mapping)) and ident.get("system") in _OWN_IDENTIFIERS:
+        # A damaged system (a list, an object) is not ours, and cannot be hashed for the set test.
+        if (
+            isinstance(ident, (dict, Mapping))
+            and isinstance(system := ident.get("system"), str)
+            and system in _OWN_IDENTIFIERS
+        ):
             return True
     meta = resource.get("meta")
     profiles = meta.get("profile") if isinstance(meta, (dict, Mapping)) else None

@@ -134,6 +134,7 @@ def _load(path: Path, name: str) -> tuple[list[Item], list[DataQualityIssue]]:
 def _bundle_shaped(data: dict[str, Any]) -> bool:
     """A list of ``entry`` objects holding a ``resource`` (and no type we read) looks like a Bundle."""
     entries = data.get("entry")
-    if not isinstance(entries, list) or not entries or data.get("resourceType") in READ_TYPES:
+    kind = data.get("resourceType")
+    if not isinstance(entries, list) or not entries or (isinstance(kind, str) and kind in READ_TYPES):
         return False
     return all(isinstance(e, dict) and isinstance(e.get("resource"), dict) for e in entries[:10])

@@ -130,6 +130,34 @@ def test_a_bundle_with_a_damaged_resource_type_keeps_its_patients(tmp_path: Path
     assert any("Bundle.resourceType" in i and "read as a Bundle" in i for i in issues_of(results["inbundle"]))
 
 
+@pytest.mark.parametrize("damage", [["Bundle"], {"value": "Bundle"}], ids=["list", "object"])
+def test_a_bundle_whose_resource_type_is_not_a_string_keeps_its_patients(tmp_path: Path, damage: Any) -> None:
+    # Found by the fuzz run (class "types"): the value was tested against a set of names, unhashable.
+    bundle = {
+        "resourceType": damage,
+        "type": "collection",
+        "entry": [{"resource": {"resourceType": "Patient", "id": "inb"}}],
+    }
+    results, failures, _ = analyse_folder(tmp_path, orjson.dumps(bundle))
+    assert not failures
+    assert set(results) == {"good", "inb"}
+    assert any("Bundle.resourceType" in i and "read as a Bundle" in i for i in issues_of(results["inb"]))
+
+
+def test_an_identifier_system_that_is_not_a_string_is_reported_and_the_patient_analysed(tmp_path: Path) -> None:
+    # Found by the fuzz run (class "types"): checking whether the resource is one of bmefhir's own outputs
+    # tested a list against a set and ended the whole run.
+    finding = {
+        "resourceType": "Observation", "id": "o1", "status": "final", "subject": {"reference": "Patient/good"},
+        "identifier": [{"system": ["urn:x"], "value": "1"}],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "62292-8"}]},
+        "valueQuantity": {"value": 14.9, "unit": "ng/mL", "system": "http://unitsofmeasure.org", "code": "ng/mL"},
+    }  # fmt: skip
+    results, failures, _ = analyse_folder(tmp_path, orjson.dumps(finding))
+    assert not failures
+    assert any("Observation/o1" in i and "identifier" in i for i in issues_of(results["good"]))
+
+
 def test_a_lone_surrogate_skips_only_that_resource(tmp_path: Path) -> None:
     bad = (
         b'{"resourceType":"Bundle","type":"collection","entry":['
