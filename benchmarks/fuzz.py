@@ -16,8 +16,10 @@ import tempfile
 import time
 import warnings
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
+from bmefhir.pipeline import warm_up
 from bmefhir.testing.fuzz import (
     HANG_SECONDS,
     Tally,
@@ -48,6 +50,7 @@ def main() -> int:
         print(f"the HL7 R4 examples are missing at {package}: run scripts/fetch-r4-examples.sh", file=sys.stderr)
         return 2
     seeds = load_seeds(ROOT / "examples", package)
+    warm_up(datetime.now(UTC))  # once-per-process loading (lingua's models: seconds) is not one input's hang
     settings = WebSettings(_env_file=None, dev=True, demo=True, public_url="http://127.0.0.1:8000")  # type: ignore[call-arg]
     client = TestClient(create_app(settings), raise_server_exceptions=False)
     tallies = {"files": Tally(), "api": Tally(), "cds": Tally()}

@@ -10,10 +10,12 @@ from __future__ import annotations
 import resource
 import warnings
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from bmefhir.pipeline import warm_up
 from bmefhir.testing.fuzz import (
     MUTATION_CLASSES,
     Case,
@@ -42,6 +44,9 @@ PEAK_RSS_LIMIT_MIB = 3 * 1024
 
 @pytest.fixture(scope="module")
 def cases() -> list[Case]:
+    # What a process loads once (the reader's pipelines, lingua's models: seconds of CPU) is loaded first, as
+    # `bmefhir serve` does before taking requests: a hang is one input's time, not the process's first use.
+    warm_up(datetime.now(UTC))
     package = r4_package_dir()
     if not package.is_dir():
         unavailable(f"R4 example package not found at {package}; run scripts/fetch-r4-examples.sh")
