@@ -41,12 +41,12 @@ the same order, at most two decoded pages waiting); each page is screened agains
 it arrives, a resource over one named by its search and place (``Observation?patient&_count[12]``).
 How many operations a large record takes depends on the server's page cap, not on bmefhir: the HAPI
 sandbox serves at most 500 per page (``-Dsandbox.maxPageSize``; HAPI's own default is 50), so the
-3,600 Observations of a 5,000-resource record take 8 pages (docs/performance.md). The Binaries that report attachments point at on the same
-server are read in one more batch (``bmefhir.fhir.binaries``). A failed search, or paging that stops
-(a page over the client's size limit, more pages than ``max_pages``: a server whose ``next`` links
-never end), does not sink the patient: it becomes a DataQualityIssue naming the search, and the rest
-is used. A missing Patient is an error (``FhirNotFound``). Our own outputs are never returned as
-input, even when a search finds them.
+3,600 Observations of a 5,000-resource record take 8 pages (docs/performance.md). The Binaries that
+report attachments point at on the same server are read in one more batch (``bmefhir.fhir.binaries``).
+A failed search, or paging that stops (a page over the client's size limit, more pages than
+``max_pages``: a server whose ``next`` links never end), does not sink the patient: it becomes a
+DataQualityIssue naming the search, and the rest is used. A missing Patient is an error
+(``FhirNotFound``). Our own outputs are never returned as input, even when a search finds them.
 """
 
 from __future__ import annotations

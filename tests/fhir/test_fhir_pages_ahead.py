@@ -151,7 +151,8 @@ def test_the_worker_keeps_at_most_two_pages_ahead_of_the_reader(client: FhirClie
     router.get("/", params={"_getpages": "slow"}).mock(side_effect=respond)
     with PagesAhead(client, chains_of(client, "slow")) as pages:
         for _, page, error in pages:
-            assert error is None and page is not None
+            assert error is None
+            assert page is not None
             taken += 1
             # A slow reader: wait until the worker has gone as far ahead as it may (one page handed
             # over, the next fetched: a readiness signal, not a timed sleep), so that a hand-over
@@ -202,5 +203,7 @@ def test_an_http_error_on_a_further_page_is_the_fhir_error_of_that_chain(
     router.get("/", params={"_getpages": "gone"}).mock(return_value=fhir_json({"resourceType": "Bundle"}, 410))
     with PagesAhead(client, chains_of(client, "gone")) as pages:
         ((key, page, error),) = list(pages)
-    assert key == 0 and page is None
-    assert isinstance(error, FhirHttpError) and error.status == 410
+    assert key == 0
+    assert page is None
+    assert isinstance(error, FhirHttpError)
+    assert error.status == 410
