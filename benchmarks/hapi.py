@@ -27,7 +27,7 @@ write <= 1.5x the floor; adapter CPU < 5 % of wall; http / wall >= 95 %.
 
     .venv/bin/python benchmarks/hapi.py [--sizes 10,100,1000,5000] [--patients 3] [--repeats 3]
                                         [--fhir-base URL --hapi-pid PID] [--realistic]
-                                        [--fetch folded,searches,auto]
+                                        [--fetch folded,searches,auto] [--skip-load] [--count N]
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ import inspect
 import os
 import re
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -50,7 +51,7 @@ import orjson
 from bmefhir import sandbox, synth
 from bmefhir.fhir.client import FhirClient
 from bmefhir.fhir.existing import existing_requests
-from bmefhir.fhir.patient_fetch import FetchStrategy, fetch_patient, supports_everything
+from bmefhir.fhir.patient_fetch import DEFAULT_COUNT, FetchStrategy, fetch_patient, supports_everything
 from bmefhir.pipeline import process_patient
 from bmefhir.render.bundle import Outputs, transaction_bundle
 from bmefhir.writeback import write_back
@@ -62,21 +63,37 @@ _REFERENCE = re.compile(rb'"reference":"([A-Za-z]+/[A-Za-z0-9\-.]{1,64})"')
 
 
 class CountingTransport(httpx.BaseTransport):
-    """Time inside HTTP calls (request sent → body read), HTTP requests and server operations."""
+    """Time inside HTTP calls (request sent → body read), HTTP requests and server operations.
+
+    ``seconds`` is the time during which at least one call was in progress (the union of the
+    calls' intervals), so calls from two threads are not counted twice (the read pages ahead on a
+    worker thread, ``bmefhir.fhir.pages_ahead``, one call at a time)."""
 
     def __init__(self) -> None:
         self.inner = httpx.HTTPTransport()
         self.seconds = 0.0
         self.requests = 0
         self.operations = 0
+        self._guard = threading.Lock()
+        self._in_flight = 0
+        self._busy_since = 0.0
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.requests += 1
-        self.operations += _operations(request)
-        started = time.perf_counter()
-        response = self.inner.handle_request(request)
-        response.read()
-        self.seconds += time.perf_counter() - started
+        operations = _operations(request)
+        with self._guard:
+            self.requests += 1
+            self.operations += operations
+            if self._in_flight == 0:
+                self._busy_since = time.perf_counter()
+            self._in_flight += 1
+        try:
+            response = self.inner.handle_request(request)
+            response.read()
+        finally:
+            with self._guard:
+                self._in_flight -= 1
+                if self._in_flight == 0:
+                    self.seconds += time.perf_counter() - self._busy_since
         return response
 
     def close(self) -> None:
@@ -99,6 +116,22 @@ def hapi_cpu(pid: int | None) -> float:
     with open(f"/proc/{pid}/stat", encoding="ascii") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime (fields 14, 15 of stat)
+
+
+def hapi_memory(pid: int | None) -> str:
+    """The server process's resident memory now and at its peak (``/proc/<pid>/status``)."""
+    if pid is None:
+        return "unknown (no pid)"
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        fields = dict(line.split(":", 1) for line in f if ":" in line)
+    return f"RSS {int(fields['VmRSS'].split()[0]) // 1024} MiB, peak {int(fields['VmHWM'].split()[0]) // 1024} MiB"
+
+
+def page_cap(base: str) -> int:
+    """The server's page size cap: the entries of a first page asked for with a large ``_count``."""
+    with FhirClient(base, timeout=600.0) as client:
+        page = next(client.search_bundles("Observation", {"_count": "100000", "_elements": "id"}))
+    return len(page.get("entry") or [])
 
 
 def idle_rate(pid: int | None, seconds: float = 5.0) -> float:
@@ -289,6 +322,7 @@ def measure(
     floors: dict[str, Any],
     shapes: dict[str, Outputs],
     idle: float,
+    count: int = DEFAULT_COUNT,
 ) -> dict[str, Sample]:
     """One patient, one repetition: bmefhir with each read strategy and the floor, in rotating order."""
     samples = {strategy: Sample() for strategy in strategies}
@@ -304,7 +338,7 @@ def measure(
             cpu0, wall0, http0 = time.process_time(), time.perf_counter(), transport.seconds
             req0, ops0 = transport.requests, transport.operations
             h0, t0 = hapi_cpu(pid), time.perf_counter()
-            raw = fetch_patient(client, patient, strategy=strategy)
+            raw = fetch_patient(client, patient, strategy=strategy, count=count)
             h1, t1, http1 = hapi_cpu(pid), time.perf_counter(), transport.seconds
             sample.read_requests, sample.read_ops = transport.requests - req0, transport.operations - ops0
             result = process_patient(raw.resources, NOW, patient_id=raw.patient_id, source_issues=raw.issues)
@@ -400,14 +434,41 @@ def main() -> None:
     )
     parser.add_argument("--fhir-base", help="an already running server (default: the sandbox)")
     parser.add_argument("--hapi-pid", type=int, help="the server's process id, for HAPI CPU (with --fhir-base)")
+    parser.add_argument(
+        "--skip-load",
+        action="store_true",
+        help="the cohort (same sizes, patients, --realistic) is on the server already, from an earlier run",
+    )
+    parser.add_argument(
+        "--count", type=int, default=DEFAULT_COUNT, help="_count asked per page (the server caps it at its maximum)"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     strategies = [cast(FetchStrategy, s) for s in args.fetch.split(",")]
     if args.fhir_base:
-        bench(args.fhir_base, args.hapi_pid, sizes, args.patients, args.repeats, args.realistic, strategies)
+        bench(
+            args.fhir_base,
+            args.hapi_pid,
+            sizes,
+            args.patients,
+            args.repeats,
+            args.realistic,
+            strategies,
+            args.skip_load,
+            args.count,
+        )
         return
     with sandbox.running() as server:
-        bench(server.base_url, server.pid, sizes, args.patients, args.repeats, args.realistic, strategies)
+        bench(
+            server.base_url,
+            server.pid,
+            sizes,
+            args.patients,
+            args.repeats,
+            args.realistic,
+            strategies,
+            count=args.count,
+        )
 
 
 def bench(
@@ -418,14 +479,20 @@ def bench(
     repeats: int,
     realistic: bool,
     strategies: list[FetchStrategy],
+    skip_load: bool = False,
+    count: int = DEFAULT_COUNT,
 ) -> None:
     print(
         f"# benchmarks/hapi.py  {date.today()}  cores={os.cpu_count()}  sizes={sizes}  repeats={repeats}  "
-        f"realistic={realistic}  read strategies={strategies}"
+        f"realistic={realistic}  read strategies={strategies}  _count={count}"
     )
     groups = {size: list(cohort(size, patients, realistic)) for size in sizes}
     for size, group in groups.items():
-        print(f"loaded {patients} patients x {size} resources in {load(base, group):.1f}s", flush=True)
+        if skip_load:
+            print(f"{patients} patients x {size} resources: on the server already (--skip-load)")
+        else:
+            print(f"loaded {patients} patients x {size} resources in {load(base, group):.1f}s", flush=True)
+    print(f"server page cap: {page_cap(base)} resources; HAPI memory before the runs: {hapi_memory(pid)}")
     with FhirClient(base) as client:  # once per server and process, not per patient
         print(f"server offers Patient $everything: {supports_everything(client)}")
     results = {(size, s): SizeResult(size) for size in sizes for s in strategies}
@@ -440,10 +507,11 @@ def bench(
     gc.freeze()
     for rep in range(repeats):
         for size in sizes:
-            measured = [measure(base, pid, p, rep, strategies, floors, shapes, idle) for p, _ in groups[size]]
+            measured = [measure(base, pid, p, rep, strategies, floors, shapes, idle, count) for p, _ in groups[size]]
             for s in strategies:
                 results[(size, s)].reps.append([m[s] for m in measured])
         print(f"repetition {rep + 1}/{repeats} done", flush=True)
+    print(f"HAPI memory after the runs: {hapi_memory(pid)}; load average {os.getloadavg()}")
     for size in sizes:
         for s in strategies:
             report(results[(size, s)], s)

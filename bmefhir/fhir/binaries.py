@@ -38,20 +38,21 @@ class AttachmentLink:
 
 def attachment_links(resource: Mapping[str, Any]) -> Iterator[AttachmentLink]:
     """The urls of a DiagnosticReport's presentedForm and a DocumentReference's attachments."""
-    kind, rid = resource.get("resourceType"), resource.get("id")
+    kind = resource.get("resourceType")
+    if kind != "DiagnosticReport" and kind != "DocumentReference":
+        return  # checked first: this runs for every resource read
+    rid = resource.get("id")
     ref = f"{kind}/{rid}" if isinstance(rid, str) else str(kind)
     attachments: list[tuple[str, object]]
     if kind == "DiagnosticReport":
         attachments = [
             (f"DiagnosticReport.presentedForm[{i}]", a) for i, a in enumerate(_list(resource, "presentedForm"))
         ]
-    elif kind == "DocumentReference":
+    else:
         attachments = [
             (f"DocumentReference.content[{i}].attachment", c.get("attachment"))
             for i, c in enumerate(_list(resource, "content"))
         ]
-    else:
-        return
     for element, attachment in attachments:
         if isinstance(attachment, Mapping) and "data" not in attachment:
             url = attachment.get("url")

@@ -35,12 +35,18 @@ Three ways (``strategy``):
 
 Pages ask for ``_count=DEFAULT_COUNT``; servers cap it at their own maximum (HAPI sandbox 500) and
 ``next`` links are followed to the end, so a server that ignores ``_count`` is read too, within the
-client's response-size and page limits. The Binaries that report attachments point at on the same
-server are read in one more batch (``bmefhir.fhir.binaries``). A failed search, or paging that stops
-(a page over the client's size limit, more pages than ``max_pages``: a server whose ``next`` links
-never end), does not sink the patient: it becomes a DataQualityIssue naming the search, and the rest
-is used. A missing Patient is an error (``FhirNotFound``). Our own outputs are never returned as
-input, even when a search finds them.
+client's response-size and page limits. The further pages are fetched on a worker thread one page
+ahead while the pages already there are screened (``bmefhir.fhir.pages_ahead``: the same requests in
+the same order, at most two decoded pages waiting); each page is screened against the input limits as
+it arrives, a resource over one named by its search and place (``Observation?patient&_count[12]``).
+How many operations a large record takes depends on the server's page cap, not on bmefhir: the HAPI
+sandbox serves at most 500 per page (``-Dsandbox.maxPageSize``; HAPI's own default is 50), so the
+3,600 Observations of a 5,000-resource record take 8 pages (docs/performance.md). The Binaries that
+report attachments point at on the same server are read in one more batch (``bmefhir.fhir.binaries``).
+A failed search, or paging that stops (a page over the client's size limit, more pages than
+``max_pages``: a server whose ``next`` links never end), does not sink the patient: it becomes a
+DataQualityIssue naming the search, and the rest is used. A missing Patient is an error
+(``FhirNotFound``). Our own outputs are never returned as input, even when a search finds them.
 """
 
 from __future__ import annotations
@@ -59,10 +65,17 @@ from bmefhir.fhir.binaries import fetch_binaries
 from bmefhir.fhir.capabilities import offers_operation
 from bmefhir.fhir.client import FhirClient
 from bmefhir.fhir.errors import FhirError, FhirHttpError, FhirResponseError, http_error
-from bmefhir.fhir.existing import ExistingOutput, outputs_complete, outputs_request, read_patient_and_outputs
+from bmefhir.fhir.existing import (
+    ExistingOutput,
+    is_own_output,
+    outputs_complete,
+    outputs_request,
+    read_patient_and_outputs,
+)
 from bmefhir.fhir.outcome import OutcomeIssue, parse_outcome
+from bmefhir.fhir.pages_ahead import Chain, PagesAhead
 from bmefhir.fhir.paging import bundle_resources, next_link
-from bmefhir.fhir.raw import RawPatient, screened_inputs, usable_inputs
+from bmefhir.fhir.raw import RawPatient, prefer_statements, refusal, screened_inputs
 from bmefhir.fhir.urls import SearchParams, check_id
 from bmefhir.record import DataQualityIssue
 
@@ -240,16 +253,34 @@ def fetch_patient(
             searches = []
         else:
             searches = [(client.batch(_type_searches(patient_id, count)), 0)]
-    for results, first in searches:
-        for index, result in enumerate(results, start=first):
-            page_resources, problems = _search_results(client, result, index)
-            resources.extend(page_resources)
-            issues.extend(problems)
-    binaries, binary_issues = fetch_binaries(client, resources)
-    resources.extend(binaries)
-    issues.extend(binary_issues)
+    reads = [_SearchRead(result, index) for results, first in searches for index, result in enumerate(results, first)]
+    # The searches' further pages are fetched on a worker one page ahead while the pages already
+    # there are screened (bmefhir.fhir.pages_ahead): same requests, in the same order.
+    chains = [
+        Chain(key, read.result.request.url, read.first)
+        for key, read in enumerate(reads)
+        if read.first is not None and next_link(read.first) is not None
+    ]
+    with PagesAhead(client, chains) as ahead:
+        for read in reads:
+            read.take_first()
+        for key, page, error in ahead:
+            if error is not None:
+                reads[key].stopped(error)
+            elif page is not None:
+                reads[key].take(page)
     sound, refused = screened_inputs(resources, "server response")
-    kept_inputs, med_issues = usable_inputs(_unique(sound))
+    admitted = [r for r in sound if not is_own_output(r)]
+    for read in reads:
+        admitted.extend(read.kept)
+        issues.extend(read.issues)
+        refused.extend(read.refused)
+    binaries, binary_issues = fetch_binaries(client, admitted)
+    sound_binaries, refused_binaries = screened_inputs(binaries, "Binary read")
+    admitted.extend(r for r in sound_binaries if not is_own_output(r))
+    issues.extend(binary_issues)
+    refused.extend(refused_binaries)
+    kept_inputs, med_issues = prefer_statements(_unique(admitted))
     return RawPatient(
         patient_id=patient_id,
         resources=tuple(kept_inputs),
@@ -383,25 +414,72 @@ def _about(resource: Mapping[str, Any], subjects: set[str]) -> bool:
     return reference.split("/_history/", 1)[0] in subjects  # relative, or absolute on this server
 
 
-def _search_results(
-    client: FhirClient, result: BatchResult, index: int
+class _SearchRead:
+    """One ``patient=`` search of the batch, page by page: its resources that keep within the input
+    limits and are not our outputs (``kept``), the ones over a limit (``refused``, named by the search
+    and their place in it) and its issues (a failed search or paging, the server's warnings)."""
+
+    __slots__ = ("element", "first", "issues", "kept", "kind", "refused", "result", "seen")
+
+    def __init__(self, result: BatchResult, index: int) -> None:
+        self.result = result
+        self.element = f"Bundle.entry[{index}]"
+        self.kind = result.request.url.split("?", 1)[0]
+        self.kept: list[dict[str, Any]] = []
+        self.refused: list[DataQualityIssue] = []
+        self.issues: list[DataQualityIssue] = []
+        self.seen = 0  # resources read so far: the place of the next one
+        error = result.error()
+        page = result.resource
+        self.first: dict[str, Any] | None = None
+        if error is not None or page is None or page.get("resourceType") != "Bundle":
+            why = f"{error.status} {error.reason}" if error else "the response holds no searchset Bundle"
+            detail = f": {'; '.join(str(i) for i in error.issues[:3])}" if error and error.issues else ""
+            what = f"search {result.label} failed ({why}{detail}); {self.kind}"
+            self.issues.append(_missing(result.label, self.element, what))
+        else:
+            self.first = page
+
+    def take_first(self) -> None:
+        if self.first is not None:
+            self.take(self.first)
+
+    def take(self, page: Mapping[str, Any]) -> None:
+        label = self.result.label
+        resources, warnings = _page_contents(page, label, self.element)
+        self.issues.extend(warnings)
+        for resource in resources:
+            refused = refusal(resource, label, self.seen)
+            self.seen += 1
+            if refused is not None:
+                self.refused.append(refused)
+            elif not is_own_output(resource):
+                self.kept.append(resource)
+
+    def stopped(self, error: FhirError) -> None:
+        label = self.result.label
+        self.issues.append(_missing(label, self.element, f"paging {label} stopped ({error}); some {self.kind}"))
+
+
+def _page_contents(
+    bundle: Mapping[str, Any], label: str, element: str
 ) -> tuple[list[dict[str, Any]], list[DataQualityIssue]]:
-    element = f"Bundle.entry[{index}]"
-    kind = result.request.url.split("?", 1)[0]
-    error = result.error()
-    page = result.resource
-    if error is not None or page is None or page.get("resourceType") != "Bundle":
-        why = f"{error.status} {error.reason}" if error else "the response holds no searchset Bundle"
-        detail = f": {'; '.join(str(i) for i in error.issues[:3])}" if error and error.issues else ""
-        return [], [_missing(result.label, element, f"search {result.label} failed ({why}{detail}); {kind}")]
+    """A searchset page's resources (matches and includes) and the server's warnings on the search
+    (``search.mode = outcome``), in one pass over its entries (``bundle_resources`` and
+    ``_outcome_issues`` in one: this runs for every resource read)."""
     resources: list[dict[str, Any]] = []
     issues: list[DataQualityIssue] = []
-    try:
-        for bundle in chain([page], client.continue_search(result.request.url, page)):
-            resources.extend(bundle_resources(bundle))
-            issues.extend(_outcome_issues(bundle, result.label, element))
-    except FhirError as exc:
-        issues.append(_missing(result.label, element, f"paging {result.label} stopped ({exc}); some {kind}"))
+    for entry in bundle.get("entry") or ():
+        # ``dict`` first (checked in order): parsed JSON is dicts, and an ABC's isinstance is slow.
+        if not isinstance(entry, (dict, Mapping)):
+            continue
+        search = entry.get("search")
+        if isinstance(search, (dict, Mapping)) and search.get("mode") == "outcome":
+            issues.extend(_warnings(entry.get("resource"), label, element))
+            continue
+        resource = entry.get("resource")
+        if isinstance(resource, dict):
+            resources.append(resource)
     return resources, issues
 
 
@@ -417,18 +495,22 @@ def _missing(label: str, element: str, what: str) -> DataQualityIssue:
 
 def _outcome_issues(bundle: Mapping[str, Any], label: str, element: str) -> Iterator[DataQualityIssue]:
     """Warnings a server attaches to a searchset (``search.mode = outcome``), e.g. an unknown parameter."""
-    for entry in bundle.get("entry") or []:
-        search = entry.get("search") if isinstance(entry, Mapping) else None
-        if isinstance(search, Mapping) and search.get("mode") == "outcome":
-            for issue in parse_outcome(entry.get("resource")):
-                if issue.severity in ("fatal", "error", "warning"):
-                    yield DataQualityIssue(
-                        severity="warning",
-                        code=issue.code,
-                        resource=label,
-                        element=element,
-                        message=f"the server reported on search {label}: {issue}",
-                    )
+    for entry in bundle.get("entry") or ():
+        search = entry.get("search") if isinstance(entry, (dict, Mapping)) else None
+        if isinstance(search, (dict, Mapping)) and search.get("mode") == "outcome":
+            yield from _warnings(entry.get("resource"), label, element)
+
+
+def _warnings(outcome: object, label: str, element: str) -> Iterator[DataQualityIssue]:
+    for issue in parse_outcome(outcome):
+        if issue.severity in ("fatal", "error", "warning"):
+            yield DataQualityIssue(
+                severity="warning",
+                code=issue.code,
+                resource=label,
+                element=element,
+                message=f"the server reported on search {label}: {issue}",
+            )
 
 
 def _unique(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -212,8 +212,10 @@ public class SandboxConfig {
 		cap.setImplementationDescription("bmefhir HAPI FHIR R4 sandbox");
 		server.setServerConformanceProvider(cap);
 
+		// HAPI's own defaults are 10 and 50 (BasePagingProvider, 8.6.5); 500 is this sandbox's choice.
+		// -Dsandbox.maxPageSize: a larger cap, for measuring what it costs (docs/performance.md).
 		pagingProvider.setDefaultPageSize(20);
-		pagingProvider.setMaximumPageSize(500);
+		pagingProvider.setMaximumPageSize(Integer.getInteger("sandbox.maxPageSize", 500));
 		server.setPagingProvider(pagingProvider);
 		server.setDefaultResponseEncoding(EncodingEnum.JSON);
 		server.setServerAddressStrategy(new IncomingRequestAddressStrategy());
