@@ -29,5 +29,6 @@ def test_after_the_first_analysis_what_was_loaded_is_out_of_the_collectors_sight
     frozen = gc.get_freeze_count()
     assert frozen > 100_000  # the models, pipelines and tables (about 250,000 objects)
     assert gc.get_threshold()[2] >= 100  # full collections made rarer
+    assert gc.get_threshold()[0] >= 50_000  # young ones wait for a record's worth of objects
     settle()  # once per process: later calls freeze nothing more
     assert gc.get_freeze_count() == frozen

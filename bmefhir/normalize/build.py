@@ -77,40 +77,44 @@ def _flatten(resources: Iterable[object], ctx: Context) -> list[_Entry]:
     """Input resources (Bundles unpacked, their fullUrls remembered), each with its reference."""
     entries: list[_Entry] = []
     seen: set[str] = set()
-
-    def visit(item: object, index: int, depth: int) -> None:
-        # The position ("Bundle.entry[3]") names a resource only when it has no id: made when needed.
-        if not isinstance(item, dict) or not isinstance(item.get("resourceType"), str):
-            position = f"Bundle.entry[{index}]"
-            ctx.note("error", "structure", position, "resourceType", "not a FHIR resource (no resourceType); ignored")
-            return
-        if item["resourceType"] == "Bundle" and depth < _MAX_BUNDLE_DEPTH:
-            for j, entry in enumerate(objs(item, "entry")):
-                resource = obj(entry, "resource")
-                if resource is None:
-                    continue
-                full_url, rid = string(entry, "fullUrl"), string(resource, "id")
-                if full_url and rid and isinstance(resource.get("resourceType"), str):
-                    ctx.full_urls[full_url] = f"{resource['resourceType']}/{rid}"
-                visit(resource, j, depth + 1)
-            return
-        rid = string(item, "id")
-        ref = f"{item['resourceType']}/{rid}" if rid else f"Bundle.entry[{index}]"
-        if ref in seen:
-            ctx.note(
-                "warning",
-                "duplicate",
-                ref,
-                item["resourceType"],
-                "resource appears more than once; the first copy is used",
-            )
-            return
-        seen.add(ref)
-        entries.append(_Entry(ref, item))
-
     for i, item in enumerate(resources):
-        visit(item, i, 0)
+        _visit(ctx, entries, seen, item, i, 0)
     return entries
+
+
+def _visit(ctx: Context, entries: list[_Entry], seen: set[str], item: object, index: int, depth: int) -> None:
+    """One input item of ``_flatten``. A module function, not a recursive closure: a closure that
+    calls itself is a reference cycle, which kept every record's entries, context and resources alive
+    until the collector's next middle-generation pass (~9,000 objects per 1,000-resource record, each
+    pass walking them again) instead of freeing them when the record is built."""
+    # The position ("Bundle.entry[3]") names a resource only when it has no id: made when needed.
+    if not isinstance(item, dict) or not isinstance(item.get("resourceType"), str):
+        position = f"Bundle.entry[{index}]"
+        ctx.note("error", "structure", position, "resourceType", "not a FHIR resource (no resourceType); ignored")
+        return
+    if item["resourceType"] == "Bundle" and depth < _MAX_BUNDLE_DEPTH:
+        for j, entry in enumerate(objs(item, "entry")):
+            resource = obj(entry, "resource")
+            if resource is None:
+                continue
+            full_url, rid = string(entry, "fullUrl"), string(resource, "id")
+            if full_url and rid and isinstance(resource.get("resourceType"), str):
+                ctx.full_urls[full_url] = f"{resource['resourceType']}/{rid}"
+            _visit(ctx, entries, seen, resource, j, depth + 1)
+        return
+    rid = string(item, "id")
+    ref = f"{item['resourceType']}/{rid}" if rid else f"Bundle.entry[{index}]"
+    if ref in seen:
+        ctx.note(
+            "warning",
+            "duplicate",
+            ref,
+            item["resourceType"],
+            "resource appears more than once; the first copy is used",
+        )
+        return
+    seen.add(ref)
+    entries.append(_Entry(ref, item))
 
 
 def _subject(ctx: Context, res: JSON) -> str | None:

@@ -14,7 +14,7 @@ from datetime import date
 
 from bmefhir import terminology
 from bmefhir.normalize.context import Context
-from bmefhir.normalize.fhirjson import JSON, codings, obj, objs, texts
+from bmefhir.normalize.fhirjson import JSON, codings, obj, objs, string, texts
 from bmefhir.normalize.sites import read_site
 from bmefhir.normalize.text import negated_text_reason
 from bmefhir.record import ConditionEntry, Site
@@ -172,7 +172,7 @@ def read_procedure(ctx: Context, ref: str, res: JSON) -> ConditionEntry | None:
     The condition starts on the performed date and lasts (a removed spleen does not grow back), so the
     entry is active with no abatement; any other procedure is reported as not used.
     """
-    status = res.get("status")
+    status = string(res, "status")  # a status that is not a string (an object) is reported by validation
     if status in PROCEDURE_NOT_DONE:
         ctx.note("information", "informational", ref, "Procedure.status", f"status {status}; not used")
         return None

@@ -552,3 +552,26 @@ def test_observations_alike_in_status_category_and_code_are_read_alike_each_unde
         assert notes[(f"Observation/a{k}", "Observation.code")].startswith("known code not used: AUDIT-C item")
         assert "matched by text" in notes[(f"Observation/t{k}", "Observation.code")]
     assert {x.ref for x in r.observations if x.concept == "body_temperature"} == {"Observation/t0", "Observation/t1"}
+
+
+def test_a_built_record_leaves_no_cyclic_garbage():
+    """Building a record frees what it made as soon as it is done: nothing in a reference cycle that
+    only the garbage collector would find (a self-calling closure kept every record's entries and
+    context alive until a collector pass, ~9,000 objects per 1,000 resources)."""
+    import gc
+
+    from bmefhir.synth import synth_patient
+
+    resources = synth_patient(0, resources=300, realistic=True)
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources[:50]]}
+    build_record([*resources[50:], bundle])  # first build: lazily loaded tables and memos
+    gc.collect()
+    gc.disable()
+    try:
+        record = build_record([*resources[50:], bundle])
+        found = gc.collect()
+    finally:
+        gc.enable()
+    assert record.labs
+    assert record.sources
+    assert found == 0

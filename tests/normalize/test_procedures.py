@@ -65,3 +65,13 @@ def test_a_splenectomy_without_a_date_is_kept_with_an_unknown_onset() -> None:
     record = build_record([PATIENT, procedure("spl", cc(SCT, "234319005"))])
     assert [(c.concept, c.onset) for c in record.conditions] == [("asplenia", None)]
     assert any(i.element == "Procedure.performed[x]" for i in issues_for(record, "Procedure/spl"))
+
+
+def test_a_procedure_whose_status_is_an_object_is_reported_and_still_read() -> None:
+    """A malformed status (an object) once crashed the reader (an unhashable set look-up): now
+    validation names ``Procedure.status`` and the splenectomy is still read."""
+    res = procedure("spl", cc(SCT, "234319005", "Splenectomy"), performedDateTime="2010-05-04")
+    res["status"] = {"code": "completed"}
+    record = build_record([PATIENT, res])
+    assert [c.concept for c in record.conditions] == ["asplenia"]
+    assert any(i.element == "Procedure.status" and i.severity == "warning" for i in issues_for(record, "Procedure/spl"))
