@@ -86,7 +86,9 @@ class _Sentence:
     sentence, and a mention's quote is moved into the text when it is made. Nothing of the line is copied, so a line
     met before (the memo) costs nothing here."""
 
-    __slots__ = ("at", "clause_of", "findings", "groups", "language", "line", "places", "section", "sited")
+    __slots__ = (
+        "at", "clause_of", "findings", "groups", "language", "line", "places", "section", "site_clauses", "sited"
+    )  # fmt: skip
 
     def __init__(self, language: Language, section: str, line: LineSentence, at: int) -> None:
         self.language = language
@@ -100,6 +102,7 @@ class _Sentence:
             dict(zip(range(line.first, line.end), line.clauses, strict=True)) if self.findings else {}
         )
         self.groups: dict[int, int] | None = None  # clause → the clause whose finding its sites belong to
+        self.site_clauses: dict[int, list[SitedPlace]] = {}  # clause group → its sites (set with groups)
 
 
 def read_report(text: str, language: str | None = None) -> Reading:
@@ -300,12 +303,12 @@ def _sites_for(
     if s.groups is None:  # the same for every finding of the sentence
         finding_clauses = {s.clause_of[e.start] for e in s.findings}
         s.groups = _clause_groups(s, sites, free, finding_clauses)
+        s.site_clauses = {}
+        for p in sites:
+            if STRUCTURES.get(p.structure) is not None:
+                s.site_clauses.setdefault(s.groups[s.clause_of[p.span.start]], []).append(p)
     effective = s.groups
-    by_clause: dict[int, list[SitedPlace]] = {}
-    for p in sites:
-        if STRUCTURES.get(p.structure) is None:
-            continue
-        by_clause.setdefault(effective[s.clause_of[p.span.start]], []).append(p)
+    by_clause = s.site_clauses  # clause group → its sites (read, never changed, below)
     own = effective[s.clause_of[ent.start]]
     before = [c for c in by_clause if c < own]
     after = [c for c in by_clause if c > own]
