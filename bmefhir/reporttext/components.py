@@ -5,7 +5,7 @@ No ``from __future__ import annotations`` here: spaCy reads the factories' annot
 
 from bisect import bisect_right
 from collections.abc import Callable
-from itertools import chain, compress
+from itertools import chain
 from typing import Any, Final, cast
 
 import numpy
@@ -178,17 +178,18 @@ def _make_sentences(nlp: Language, name: str, language: str) -> Any:
             return doc
         kept = doc.user_data.get(TOKENS_KEY)
         orths = kept[0] if kept is not None and len(kept[0]) == len(doc) else doc.to_array(ORTH).tolist()
-        n = len(orths)
-        ends: list[bool | None] = list(map(ending.get, orths))
-        if None in ends:
-            ends = [ends_after(o) if e is None else e for o, e in zip(orths, ends, strict=True)]
-        # The first token, each token after one that ends a sentence, and those already starting one (headers).
-        flags = doc.to_array(SENT_START)
-        after_ends = compress(range(1, n), ends[: n - 1])
-        starts = sorted({0, *after_ends, *numpy.flatnonzero(flags == 1).tolist()})
-        values = numpy.full(n, -1, dtype="int64")
-        values[starts] = 1
-        doc.from_array([SENT_START], cast(Any, values.astype("uint64").reshape(-1, 1)))
+        flags = doc.to_array(SENT_START).tolist()
+        starts: list[int] = []
+        after_end = True  # the first token starts one
+        for i, (flag, orth) in enumerate(zip(flags, orths, strict=True)):
+            if after_end or flag == 1:
+                starts.append(i)
+            found = ending.get(orth)
+            after_end = ends_after(orth) if found is None else found
+        values = [-1] * len(flags)
+        for i in starts:
+            values[i] = 1
+        doc.from_array([SENT_START], cast(Any, numpy.array(values, dtype="int64").astype("uint64").reshape(-1, 1)))
         doc.user_data[SENTENCES_KEY] = starts
         return doc
 
