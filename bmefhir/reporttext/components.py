@@ -5,7 +5,6 @@ No ``from __future__ import annotations`` here: spaCy reads the factories' annot
 
 from bisect import bisect_right
 from collections.abc import Callable
-from itertools import chain
 from typing import Any, Final, cast
 
 import numpy
@@ -139,16 +138,10 @@ def _make_norm(nlp: Language, name: str, language: str, stems: list[str]) -> Any
         if not len(doc):
             return doc
         orths = doc.to_array(ORTH).tolist()
-        known_rows = list(map(seen.get, orths))
-        rows: list[tuple[int, int]] = (
-            [r or values(o) for o, r in zip(orths, known_rows, strict=True)]
-            if None in known_rows
-            else cast(list[tuple[int, int]], known_rows)
-        )
+        rows = [seen.get(o) or values(o) for o in orths]
         norms = [r[0] for r in rows]
-        if known:  # one flat list: numpy makes an array of a list of tuples ~3x slower
-            flat = numpy.array(list(chain.from_iterable(rows)), dtype="uint64").reshape(-1, 2)
-            doc.from_array([NORM, LEMMA], cast(Any, flat))
+        if known:
+            doc.from_array([NORM, LEMMA], cast(Any, numpy.array(rows, dtype="uint64")))
         else:
             doc.from_array([NORM], cast(Any, numpy.array(norms, dtype="uint64").reshape(-1, 1)))
         doc.user_data[TOKENS_KEY] = (orths, rows, norms)  # for the components after it (no second to_array)
