@@ -20,7 +20,7 @@ from spacy.lang.zh import ChineseTokenizer, Segmenter
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from bmefhir.reporttext.matching import LINE_BREAK
+from bmefhir.reporttext.matching import LINE_BREAK, TOKENS_KEY
 
 SENTENCE_END: Final[dict[str, frozenset[str]]] = {
     "en": frozenset({".", "!", "?", ";"}),
@@ -28,7 +28,6 @@ SENTENCE_END: Final[dict[str, frozenset[str]]] = {
     "zh": frozenset({"。", "；", "！", "？", ".", ";", "!", "?"}),
 }
 # What the components keep in doc.user_data for the ones after them (lists read once instead of per-token access):
-TOKENS_KEY: Final = "bmefhir_tokens"  # bmefhir_norm: (ORTH per token, (NORM, LEMMA) per token)
 SENTENCES_KEY: Final = "bmefhir_sentences"  # bmefhir_sentences: the tokens that start a sentence
 MATCHES_KEY: Final = "bmefhir_matches:"  # MatchesOnly and bmefhir_merge_spread: MATCHES_KEY + group → matches
 ENTS_GROUP: Final = "bmefhir_ents"  # bmefhir_merge_spread: doc.ents as matches
@@ -140,11 +139,12 @@ def _make_norm(nlp: Language, name: str, language: str, stems: list[str]) -> Any
             return doc
         orths = doc.to_array(ORTH).tolist()
         rows = [seen.get(o) or values(o) for o in orths]
+        norms = [r[0] for r in rows]
         if known:
             doc.from_array([NORM, LEMMA], cast(Any, numpy.array(rows, dtype="uint64")))
         else:
-            doc.from_array([NORM], cast(Any, numpy.array([r[0] for r in rows], dtype="uint64").reshape(-1, 1)))
-        doc.user_data[TOKENS_KEY] = (orths, rows)  # for the components after it (no second to_array)
+            doc.from_array([NORM], cast(Any, numpy.array(norms, dtype="uint64").reshape(-1, 1)))
+        doc.user_data[TOKENS_KEY] = (orths, rows, norms)  # for the components after it (no second to_array)
         return doc
 
     return norm

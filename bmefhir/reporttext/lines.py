@@ -20,8 +20,9 @@ import re
 import threading
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
-from itertools import accumulate
-from typing import Final, NamedTuple
+from itertools import accumulate, compress
+from operator import or_
+from typing import Any, Final, NamedTuple
 
 from spacy.attrs import IDX, IS_SPACE, LENGTH, NORM, ORTH
 from spacy.strings import StringStore
@@ -29,8 +30,9 @@ from spacy.tokens import Doc
 
 from bmefhir.reporttext.components import ENTS_GROUP, matches_of, sentence_starts, token_values
 from bmefhir.reporttext.language import DETECTIONS, clear_detections, set_detections
+from bmefhir.reporttext.matching import TOKENS_KEY
 from bmefhir.reporttext.pipeline import NOT_A_FINDING, SITE_GROUP, process
-from bmefhir.reporttext.siting import PlaceSpan
+from bmefhir.reporttext.siting import PlaceSpan, SitedPlace, bind_sides
 
 MEMO_LINES: Final = 10_000  # the lines remembered by default, least recently used dropped (~2.4 kB each: ~25 MB)
 # A line: up to and including the white space after a line break (spaCy makes that white space one token), or the
@@ -55,17 +57,11 @@ class Finding(NamedTuple):
 
     start: int  # tokens, from the line's first
     end: int
-    start_char: int  # characters, from the line's start (into the text once placed: ``moved``)
+    start_char: int  # characters, from the line's start
     end_char: int
     label: str
     cues: tuple[tuple[int, int], ...]  # character spans of the ConText modifiers that apply to it
     categories: frozenset[str]  # their categories
-
-    def moved(self, chars: int) -> Finding:
-        cues = tuple((a + chars, b + chars) for a, b in self.cues)
-        return Finding(
-            self.start, self.end, self.start_char + chars, self.end_char + chars, self.label, cues, self.categories
-        )
 
 
 class LineSentence(NamedTuple):
@@ -80,6 +76,7 @@ class LineSentence(NamedTuple):
     places: tuple[PlaceSpan, ...]
     clauses: tuple[int, ...]  # clause number of each token (where it has a finding)
     list_words: frozenset[int]  # its tokens that are white space or a list word (where it has a finding)
+    sited: tuple[tuple[SitedPlace, ...], tuple[PlaceSpan, ...]]  # bind_sides(places), as tuples
 
 
 Line = tuple[LineSentence, ...]
@@ -146,7 +143,10 @@ def read_lines(language: str, text: str, start: int, end: int) -> list[tuple[int
 
 
 def _read_doc(doc: Doc, language: str, lengths: list[int]) -> list[Line]:
-    """Each line's sentences, from a doc of consecutive lines of those character lengths."""
+    """Each line's sentences, from a doc of consecutive lines of those character lengths.
+
+    Plain Python over ~100 tokens, ~20 sentences and ~20 matches per report, so its loops are written for the
+    interpreter: per-token work through ``map``/``accumulate`` on lists, lookups bound once (docs/report-text.md)."""
     n = len(doc)
     line_chars = [0, *accumulate(lengths)]
     if not n:
@@ -154,52 +154,58 @@ def _read_doc(doc: Doc, language: str, lengths: list[int]) -> list[Line]:
     idx, length, space = doc.to_array([IDX, LENGTH, IS_SPACE]).T.tolist()
     line_tokens = [bisect_left(idx, c) for c in line_chars]  # a line starts with a token (after white space)
     starts = sentence_starts(doc)
-    headers = sorted((s.title_span[0], s.category) for s in doc._.sections if s.category is not None)
+    headers = sorted((s.title_start, s.category) for s in doc._.sections if s.category is not None)
     header_starts = [t for t, _ in headers]
 
     # Sentences (not white space only), in order: (start token, end token, line).
     sentences: list[tuple[int, int, int]] = []
+    line_of = 0  # sentences come in token order, so their lines do too
+    n_lines = len(line_tokens)
     for a, b in zip(starts, [*starts[1:], n], strict=True):
-        if not all(space[a:b]):
-            sentences.append((a, b, bisect_right(line_tokens, a) - 1))
+        if 0 in space[a:b]:
+            while line_of + 1 < n_lines and line_tokens[line_of + 1] <= a:
+                line_of += 1
+            sentences.append((a, b, line_of))
     sentence_firsts = [a for a, _, _ in sentences]
-
-    def sentence_of(token: int) -> int | None:
-        k = bisect_right(sentence_firsts, token) - 1
-        return k if k >= 0 and token < sentences[k][1] else None
+    sentence_ends = [b for _, b, _ in sentences]
 
     ents = matches_of(doc, ENTS_GROUP)
     places: list[list[PlaceSpan]] = [[] for _ in sentences]
     found = matches_of(doc, SITE_GROUP)
-    finding_tokens = {i for _, start, end in ents for i in range(start, end)} if found else set()
-    site_starts = [start for label, start, _ in found if label.startswith("SITE:")]
+    finding_tokens: set[int] | None = None
+    site_starts: list[int] = []
     for label, start, end in found:
-        k = sentence_of(start)
-        # A side word inside a finding term ("both sides of the joint", "双线征") is not a side, unless a site of its
-        # sentence follows it.
-        if (
-            label.startswith("SIDE:")
-            and any(i in finding_tokens for i in range(start, end))
-            and not any(0 <= site - end <= 3 and sentence_of(site) == k for site in site_starts)
-        ):
+        k = bisect_right(sentence_firsts, start) - 1
+        if k < 0 or start >= sentence_ends[k]:
             continue
-        if k is not None:
-            line = sentences[k][2]
-            first, chars = line_tokens[line], line_chars[line]
-            kind, _, value = label.partition(":")
-            start_char, end_char = idx[start] - chars, idx[end - 1] + length[end - 1] - chars
-            places[k].append(PlaceSpan(kind, value, start - first, end - first, start_char, end_char))
+        kind, _, value = label.partition(":")
+        if kind == "SIDE" and ents:
+            # A side word inside a finding term ("both sides of the joint", "双线征") is not a side, unless a site of
+            # its sentence follows it.
+            if finding_tokens is None:
+                finding_tokens = {i for _, a, b in ents for i in range(a, b)}
+                site_starts = [a for name, a, _ in found if name.startswith("SITE:")]
+            if not finding_tokens.isdisjoint(range(start, end)) and not any(
+                0 <= site - end <= 3 and bisect_right(sentence_firsts, site) - 1 == k and site < sentence_ends[k]
+                for site in site_starts
+            ):
+                continue
+        line = sentences[k][2]
+        first, chars = line_tokens[line], line_chars[line]
+        start_char, end_char = idx[start] - chars, idx[end - 1] + length[end - 1] - chars
+        places[k].append(PlaceSpan(kind, value, start - first, end - first, start_char, end_char))
 
     findings: list[list[Finding]] = [[] for _ in sentences]
     if ents:
         graph = doc._.context_graph
         cues: dict[tuple[int, int], list[tuple[int, int, str]]] = {}  # target → its modifiers, as in _.modifiers
         for target, modifier in graph.edges if graph is not None else ():
-            span = modifier.modifier_span
-            cues.setdefault((target.start, target.end), []).append((span[0], span[1], modifier.category))
+            a, b = modifier.modifier_span
+            cues.setdefault((target.start, target.end), []).append((a, b, modifier.category))
+        tokens = doc.user_data.get(TOKENS_KEY) if language == "tr" else None
         for label, start, end in ents:
-            k = sentence_of(start)
-            if k is None or label == NOT_A_FINDING:
+            k = bisect_right(sentence_firsts, start) - 1
+            if k < 0 or start >= sentence_ends[k] or label == NOT_A_FINDING:
                 continue
             line = sentences[k][2]
             first, chars = line_tokens[line], line_chars[line]
@@ -210,7 +216,7 @@ def _read_doc(doc: Doc, language: str, lengths: list[int]) -> list[Line]:
                 if category not in ("TERMINATE", "PSEUDO") and not (a < end and start < b)
             ]
             categories = {category.upper() for _, _, category in applied}
-            if language == "tr" and _turkish_negative_verb(*token_values(doc, end - 1)):
+            if language == "tr" and _turkish_negative_verb(*_values(doc, tokens, end - 1)):
                 categories.add("NEGATED_EXISTENCE")  # "kontrastlanmayan lezyon": a non-enhancing lesion
             spans = tuple((idx[a] - chars, idx[b - 1] + length[b - 1] - chars) for a, b, _ in applied)
             start_char, end_char = idx[start] - chars, idx[end - 1] + length[end - 1] - chars
@@ -220,6 +226,8 @@ def _read_doc(doc: Doc, language: str, lengths: list[int]) -> list[Line]:
     lines: list[list[LineSentence]] = [[] for _ in lengths]
     orths: list[int] = []
     norms: list[int] = []
+    is_clause = _CLAUSE_HASHES.__contains__
+    is_list_word = _LIST_HASHES.__contains__
     for k, (a, b, line) in enumerate(sentences):
         first, chars = line_tokens[line], line_chars[line]
         h = bisect_right(header_starts, a) - 1
@@ -228,15 +236,13 @@ def _read_doc(doc: Doc, language: str, lengths: list[int]) -> list[Line]:
         list_words: frozenset[int] = frozenset()
         if findings[k]:  # clauses are read only for sentences with a finding: siting is all that uses them
             if not orths:
-                orths = doc.to_array(ORTH).tolist()
-                norms = doc.to_array(NORM).tolist()
-            clause, numbers = 0, []
-            for i in range(a, b):
-                numbers.append(clause)
-                if orths[i] in _CLAUSE_HASHES:
-                    clause += 1
-            clauses = tuple(numbers)
-            list_words = frozenset(i - first for i in range(a, b) if space[i] or norms[i] in _LIST_HASHES)
+                orths, norms = _orths_norms(doc)
+            # The clause number of each token: the clause punctuation before it in the sentence.
+            clauses = tuple(accumulate(map(is_clause, orths[a : b - 1]), initial=0))
+            list_words = frozenset(
+                compress(range(a - first, b - first), map(or_, space[a:b], map(is_list_word, norms[a:b])))
+            )
+        sites, free = bind_sides(places[k])
         sentence = LineSentence(
             idx[a] - chars,
             idx[b - 1] + length[b - 1] - chars,
@@ -247,9 +253,27 @@ def _read_doc(doc: Doc, language: str, lengths: list[int]) -> list[Line]:
             tuple(places[k]),
             clauses,
             list_words,
+            (tuple(sites), tuple(free)),
         )
         lines[line].append(sentence)
     return [tuple(line) for line in lines]
+
+
+def _orths_norms(doc: Doc) -> tuple[list[int], list[int]]:
+    """ORTH and NORM of every token, as ``bmefhir_norm`` kept them (else read from the doc)."""
+    kept = doc.user_data.get(TOKENS_KEY)
+    if kept is not None and len(kept[0]) == len(doc):
+        return kept[0], kept[2]
+    return doc.to_array(ORTH).tolist(), doc.to_array(NORM).tolist()
+
+
+def _values(doc: Doc, kept: Any, i: int) -> tuple[str, str]:
+    """NORM and LEMMA of token ``i`` (from what ``bmefhir_norm`` kept, else the token's)."""
+    if kept is not None and len(kept[0]) == len(doc):
+        strings = doc.vocab.strings
+        norm, lemma = kept[1][i]
+        return strings[norm], strings[lemma]
+    return token_values(doc, i)
 
 
 def _turkish_negative_verb(word: str, stem: str) -> bool:

@@ -27,6 +27,8 @@ PHRASE_ATTRS: Final = ("NORM", "LEMMA")
 # The NORM of every white-space token with a line break in it (bmefhir_norm sets it): a token pattern's match never
 # goes on past one, so what is read from a line does not depend on the lines around it (docs/report-text.md).
 LINE_BREAK: Final = "\n"
+# What bmefhir_norm (components.py) keeps in doc.user_data: (ORTH, (NORM, LEMMA), NORM per token).
+TOKENS_KEY: Final = "bmefhir_tokens"
 _start_end: Final = itemgetter(1, 2)
 _REGEX_CACHE_LIMIT: Final = 50_000  # distinct words whose regular-expression results are remembered per matcher
 # What every match of a pattern needs some token of the doc to have: one of a set of NORM hashes, or a NORM that a
@@ -276,7 +278,8 @@ class PhraseRoutedMatcher(MedspacyMatcher):  # type: ignore[misc]
         return {n: self._regex_hits[n] for n in norms.intersection(self._regex_hits)}
 
     def _token_matches(self, doc: Doc) -> list[tuple[int, int, int]]:
-        values: list[int] = doc.to_array(NORM).tolist()
+        kept = doc.user_data.get(TOKENS_KEY)  # the NORM values bmefhir_norm wrote, else read from the doc
+        values: list[int] = kept[2] if kept is not None and len(kept[2]) == len(doc) else doc.to_array(NORM).tolist()
         norms = set(values)
         hits = self._hits(norms) if self._regexes else {}  # only the words with a hit
         found_regexes: frozenset[int] = frozenset().union(*hits.values())

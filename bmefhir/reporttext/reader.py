@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from typing import Final
 
 from bmefhir.anatomy import STRUCTURES
@@ -18,7 +19,6 @@ from bmefhir.reporttext.siting import (
     JOINT_LEVEL,
     PlaceSpan,
     SitedPlace,
-    bind_sides,
     joint_structure,
     most_specific,
     share_side,
@@ -30,9 +30,11 @@ MAX_TEXT_CHARS: Final = 200_000
 # one by a space, so offsets into the caller's text stay right.
 _NOT_TEXT: Final = re.compile("[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
 # A line break inside a sentence (hard-wrapped text) is read as a space: the next line goes on in lower case, or
-# both sides are Han characters. Other line breaks end the sentence (a title line, a header line).
+# both sides are Han characters. Other line breaks end the sentence (a title line, a header line). Written with the
+# line break first and the character before it as a lookbehind that includes it, so the regex engine searches for
+# the line break alone (a leading lookbehind is tried at every character: ~15x slower).
 _WRAPPED_LINE: Final = re.compile(
-    r"(?<=[^\s.;:!?。；：！？])\n(?=[ \t]*[^\W\d_A-ZÇĞİÖŞÜ])|(?<=[\u4e00-\u9fff，、])\n(?=[\u4e00-\u9fff])"
+    r"\n(?:(?<=[^\s.;:!?。；：！？]\n)(?=[ \t]*[^\W\d_A-ZÇĞİÖŞÜ])|(?<=[\u4e00-\u9fff，、]\n)(?=[\u4e00-\u9fff]))"
 )
 
 
@@ -78,35 +80,29 @@ _SIGNALS: Final = ("t1_low_signal", "t2_high_signal", "stir_high_signal")
 
 
 class _Sentence:
+    """A sentence of the report for siting: the line's reading where it stands (``at``: where its line starts).
+
+    Offsets stay the line's (tokens from its first, characters from its start): siting compares them only within a
+    sentence, and a mention's quote is moved into the text when it is made. Nothing of the line is copied, so a line
+    met before (the memo) costs nothing here."""
+
     __slots__ = (
-        "clause_of",
-        "end_char",
-        "findings",
-        "groups",
-        "language",
-        "list_words",
-        "places",
-        "section",
-        "start_char",
+        "at", "clause_of", "findings", "groups", "language", "line", "places", "section", "site_clauses", "sited"
     )  # fmt: skip
 
     def __init__(self, language: Language, section: str, line: LineSentence, at: int) -> None:
         self.language = language
         self.section = section
-        self.start_char = at + line.start_char  # into the text
-        self.end_char = at + line.end_char
-        # Token offsets stay the line's (only compared within a sentence); character offsets are into the text.
-        self.findings = (
-            [] if section in NOT_READ_SECTIONS else [f.moved(at) for f in line.findings] if at else list(line.findings)
-        )
-        self.places = [
-            PlaceSpan(p.kind, p.value, p.start, p.end, p.start_char + at, p.end_char + at) for p in line.places
-        ]
+        self.line = line
+        self.at = at
+        self.findings = () if section in NOT_READ_SECTIONS else line.findings
+        self.places = line.places
+        self.sited = line.sited  # its sites with their sides, and the unbound sides (bind_sides)
         self.clause_of: dict[int, int] = (
             dict(zip(range(line.first, line.end), line.clauses, strict=True)) if self.findings else {}
         )
         self.groups: dict[int, int] | None = None  # clause → the clause whose finding its sites belong to
-        self.list_words = line.list_words  # tokens that are white space or a list word
+        self.site_clauses: dict[int, list[SitedPlace]] = {}  # clause group → its sites (set with groups)
 
 
 def read_report(text: str, language: str | None = None) -> Reading:
@@ -167,7 +163,7 @@ def _report_modality(sentences: list[_Sentence]) -> str | None:
 
 
 def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> list[Mention]:
-    sited = [bind_sides(s.places) for s in sentences]
+    sited = [s.sited for s in sentences]
     title_sides = {side_of(f) for f in sited[0][1]} | {p.side for p in sited[0][0] if p.side} if sited else set()
     all_sides = {p.side for sites, _ in sited for p in sites if p.side} | {
         side_of(f) for _, free in sited for f in free
@@ -190,6 +186,7 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
 
     out: list[Mention] = []
     focus: list[SitedPlace] = []  # the sites the report last spoke of ("The same area enhances ...")
+    focus_of: _Sentence | None = None  # the sentence they were named in
     for s, (sites, free) in zip(sentences, sited, strict=True):
         if s.section in _FOCUS_ENDS:
             focus = []
@@ -202,10 +199,12 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
         for ent, concept, assertion in _composed(s):
             places = _sites_for(ent, s, sites, free, own_clause_only=concept in JOINT_DEFAULT)
             side_default = sentence_side or default_side
+            own = True  # the places are named in this sentence
             if places:
-                focus = places
+                focus, focus_of = places, s
             elif focus and concept not in JOINT_DEFAULT:
                 places = [SitedPlace(p.structure, sentence_side or p.side, p.span) for p in focus]
+                own = focus_of is s
             resolved: list[tuple[str | None, Side | None]] = [(p.structure, p.side or side_default) for p in places]
             if concept in JOINT_LEVEL:
                 resolved = list(dict.fromkeys((joint_structure(k), side) for k, side in resolved if k))
@@ -215,7 +214,7 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
                 resolved = [(default_joint, side_default)]
             elif not resolved and default_site:
                 resolved = [(default_site, side_default)]
-            quote_start, quote_end = _quote(ent, places, ent.cues, s)
+            quote_start, quote_end = _quote(ent, places if own else (), ent.cues, s)
             common = {
                 "concept": concept,
                 "start": quote_start,
@@ -294,7 +293,7 @@ def _composed(s: _Sentence) -> list[tuple[Finding, str, Assertion]]:
 
 
 def _sites_for(
-    ent: Finding, s: _Sentence, sites: list[SitedPlace], free: list[PlaceSpan], own_clause_only: bool = False
+    ent: Finding, s: _Sentence, sites: Sequence[SitedPlace], free: Sequence[PlaceSpan], own_clause_only: bool = False
 ) -> list[SitedPlace]:
     """The sites of the finding's clause; else of the nearest clause before, then after, in the sentence.
 
@@ -304,12 +303,12 @@ def _sites_for(
     if s.groups is None:  # the same for every finding of the sentence
         finding_clauses = {s.clause_of[e.start] for e in s.findings}
         s.groups = _clause_groups(s, sites, free, finding_clauses)
+        s.site_clauses = {}
+        for p in sites:
+            if STRUCTURES.get(p.structure) is not None:
+                s.site_clauses.setdefault(s.groups[s.clause_of[p.span.start]], []).append(p)
     effective = s.groups
-    by_clause: dict[int, list[SitedPlace]] = {}
-    for p in sites:
-        if STRUCTURES.get(p.structure) is None:
-            continue
-        by_clause.setdefault(effective[s.clause_of[p.span.start]], []).append(p)
+    by_clause = s.site_clauses  # clause group → its sites (read, never changed, below)
     own = effective[s.clause_of[ent.start]]
     before = [c for c in by_clause if c < own]
     after = [c for c in by_clause if c > own]
@@ -351,7 +350,7 @@ def _head_final(ent: Finding, s: _Sentence, places: list[SitedPlace], effective:
 
 
 def _clause_groups(
-    s: _Sentence, sites: list[SitedPlace], free: list[PlaceSpan], finding_clauses: set[int]
+    s: _Sentence, sites: Sequence[SitedPlace], free: Sequence[PlaceSpan], finding_clauses: set[int]
 ) -> dict[int, int]:
     """Clause → the clause whose finding its sites belong to.
 
@@ -382,19 +381,24 @@ def _clause_groups(
     return effective
 
 
-def _only_sites(s: _Sentence, clause: int, sites: list[SitedPlace]) -> bool:
+def _only_sites(s: _Sentence, clause: int, sites: Sequence[SitedPlace]) -> bool:
     """The clause is a bare list of site words (and conjunctions)."""
     covered = {i for p in sites if s.clause_of[p.span.start] == clause for i in range(p.span.start, p.span.end)}
     tokens = [i for i, c in s.clause_of.items() if c == clause]
-    return all(i in covered or i in s.list_words for i in tokens)
+    return all(i in covered or i in s.line.list_words for i in tokens)
 
 
-def _quote(ent: Finding, places: list[SitedPlace], cues: tuple[tuple[int, int], ...], s: _Sentence) -> tuple[int, int]:
-    """The finding with its sites and cues, within the sentence; the finding alone when that is too long."""
+def _quote(
+    ent: Finding, places: Sequence[SitedPlace], cues: tuple[tuple[int, int], ...], s: _Sentence
+) -> tuple[int, int]:
+    """The finding with its sites and cues, within the sentence; the finding alone when that is too long. ``places``
+    are the sentence's own (offsets from its line's start, as the finding's); the quote is into the text."""
     start, end = ent.start_char, ent.end_char
-    here = [p for p in places if s.start_char <= p.span.start_char and p.span.end_char <= s.end_char]
+    line = s.line
+    here = [p for p in places if line.start_char <= p.span.start_char and p.span.end_char <= line.end_char]
     wide_start = min([start, *(p.span.start_char for p in here), *(a for a, _ in cues)])
     wide_end = max([end, *(p.span.end_char for p in here), *(b for _, b in cues)])
+    at = s.at
     if wide_end - wide_start <= MAX_QUOTE_CHARS:
-        return wide_start, wide_end
-    return start, min(end, start + MAX_QUOTE_CHARS)
+        return at + wide_start, at + wide_end
+    return at + start, at + min(end, start + MAX_QUOTE_CHARS)

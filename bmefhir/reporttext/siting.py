@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Final, NamedTuple
 
@@ -53,6 +54,7 @@ class SitedPlace(NamedTuple):
     span: PlaceSpan
 
 
+@functools.cache  # STRUCTURES is fixed; every report asks for the joints of the structures it names
 def joint_structure(key: str) -> str:
     """The joint structure a bone belongs to ("talus" → "ankle"), or the key itself."""
     joint = STRUCTURES[key].joint
