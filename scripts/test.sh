@@ -37,4 +37,7 @@ step "mypy (strict)"
 step "pytest"
 # CI=true makes missing prerequisites fail instead of skip.
 export CI="${CI:-true}"
-exec .venv/bin/pytest "$@"
+# Two pytest-xdist workers taking whole modules (module fixtures and test order kept) in collection
+# order (tests/conftest.py puts server-less and slow modules first); each worker has its own HAPI
+# sandbox. Later arguments win: `scripts/test.sh -n 0` runs in one process.
+exec .venv/bin/pytest -n "${BMEFHIR_TEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder "$@"

@@ -9,6 +9,13 @@ instead of holding up the first server test. PostgreSQL is
 (``scripts/pg-test-server.sh``). A prerequisite that cannot start fails the
 session in CI (``CI`` set) and is skipped with its reason elsewhere: CI must
 never skip the real-server tests.
+
+Under pytest-xdist (``scripts/test.sh`` runs two workers, ``--dist loadfile``) every worker has
+its own sandbox, in its own run directory (``<run dir>-gw0``, ``-gw1``): the server tests write,
+search and sync whole-server state (``_lastUpdated`` windows, every patient), so two workers on one
+server would see each other's patients. A second JVM start costs less than running all the
+server tests on one worker (docs/testing.md has the figures). PostgreSQL and Redis are per worker
+too (a few seconds each); the HL7 validator run is shared (tests/validation/conftest.py).
 """
 
 from __future__ import annotations
@@ -31,6 +38,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 SERVER_FIXTURE = "fhir_server"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and not os.environ.get(ENV_BASE):
+        # Set before any sandbox call, and inherited by the CLI processes the tests start.
+        run = os.environ.get("BMEFHIR_SANDBOX_RUN_DIR") or str(sandbox.server.cache_dir() / "run")
+        os.environ["BMEFHIR_SANDBOX_RUN_DIR"] = f"{run.rstrip(os.sep)}-{worker}"
 
 
 class SandboxStart:
@@ -82,11 +97,17 @@ def _needs_server(item: pytest.Item) -> bool:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Modules without a server test first (in their order), then the others (in theirs)."""
+    """Modules without a server test first, then the others; in each group the slow modules first.
+
+    Server-less first: the sandbox boots behind them. Slow first (a module with a ``slow`` test): with
+    two xdist workers taking whole modules, a long module started last would keep one worker busy
+    while the other has nothing left. Whole modules move; each group keeps its order.
+    """
     if os.environ.get(ENV_BASE) or getattr(config.option, "failedfirst", False):
         return  # an external server boots nothing; --failed-first keeps its own order
     with_server = {item.path for item in items if _needs_server(item)}
-    items.sort(key=lambda item: item.path in with_server)  # stable: whole modules move, order kept
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: (item.path in with_server, item.path not in slow))  # stable
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
