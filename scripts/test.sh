@@ -19,7 +19,9 @@ python_lane() {
   .venv/bin/ruff check bmefhir tests scripts examples benchmarks
   .venv/bin/ruff format --check bmefhir tests scripts examples benchmarks
   step "mypy (strict)"
-  .venv/bin/mypy
+  # A cache shared by the clones of this machine: mypy re-checks a module whose content (hash)
+  # changed and what depends on it, so a clean clone costs 2 s of CPU instead of 42 s.
+  .venv/bin/mypy --cache-dir "${BMEFHIR_CACHE:-$HOME/.cache/bmefhir}/mypy"
 }
 
 system_lane() {

@@ -27,6 +27,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -116,6 +117,21 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     if any(_needs_server(item) for item in session.items):
         _early_start = SandboxStart()
+
+
+_worker_warnings: list[str] = []  # in the xdist controller: what the workers' integration tests collected
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    _worker_warnings.extend(getattr(node, "workeroutput", {}).get("validation_warnings", []))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _worker_warnings:
+        from tests.integration.conftest import print_validation_warnings
+
+        print_validation_warnings(terminalreporter, _worker_warnings)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
