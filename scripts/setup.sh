@@ -2,11 +2,11 @@
 # Create .venv and install bmefhir with its test tools. Idempotent; needs only PyPI.
 #
 # The wheels of one resolution are kept in ${BMEFHIR_CACHE:-~/.cache/bmefhir}/wheels/<key> (key:
-# pyproject.toml, the Python build and the machine), so a later clone on the same machine installs
-# without the network: pip's own HTTP cache keeps nothing from the registry here, and downloading
-# the ~300 packages again took most of the set-up of a clean clone. A fresh machine (or a changed
-# pyproject.toml) resolves and downloads once, as before. Byte-compiling happens on first import
-# (--no-compile): compiling every installed module up front cost about 60 s of CPU.
+# pyproject.toml, this script, the Python build and the machine), so a later clone on the same
+# machine installs without the network: pip's own HTTP cache keeps nothing from the registry here,
+# and downloading the ~140 wheels again took most of the set-up of a clean clone. A fresh machine
+# (or a changed pyproject.toml) resolves and downloads once, as before. Byte-compiling happens on
+# first import (--no-compile): compiling every installed module up front cost about 60 s of CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -14,15 +14,16 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 pip=(.venv/bin/python -m pip --quiet)
-key=$({ cat pyproject.toml; .venv/bin/python -VV; uname -m; } | sha256sum | cut -c1-16)
+key=$({ cat pyproject.toml scripts/setup.sh; .venv/bin/python -VV; uname -m; } | sha256sum | cut -c1-16)
 cache="${BMEFHIR_CACHE:-$HOME/.cache/bmefhir}/wheels"
 wheels="$cache/$key"
 if [ ! -f "$wheels/.complete" ]; then
   mkdir -p "$cache"
   tmp=$(mktemp -d "$cache/.partial-$key-XXXXXX")
   trap 'rm -rf "$tmp"' EXIT
-  # pip itself and the build backend of the editable install below, then everything ".[test]" needs.
-  "${pip[@]}" download --dest "$tmp" pip hatchling
+  # pip itself and the build backend of the editable install below (hatchling needs editables for
+  # it), then everything ".[test]" needs.
+  "${pip[@]}" download --dest "$tmp" pip hatchling editables
   "${pip[@]}" wheel --wheel-dir "$tmp" ".[test]"
   rm -f "$tmp"/bmefhir-*.whl  # this checkout is installed editable instead
   touch "$tmp/.complete"
