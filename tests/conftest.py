@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 SERVER_FIXTURE = "fhir_server"
+VALIDATOR_FIXTURE = "validated"  # tests/validation/conftest.py: the background HL7 validator run
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -98,17 +99,23 @@ def _needs_server(item: pytest.Item) -> bool:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Modules without a server test first, then the others; in each group the slow modules first.
+    """Modules that wait for nothing first, then those with a server test, then those that wait
+    for the HL7 validator run; in each group the slow modules first.
 
-    Server-less first: the sandbox boots behind them. Slow first (a module with a ``slow`` test): with
-    two xdist workers taking whole modules, a long module started last would keep one worker busy
-    while the other has nothing left. Whole modules move; each group keeps its order.
+    The sandbox boots, and the validator runs, behind the modules before theirs. Slow first (a
+    module with a ``slow`` test): with two xdist workers taking whole modules, a long module started
+    last would keep one worker busy while the other has nothing left. Whole modules move; each group
+    keeps its order.
     """
     if os.environ.get(ENV_BASE) or getattr(config.option, "failedfirst", False):
         return  # an external server boots nothing; --failed-first keeps its own order
-    with_server = {item.path for item in items if _needs_server(item)}
+    group: dict[Path, int] = {}
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        rank = 2 if VALIDATOR_FIXTURE in fixtures else 1 if SERVER_FIXTURE in fixtures else 0
+        group[item.path] = max(group.get(item.path, 0), rank)
     slow = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: (item.path in with_server, item.path not in slow))  # stable
+    items.sort(key=lambda item: (group[item.path], item.path not in slow))  # stable
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
