@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,25 @@ def _needs_server(item: pytest.Item) -> bool:
     return SERVER_FIXTURE in getattr(item, "fixturenames", ())
 
 
+def _unique_node_ids(items: list[pytest.Item]) -> None:
+    """Give each test its own node id: pytest-xdist schedules by node id and runs one test of a name.
+
+    Schemathesis' ``@schema.parametrize()`` (tests/web/test_api_fuzz.py) gives all its tests, one
+    per API operation, the function's node id; only the item name has the operation. Such items get
+    ``<module>::<name>``. (Seen with pytest 9.2 and schemathesis 4.32: xdist ran one of the eight.)
+    """
+    seen = Counter(item.nodeid for item in items)
+    for item in items:
+        if seen[item.nodeid] > 1 and item.parent is not None and not item.nodeid.endswith(item.name):
+            unique = f"{item.parent.nodeid}::{item.name}"
+            if hasattr(item, "_id"):  # pytest >= 9.1 keeps a structured NodeId
+                from _pytest.nodeid import coerce_node_id
+
+                item._id = coerce_node_id(unique)
+            else:
+                item._nodeid = unique
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Modules that wait for nothing first, then those with a server test, then those that wait
@@ -107,6 +127,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     last would keep one worker busy while the other has nothing left. Whole modules move; each group
     keeps its order.
     """
+    _unique_node_ids(items)
     if os.environ.get(ENV_BASE) or getattr(config.option, "failedfirst", False):
         return  # an external server boots nothing; --failed-first keeps its own order
     group: dict[Path, int] = {}
