@@ -9,6 +9,13 @@ instead of holding up the first server test. PostgreSQL is
 (``scripts/pg-test-server.sh``). A prerequisite that cannot start fails the
 session in CI (``CI`` set) and is skipped with its reason elsewhere: CI must
 never skip the real-server tests.
+
+Under pytest-xdist (``scripts/test.sh`` runs two workers, ``--dist loadfile``) every worker has
+its own sandbox, in its own run directory (``<run dir>-gw0``, ``-gw1``): the server tests write,
+search and sync whole-server state (``_lastUpdated`` windows, every patient), so two workers on one
+server would see each other's patients. A second JVM start costs less than running all the
+server tests on one worker (docs/testing.md has the figures). PostgreSQL and Redis are per worker
+too (a few seconds each); the HL7 validator run is shared (tests/validation/conftest.py).
 """
 
 from __future__ import annotations
@@ -18,8 +25,10 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +40,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 SERVER_FIXTURE = "fhir_server"
+VALIDATOR_FIXTURE = "validated"  # tests/validation/conftest.py: the background HL7 validator run
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and not os.environ.get(ENV_BASE):
+        # Set before any sandbox call, and inherited by the CLI processes the tests start.
+        run = os.environ.get("BMEFHIR_SANDBOX_RUN_DIR") or str(sandbox.server.cache_dir() / "run")
+        os.environ["BMEFHIR_SANDBOX_RUN_DIR"] = f"{run.rstrip(os.sep)}-{worker}"
 
 
 class SandboxStart:
@@ -80,13 +98,45 @@ def _needs_server(item: pytest.Item) -> bool:
     return SERVER_FIXTURE in getattr(item, "fixturenames", ())
 
 
+def _unique_node_ids(items: list[pytest.Item]) -> None:
+    """Give each test its own node id: pytest-xdist schedules by node id and runs one test of a name.
+
+    Schemathesis' ``@schema.parametrize()`` (tests/web/test_api_fuzz.py) gives all its tests, one
+    per API operation, the function's node id; only the item name has the operation. Such items get
+    ``<module>::<name>``. (Seen with pytest 9.2 and schemathesis 4.32: xdist ran one of the eight.)
+    """
+    seen = Counter(item.nodeid for item in items)
+    for item in items:
+        if seen[item.nodeid] > 1 and item.parent is not None and not item.nodeid.endswith(item.name):
+            unique = f"{item.parent.nodeid}::{item.name}"
+            if hasattr(item, "_id"):  # pytest >= 9.1 keeps a structured NodeId
+                from _pytest.nodeid import coerce_node_id
+
+                item._id = coerce_node_id(unique)
+            else:
+                item._nodeid = unique
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Modules without a server test first (in their order), then the others (in theirs)."""
+    """Modules that wait for nothing first, then those with a server test, then those that wait
+    for the HL7 validator run; in each group the slow modules first.
+
+    The sandbox boots, and the validator runs, behind the modules before theirs. Slow first (a
+    module with a ``slow`` test): with two xdist workers taking whole modules, a long module started
+    last would keep one worker busy while the other has nothing left. Whole modules move; each group
+    keeps its order.
+    """
+    _unique_node_ids(items)
     if os.environ.get(ENV_BASE) or getattr(config.option, "failedfirst", False):
         return  # an external server boots nothing; --failed-first keeps its own order
-    with_server = {item.path for item in items if _needs_server(item)}
-    items.sort(key=lambda item: item.path in with_server)  # stable: whole modules move, order kept
+    group: dict[Path, int] = {}
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        rank = 2 if VALIDATOR_FIXTURE in fixtures else 1 if SERVER_FIXTURE in fixtures else 0
+        group[item.path] = max(group.get(item.path, 0), rank)
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: (group[item.path], item.path not in slow))  # stable
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -95,6 +145,21 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     if any(_needs_server(item) for item in session.items):
         _early_start = SandboxStart()
+
+
+_worker_warnings: list[str] = []  # in the xdist controller: what the workers' integration tests collected
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    _worker_warnings.extend(getattr(node, "workeroutput", {}).get("validation_warnings", []))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _worker_warnings:
+        from tests.integration.conftest import print_validation_warnings
+
+        print_validation_warnings(terminalreporter, _worker_warnings)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

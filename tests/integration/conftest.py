@@ -54,8 +54,18 @@ def client(target: Target) -> Iterator[FhirClient]:
         yield fhir
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller prints them (tests/conftest.py)
+        workeroutput["validation_warnings"] = VALIDATION_WARNINGS
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if VALIDATION_WARNINGS:
+    print_validation_warnings(terminalreporter, VALIDATION_WARNINGS)
+
+
+def print_validation_warnings(terminalreporter: pytest.TerminalReporter, warnings: list[str]) -> None:
+    if warnings:
         terminalreporter.section("HAPI $validate warnings on bmefhir resources")
-        for line in sorted(set(VALIDATION_WARNINGS)):
+        for line in sorted(set(warnings)):
             terminalreporter.write_line(line)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from bmefhir.cli.synth import transaction_of
 from bmefhir.fhir.client import FhirClient
 from bmefhir.fhir.patient_fetch import (
@@ -26,6 +28,8 @@ from bmefhir.testing.examples import list_examples
 from bmefhir.writeback import fetch_analyse_write
 
 from .target import TEST_TAG, Recording, Target, rewrite_ids, versions
+
+pytestmark = pytest.mark.slow  # large records through HAPI: about 30 s
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

@@ -19,6 +19,8 @@ from bmefhir.writeback import fetch_analyse_write
 from .conftest import VALIDATION_WARNINGS
 from .target import TEST_TAG, Target
 
+pytestmark = pytest.mark.slow  # HAPI $validate of every output: 30-50 s
+
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 CASES = list_examples()
 PROFILED = {

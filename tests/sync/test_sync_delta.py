@@ -31,7 +31,7 @@ from bmefhir.sync.runner import SyncOptions, server_key, sync_once
 from bmefhir.sync.spec import SyncJobSpec
 from bmefhir.sync.store import SyncStore
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]  # upper bounds for a loaded machine
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]  # upper bounds for a loaded machine
 
 CLI = [sys.executable, "-c", "from bmefhir.cli import main; main()"]
 

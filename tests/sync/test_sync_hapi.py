@@ -22,7 +22,7 @@ from bmefhir.sync.executors import WRITE_ATTEMPTS
 from bmefhir.sync.runner import SyncOptions, server_key, sync_once
 from bmefhir.sync.store import SyncStore
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 
 CLI = [sys.executable, "-c", "from bmefhir.cli import main; main()"]
 

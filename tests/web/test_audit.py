@@ -22,6 +22,8 @@ from bmefhir.web.audit import AUDIT_LOGGER
 from .client import TestClient, launch, make_client, settings_for
 from .harness import ROOT, MockEhr, free_port
 
+pytestmark = pytest.mark.slow  # starts `bmefhir serve`: about 20 s
+
 SEED = "seed-002-to-talus-to-tibia"
 
 
