@@ -39,6 +39,7 @@ from bmefhir.normalize.parse import MEMO, READ_TYPES
 from bmefhir.pipeline import process_patient
 from bmefhir.render.cards import cds_cards
 from bmefhir.synth import SCENARIOS, synth_patient
+from bmefhir.testing.damage import paths, put
 from bmefhir.testing.examples import examples_dir, list_examples, list_text_examples
 from bmefhir.testing.fuzz import generate, load_seeds, r4_package_dir
 
@@ -46,17 +47,6 @@ NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 SIZES = (10, 30, 100, 300, 1000, 2000, 5000)
 BAD_VALUES: tuple[object, ...] = (5, "a  b", "2024-13-01", "not an id!", True, 1.5, "", {"a": 1}, [1], None, [None])
 Json = dict[str, Any]
-
-
-def _paths(value: object, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [path] if path else []
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out += _paths(v, (*path, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            out += _paths(v, (*path, i))
-    return out
 
 
 def damaged(resources: list[Json], seed: int, share: float = 0.2) -> list[Json]:
@@ -67,14 +57,11 @@ def damaged(resources: list[Json], seed: int, share: float = 0.2) -> list[Json]:
         if rng.random() >= share:
             continue
         for _ in range(rng.randint(1, 2)):
-            paths = [p for p in _paths(res) if p not in (("resourceType",), ("id",), ("subject",))]
-            if not paths:
+            places = [p for p in paths(res) if p not in (("resourceType",), ("id",), ("subject",))]
+            if not places:
                 break
-            path = rng.choice(paths)
-            holder: Any = res
-            for key in path[:-1]:
-                holder = holder[key]
-            holder[path[-1]] = deepcopy(rng.choice(BAD_VALUES))
+            path = rng.choice(places)
+            put(res, path, deepcopy(rng.choice(BAD_VALUES)))
         if rng.random() < 0.3:
             res[rng.choice(["unknownElement", "valueString", "status", "_status", "text"])] = deepcopy(
                 rng.choice(BAD_VALUES)

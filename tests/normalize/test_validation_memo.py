@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from bmefhir.normalize import build_record
 from bmefhir.normalize.parse import READ_TYPES, SHELLS, validate
 from bmefhir.synth import synth_patient
+from bmefhir.testing.damage import paths, put
 from bmefhir.testing.fuzz import r4_package_dir
 from bmefhir.testing.prerequisites import unavailable
 
@@ -193,17 +194,6 @@ _RESOURCES = [r for r in synth_patient(3, seed=6, resources=150, realistic=True)
 _BAD_VALUES = [5, "a  b", "2024-13-01", "not an id!", True, 1.5, "", {"a": 1}, [1], None, [None], "x" * 70, -1]
 
 
-def _paths(value: object, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [path] if path else []
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out += _paths(v, (*path, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            out += _paths(v, (*path, i))
-    return out
-
-
 @given(st.data())
 @settings(max_examples=300, deadline=None)
 def test_validation_in_parts_never_reports_fewer_issues_and_none_for_a_valid_resource(data: st.DataObject) -> None:
@@ -212,12 +202,9 @@ def test_validation_in_parts_never_reports_fewer_issues_and_none_for_a_valid_res
     same element with the same message; and where whole validation finds nothing, neither does it."""
     res = deepcopy(data.draw(st.sampled_from(_RESOURCES)))
     for _ in range(data.draw(st.integers(min_value=0, max_value=2))):
-        paths = [p for p in _paths(res) if p != ("resourceType",)]
-        path = data.draw(st.sampled_from(paths))
-        holder: Any = res
-        for key in path[:-1]:
-            holder = holder[key]
-        holder[path[-1]] = deepcopy(data.draw(st.sampled_from(_BAD_VALUES)))
+        places = [p for p in paths(res) if p != ("resourceType",)]
+        path = data.draw(st.sampled_from(places))
+        put(res, path, deepcopy(data.draw(st.sampled_from(_BAD_VALUES))))
     if data.draw(st.booleans()):
         res[data.draw(st.sampled_from(["unknownElement", "valueString", "status", "_status", "extension"]))] = deepcopy(
             data.draw(st.sampled_from(_BAD_VALUES))
