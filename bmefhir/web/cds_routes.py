@@ -75,7 +75,6 @@ class _OrjsonRoute(APIRoute):
 router = APIRouter(prefix="/cds-services", tags=["cds-hooks"], route_class=_OrjsonRoute)
 
 SERVICE_ID = "bmefhir-bme-differential"
-_ATTACHING = frozenset({"DiagnosticReport", "DocumentReference"})  # what ``binary_refs`` reads urls from
 OVERRIDE_SYSTEM = "http://bmefhir.org/fhir/CodeSystem/cds-override-reason"
 # Why a clinician may dismiss a card (CDS Hooks 2.0 Card.overrideReasons): offered on every card,
 # all of which are decision support the clinician is free to set aside.
@@ -224,8 +223,7 @@ def _with_binaries(body: HookRequest, settings: WebSettings, raw: RawPatient) ->
     ``url``): read them from the hook's FHIR server when it is allowed and authorised; otherwise the
     record says the text was not read."""
     present = {f"Binary/{r.get('id')}" for r in raw.resources if r.get("resourceType") == "Binary"}
-    reports = (r for r in raw.resources if r.get("resourceType") in _ATTACHING)  # the types with attachment urls
-    if not any(ref not in present for r in reports for ref in binary_refs(r)):
+    if not any(ref not in present for r in raw.resources for ref in binary_refs(r)):
         return raw
     server = (body.fhirServer or "").rstrip("/")
     if not server or body.fhirAuthorization is None or not settings.allows_issuer(server):
