@@ -155,7 +155,21 @@ def pytest_testnodedown(node: Any, error: object) -> None:
     _worker_warnings.extend(getattr(node, "workeroutput", {}).get("validation_warnings", []))
 
 
+# A test's figures for the end of the run: ``record_property(SUMMARY_SECTION, (title, text))``. They travel with the
+# test's report, so they are printed under xdist too (a worker's own output is not shown).
+SUMMARY_SECTION = "summary_section"
+_summary_sections: list[tuple[str, str]] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call":
+        _summary_sections.extend(tuple(value) for name, value in report.user_properties if name == SUMMARY_SECTION)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for title, text in _summary_sections:
+        terminalreporter.section(title)
+        terminalreporter.write_line(text)
     if _worker_warnings:
         from tests.integration.conftest import print_validation_warnings
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 
 from bmefhir.testing.prerequisites import unavailable
+from tests.conftest import SUMMARY_SECTION
 
 from .conftest import validator_run
 
@@ -52,11 +54,12 @@ def validated() -> tuple[list[Any], dict[str, list[str]]]:
     return validator_run().result()
 
 
-def test_every_output_is_valid(validated: tuple[list[Any], dict[str, list[str]]], capsys: pytest.CaptureFixture[str]):
+def test_every_output_is_valid(
+    validated: tuple[list[Any], dict[str, list[str]]], record_property: Callable[[str, object], None]
+):
     results, types = validated
     counts = vo.count(results, types)
-    with capsys.disabled():
-        print(f"\nHL7 validator, {len(types) - 1} bundles, per resource type:\n{vo.report(counts)}")
+    record_property(SUMMARY_SECTION, (f"HL7 validator, {len(types) - 1} bundles, per resource type", vo.report(counts)))
     found = vo.problems(results, types)
     assert found == [], "\n".join(found[:50])
 
