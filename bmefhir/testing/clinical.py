@@ -20,6 +20,7 @@ from bmefhir.testing.cases import (
     CANDIDATES,
     MUST_NOT_MISS,
     RED_FLAG_REQUIRED,
+    Finding,
     Form,
     NarrativeLanguage,
     PublishedCase,
@@ -172,8 +173,10 @@ def narrative_readings(case: PublishedCase, language: NarrativeLanguage) -> list
     """Per narrated study: the facts the reader missed and the findings it read that are not facts.
 
     A read finding matches a fact when the concept and presence agree, the structure is the fact's
-    (or the same joint, or none was read: the record then takes the study's) and the side agrees
-    (bilateral counts as left and right; a finding read without a side matches any). Hypothetical and
+    (or the same joint, or none was read: the record then takes the study's) and every side it is read
+    for is a side of such a fact (bilateral counts as left and right: a bilateral fact is matched by a
+    left and a right finding, a left and a right fact by a bilateral one, a one-sided fact alone not by a
+    bilateral one; a finding read without a side takes the study's). Hypothetical and
     historical mentions are not findings of the study and are not counted.
     """
     record = analyse_patient(resources(case, "narrative", language), case.now).record
@@ -188,25 +191,40 @@ def narrative_readings(case: PublishedCase, language: NarrativeLanguage) -> list
         side = f.site.side if f.site else None
         read[rep[f.ref]].append((f.concept, f.present, structure, side, f.text.quote))
 
-    def same_place(fs: str, fside: str | None, rs: str | None, rside: str | None) -> bool:
-        if rs is not None and rs != fs and (STRUCTURES[fs].joint or fs) != (STRUCTURES[rs].joint or rs):
-            return False
-        return rside is None or fside is None or bool(_sides(rside) & _sides(fside))
+    def same_place(fs: str, rs: str | None) -> bool:
+        return rs is None or rs == fs or (STRUCTURES[fs].joint or fs) == (STRUCTURES[rs].joint or rs)
 
     out = []
     for i in sorted(written):
         facts = case.studies[i].findings
         got = read[i]
+
+        def valid(c: str, p: bool, s: str | None, d: str | None, facts: tuple[Finding, ...] = facts) -> bool:
+            """Every side the finding is read for is a side of a fact of its concept, presence and place."""
+            return all(
+                any(
+                    x.concept == c
+                    and x.present == p
+                    and same_place(x.site, s)
+                    and (side is None or side in _sides(x.side))
+                    for x in facts
+                )
+                for side in _sides(d)
+            )
+
+        ok = [(c, p, s, d) for c, p, s, d, _ in got if valid(c, p, s, d)]
         missed = tuple(
             _fact(x.concept, x.present, x.site, x.side)
             for x in facts
-            if not any(c == x.concept and p == x.present and same_place(x.site, x.side, s, d) for c, p, s, d, _ in got)
+            if not any(
+                c == x.concept
+                and p == x.present
+                and same_place(x.site, s)
+                and (d is None or _sides(d) & _sides(x.side))
+                for c, p, s, d in ok
+            )
         )
-        extra = tuple(
-            f"{_fact(c, p, s, d)} «{q}»"
-            for c, p, s, d, q in got
-            if not any(c == x.concept and p == x.present and same_place(x.site, x.side, s, d) for x in facts)
-        )
+        extra = tuple(f"{_fact(c, p, s, d)} «{q}»" for c, p, s, d, q in got if not valid(c, p, s, d))
         out.append(StudyReading(i, missed, tuple(dict.fromkeys(extra)), len(facts)))
     return out
 
