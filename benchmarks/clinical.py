@@ -30,6 +30,7 @@ from bmefhir.differential.knowledge_base import load_knowledge
 from bmefhir.testing.cases import MUST_NOT_MISS, NARRATIVE_LANGUAGES, RED_FLAG_REQUIRED, Form
 from bmefhir.testing.clinical import (
     CASES_DIR,
+    NARRATIVE_PASSING_FILE,
     PASSING_FILE,
     CaseResult,
     Report,
@@ -38,6 +39,7 @@ from bmefhir.testing.clinical import (
     evaluate_narratives,
     figures,
     load_heldout,
+    narrative_passing_yaml,
     narrative_readings,
     passing_yaml,
     step_use,
@@ -58,7 +60,7 @@ def _flags(results: list[CaseResult]) -> str:
     return ", ".join(f"{d[:3]} {f.red_flag_recall[d][0]}/{f.red_flag_recall[d][1]}" for d in MUST_NOT_MISS)
 
 
-def narrative_main(language: str | None, show_heldout: bool) -> None:
+def narrative_main(language: str | None, show_heldout: bool, write_passing: bool) -> None:
     start = time.perf_counter()
     pairs = evaluate_narratives(language=language)  # type: ignore[arg-type]
     elapsed = time.perf_counter() - start
@@ -119,6 +121,12 @@ def narrative_main(language: str | None, show_heldout: bool) -> None:
     print(f"\nnarrative reports with data-quality warnings ({len(warned)}):")
     for n in warned:
         print(f"  {n.case.id} [{n.language}]: {'; '.join(n.data_quality)}")
+    if write_passing:
+        if language:
+            raise SystemExit("--write-passing with --narrative covers every language: leave out --language")
+        path = CASES_DIR / NARRATIVE_PASSING_FILE
+        path.write_text(narrative_passing_yaml(n for _, n in pairs), encoding="utf-8")
+        print(f"\nwrote {path} ({sum(n.passes for _, n in pairs)} passing narratives)")
 
 
 def main() -> None:
@@ -129,10 +137,14 @@ def main() -> None:
     parser.add_argument(
         "--show-heldout", action="store_true", help="with --narrative: also list the held-out cases' reading errors"
     )
-    parser.add_argument("--write-passing", action="store_true", help=f"rewrite benchmarks/cases/{PASSING_FILE}")
+    parser.add_argument(
+        "--write-passing",
+        action="store_true",
+        help=f"rewrite benchmarks/cases/{PASSING_FILE} (with --narrative: {NARRATIVE_PASSING_FILE})",
+    )
     args = parser.parse_args()
     if args.narrative:
-        narrative_main(args.language, args.show_heldout)
+        narrative_main(args.language, args.show_heldout, args.write_passing)
         return
     form: Form = "text" if args.text else "coded"
     start = time.perf_counter()

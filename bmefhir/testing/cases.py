@@ -466,10 +466,10 @@ def parse_case(raw: Any, source_file: str = "") -> PublishedCase:
 
 
 def load_cases(directory: Path) -> list[PublishedCase]:
-    """Every case of every ``*.yaml`` in ``directory`` (except ``passing.yaml`` and ``heldout.yaml``), sorted by id."""
+    """Every case of every ``*.yaml`` in ``directory`` (except the passing and held-out lists), sorted by id."""
     cases: list[PublishedCase] = []
     for path in sorted(directory.glob("*.yaml")):
-        if path.name in ("passing.yaml", "heldout.yaml"):
+        if path.name in ("passing.yaml", "heldout.yaml", "narrative_passing.yaml"):
             continue
         data = parse_yaml(path.read_text(encoding="utf-8"))
         if not isinstance(data, Mapping) or not isinstance(data.get("cases"), list):

@@ -31,6 +31,7 @@ from bmefhir.yamlio import parse_yaml
 
 CASES_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "cases"
 PASSING_FILE = "passing.yaml"
+NARRATIVE_PASSING_FILE = "narrative_passing.yaml"
 HELDOUT_FILE = "heldout.yaml"
 ECE_BINS = 10
 
@@ -414,6 +415,30 @@ def passing_yaml(results: Iterable[CaseResult], form: Form = "coded") -> str:
         "# Published cases that pass today (coded form): top-1 right and, for osteonecrosis, infection and",
         "# neoplasm, the red flag raised. tests/test_clinical_cases.py fails when a listed case regresses.",
         f"# Regenerate: PYTHONPATH=$PWD .venv/bin/python benchmarks/clinical.py --write-passing ({form} form)",
+        "passing:",
+        *(f"  - {i}" for i in ids),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def load_narrative_passing(directory: Path = CASES_DIR) -> list[tuple[str, str]]:
+    """(case id, language) of the narratives that pass today (``narrative_passing.yaml``: "id language" per item)."""
+    path = directory / NARRATIVE_PASSING_FILE
+    if not path.is_file():
+        return []
+    data = parse_yaml(path.read_text(encoding="utf-8"))
+    items = data.get("passing") if isinstance(data, dict) else None
+    if not isinstance(items, list) or not all(isinstance(i, str) and len(i.split()) == 2 for i in items):
+        raise ValueError(f"{NARRATIVE_PASSING_FILE}: expected a mapping with a 'passing' list of 'case-id language'")
+    return [(i.split()[0], i.split()[1]) for i in items]
+
+
+def narrative_passing_yaml(results: Iterable[CaseResult]) -> str:
+    ids = sorted(f"{r.case.id} {r.language}" for r in results if r.passes)
+    lines = [
+        "# Narrative reports that pass today (benchmarks/clinical.py --narrative): top-1 right and, for osteonecrosis,",
+        "# infection and neoplasm, the red flag raised. tests/test_clinical_cases.py fails when one regresses.",
+        "# Regenerate: PYTHONPATH=$PWD .venv/bin/python benchmarks/clinical.py --narrative --write-passing",
         "passing:",
         *(f"  - {i}" for i in ids),
     ]
