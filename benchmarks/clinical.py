@@ -11,6 +11,11 @@ whether it asks for data already on record.
     PYTHONPATH=$PWD .venv/bin/python benchmarks/clinical.py            # coded findings
     PYTHONPATH=$PWD .venv/bin/python benchmarks/clinical.py --text     # findings as report text
     PYTHONPATH=$PWD .venv/bin/python benchmarks/clinical.py --write-passing   # rewrite passing.yaml
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/clinical.py --narrative [--language tr]  # narrative reports
+
+The narrative form runs only the narrated cases (each in each language it has a report in) and prints, per
+language and for the narrative-fix and held-out sets apart, coded against narrative: top-1, top-3, red-flag
+recall, passing cases, and every case whose top-1 or red flags differ from its coded form.
 
 Targets (issue 10 item 6): top-1 >= 90 %, top-3 = 100 %, every osteonecrosis, infection and
 neoplasm case raises its red flag, ECE <= 0.10.
@@ -22,13 +27,20 @@ import argparse
 import time
 
 from bmefhir.differential.knowledge_base import load_knowledge
-from bmefhir.testing.cases import MUST_NOT_MISS, RED_FLAG_REQUIRED
+from bmefhir.testing.cases import MUST_NOT_MISS, NARRATIVE_LANGUAGES, RED_FLAG_REQUIRED, Form
 from bmefhir.testing.clinical import (
     CASES_DIR,
+    NARRATIVE_PASSING_FILE,
     PASSING_FILE,
+    CaseResult,
     Report,
+    differs,
     evaluate_all,
+    evaluate_narratives,
+    figures,
     load_heldout,
+    narrative_passing_yaml,
+    narrative_readings,
     passing_yaml,
     step_use,
 )
@@ -43,12 +55,98 @@ def _pct(x: float) -> str:
     return f"{100 * x:5.1f}%"
 
 
+def _flags(results: list[CaseResult]) -> str:
+    f = figures(results)
+    return ", ".join(f"{d[:3]} {f.red_flag_recall[d][0]}/{f.red_flag_recall[d][1]}" for d in MUST_NOT_MISS)
+
+
+def narrative_main(language: str | None, show_heldout: bool, write_passing: bool) -> None:
+    start = time.perf_counter()
+    pairs = evaluate_narratives(language=language)  # type: ignore[arg-type]
+    elapsed = time.perf_counter() - start
+    heldout = load_heldout(key="narrative_heldout")
+    print(f"published-case benchmark, narrative form: {len(pairs)} narrated case-languages in {elapsed:.1f} s")
+    print(f"held out (narrative_heldout): {len(heldout)} cases\n")
+    print(
+        f"{'language / set':<26} {'n':>3} {'top-1 c/n':>13} {'top-3 c/n':>13} {'pass c/n':>9}"
+        "  red flags coded | narrative"
+    )
+    languages = [language] if language else list(NARRATIVE_LANGUAGES)
+    for lang in [*languages, "all"]:
+        for name, keep in (("fix", False), ("held-out", True), ("both", None)):
+            rows = [
+                (c, n)
+                for c, n in pairs
+                if (lang == "all" or n.language == lang) and (keep is None or (c.case.id in heldout) == keep)
+            ]
+            if not rows:
+                continue
+            cs, ns = [c for c, _ in rows], [n for _, n in rows]
+            fc, fn = figures(cs), figures(ns)
+            print(
+                f"{lang + ' / ' + name:<26} {len(rows):>3} {_pct(fc.top1)}/{_pct(fn.top1)}"
+                f" {_pct(fc.top3)}/{_pct(fn.top3)}"
+                f" {sum(r.passes for r in cs):>4}/{sum(r.passes for r in ns):<4}  {_flags(cs)} | {_flags(ns)}"
+            )
+    diff = [(c, n) for c, n in pairs if differs(c, n)]
+    print(f"\nnarrative differs from coded in top-1 or red flags ({len(diff)} of {len(pairs)}):")
+    for c, n in diff:
+        mark = " (held out)" if c.case.id in heldout else ""
+        print(f"  {c.case.id} [{n.language}]{mark}: {differs(c, n)}")
+    print("\nfindings read from the narratives against the studies' facts (facts / missed / read, not a fact):")
+    readings = {
+        (c.case.id, n.language): narrative_readings(c.case, n.language) for c, n in pairs if n.language is not None
+    }
+    for lang in languages:
+        for name, keep in (("fix", False), ("held-out", True)):
+            rs = [r for (cid, lg), v in readings.items() if lg == lang and (cid in heldout) == keep for r in v]
+            facts, missed, extra = (
+                sum(r.facts for r in rs),
+                sum(len(r.missed) for r in rs),
+                sum(len(r.extra) for r in rs),
+            )
+            print(
+                f"  {lang + ' / ' + name:<16} {len(rs):>3} reports  {facts:>4} facts"
+                f"  {missed:>3} missed  {extra:>3} extra"
+            )
+    for (cid, lang), v in readings.items():
+        if cid in heldout and not show_heldout:
+            continue
+        for r in v:
+            for m in r.missed:
+                print(f"  {cid} [{lang}] study {r.study}: missed {m}")
+            for e in r.extra:
+                print(f"  {cid} [{lang}] study {r.study}: extra {e}")
+    warned = [n for _, n in pairs if n.data_quality]
+    print(f"\nnarrative reports with data-quality warnings ({len(warned)}):")
+    for n in warned:
+        print(f"  {n.case.id} [{n.language}]: {'; '.join(n.data_quality)}")
+    if write_passing:
+        if language:
+            raise SystemExit("--write-passing with --narrative covers every language: leave out --language")
+        path = CASES_DIR / NARRATIVE_PASSING_FILE
+        path.write_text(narrative_passing_yaml(n for _, n in pairs), encoding="utf-8")
+        print(f"\nwrote {path} ({sum(n.passes for _, n in pairs)} passing narratives)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--text", action="store_true", help="findings as radiology report text, not coded")
-    parser.add_argument("--write-passing", action="store_true", help=f"rewrite benchmarks/cases/{PASSING_FILE}")
+    parser.add_argument("--narrative", action="store_true", help="the narrated cases as narrative reports")
+    parser.add_argument("--language", choices=NARRATIVE_LANGUAGES, help="with --narrative: one language only")
+    parser.add_argument(
+        "--show-heldout", action="store_true", help="with --narrative: also list the held-out cases' reading errors"
+    )
+    parser.add_argument(
+        "--write-passing",
+        action="store_true",
+        help=f"rewrite benchmarks/cases/{PASSING_FILE} (with --narrative: {NARRATIVE_PASSING_FILE})",
+    )
     args = parser.parse_args()
-    form = "text" if args.text else "coded"
+    if args.narrative:
+        narrative_main(args.language, args.show_heldout, args.write_passing)
+        return
+    form: Form = "text" if args.text else "coded"
     start = time.perf_counter()
     report = Report(form, evaluate_all(form), load_heldout())
     elapsed = time.perf_counter() - start

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 
 import pytest
 
 from bmefhir.pipeline import process_patient
+from bmefhir.reporttext import read_report
 from bmefhir.testing.cases import (
     CANDIDATES,
+    NARRATIVE_LANGUAGES,
     CaseError,
+    Narrative,
+    NarrativeLanguage,
     PublishedCase,
     load_cases,
     parse_case,
@@ -18,7 +23,17 @@ from bmefhir.testing.cases import (
     resources,
     to_bundle,
 )
-from bmefhir.testing.clinical import CASES_DIR, PASSING_FILE, categories, evaluate, load_heldout, load_passing
+from bmefhir.testing.clinical import (
+    CASES_DIR,
+    NARRATIVE_PASSING_FILE,
+    PASSING_FILE,
+    categories,
+    evaluate,
+    load_heldout,
+    load_narrative_passing,
+    load_passing,
+    narrative_readings,
+)
 
 CASES = load_cases(CASES_DIR)
 BY_ID = {c.id: c for c in CASES}
@@ -129,3 +144,128 @@ def test_the_held_out_set_names_existing_cases_and_is_reported_on_its_own() -> N
     assert len(cats["set:held-out"]) == 3
     assert [r.case.id for r in cats["set:earlier"]] == [CASES[0].id]
     assert CASES[0].id not in heldout
+
+
+# --- the narrative form (docs/clinical-benchmark.md §Narrative form) ----------------------------------------------
+NARRATED = [(c, lang) for c in CASES for lang in c.narrative_languages]
+NARRATIVE_PASSING = load_narrative_passing(CASES_DIR)
+DIAGNOSIS_FILES = sorted({c.source_file for c in CASES})
+
+
+def test_the_narratives_cover_the_languages_and_the_diagnoses() -> None:
+    narrated = {c.id for c, _ in NARRATED}
+    assert len(narrated) >= 36
+    for lang in NARRATIVE_LANGUAGES:
+        assert sum(1 for _, lg in NARRATED if lg == lang) >= 15, lang
+    assert {c.source_file for c in CASES if c.narratives} == set(DIAGNOSIS_FILES)
+    assert any(not n.labelled for c in CASES for n in c.narratives), "some reports must leave the language out"
+    heldout = load_heldout(CASES_DIR, "narrative_heldout")
+    assert heldout <= narrated
+    assert len(narrated) // 4 <= len(heldout) <= len(narrated) // 2
+
+
+@pytest.mark.parametrize(("case", "language"), NARRATED, ids=lambda x: x if isinstance(x, str) else x.id)
+def test_narrative_form_converts_and_reads_without_warnings(case: PublishedCase, language: NarrativeLanguage) -> None:
+    bundle = to_bundle(case, "narrative", language)
+    assert bundle == to_bundle(case, "narrative", language), "conversion must be deterministic"
+    res = [e["resource"] for e in bundle["entry"]]
+    written = {n.study: n for n in case.narratives if n.language == language}
+    reports = [r for r in res if r["resourceType"] == "DiagnosticReport"]
+    assert len(reports) == len(written)
+    by_text = {n.text: n for n in written.values()}
+    for r in reports:
+        form = r["presentedForm"][0]
+        narrative = by_text[base64.b64decode(form["data"]).decode("utf-8")]
+        assert form.get("language") == (language if narrative.labelled else None)
+        assert "conclusion" not in r
+    # studies without a narrative in this language keep their coded findings; narrated ones have none
+    imaging = [
+        r for r in res if r["resourceType"] == "Observation" and r["category"][0]["coding"][0]["code"] == "imaging"
+    ]
+    assert len(imaging) == sum(len(s.findings) for i, s in enumerate(case.studies) if i not in written)
+    summary = process_patient(res, case.now).summary
+    problems = [d for d in summary["data_quality"] if d["severity"] in ("error", "warning")]
+    assert not problems, problems
+
+
+def test_narrative_form_needs_a_narrative_in_the_language() -> None:
+    case = next(c for c in CASES if c.narratives and "zh" not in c.narrative_languages)
+    with pytest.raises(CaseError, match="no zh narrative"):
+        to_bundle(case, "narrative", "zh")
+
+
+def test_narrative_schema_errors_name_the_element() -> None:
+    raw = {
+        "id": "x-2",
+        "citation": "c",
+        "url": "http://x",
+        "diagnosis": "infection",
+        "basis": "culture",
+        "patient": {"age": 40, "sex": "male"},
+        "studies": [{"day": 0, "modality": "MR", "site": "talus", "findings": [{"concept": "bone_marrow_edema"}]}],
+        "narratives": [{"study": 1, "language": "en", "text": "MRI ankle: edema of the talus."}],
+    }
+    with pytest.raises(CaseError, match=r"narratives\[0\]\.study: 1 is not the index"):
+        parse_case(raw)
+    raw["narratives"] = [{"study": 0, "language": "de", "text": "x"}]
+    with pytest.raises(CaseError, match=r"narratives\[0\]\.language"):
+        parse_case(raw)
+    raw["narratives"] = [{"study": 0, "language": "en", "text": " "}]
+    with pytest.raises(CaseError, match=r"narratives\[0\]\.text"):
+        parse_case(raw)
+    raw["narratives"] = [{"study": 0, "language": "en", "text": "a"}, {"study": 0, "language": "en", "text": "b"}]
+    with pytest.raises(CaseError, match=r"narratives\[1\]: a second en report of study 0"):
+        parse_case(raw)
+    raw["narratives"] = [{"study": 0, "language": "en", "text": "a", "lang": "en"}]
+    with pytest.raises(CaseError, match=r"unknown keys \['lang'\]"):
+        parse_case(raw)
+
+
+@pytest.mark.parametrize("item", [f"{i} {lang}" for i, lang in NARRATIVE_PASSING])
+def test_listed_narrative_still_passes(item: str) -> None:
+    case_id, language = item.split()
+    assert case_id in BY_ID, f"{item} is in {NARRATIVE_PASSING_FILE} but not a case; rerun --narrative --write-passing"
+    assert language in BY_ID[case_id].narrative_languages, (
+        f"{item}: no such narrative; rerun --narrative --write-passing"
+    )
+    result = evaluate(BY_ID[case_id], "narrative", language)  # type: ignore[arg-type]
+    assert result.passes, f"{item} regressed in narrative form: {result.failure()}"
+
+
+def test_new_narrative_passes_are_listed() -> None:
+    listed = set(NARRATIVE_PASSING)
+    new = sorted(
+        f"{c.id} {lang}" for c, lang in NARRATED if (c.id, lang) not in listed and evaluate(c, "narrative", lang).passes
+    )
+    assert not new, f"these narratives pass now but are not in {NARRATIVE_PASSING_FILE}: {new}"
+
+
+def test_narrative_readings_compare_the_findings_with_the_facts() -> None:
+    # A report that states the study's facts reads back without misses; one that leaves a fact out misses it.
+    case = BY_ID["to-talus-42m-jocr"]
+    study = case.studies[0]
+    assert [(f.concept, f.site, f.side) for f in study.findings] == [("bone_marrow_edema", "talus", "left")]
+    good = replace(
+        case, narratives=(Narrative(0, "en", "MRI LEFT ANKLE\nFindings: Diffuse bone marrow edema of the talus."),)
+    )
+    [reading] = narrative_readings(good, "en")
+    assert reading.missed == ()
+    assert reading.extra == ()
+    assert reading.facts == 1
+    bad = replace(
+        case, narratives=(Narrative(0, "en", "MRI LEFT ANKLE\nFindings: No bone marrow edema. Small joint effusion."),)
+    )
+    [reading] = narrative_readings(bad, "en")
+    assert reading.missed == ("bone_marrow_edema @ left talus",)
+    assert any(e.startswith("no bone_marrow_edema") for e in reading.extra)
+    assert any(e.startswith("joint_effusion") for e in reading.extra)
+
+
+def test_every_narrative_is_detected_as_its_language_without_a_hint() -> None:
+    wrong = [
+        (c.id, n.study, n.language, got)
+        for c in CASES
+        for n in c.narratives
+        if (got := read_report(n.text, None).language) != n.language
+    ]
+    assert not wrong, wrong

@@ -187,9 +187,17 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
     out: list[Mention] = []
     focus: list[SitedPlace] = []  # the sites the report last spoke of ("The same area enhances ...")
     focus_of: _Sentence | None = None  # the sentence they were named in
+    # The one side of the sites the report last named: "Right hip: joint space narrowing; a prominent osteophyte"
+    # (a site label, then clauses split by ';') speaks of the right hip, not of the title's "both hips".
+    focus_side: Side | None = None
     for s, (sites, free) in zip(sentences, sited, strict=True):
         if s.section in _FOCUS_ENDS:
-            focus = []
+            focus, focus_side = [], None
+        named_sides = {p.side for p in sites if p.side} if s.section not in _FOCUS_ENDS else set()
+        if len(named_sides) == 1:
+            focus_side = next(iter(named_sides))
+        elif named_sides:
+            focus_side = None
         if not s.findings:
             continue
         free_sides = {side_of(f) for f in free}
@@ -198,14 +206,19 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
         seen: set[tuple[str, str | None, Side | None, str]] = set()  # one per concept, site, assertion a sentence
         for ent, concept, assertion in _composed(s):
             places = _sites_for(ent, s, sites, free, own_clause_only=concept in JOINT_DEFAULT)
-            side_default = sentence_side or default_side
+            side_default = sentence_side or focus_side or default_side
             own = True  # the places are named in this sentence
             if places:
                 focus, focus_of = places, s
             elif focus and concept not in JOINT_DEFAULT:
                 places = [SitedPlace(p.structure, sentence_side or p.side, p.span) for p in focus]
                 own = focus_of is s
-            resolved: list[tuple[str | None, Side | None]] = [(p.structure, p.side or side_default) for p in places]
+            # The spine is midline: a side the report gives its hip or knee is not the lumbar spine's ("MRI RIGHT HIP
+            # ... degenerative change of the lower lumbar facet joints").
+            resolved: list[tuple[str | None, Side | None]] = [
+                (p.structure, p.side or (None if STRUCTURES[p.structure].joint == "spine" else side_default))
+                for p in places
+            ]
             if concept in JOINT_LEVEL:
                 resolved = list(dict.fromkeys((joint_structure(k), side) for k, side in resolved if k))
                 if title_joint and any(k == title_joint for k, _ in resolved):
@@ -232,7 +245,23 @@ def _mentions(text: str, sentences: list[_Sentence], modality: str | None) -> li
                 site = Site(key, side) if key is not None else None
                 out.append(Mention(site=site, **common))  # type: ignore[arg-type]
     out.sort(key=lambda m: (m.start, m.end))
-    return _without_joint_repeats(out)
+    return _without_band_restated(_without_joint_repeats(out))
+
+
+def _without_band_restated(mentions: list[Mention]) -> list[Mention]:
+    """A plain subchondral band at the site of an insufficiency-fracture band stated in the same report is that band
+    restated ("Impression: subchondral low-signal band with marrow edema" after "irregular subchondral low-signal band
+    convex to the articular surface"): the SIF band is a subchondral low-signal band (Lecouvet FE et al. AJR
+    1998;170:71-77), so the short form is not a second, thick band of another kind."""
+    present = ("affirmed", "uncertain")
+    sif = {m.site for m in mentions if m.concept == "sif_band" and m.assertion in present and m.site is not None}
+    if not sif:
+        return mentions
+    return [
+        m
+        for m in mentions
+        if not (m.concept == "subchondral_low_signal_band" and m.assertion in present and m.site in sif)
+    ]
 
 
 def _without_joint_repeats(mentions: list[Mention]) -> list[Mention]:
@@ -339,7 +368,15 @@ def _head_final(ent: Finding, s: _Sentence, places: list[SitedPlace], effective:
     previous finding of the clause and up to the finding's end; a site after the finding belongs to the next finding,
     unless the finding is the clause's last."""
     group = effective[s.clause_of[ent.start]]
-    others = [e for e in s.findings if e is not ent and effective[s.clause_of[e.start]] == group]
+    # A structure term not stated intact is no finding ("eklem yüzeyine konveks ... bant": the articular surface
+    # names where the band bulges), so the sites before it stay the next finding's.
+    others = [
+        e
+        for e in s.findings
+        if e is not ent
+        and effective[s.clause_of[e.start]] == group
+        and not (e.label.endswith(INTACT_ONLY) and assertion_for(s.section, e.categories) != "negated")
+    ]
     previous_end = max((e.end for e in others if e.end <= ent.start), default=-1)
     mine = [p for p in places if previous_end <= p.span.start < ent.end]
     if mine:
