@@ -1,6 +1,6 @@
 """What language detection costs a fresh process at first use, and how accurate each way of detecting is.
 
-Three parts (docs/report-text.md "Language detection at first use"):
+Three parts (docs/report-text.md "Language detection at first use"), each printed when it is done:
 
 * **first use**: for each way of building lingua's detector, ``--repeat`` fresh processes (interleaved) each time
   one short English text's detection from scratch (building the detector included, importing lingua not), then a
@@ -33,6 +33,7 @@ from collections import Counter
 from pathlib import Path
 
 import yaml
+from lingua import Language as LinguaLanguage
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "tests" / "reporttext" / "language_samples.yaml"
@@ -46,7 +47,7 @@ FIRST_TEXTS = (
 BUILDS = ("before", "lazy-full-16", "lazy-full-8", "lazy-full-2", "lazy-low-16", "this")
 
 
-def _candidates(count: int) -> tuple[object, ...]:
+def _candidates(count: int) -> tuple[LinguaLanguage, ...]:
     from bmefhir.reporttext.language import _CANDIDATES
 
     return _CANDIDATES[:count]  # English, Turkish, then German, French, Spanish, Italian, Portuguese, Dutch, ...
@@ -79,9 +80,18 @@ def _child(build: str) -> None:
     first_cpu, first_wall = time.process_time() - cpu, time.perf_counter() - wall
     rest = [detect(d, t) for t in FIRST_TEXTS[1:]]
     three_cpu = time.process_time() - cpu
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = _peak_rss_mb()
     print(json.dumps({"cpu": first_cpu, "wall": first_wall, "three_cpu": three_cpu, "rss": rss,
                       "found": [str(x) for x in (first, *rest)]}))  # fmt: skip
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident size (``VmHWM``: reset by exec, unlike ``ru_maxrss``, which a child
+    started from a big parent inherits)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # no /proc: may include the parent's
 
 
 def _spread(values: list[float], digits: int = 2) -> str:
@@ -220,14 +230,15 @@ def main() -> None:
     parser.add_argument("--skip", nargs="*", default=(), choices=("first", "accuracy", "cli"), help="parts to skip")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # each part as soon as it is done
     if args.child:
         _child(args.child)
         return
     repeat = max(3, args.repeat)
-    if "accuracy" not in args.skip:
-        accuracy()
     if "first" not in args.skip:
         first_use(repeat)
+    if "accuracy" not in args.skip:
+        accuracy()
     if "cli" not in args.skip:
         cli(repeat, args.base)
 
