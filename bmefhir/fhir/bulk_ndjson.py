@@ -42,7 +42,7 @@ class _Index:
     known: set[str] = field(default_factory=set)  # ids of Patient resources present
     shared: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     issues: dict[str, list[DataQualityIssue]] = field(default_factory=lambda: defaultdict(list))
-    file_issues: list[DataQualityIssue] = field(default_factory=list)
+    file_issues: dict[int, list[DataQualityIssue]] = field(default_factory=dict)  # file number → its issues
     failed: dict[str, str] = field(default_factory=dict)  # shown id → why the patient cannot be analysed
 
 
@@ -53,11 +53,16 @@ def ndjson_patients(base: Path, files: list[Path], problems: list[SourceProblem]
     source = base.name
     for number, file in enumerate(files):
         _scan(number, file, index, source, problems)
+    for number, found in index.file_issues.items():
+        # Once for the run, and on the patients with lines read from the file before it failed; not on the
+        # export's other patients (the file says nothing about their data).
+        problems.extend(SourceProblem(source, f) for f in found)
+        for pid, places in index.lines.items():
+            if number in places[0::3]:  # (file number, offset, line number) per line
+                index.issues[pid].extend(found)
     patients = sorted(set(index.lines) | set(index.issues))
-    if not patients and not index.failed:
-        problems.extend(SourceProblem(source, found) for found in index.file_issues)
     for shown, reason in sorted(index.failed.items()):
-        yield RawPatient(shown, (), tuple(index.file_issues), failure=reason)
+        yield RawPatient(shown, (), (), failure=reason)
     handles: dict[int, IO[bytes]] = {}
     used_shared: set[str] = set()
     try:
@@ -99,7 +104,7 @@ def _scan(number: int, file: Path, index: _Index, source: str, problems: list[So
                 elif raw.strip():
                     _index_line(raw, (number, start, line_no), index, source, problems)
     except OSError as exc:
-        index.file_issues.append(
+        index.file_issues.setdefault(number, []).append(
             issue(
                 "error",
                 "structure",
@@ -231,7 +236,7 @@ def _patient(
             )
         )
     kept, med_issues = usable_inputs(resources)
-    return RawPatient(pid, tuple(kept), tuple(issues + med_issues + index.file_issues))
+    return RawPatient(pid, tuple(kept), tuple(issues + med_issues))
 
 
 def _read(

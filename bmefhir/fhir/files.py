@@ -6,8 +6,9 @@ never stops a run and is never dropped silently:
 
 * a bad resource or entry → a DataQualityIssue on its patient, naming the
   place (``a.json#Bundle.entry[3]``, ``Observation.ndjson:17``) and element;
-* a file that cannot be read → an issue on every patient of the source (their
-  data may be incomplete), or a ``SourceProblem`` when the source has no patient;
+* a file that cannot be read (or is not quite a Bundle) → a ``SourceProblem``, once,
+  naming the file, and an issue on the patients whose resources it held (if it
+  could be read at all); not on the source's other patients;
 * something that points at no patient → a ``SourceProblem``.
 """
 
@@ -48,7 +49,7 @@ def read_bundle(path: str | Path) -> PatientSource:
 
     def produce(problems: list[SourceProblem]) -> Iterator[RawPatient]:
         items, file_issues = _load(path, path.name)
-        yield from group_items(path.name, items, file_issues, problems)
+        yield from group_items(path.name, items, {path.name: file_issues}, problems)
 
     return PatientSource(path.name, produce)
 
@@ -59,11 +60,13 @@ def read_folder(path: str | Path) -> PatientSource:
 
     def produce(problems: list[SourceProblem]) -> Iterator[RawPatient]:
         items: list[Item] = []
-        file_issues: list[DataQualityIssue] = []
+        file_issues: dict[str, list[DataQualityIssue]] = {}
         for file in sorted(root.rglob("*.json")):
-            found, trouble = _load(file, file.relative_to(root).as_posix())
+            name = file.relative_to(root).as_posix()
+            found, trouble = _load(file, name)
             items += found
-            file_issues += trouble
+            if trouble:
+                file_issues[name] = trouble
         yield from group_items(root.name, items, file_issues, problems)
 
     return PatientSource(root.name, produce)
@@ -107,7 +110,7 @@ def _load(path: Path, name: str) -> tuple[list[Item], list[DataQualityIssue]]:
     notes: list[DataQualityIssue] = []
     if data.get("resourceType") != "Bundle":
         if not _bundle_shaped(data):
-            return [Item(name, data)], []
+            return [Item(name, data, file=name)], []
         # A Bundle whose own resourceType is damaged: its entries are still the patients' data.
         notes.append(
             issue(
@@ -125,9 +128,8 @@ def _load(path: Path, name: str) -> tuple[list[Item], list[DataQualityIssue]]:
     for i, entry in enumerate(entries):
         entry = entry if isinstance(entry, dict) else {}
         full_url = entry.get("fullUrl")
-        items.append(
-            Item(f"{name}#Bundle.entry[{i}]", entry.get("resource"), full_url if isinstance(full_url, str) else None)
-        )
+        url = full_url if isinstance(full_url, str) else None
+        items.append(Item(f"{name}#Bundle.entry[{i}]", entry.get("resource"), url, name))
     return items, notes
 
 

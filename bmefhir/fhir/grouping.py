@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,11 +30,13 @@ _FHIR_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
 
 @dataclass(frozen=True, slots=True)
 class Item:
-    """A resource as found: ``where`` names its place ("a.json#Bundle.entry[3]", "Observation.ndjson:17")."""
+    """A resource as found: ``where`` names its place ("a.json#Bundle.entry[3]", "Observation.ndjson:17");
+    ``file`` the file it came from (its file-level issues go to the patients it held)."""
 
     where: str
     resource: object
     full_url: str | None = None
+    file: str | None = None
 
 
 def relative_reference(reference: str) -> tuple[str, str] | None:
@@ -109,6 +111,11 @@ class _Groups:
     problems: list[SourceProblem] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # shown id → why the patient cannot be analysed
     refused: set[str] = field(default_factory=set)  # patients whose Patient resource broke a limit
+    held: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # file → patients it held
+
+    def hold(self, item: Item, owner: str | None) -> None:
+        if owner is not None and item.file is not None:
+            self.held[item.file].add(owner)
 
     def problem(self, found: DataQualityIssue) -> None:
         self.problems.append(SourceProblem(self.source, found))
@@ -122,22 +129,29 @@ class _Groups:
 
 
 def group_items(
-    source: str, items: list[Item], file_issues: list[DataQualityIssue], problems: list[SourceProblem]
+    source: str,
+    items: list[Item],
+    file_issues: Mapping[str, Sequence[DataQualityIssue]],
+    problems: list[SourceProblem],
 ) -> list[RawPatient]:
-    """Group resources per patient (sorted by id). Unattributable issues go to ``problems``."""
+    """Group resources per patient (sorted by id). Unattributable issues go to ``problems``.
+
+    ``file_issues`` (file → issues about the whole file: unreadable, not a Bundle, ...) go to ``problems``,
+    once each, and to the patients whose resources the file held; not to the source's other patients, whose
+    data the file says nothing about (a folder of 1,000 patients with one bad file: one issue, not 1,000)."""
     groups = _Groups(source)
     aliases = _aliases(items)
     seen: set[str] = set()
     for item in items:
         _place(item, aliases, groups, seen)
+    for file, found in file_issues.items():
+        groups.problems.extend(SourceProblem(source, f) for f in found)
+        for owner in groups.held.get(file, ()):
+            groups.issues[owner].extend(found)
     # A patient whose only resources were skipped still appears, with the issues saying why.
     patients = sorted(set(groups.patients) | set(groups.issues))
-    if not patients and not groups.failed:
-        groups.problems.extend(SourceProblem(source, found) for found in file_issues)
     used_shared: set[str] = set()
-    result = [
-        RawPatient(shown, (), tuple(file_issues), failure=reason) for shown, reason in sorted(groups.failed.items())
-    ]
+    result = [RawPatient(shown, (), (), failure=reason) for shown, reason in sorted(groups.failed.items())]
     for pid in patients:
         resources = sorted(groups.patients.get(pid, ()), key=lambda r: r.get("resourceType") != "Patient")
         if pid not in groups.refused and (not resources or resources[0].get("resourceType") != "Patient"):
@@ -154,7 +168,7 @@ def group_items(
         used_shared |= wanted
         resources += [groups.shared[ref] for ref in sorted(wanted)]
         kept, med_issues = usable_inputs(resources)
-        result.append(RawPatient(pid, tuple(kept), tuple(groups.issues[pid] + med_issues + file_issues)))
+        result.append(RawPatient(pid, tuple(kept), tuple(groups.issues[pid] + med_issues)))
     for ref in sorted(set(groups.shared) - used_shared):
         groups.problem(
             issue(
@@ -197,6 +211,7 @@ def _place(item: Item, aliases: Mapping[str, str], groups: _Groups, seen: set[st
         return
     if "resourceType" not in resource:
         owner = _owner(resource, _link(resource, aliases), item, groups)
+        groups.hold(item, owner)
         found = issue(
             "error",
             "required",
@@ -218,6 +233,7 @@ def _place(item: Item, aliases: Mapping[str, str], groups: _Groups, seen: set[st
     resource = _rewrite(resource, aliases)  # safe now: the screen bounded its depth
     link = patient_reference(resource)
     owner = _owner(resource, link, item, groups)
+    groups.hold(item, owner)
     rid = resource.get("id") or _uuid(item.full_url)
     if isinstance(rid, str) and "id" not in resource:
         resource["id"] = rid
@@ -263,6 +279,7 @@ def _refuse(
         link = _link(resource, aliases)
         target = relative_reference(link[1]) if link else None
         owner = target[1] if target and target[0] == "Patient" else None
+    groups.hold(item, owner)
     groups.report(owner, found)
 
 

@@ -3,6 +3,11 @@
 A BCP-47 hint wins for its script; Han-script sentences are Chinese whatever the hint (an English
 report with a Chinese impression); the rest is identified by lingua over a fixed set of common
 languages, so a German report is recognised as German (not read) rather than forced into English.
+
+lingua's models load lazily, per language and n-gram size, the first time a text needs them
+(docs/report-text.md "Language detection at first use"): its trigram models of all candidates cost
+~0.3 s; the 1- to 5-gram models its full mode needs for a short text ~0.2-0.6 s per language, which is
+why a short text is compared in full against three candidates only.
 """
 
 from __future__ import annotations
@@ -66,9 +71,31 @@ def hint_language(hint: str | None) -> Language | str | None:
 
 
 @functools.cache
-def _detector(low_accuracy: bool = False) -> LanguageDetector:
-    builder = LanguageDetectorBuilder.from_languages(*_CANDIDATES).with_preloaded_language_models()
-    return (builder.with_low_accuracy_mode() if low_accuracy else builder).build()
+def _ranker() -> LanguageDetector:
+    """lingua's trigram-only (low-accuracy) mode over every candidate: cheap to load and to run."""
+    return LanguageDetectorBuilder.from_languages(*_CANDIDATES).with_low_accuracy_mode().build()
+
+
+@functools.cache
+def _full(languages: frozenset[LinguaLanguage]) -> LanguageDetector:
+    """lingua's full (1- to 5-gram) mode over ``languages``; the models are lingua's, shared by every
+    detector of the process, so another trio loads only the languages not loaded before."""
+    return LanguageDetectorBuilder.from_languages(*languages).build()
+
+
+def _lingua(sample: str) -> LinguaLanguage | None:
+    if len(sample) >= _LOW_ACCURACY_FROM_CHARS:
+        return _ranker().detect_language_of(sample)
+    # A short text: the full mode, among English, Turkish and the language the trigram pass ranks first among
+    # the others (the most plausible "not ours"). The full mode over all 16 would load 1- to 5-gram models of
+    # every candidate of the script (~5 s); on the labelled samples the trio answers as well (or better:
+    # docs/report-text.md "Language detection at first use").
+    ranked = _ranker().compute_language_confidence_values(sample)
+    if not ranked or ranked[0].value <= 0:
+        return None  # no trigram of any candidate: too little text to tell
+    other = next((c.language for c in ranked if c.language not in _LINGUA and c.value > 0), None)
+    trio = frozenset((*_LINGUA, other) if other is not None else _LINGUA)
+    return _full(trio).detect_language_of(sample)
 
 
 def detect_latin(text: str) -> Language | None:
@@ -79,7 +106,7 @@ def detect_latin(text: str) -> Language | None:
     key = hashlib.blake2b(sample.encode("utf-8", "surrogatepass"), digest_size=16).digest() if _detections else b""
     if key in _detected:
         return _detected[key]
-    found = _detector(len(sample) >= _LOW_ACCURACY_FROM_CHARS).detect_language_of(sample)
+    found = _lingua(sample)
     language = _LINGUA.get(found) if found is not None else None
     if _detections:
         with _detected_lock:

@@ -13,6 +13,11 @@ idempotent (content-derived identifiers, conditional updates, a content-hash ski
 Tasks are time-limited below the visibility timeout, so Redis never hands out a
 task that is still running elsewhere.
 
+A worker warms the pipeline up (``pipeline.warm_up``) once, in its main process, before
+its pool starts: prefork children are forked with the models, the report reader's
+pipelines and the language detector loaded, so no child pays for them on its first
+patient, and the children share those pages instead of each loading a copy.
+
 Environment (read when the module is imported, i.e. at worker start):
 
 * ``BMEFHIR_BROKER_URL``      broker, default ``redis://127.0.0.1:6379/0``
@@ -28,14 +33,17 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import orjson
 from celery import Celery  # type: ignore[import-untyped]  # Celery ships no type information
 from celery.backends.redis import RedisBackend  # type: ignore[import-untyped]
+from celery.signals import celeryd_after_setup  # type: ignore[import-untyped]
 from kombu.exceptions import OperationalError
 from kombu.utils.url import maybe_sanitize_url
 
+from bmefhir.pipeline import warm_up
 from bmefhir.sync.executors import Known, PatientOutcome, process_one
 from bmefhir.sync.spec import SyncJobSpec
 from bmefhir.sync.store import PatientStateView
@@ -147,6 +155,15 @@ app: Final = make_app()
 def configure(settings: CelerySettings) -> None:
     """Point this process's ``app`` at another broker (``bmefhir worker --broker``, tests)."""
     app.conf.update(settings.conf())
+
+
+@celeryd_after_setup.connect  # type: ignore[untyped-decorator]
+def warm_worker(**_: object) -> None:
+    """In a ``bmefhir worker``'s main process, after its logging is set up and before its pool starts
+    (docs/sync.md "Executors")."""
+    cpu = time.process_time()
+    warm_up(datetime.now(UTC))
+    log.info("worker warmed up (models, report reader, language detector) in %.1f s CPU", time.process_time() - cpu)
 
 
 @app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True)  # type: ignore[untyped-decorator]

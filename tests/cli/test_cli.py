@@ -77,6 +77,9 @@ def test_broken_file_is_reported_and_the_rest_analysed(tmp_path: Path) -> None:
     lines = _json_lines(r.stdout)
     assert [d["patient"] for d in lines] == ["Patient/seed-002"]
     assert "broken.json" in r.output  # the unreadable file is named, not silently skipped
+    # ...once, as the run's problem (stderr), not in the summary of a patient it says nothing about
+    assert r.output.count("broken.json is not valid JSON") == 1
+    assert "broken.json" not in json.dumps(lines)
 
 
 def test_knowledge_validate_and_show() -> None:

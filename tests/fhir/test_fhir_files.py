@@ -125,7 +125,7 @@ def test_invalid_json_file_with_no_patient_is_a_source_problem(tmp_path: Path) -
     assert "not valid JSON" in problem.issue.message
 
 
-def test_folder_groups_across_files_and_flags_a_broken_file_on_every_patient(tmp_path: Path) -> None:
+def test_folder_groups_across_files_and_reports_a_broken_file_once(tmp_path: Path) -> None:
     write_json(
         tmp_path / "a.json",
         {
@@ -144,9 +144,45 @@ def test_folder_groups_across_files_and_flags_a_broken_file_on_every_patient(tmp
     a, b = list(source)
     assert refs(a) == ["Patient/a", "Observation/o1"]
     assert refs(b) == ["Patient/b"]
-    for raw in (a, b):
-        assert [i.resource for i in raw.issues] == ["zz.json"]
-    assert source.problems == []
+    # The file's patients are unknown: its issue is the run's, once, not a copy in every patient's summary.
+    assert (a.issues, b.issues) == ((), ())
+    (problem,) = source.problems
+    assert (problem.source, problem.issue.resource, problem.issue.severity) == (tmp_path.name, "zz.json", "error")
+    assert "zz.json is not valid JSON" in problem.issue.message
+
+
+def test_a_file_level_issue_goes_to_the_patients_the_file_held_and_to_the_run(tmp_path: Path) -> None:
+    damaged = {
+        "resourceType": "Bundlx",  # a Bundle whose resourceType is damaged: still read as a Bundle
+        "type": "collection",
+        "entry": [{"resource": {"resourceType": "Patient", "id": "c"}}, {"resource": obs("o2", "a")}],
+    }
+    write_json(tmp_path / "damaged.json", damaged)
+    write_json(tmp_path / "a.json", {"resourceType": "Patient", "id": "a"})
+    write_json(tmp_path / "b.json", {"resourceType": "Patient", "id": "b"})
+    (tmp_path / "empty.json").write_text("")
+    source = read_folder(tmp_path)
+    a, b, c = list(source)
+    assert refs(a) == ["Patient/a", "Observation/o2"]
+    held = [(i.resource, i.element) for i in c.issues]
+    assert held == [("damaged.json", "Bundle.resourceType")]
+    assert [(i.resource, i.element) for i in a.issues] == held  # o2 came from that file
+    assert b.issues == ()
+    assert [(p.issue.resource, p.issue.element) for p in source.problems] == [
+        ("damaged.json", "Bundle.resourceType"),
+        ("empty.json", "file"),
+    ]
+
+
+def test_a_single_unreadable_file_among_many_patients_is_one_problem(tmp_path: Path) -> None:
+    for i in range(5):
+        write_json(tmp_path / f"p{i}.json", {"resourceType": "Patient", "id": f"p{i}"})
+    (tmp_path / "cut.json").write_text('{"resourceType": "Bundle", "entry": [')
+    source = read_folder(tmp_path)
+    patients = list(source)
+    assert [p.patient_id for p in patients] == [f"p{i}" for i in range(5)]
+    assert all(p.issues == () for p in patients)
+    assert [p.issue.resource for p in source.problems] == ["cut.json"]
 
 
 def test_duplicate_resource_across_files_is_used_once(tmp_path: Path) -> None:
@@ -157,6 +193,17 @@ def test_duplicate_resource_across_files_is_used_once(tmp_path: Path) -> None:
     assert refs(raw) == ["Patient/a", "Observation/o1"]
     assert raw.issues[0].code == "duplicate"
     assert raw.issues[0].resource == "Observation/o1"
+
+
+def test_an_ndjson_file_that_cannot_be_read_is_one_problem_not_an_issue_per_patient(tmp_path: Path) -> None:
+    write_ndjson(tmp_path / "Patient.ndjson", [{"resourceType": "Patient", "id": pid} for pid in ("a", "b")])
+    (tmp_path / "Observation.ndjson").mkdir()  # named like an export file, but opening it fails (a folder)
+    source = read_bulk_ndjson(tmp_path)
+    a, b = list(source)
+    assert (a.issues, b.issues) == ((), ())
+    (problem,) = source.problems
+    assert (problem.issue.resource, problem.issue.element) == ("Observation.ndjson", "file")
+    assert "Observation.ndjson could not be read" in problem.issue.message
 
 
 def test_ndjson_export_with_malformed_line(tmp_path: Path) -> None:

@@ -86,7 +86,8 @@ class Worker:
                 self.kill()
 
 
-def _wait_ready(settings: CelerySettings, workers: list[Worker], timeout: float = 60) -> None:
+def _wait_ready(settings: CelerySettings, workers: list[Worker], timeout: float = 120) -> None:
+    """Until every worker answers a ping (after its warm-up: ``celery_app.warm_worker``)."""
     app = make_app(settings)
     wanted = {w.hostname for w in workers}
     deadline = time.monotonic() + timeout
@@ -118,6 +119,15 @@ def second_worker(settings: CelerySettings, steady_worker: Worker, tmp_path: Pat
         yield worker
     finally:
         worker.stop()
+
+
+def test_a_worker_warms_the_pipeline_up_before_it_takes_tasks(steady_worker: Worker) -> None:
+    # Redis only: the worker answered a ping, so its start-up is over; the warm-up ran in its main process
+    # before the pool started (prefork children are forked warm) and before Celery declared it ready.
+    log = steady_worker.log.read_text()
+    warmed = log.find("worker warmed up (models, report reader, language detector)")
+    assert warmed >= 0, log[-2000:]
+    assert warmed < log.find(" ready.")
 
 
 def _load_cohort(fhir_base: str, seed: int, size: int) -> list[str]:
