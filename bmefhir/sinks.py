@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import orjson
 
 from bmefhir.fhir.client import FhirClient
-from bmefhir.fhir.raw import RawPatient
+from bmefhir.fhir.raw import RawPatient, SourceProblem
 from bmefhir.writeback import WriteOutcome, write_back
 
 if TYPE_CHECKING:
@@ -73,6 +74,22 @@ class FolderSink:
     def finish(self) -> None:
         summaries = [self._summaries[pid] for pid in sorted(self._summaries)]
         _write_atomically(self.out_dir / "summary.json", _dumps(summaries))
+
+    def write_source_problems(self, problems: Sequence[SourceProblem]) -> Path | None:
+        """``source-problems.json``: what belonged to no patient (an unreadable file, a resource pointing nowhere),
+        so that a run's files hold it as well as its console; none, no file (and an old one is removed)."""
+        path = self.out_dir / "source-problems.json"
+        if not problems:
+            path.unlink(missing_ok=True)
+            return None
+        rows = [
+            {"source": p.source, "severity": i.severity, "code": i.code, "resource": i.resource, "element": i.element,
+             "message": i.message}
+            for p in problems
+            for i in (p.issue,)
+        ]  # fmt: skip
+        _write_atomically(path, _dumps(rows))
+        return path
 
 
 class RestSink:

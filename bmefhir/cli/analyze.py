@@ -102,6 +102,8 @@ def _execute(
         report = run(patients, now, sink=sink, bundle_kind=kind, on_patient=on_patient, write_findings=write_findings)
     if isinstance(patients, PatientSource):
         print_source_problems(patients)
+        if isinstance(sink, FolderSink):
+            sink.write_source_problems(patients.problems)
     print_report(report, out_label)
     if report.analysed == 0 and not report.failures:
         err.print("[red]error[/]: the source contained no patients")

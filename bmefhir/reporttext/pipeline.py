@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final, cast
 
@@ -39,9 +40,20 @@ INTACT_ONLY: Final = "@intact"  # label suffix of a structure term that states i
 logging.getLogger("jieba").setLevel(logging.WARNING)  # jieba prints its dictionary loading otherwise
 
 
+# functools.cache does not make a second caller wait for a call in progress: the four threads of a fresh sync pool
+# would each build the English pipeline (~1.7 s CPU each). The lock makes them wait for the first one's.
+_building = threading.Lock()
+
+
 @functools.cache
 def pipeline(language: str) -> Language:
-    """The cached pipeline of one language (``en``, ``tr``, ``zh``)."""
+    """The cached pipeline of one language (``en``, ``tr``, ``zh``), built once however many threads ask at once."""
+    with _building:
+        return _built(language)
+
+
+@functools.cache
+def _built(language: str) -> Language:
     return build_pipeline(load_lexicon(language))
 
 

@@ -82,6 +82,24 @@ def test_broken_file_is_reported_and_the_rest_analysed(tmp_path: Path) -> None:
     assert "broken.json" not in json.dumps(lines)
 
 
+def test_a_broken_file_is_in_the_output_folder_too(tmp_path: Path) -> None:
+    source, out = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    (source / "good.json").write_bytes((examples_dir() / "seed-002-to-talus-to-tibia.json").read_bytes())
+    (source / "broken.json").write_text('{"resourceType": "Bundle", "entry": [')
+    r = runner.invoke(app, ["analyze", str(source), "--out", str(out), "--now", NOW])
+    assert r.exit_code == 0, r.output
+    problems = orjson.loads((out / "source-problems.json").read_bytes())
+    assert [(p["source"], p["severity"]) for p in problems] == [("in", "error")]
+    assert "broken.json is not valid JSON" in problems[0]["message"]
+    assert "broken.json" not in (out / "summary.json").read_text()
+    # a run without problems into the same folder leaves no stale file behind
+    (source / "broken.json").unlink()
+    r = runner.invoke(app, ["analyze", str(source), "--out", str(out), "--now", NOW])
+    assert r.exit_code == 0, r.output
+    assert not (out / "source-problems.json").exists()
+
+
 def test_knowledge_validate_and_show() -> None:
     r = runner.invoke(app, ["knowledge", "validate"])
     assert r.exit_code == 0, r.output
