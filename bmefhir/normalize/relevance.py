@@ -38,7 +38,7 @@ from typing import Final
 from bmefhir import terminology
 from bmefhir.normalize.conditions import IGNORED_VERIFICATION, PROCEDURE_NOT_DONE
 from bmefhir.normalize.context import Context
-from bmefhir.normalize.fhirjson import JSON, codings, exact_key, obj, objs, string, texts
+from bmefhir.normalize.fhirjson import JSON, codings, elements_key, exact_key, obj, objs, string, texts
 from bmefhir.normalize.imaging import is_radiology
 from bmefhir.normalize.medications import SKIPPED_STATUS as MEDICATION_SKIPPED_STATUS
 from bmefhir.normalize.observations import CATEGORY_SYSTEM, SKIPPED_STATUS
@@ -114,9 +114,11 @@ def skip_reason(ctx: Context, res: JSON) -> Skip | None:
     # The deciding elements present, as exact JSON (``1`` and ``true`` differ); an element present as
     # null differs from one absent (the shape check reads presence). Of a component only its code
     # decides (blood pressures differ in their values, not in what decides them).
-    data = exact_key(
-        {k: _component_codes(v) if k == "component" else v for k in deciding if (v := res.get(k, _NONE)) is not _NONE}
-    )
+    if "component" in res:
+        present = {k: v for k in deciding if (v := res.get(k, _NONE)) is not _NONE}
+        data: object = exact_key({k: _component_codes(v) if k == "component" else v for k, v in present.items()})
+    else:  # most resources (a tuple key: never equal to one of ``exact_key``'s)
+        data = elements_key(res, deciding)
     if data is None:  # not JSON data: decided alone
         return rule(ctx, res) if _well_formed(res, rtype) else None
     key = (rtype, "valueString" in res, data)
