@@ -77,8 +77,17 @@ def _flatten(resources: Iterable[object], ctx: Context) -> list[_Entry]:
     """Input resources (Bundles unpacked, their fullUrls remembered), each with its reference; each
     first copy in ``ctx.by_ref`` too."""
     entries: list[_Entry] = []
+    seen = ctx.by_ref
     for i, item in enumerate(resources):
-        _visit(ctx, entries, ctx.by_ref, item, i, 0)
+        # A first copy of a resource with a type and an id, inline (``_visit``'s own path for it): most
+        # inputs. The rest (Bundles, duplicates, no id, not a resource) go through ``_visit``.
+        if isinstance(item, dict) and isinstance(rtype := item.get("resourceType"), str) and rtype != "Bundle":
+            rid = item.get("id")
+            if isinstance(rid, str) and rid.strip() and (ref := f"{rtype}/{rid}") not in seen:
+                seen[ref] = item
+                entries.append((ref, item))
+                continue
+        _visit(ctx, entries, seen, item, i, 0)
     return entries
 
 

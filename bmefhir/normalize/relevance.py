@@ -33,6 +33,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
+from operator import itemgetter
 from typing import Final
 
 from bmefhir import terminology
@@ -43,7 +44,7 @@ from bmefhir.normalize.imaging import is_radiology
 from bmefhir.normalize.medications import SKIPPED_STATUS as MEDICATION_SKIPPED_STATUS
 from bmefhir.normalize.observations import CATEGORY_SYSTEM, SKIPPED_STATUS
 from bmefhir.normalize.parse import READ_TYPES
-from bmefhir.normalize.report_sources import is_imaging_document, is_imaging_observation
+from bmefhir.normalize.report_sources import imaging_document_type, is_imaging_observation, related_studies
 from bmefhir.record import Severity
 from bmefhir.terminology import Group
 
@@ -106,6 +107,8 @@ def skip_reason(ctx: Context, res: JSON) -> Skip | None:
     rule = _RULES.get(rtype)
     if rule is None:
         return None
+    if rtype == "DocumentReference":
+        return _document_reference(ctx, res)  # its shape check included
     deciding = _DECIDING.get(rtype)
     if deciding is None or (
         rtype.startswith("Medication") and not isinstance(res.get("medicationCodeableConcept"), dict)
@@ -240,11 +243,37 @@ def _diagnostic_report(ctx: Context, res: JSON) -> Skip | None:
     return Skip("information", "not-supported", "DiagnosticReport.category", message)
 
 
+_NOT_IMAGING_DOCUMENT: Final = Skip(
+    "information",
+    "not-supported",
+    "DocumentReference.type",
+    "not an imaging report (type, category or related ImagingStudy); not read",
+)
+# What decides a DocumentReference by its kind (``_document_reference``): memoised like ``_DECIDING``.
+_DOCUMENT_KIND: Final = ("status", "type", "category")
+
+
 def _document_reference(ctx: Context, res: JSON) -> Skip | None:
-    if is_imaging_document(ctx, res):
+    """``is_imaging_document``: by type and category once per distinct pair (the shape check
+    included: it reads status, type and category), then by ``context.related`` each time (it
+    resolves references)."""
+    key = elements_key(res, _DOCUMENT_KIND)
+    if key is None:
+        by_kind = _document_kind(res)
+    else:
+        found = ctx.decided.get(("DocumentReference", key), _UNDECIDED)
+        if found is _UNDECIDED:
+            found = ctx.decided[("DocumentReference", key)] = _document_kind(res)
+        by_kind = found  # type: ignore[assignment]
+    if by_kind is None or related_studies(ctx, res):
         return None
-    message = "not an imaging report (type, category or related ImagingStudy); not read"
-    return Skip("information", "not-supported", "DocumentReference.type", message)
+    return by_kind
+
+
+def _document_kind(res: JSON) -> Skip | None:
+    if not _well_formed(res, "DocumentReference") or imaging_document_type(res):
+        return None
+    return _NOT_IMAGING_DOCUMENT
 
 
 _RULES = {
@@ -369,7 +398,7 @@ class SkipLog:
     def emit(self, ctx: Context, patient_ref: str) -> None:
         """One note per listed resource, and per type one count on the patient (element: the type)."""
         for rtype, items in sorted(self._by_type.items()):
-            listed = heapq.nsmallest(self.limit, items, key=lambda item: item[0])
+            listed = heapq.nsmallest(self.limit, items, key=itemgetter(0))
             for ref, skip in listed:
                 ctx.note(skip.severity, skip.code, ref, skip.element, skip.message)
             total = len(items)
