@@ -72,10 +72,11 @@ from bmefhir.fhir.existing import (
     outputs_request,
     read_patient_and_outputs,
 )
+from bmefhir.fhir.jsonlimits import screen_all
 from bmefhir.fhir.outcome import OutcomeIssue, parse_outcome
 from bmefhir.fhir.pages_ahead import Chain, PagesAhead
 from bmefhir.fhir.paging import bundle_resources, next_link
-from bmefhir.fhir.raw import RawPatient, prefer_statements, refusal, screened_inputs
+from bmefhir.fhir.raw import RawPatient, prefer_statements, refused_as, screened_inputs
 from bmefhir.fhir.urls import SearchParams, check_id
 from bmefhir.record import DataQualityIssue
 
@@ -448,13 +449,13 @@ class _SearchRead:
         label = self.result.label
         resources, warnings = _page_contents(page, label, self.element)
         self.issues.extend(warnings)
-        for resource in resources:
-            refused = refusal(resource, label, self.seen)
-            self.seen += 1
-            if refused is not None:
-                self.refused.append(refused)
+        # Screened a page at a time (``screen_all``: most of it in a few orjson calls).
+        for resource, violation in zip(resources, screen_all(resources), strict=True):
+            if violation is not None:
+                self.refused.append(refused_as(resource, violation, label, self.seen))
             elif not is_own_output(resource):
                 self.kept.append(resource)
+            self.seen += 1
 
     def stopped(self, error: FhirError) -> None:
         label = self.result.label

@@ -7,10 +7,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from bmefhir.fhir.existing import ExistingOutput, is_own_output
-from bmefhir.fhir.jsonlimits import screen
+from bmefhir.fhir.jsonlimits import Violation, screen
 from bmefhir.record import DataQualityIssue
 
-__all__ = ["RawPatient", "SourceProblem", "prefer_statements", "refusal", "screened_inputs", "usable_inputs"]
+__all__ = [
+    "RawPatient",
+    "SourceProblem",
+    "prefer_statements",
+    "refusal",
+    "refused_as",
+    "screened_inputs",
+    "usable_inputs",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +90,13 @@ def refusal(resource: dict[str, Any], place: str, index: int | None = None) -> D
     within them), naming it by ``Type/id`` when those are sound, else by its place: ``place``, or
     ``place[index]`` (made only for a refused resource: this runs for every input)."""
     violation = screen(resource)
-    if violation is None:
-        return None
+    return None if violation is None else refused_as(resource, violation, place, index)
+
+
+def refused_as(
+    resource: dict[str, Any], violation: Violation, place: str, index: int | None = None
+) -> DataQualityIssue:
+    """The error issue of ``refusal`` for a resource ``screen`` (or ``screen_all``) found over a limit."""
     if index is not None:
         place = f"{place}[{index}]"
     kind, rid = resource.get("resourceType"), resource.get("id")

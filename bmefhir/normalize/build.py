@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from datetime import date
 from itertools import groupby
 from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import Any
 
 from bmefhir.normalize.conditions import read_condition, read_procedure
 from bmefhir.normalize.context import Context
@@ -68,21 +68,30 @@ _UNUSED_MEDICATION = Skip(
 )
 
 
-class _Entry(NamedTuple):  # a tuple: a record makes one per input resource
-    ref: str
-    resource: JSON
+# (reference, resource): a plain tuple, as a record makes one per input resource (a NamedTuple's
+# constructor is a Python function).
+_Entry = tuple[str, JSON]
 
 
 def _flatten(resources: Iterable[object], ctx: Context) -> list[_Entry]:
-    """Input resources (Bundles unpacked, their fullUrls remembered), each with its reference."""
+    """Input resources (Bundles unpacked, their fullUrls remembered), each with its reference; each
+    first copy in ``ctx.by_ref`` too."""
     entries: list[_Entry] = []
-    seen: set[str] = set()
+    seen = ctx.by_ref
     for i, item in enumerate(resources):
+        # A first copy of a resource with a type and an id, inline (``_visit``'s own path for it): most
+        # inputs. The rest (Bundles, duplicates, no id, not a resource) go through ``_visit``.
+        if isinstance(item, dict) and isinstance(rtype := item.get("resourceType"), str) and rtype != "Bundle":
+            rid = item.get("id")
+            if isinstance(rid, str) and rid.strip() and (ref := f"{rtype}/{rid}") not in seen:
+                seen[ref] = item
+                entries.append((ref, item))
+                continue
         _visit(ctx, entries, seen, item, i, 0)
     return entries
 
 
-def _visit(ctx: Context, entries: list[_Entry], seen: set[str], item: object, index: int, depth: int) -> None:
+def _visit(ctx: Context, entries: list[_Entry], seen: dict[str, JSON], item: object, index: int, depth: int) -> None:
     """One input item of ``_flatten``. A module function, not a recursive closure: a closure that
     calls itself is a reference cycle, which kept every record's entries, context and resources alive
     until the collector's next middle-generation pass (~9,000 objects per 1,000-resource record, each
@@ -113,8 +122,8 @@ def _visit(ctx: Context, entries: list[_Entry], seen: set[str], item: object, in
             "resource appears more than once; the first copy is used",
         )
         return
-    seen.add(ref)
-    entries.append(_Entry(ref, item))
+    seen[ref] = item
+    entries.append((ref, item))
 
 
 def _subject(ctx: Context, res: JSON) -> str | None:
@@ -127,10 +136,10 @@ def _subject(ctx: Context, res: JSON) -> str | None:
 def _choose_patient(ctx: Context, entries: list[_Entry], patient_id: str | None) -> str:
     if patient_id:
         return relative_ref(patient_id) if "/" in patient_id else f"Patient/{patient_id}"
-    patients = sorted(e.ref for e in entries if e.resource.get("resourceType") == "Patient" and "/" in e.ref)
+    patients = sorted(ref for ref, res in entries if res.get("resourceType") == "Patient" and "/" in ref)
     if patients:
         return patients[0]
-    subjects = Counter(s for e in entries if (s := _subject(ctx, e.resource)) is not None)
+    subjects = Counter(s for _, res in entries if (s := _subject(ctx, res)) is not None)
     if subjects:
         # Most referenced patient; ties broken by reference for determinism.
         return min(subjects, key=lambda s: (-subjects[s], s))
@@ -174,8 +183,6 @@ def build_record(
     memo = ctx.validated if skip_irrelevant else None
     ctx.issues.extend(list(source_issues))
     entries = _flatten(resources, ctx)
-    for e in entries:
-        ctx.by_ref.setdefault(e.ref, e.resource)
     patient_ref = _choose_patient(ctx, entries, patient_id)
 
     patient: PatientInfo | None = None
@@ -193,8 +200,10 @@ def build_record(
     text_sources: list[TextSource] = []
     skipped = SkipLog()
 
-    for e in entries:
-        res, ref = e.resource, e.ref
+    # Whether a subject reference names another patient than the one analysed, by its text: a
+    # record names its patient the same way in thousands of resources.
+    other_patient: dict[str, bool] = {}
+    for ref, res in entries:
         rtype = str(res["resourceType"])
         if rtype not in READ_TYPES:
             skipped.add(rtype, ref, unused_type(rtype))
@@ -205,11 +214,19 @@ def build_record(
         if rtype == "Patient" and ref != patient_ref:
             ctx.note("warning", "business-rule", ref, "Patient", "another patient than the one analysed; not used")
             continue
-        subject = _subject(ctx, res)
-        if subject is not None and subject != patient_ref:
-            ctx.note("warning", "business-rule", ref, f"{rtype}.subject", "about another patient; not used")
-            continue
-        sources.append(SourceRef(ref, string(obj(res, "meta"), "versionId")))
+        element = SUBJECT_ELEMENT.get(rtype)
+        holder = res.get(element) if element else None
+        raw = holder.get("reference") if isinstance(holder, dict) else None
+        if isinstance(raw, str):  # otherwise no subject (``_subject``)
+            other = other_patient.get(raw)
+            if other is None:
+                subject = _subject(ctx, res)
+                other = other_patient[raw] = subject is not None and subject != patient_ref
+            if other:
+                ctx.note("warning", "business-rule", ref, f"{rtype}.subject", "about another patient; not used")
+                continue
+        meta = res.get("meta")
+        sources.append(SourceRef(ref, string(meta, "versionId") if isinstance(meta, dict) else None))
         if rtype == "Medication":  # read only through a statement or request that uses it, below
             medication_resources[ref] = res
             continue

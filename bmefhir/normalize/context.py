@@ -33,7 +33,7 @@ class Context:
     # record names its patient and its visits in hundreds of resources.
     resolved: dict[str, str] = field(default_factory=dict)
     # What Observations' status, category and code say, by their exact JSON (``observations``).
-    code_readings: dict[bytes | str, Any] = field(default_factory=dict)
+    code_readings: dict[object, Any] = field(default_factory=dict)
     # Dates parsed so far, by their text: the results of one visit share theirs.
     dates_read: dict[str, ParsedDate] = field(default_factory=dict)
 

@@ -136,3 +136,31 @@ def exact_key(value: object) -> bytes | str | None:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     except (TypeError, ValueError, RecursionError):  # not JSON data (a set, bytes, a datetime), or too deep
         return None
+
+
+_ABSENT: Any = object()
+
+
+def elements_key(res: JSON, names: tuple[str, ...]) -> tuple[int, bytes] | bytes | str | None:
+    """A hashable key telling apart values of ``res`` that differ in any element of ``names``: one
+    present and one absent, or present with different exact JSON (``exact_key``); None when one is
+    not JSON data. What ``exact_key`` of the dict of those elements tells apart, at about two thirds
+    of its cost (one orjson call over a list, no dict built): a bit per element present, and the
+    elements' values in order (0 in the place of one absent: the bit tells it apart)."""
+    present, values, bit = 0, [], 1
+    for name in names:
+        value = res.get(name, _ABSENT)
+        if value is _ABSENT:
+            values.append(0)
+        else:
+            present |= bit
+            values.append(value)
+        bit <<= 1
+    try:
+        data = orjson.dumps(values, option=EXACT_JSON)
+    except (TypeError, orjson.JSONEncodeError):
+        data = None
+    if data is not None and data.find(b"null") < 0:
+        return present, data
+    # What orjson cannot tell apart: ``exact_key``'s own keys (bytes or text, never a tuple).
+    return exact_key({k: v for k in names if (v := res.get(k, _ABSENT)) is not _ABSENT})

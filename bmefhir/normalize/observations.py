@@ -12,7 +12,7 @@ from datetime import date
 
 from bmefhir import terminology
 from bmefhir.normalize.context import Context
-from bmefhir.normalize.fhirjson import JSON, Coding, codings, exact_key, obj, objs, string, texts
+from bmefhir.normalize.fhirjson import JSON, Coding, codings, elements_key, obj, objs, string, texts
 from bmefhir.normalize.imaging import study_context
 from bmefhir.normalize.sites import extension_side, read_site
 from bmefhir.normalize.text import negated_text_reason
@@ -28,7 +28,6 @@ STATUSES = frozenset(
     {"registered", "preliminary", "final", "amended", "corrected", "cancelled", "entered-in-error", "unknown"}
 )
 _CODE_ELEMENTS = ("status", "category", "code")  # what ``_code_reading`` reads
-_ABSENT = object()
 
 
 @dataclass
@@ -148,8 +147,8 @@ def read_observation(ctx: Context, ref: str, res: JSON, *, has_text: bool = Fals
     items = ObservationItems()
     # What status, category and code say is the same for every Observation alike in them (a record's
     # lab results and vital signs repeat a few codes hundreds of times): read once per record, keyed
-    # by their exact JSON (``fhirjson.exact_key``).
-    key = exact_key({k: v for k in _CODE_ELEMENTS if (v := res.get(k, _ABSENT)) is not _ABSENT})
+    # by their exact JSON (``fhirjson.elements_key``).
+    key = elements_key(res, _CODE_ELEMENTS)
     reading = ctx.code_readings.get(key) if key is not None else None
     if reading is None:
         reading = _code_reading(res)

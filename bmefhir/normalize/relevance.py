@@ -33,17 +33,18 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
+from operator import itemgetter
 from typing import Final
 
 from bmefhir import terminology
 from bmefhir.normalize.conditions import IGNORED_VERIFICATION, PROCEDURE_NOT_DONE
 from bmefhir.normalize.context import Context
-from bmefhir.normalize.fhirjson import JSON, codings, exact_key, obj, objs, string, texts
+from bmefhir.normalize.fhirjson import JSON, codings, elements_key, exact_key, obj, objs, string, texts
 from bmefhir.normalize.imaging import is_radiology
 from bmefhir.normalize.medications import SKIPPED_STATUS as MEDICATION_SKIPPED_STATUS
 from bmefhir.normalize.observations import CATEGORY_SYSTEM, SKIPPED_STATUS
 from bmefhir.normalize.parse import READ_TYPES
-from bmefhir.normalize.report_sources import is_imaging_document, is_imaging_observation
+from bmefhir.normalize.report_sources import imaging_document_type, is_imaging_observation, related_studies
 from bmefhir.record import Severity
 from bmefhir.terminology import Group
 
@@ -106,6 +107,8 @@ def skip_reason(ctx: Context, res: JSON) -> Skip | None:
     rule = _RULES.get(rtype)
     if rule is None:
         return None
+    if rtype == "DocumentReference":
+        return _document_reference(ctx, res)  # its shape check included
     deciding = _DECIDING.get(rtype)
     if deciding is None or (
         rtype.startswith("Medication") and not isinstance(res.get("medicationCodeableConcept"), dict)
@@ -114,9 +117,11 @@ def skip_reason(ctx: Context, res: JSON) -> Skip | None:
     # The deciding elements present, as exact JSON (``1`` and ``true`` differ); an element present as
     # null differs from one absent (the shape check reads presence). Of a component only its code
     # decides (blood pressures differ in their values, not in what decides them).
-    data = exact_key(
-        {k: _component_codes(v) if k == "component" else v for k in deciding if (v := res.get(k, _NONE)) is not _NONE}
-    )
+    if "component" in res:
+        present = {k: v for k in deciding if (v := res.get(k, _NONE)) is not _NONE}
+        data: object = exact_key({k: _component_codes(v) if k == "component" else v for k, v in present.items()})
+    else:  # most resources (a tuple key: never equal to one of ``exact_key``'s)
+        data = elements_key(res, deciding)
     if data is None:  # not JSON data: decided alone
         return rule(ctx, res) if _well_formed(res, rtype) else None
     key = (rtype, "valueString" in res, data)
@@ -238,11 +243,37 @@ def _diagnostic_report(ctx: Context, res: JSON) -> Skip | None:
     return Skip("information", "not-supported", "DiagnosticReport.category", message)
 
 
+_NOT_IMAGING_DOCUMENT: Final = Skip(
+    "information",
+    "not-supported",
+    "DocumentReference.type",
+    "not an imaging report (type, category or related ImagingStudy); not read",
+)
+# What decides a DocumentReference by its kind (``_document_reference``): memoised like ``_DECIDING``.
+_DOCUMENT_KIND: Final = ("status", "type", "category")
+
+
 def _document_reference(ctx: Context, res: JSON) -> Skip | None:
-    if is_imaging_document(ctx, res):
+    """``is_imaging_document``: by type and category once per distinct pair (the shape check
+    included: it reads status, type and category), then by ``context.related`` each time (it
+    resolves references)."""
+    key = elements_key(res, _DOCUMENT_KIND)
+    if key is None:
+        by_kind = _document_kind(res)
+    else:
+        found = ctx.decided.get(("DocumentReference", key), _UNDECIDED)
+        if found is _UNDECIDED:
+            found = ctx.decided[("DocumentReference", key)] = _document_kind(res)
+        by_kind = found  # type: ignore[assignment]
+    if by_kind is None or related_studies(ctx, res):
         return None
-    message = "not an imaging report (type, category or related ImagingStudy); not read"
-    return Skip("information", "not-supported", "DocumentReference.type", message)
+    return by_kind
+
+
+def _document_kind(res: JSON) -> Skip | None:
+    if not _well_formed(res, "DocumentReference") or imaging_document_type(res):
+        return None
+    return _NOT_IMAGING_DOCUMENT
 
 
 _RULES = {
@@ -367,7 +398,7 @@ class SkipLog:
     def emit(self, ctx: Context, patient_ref: str) -> None:
         """One note per listed resource, and per type one count on the patient (element: the type)."""
         for rtype, items in sorted(self._by_type.items()):
-            listed = heapq.nsmallest(self.limit, items, key=lambda item: item[0])
+            listed = heapq.nsmallest(self.limit, items, key=itemgetter(0))
             for ref, skip in listed:
                 ctx.note(skip.severity, skip.code, ref, skip.element, skip.message)
             total = len(items)

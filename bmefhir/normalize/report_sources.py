@@ -345,12 +345,23 @@ def diagnostic_report_texts(
 
 def is_imaging_document(ctx: Context, res: JSON) -> bool:
     """A DocumentReference whose type or category is an imaging report, or linked to an ImagingStudy."""
+    return imaging_document_type(res) or bool(_related_studies(ctx, res))
+
+
+def imaging_document_type(res: JSON) -> bool:
+    """A DocumentReference whose type or category is an imaging report (``is_imaging_document`` by
+    these two elements alone)."""
     for cc in [obj(res, "type"), *objs(res, "category")]:
         for c in codings(cc):
             if terminology.canonical_system(c.system) == LOINC and (
                 c.code in IMAGING_DOCUMENT_CODES or c.code == RADIOLOGY_CATEGORY
             ):
                 return True
+    return False
+
+
+def related_studies(ctx: Context, res: JSON) -> bool:
+    """A DocumentReference linked to an ImagingStudy (``context.related``)."""
     return bool(_related_studies(ctx, res))
 
 

@@ -296,3 +296,42 @@ def test_what_orjson_cannot_clear_is_walked_and_named() -> None:
     found = jsonlimits.screen(bad_url)
     assert found is not None
     assert found.element == "DiagnosticReport.presentedForm[0].url"
+
+
+# Resources each breaking one limit (or none), to mix into a page for ``screen_all``.
+_PAGE_RESOURCES: list[dict[str, Any]] = [
+    {"resourceType": "Observation", "id": "ok", "code": {"text": "heart rate"}},
+    {"resourceType": "Observation", "id": "bad id!"},
+    {"resourceType": "Observation", "id": 7},
+    {"resourceType": "no type"},
+    {"resourceType": ["Observation"], "id": "x"},
+    {"id": "no-type"},
+    {"resourceType": "Basic", "id": "s", "code": {"text": "a\ud800b"}},
+    {"resourceType": "Basic", "id": "n", "valueInteger": 1 << 70},
+    {"resourceType": "Basic", "id": "l", "code": {"text": "a" * (MAX_STRING + 1)}},
+    chain(MAX_DEPTH, {}),
+    chain(MAX_DEPTH, {"x": "y"}),
+    chain(MAX_DEPTH + 1, {}),
+    {"resourceType": "Binary", "id": "b", "data": "QUJD"},
+    {"resourceType": "DocumentReference", "id": "d", "content": [{"attachment": {"data": "QUJD" * (1 << 15)}}]},
+    {"resourceType": "DocumentReference", "id": "e", "content": [{"attachment": {"data": "QUJD"}}]},
+    {"resourceType": "DocumentReference", "id": "f", "content": "not a list"},
+]
+
+
+@given(st.lists(st.sampled_from(range(len(_PAGE_RESOURCES))), max_size=250), JSON_VALUES)
+@settings(max_examples=200, deadline=None)
+def test_a_page_screened_at_once_gives_each_resource_its_own_verdict(picks: list[int], value: Any) -> None:
+    """``screen_all`` (a search page cleared a chunk at a time) answers exactly what ``screen`` does
+    for each resource, whatever the others in its chunk break."""
+    page = [_PAGE_RESOURCES[i] for i in picks] + [{"resourceType": "Basic", "id": "v", "extension": [value]}]
+    assert jsonlimits.screen_all(page) == [jsonlimits.screen(r) for r in page]
+
+
+@pytest.mark.parametrize("bad", range(1, len(_PAGE_RESOURCES)))
+def test_one_bad_resource_in_a_page_of_good_ones_is_the_only_one_refused(bad: int) -> None:
+    good = [{**_PAGE_RESOURCES[0], "id": f"ok-{i}"} for i in range(250)]
+    page = [*good[:150], _PAGE_RESOURCES[bad], *good[150:]]
+    expected = jsonlimits.screen(_PAGE_RESOURCES[bad])
+    assert jsonlimits.screen_all(page) == [None] * 150 + [expected] + [None] * 100
+    assert jsonlimits.screen_all(good) == [None] * 250

@@ -575,3 +575,30 @@ def test_a_built_record_leaves_no_cyclic_garbage():
     assert record.labs
     assert record.sources
     assert found == 0
+
+
+def test_elements_key_tells_apart_what_exact_key_does() -> None:
+    """``fhirjson.elements_key`` (the relevance and Observation-code memos' key): present or absent,
+    null, and values JSON tells apart (``1``, ``true``, ``1.0``, NaN) give different keys."""
+    from bmefhir.normalize.fhirjson import elements_key
+
+    names = ("status", "code")
+    variants: list[dict[str, object]] = [
+        {},
+        {"status": None},
+        {"code": None},
+        {"status": 0},
+        {"code": 0},
+        {"status": 1},
+        {"status": True},
+        {"status": 1.0},
+        {"status": float("nan")},
+        {"status": "final"},
+        {"status": "final", "code": {"text": "x"}},
+        {"code": {"text": "x"}},
+        {"status": "final", "code": {"text": "x"}, "other": 1},  # not among the names: the same key as the one before
+    ]
+    keys = [elements_key(v, names) for v in variants]
+    assert len(set(keys[:-1])) == len(keys) - 1
+    assert keys[-1] == keys[-3]
+    assert elements_key({"status": {1, 2}}, names) is None  # not JSON data

@@ -286,6 +286,56 @@ def test_blood_pressures_are_decided_by_their_component_codes_not_values():
     assert items(r) == items(build_record(inputs, skip_irrelevant=False))
 
 
+def test_documents_are_decided_by_kind_once_and_by_their_related_study_each_time():
+    """DocumentReferences alike in status, type and category are decided by kind once per record; a
+    related ImagingStudy still makes one of them an imaging report, and a malformed type is validated
+    and named."""
+    mri = {
+        "resourceType": "ImagingStudy",
+        "id": "mri",
+        "status": "available",
+        "subject": {"reference": "Patient/p1"},
+        "started": "2024-03-01",
+    }
+    text = "MRI right hip: diffuse bone marrow edema of the right femoral head."
+
+    def note(rid: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "resourceType": "DocumentReference",
+            "id": rid,
+            "status": "current",
+            "type": cc(LOINC, "11506-3", "Progress note"),
+            "subject": {"reference": "Patient/p1"},
+            "date": "2024-03-02T10:00:00Z",
+            "content": [{"attachment": {"contentType": "text/plain", "data": base64(text)}}],
+        } | extra
+
+    notes = [note(f"n{k}") for k in range(3)]
+    linked = note("n-linked", context={"related": [{"reference": "ImagingStudy/mri"}]})
+    malformed = note("n-bad", type={"coding": {"code": 7}})  # a coding that is not a list of codings
+    inputs = [PATIENT, mri, *notes, linked, malformed]
+    r = build_record(inputs)
+    (count,) = [i for i in issues_for(r, "Patient/p1") if i.element == "DocumentReference"]
+    assert count.message.startswith("3 DocumentReference resources not read")
+    not_imaging = {i.resource for i in r.issues if i.message.startswith("not an imaging report")}
+    # The three notes skipped, and the malformed one read (validated: below) and found no imaging report.
+    assert not_imaging == {f"DocumentReference/n{k}" for k in range(3)} | {"DocumentReference/n-bad"}
+    assert any(f.ref == "DocumentReference/n-linked" for f in r.findings)  # read as report text
+    assert any(
+        i.resource == "DocumentReference/n-bad"
+        and i.element.startswith("DocumentReference.type")
+        and "not valid" in i.message
+        for i in r.issues
+    )
+    assert items(r) == items(build_record(inputs, skip_irrelevant=False))
+
+
+def base64(text: str) -> str:
+    import base64 as b64
+
+    return b64.b64encode(text.encode()).decode()
+
+
 # --- bounded listing ----------------------------------------------------------------------------
 
 
