@@ -96,9 +96,10 @@ def narrative_div(analysis: Analysis) -> str:
     return "".join(out)
 
 
-def html_document(analysis: Analysis) -> str:
-    """A standalone HTML page (presentedForm) wrapping the narrative."""
-    body = narrative_div(analysis).replace(' xmlns="http://www.w3.org/1999/xhtml"', "", 1)
+def html_document(analysis: Analysis, div: str | None = None) -> str:
+    """A standalone HTML page (presentedForm) wrapping the narrative (``div``: ``narrative_div(analysis)``
+    when the caller has it already)."""
+    body = (narrative_div(analysis) if div is None else div).replace(' xmlns="http://www.w3.org/1999/xhtml"', "", 1)
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         "<title>bmefhir assessment</title></head><body>" + body + "</body></html>"
