@@ -108,8 +108,9 @@ def process_patient(
     Observations to the outputs (``bmefhir.render.findings``).
     """
     analysis = analyse_patient(resources, now, patient_id=patient_id, source_issues=source_issues, kb=kb)
-    outputs = render_outputs(analysis, signature=signature, write_findings=write_findings)
-    return PatientResult(analysis, outputs, summarize(analysis))
+    summary = summarize(analysis)  # made once: the content hash reads it too
+    outputs = render_outputs(analysis, signature=signature, write_findings=write_findings, summary=summary)
+    return PatientResult(analysis, outputs, summary)
 
 
 # One MRI report sentence per language the reader reads (not patient data): enough to load each

@@ -21,6 +21,9 @@ from collections.abc import Mapping, Sequence
 
 def diminishing(weights: Sequence[float], ratio: float) -> list[float]:
     """Effective weights in input order: per sign, the k-th largest in size counts ``ratio ** k``."""
+    if len(weights) == 1:  # most groups: one criterion, which counts fully (0.0 unless it has a sign)
+        w = weights[0]
+        return [w * ratio**0 if w > 0 or w < 0 else 0.0]  # the same arithmetic as below
     out = [0.0] * len(weights)
     for sign in (1.0, -1.0):
         idx = sorted((i for i, w in enumerate(weights) if w * sign > 0), key=lambda i: (-abs(weights[i]), i))

@@ -160,6 +160,22 @@ class NotOf:
         return {"not": self.item.to_data()}
 
 
+def required_facts(condition: Condition) -> frozenset[str]:
+    """Facts without which ``condition`` cannot match: a leaf needs its fact (except ``not_true``, which
+    an unknown fact satisfies), ``all`` every child's, ``any`` only those all its children need, ``not``
+    none. The engine skips a criterion whose required facts are not all on record without evaluating
+    it (most criteria, for a small record): the same result, as ``matches`` would return False."""
+    if isinstance(condition, FactIs):
+        return frozenset() if condition.state == "not_true" else frozenset((condition.fact,))
+    if isinstance(condition, FactCompare):
+        return frozenset((condition.fact,))
+    if isinstance(condition, AllOf):
+        return frozenset().union(*(required_facts(i) for i in condition.items))
+    if isinstance(condition, AnyOf):
+        return frozenset.intersection(*(required_facts(i) for i in condition.items))
+    return frozenset()  # NotOf, or a condition type this function does not know: always evaluated
+
+
 def compile_condition(
     data: object,
     where: str,

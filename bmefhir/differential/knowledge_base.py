@@ -19,14 +19,14 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 import yaml
 
 from bmefhir.concepts import MEDICATION_CONCEPTS
-from bmefhir.differential.conditions import Condition, compile_condition
+from bmefhir.differential.conditions import Condition, compile_condition, required_facts
 from bmefhir.differential.model import Citation
 from bmefhir.yamlio import load_yaml
 
@@ -84,6 +84,11 @@ class Criterion:
     file: str
     red_flag: RedFlagSpec | None = None
     group: str = ""  # correlated criteria share a group and count with diminishing weight; "" = its own id
+    # The facts ``when`` cannot match without (``conditions.required_facts``), computed once.
+    requires: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "requires", required_facts(self.when))
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ import httpx
 
 from bmefhir.fhir.errors import FhirHttpError, FhirResponseError, http_error
 from bmefhir.fhir.outcome import OutcomeIssue, parse_outcome
-from bmefhir.fhir.urls import request_label
+from bmefhir.fhir.urls import relative_label
 
 __all__ = ["BatchRequest", "BatchResult", "batch_bundle", "read_batch_response"]
 
@@ -99,7 +99,7 @@ def read_batch_response(
         results.append(
             BatchResult(
                 request=request,
-                label=request_label(base.join(request.url), base),
+                label=relative_label(request.url, base),
                 status=int(status.group(1)),
                 resource=resource,
                 issues=issues,

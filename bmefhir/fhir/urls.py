@@ -61,6 +61,30 @@ def request_label(url: httpx.URL, base: httpx.URL) -> str:
     return f"{label}?{'&'.join(names)}" if names else label
 
 
+# A relative URL as bmefhir builds batch entries (``Observation?patient=1&_count=50``, ``Patient/1``):
+# a path of plain segments (none ``.`` or ``..``, no ``:`` that could make it a scheme), a query of
+# ``name=value`` fields whose names need no decoding and whose values hold no ``&``, ``#``, ``%`` or
+# ``+`` (the characters that change how a query splits or decodes).
+_PLAIN_RELATIVE = re.compile(
+    r"[A-Za-z0-9\-_$][A-Za-z0-9\-_$.]*(?:/[A-Za-z0-9\-_$][A-Za-z0-9\-_$.]*)*"
+    r"(?:\?(?:[A-Za-z0-9_\-.:]+(?:=[A-Za-z0-9_\-.:,|/$*@!'()~=]*)?)?(?:&(?:[A-Za-z0-9_\-.:]+(?:=[A-Za-z0-9_\-.:,|/$*@!'()~=]*)?)?)*)?"
+)
+
+
+def relative_label(url: str, base: httpx.URL) -> str:
+    """``request_label(base.join(url), base)`` for a URL relative to ``base`` (a batch entry's).
+
+    The same label, read straight from the string when it is a plain relative URL: parsing and
+    joining it with httpx cost ~0.15 ms per entry, ~1 ms of a patient's ~15 ms of CPU per read
+    (docs/performance.md). Anything else goes the httpx way.
+    """
+    if base.path.endswith("/") and _PLAIN_RELATIVE.fullmatch(url):
+        path, _, query = url.partition("?")
+        names = dict.fromkeys(field.partition("=")[0] for field in query.split("&") if field)
+        return f"{path}?{'&'.join(names)}" if names else path
+    return request_label(base.join(url), base)
+
+
 def same_origin(a: httpx.URL, b: httpx.URL) -> bool:
     return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
 

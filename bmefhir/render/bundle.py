@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bmefhir.analysis import Analysis
 from bmefhir.render import ids
@@ -62,9 +63,16 @@ class Outputs:
         return (self.risk_assessment, self.clinical_impression, self.diagnostic_report, *self.findings, self.provenance)
 
 
-def render_outputs(analysis: Analysis, signature: Signature | None = None, *, write_findings: bool = False) -> Outputs:
+def render_outputs(
+    analysis: Analysis,
+    signature: Signature | None = None,
+    *,
+    write_findings: bool = False,
+    summary: Mapping[str, Any] | None = None,
+) -> Outputs:
     """The output resources; ``write_findings`` adds one Observation per finding read from report text
-    (``bmefhir.render.findings``), a Provenance target like the others."""
+    (``bmefhir.render.findings``), a Provenance target like the others. ``summary``: the analysis's
+    ``summarize`` when the caller has it (the content hash reads it), else it is made here."""
     pref = analysis.record.patient.ref
     dev = device()
     found = text_findings(analysis) if write_findings else ()
@@ -77,7 +85,7 @@ def render_outputs(analysis: Analysis, signature: Signature | None = None, *, wr
     targets = [urn(dr["id"]), urn(ci["id"]), urn(ra["id"]), *(urn(f["id"]) for f in found)]
     prov = provenance(analysis, signature, targets, urn(dev["id"]), used)
     written = [finding_identifier(f) for f in analysis.record.findings if writable(f)] if found else []
-    digest = content_hash(analysis, signature, findings=written, inputs=used)
+    digest = content_hash(analysis, signature, findings=written, inputs=used, summary=summary)
     for res in (dr, ci, ra, prov):
         res.setdefault("meta", {}).setdefault("tag", []).append(hash_tag(digest))
     return Outputs(pref, dev, dr, ci, ra, prov, operation_outcome(analysis), instant(analysis), digest, found)

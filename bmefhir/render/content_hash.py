@@ -11,7 +11,7 @@ deliberately not the analysis time or anything derived from it alone.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Final
 
 import orjson
@@ -34,6 +34,7 @@ def content_hash(
     *,
     findings: Sequence[str] = (),
     inputs: Collection[str] | None = None,
+    summary: Mapping[str, Any] | None = None,
 ) -> str:
     """Hex SHA-256 (first 32 digits) of the assessment's content; equal content, equal hash.
 
@@ -41,8 +42,9 @@ def content_hash(
     a run that writes them differs from one that does not, so it is not skipped as unchanged.
     ``inputs`` are the references the outputs cite (``bmefhir.render.resources.used_refs``; all
     sources when None): a change to a resource nothing cites changes no output, so it writes nothing.
+    ``summary`` is ``summarize(analysis)`` when the caller made it already (the pipeline returns it too).
     """
-    summary = summarize(analysis)
+    summary = summarize(analysis) if summary is None else summary
     content: dict[str, Any] = {key: summary.get(key) for key in _HASHED_SUMMARY_KEYS}
     content["software"] = __version__
     cited = analysis.record.sources if inputs is None else [s for s in analysis.record.sources if s.ref in inputs]

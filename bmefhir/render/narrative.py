@@ -6,6 +6,7 @@ XHTML subset FHIR allows (no scripts, styles or external references).
 
 from __future__ import annotations
 
+import functools
 from html import escape
 
 from bmefhir.analysis import Analysis
@@ -16,6 +17,11 @@ DISCLAIMER = (
 )
 
 LEADING_COUNT = 3
+
+# Knowledge-base text (candidate names, criterion titles and ids, citations, red-flag messages, next
+# steps) and probabilities are the same few hundred strings for every patient: escaped once per
+# process (~100 escapes per narrative otherwise). Never used for patient data, which would stay in memory.
+_escape_known = functools.lru_cache(maxsize=4096)(escape)
 
 
 def pct(p: float) -> str:
@@ -54,18 +60,19 @@ def narrative_div(analysis: Analysis) -> str:
         out.append("<p><b>Red flags</b></p><ul>")
         for f in d.red_flags:
             out.append(
-                f"<li><b>{escape(_display(analysis, f.code))}</b>: {escape(f.message)} "
-                f"<i>[{escape(f.criterion_id)}; {escape(f.citation.text)}]</i></li>"
+                f"<li><b>{_escape_known(_display(analysis, f.code))}</b>: {_escape_known(f.message)} "
+                f"<i>[{_escape_known(f.criterion_id)}; {_escape_known(f.citation.text)}]</i></li>"
             )
         out.append("</ul>")
     if d.insufficient_data:
         out.append("<p>No bone marrow edema imaging on record: the ranking reflects prior probabilities only.</p>")
     out.append("<table><tr><th>Candidate</th><th>Probability</th><th>For</th><th>Against</th></tr>")
     for c in d.ranking:
-        fors = "; ".join(escape(h.title) for h in c.supporting) or "-"
-        against = "; ".join(escape(h.title) for h in c.opposing) or "-"
+        fors = "; ".join(_escape_known(h.title) for h in c.supporting) or "-"
+        against = "; ".join(_escape_known(h.title) for h in c.opposing) or "-"
         out.append(
-            f"<tr><td>{escape(c.display)}</td><td>{escape(pct(c.probability))}</td><td>{fors}</td><td>{against}</td></tr>"
+            f"<tr><td>{_escape_known(c.display)}</td><td>{_escape_known(pct(c.probability))}</td>"
+            f"<td>{fors}</td><td>{against}</td></tr>"
         )
     out.append("</table>")
     episodes = analysis.derived.timeline.episodes
@@ -81,7 +88,7 @@ def narrative_div(analysis: Analysis) -> str:
     if d.next_steps:
         out.append("<p><b>Recommended next steps (for consideration)</b></p><ul>")
         for s in d.next_steps:
-            out.append(f"<li>{escape(s.text)} <i>[{escape(s.citation.text)}]</i></li>")
+            out.append(f"<li>{_escape_known(s.text)} <i>[{_escape_known(s.citation.text)}]</i></li>")
         out.append("</ul>")
     issues = analysis.record.issues
     if issues:
@@ -90,15 +97,16 @@ def narrative_div(analysis: Analysis) -> str:
             where = f"{i.resource} {i.element}".strip()
             out.append(f"<li>{escape(i.severity)}: {escape(where)}: {escape(i.message)}</li>")
         out.append("</ul>")
-    out.append(f"<p><i>{escape(DISCLAIMER)}</i></p>")
-    out.append(f"<p>Knowledge base version {escape(d.knowledge_version)}.</p>")
+    out.append(f"<p><i>{_escape_known(DISCLAIMER)}</i></p>")
+    out.append(f"<p>Knowledge base version {_escape_known(d.knowledge_version)}.</p>")
     out.append("</div>")
     return "".join(out)
 
 
-def html_document(analysis: Analysis) -> str:
-    """A standalone HTML page (presentedForm) wrapping the narrative."""
-    body = narrative_div(analysis).replace(' xmlns="http://www.w3.org/1999/xhtml"', "", 1)
+def html_document(analysis: Analysis, div: str | None = None) -> str:
+    """A standalone HTML page (presentedForm) wrapping the narrative (``div``: ``narrative_div(analysis)``
+    when the caller has it already)."""
+    body = (narrative_div(analysis) if div is None else div).replace(' xmlns="http://www.w3.org/1999/xhtml"', "", 1)
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         "<title>bmefhir assessment</title></head><body>" + body + "</body></html>"

@@ -164,12 +164,13 @@ def diagnostic_report(analysis: Analysis, signature: Signature | None, used: fro
     dates = sorted(f.date for f in analysis.record.findings if f.date is not None)
     d = analysis.differential
     leading = [c for c in d.ranking[:LEADING_COUNT] if c.probability >= 0.1] or list(d.ranking[:1])
-    html = html_document(analysis).encode()
+    div = narrative_div(analysis)
+    html = html_document(analysis, div).encode()
     res: Json = {
         "resourceType": "DiagnosticReport",
         "id": ids.output_uuid(analysis.record.patient.ref, "diagnostic-report"),
         "meta": {"profile": [ids.profile_url("diagnostic-report")]},
-        "text": {"status": "generated", "div": narrative_div(analysis)},
+        "text": {"status": "generated", "div": div},
         "identifier": _identifier(analysis, "diagnostic-report"),
         "status": "final" if signature else "preliminary",
         "category": [{"coding": [{"system": LOINC, "code": "LP29684-5", "display": "Radiology"}]}],
@@ -251,9 +252,10 @@ def clinical_impression(
     ]
     if signature and signature.comment:
         notes.append({"text": f"Clinician comment: {signature.comment}"})
+    conclusion = conclusion_text(analysis)
     res: Json = {
         "resourceType": "ClinicalImpression",
-        "text": _text(conclusion_text(analysis)),
+        "text": _text(conclusion),
         "id": ids.output_uuid(analysis.record.patient.ref, "clinical-impression"),
         "meta": {"profile": [ids.profile_url("clinical-impression")]},
         "identifier": _identifier(analysis, "clinical-impression"),
@@ -263,7 +265,7 @@ def clinical_impression(
         "effectiveDateTime": instant(analysis),
         "date": instant(analysis),
         "protocol": [f"{ids.PROTOCOL_URL}|{d.knowledge_version}"],
-        "summary": conclusion_text(analysis),
+        "summary": conclusion,
         "finding": findings,
         "prognosisReference": [ref(risk_urn)],
         "note": notes,
