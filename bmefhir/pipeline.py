@@ -129,7 +129,9 @@ def warm_up(now: datetime) -> Analysis:
     service calls it before taking requests, so its first CDS Hooks call is as fast as the others.
     Returns the warm-up analysis (its record holds what the reader found in each language)."""
     from bmefhir.normalize.parse import READ_TYPES, model_for, prepare
+    from bmefhir.reporttext.language import preload_models
 
+    preload_models()
     for resource_type in sorted(READ_TYPES):
         model_for(resource_type)
     prepare()  # how each model the read types reach is validated in parts (normalize/parse.py)
