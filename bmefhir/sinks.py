@@ -83,11 +83,16 @@ class FolderSink:
             path.unlink(missing_ok=True)
             return None
         rows = [
-            {"source": p.source, "severity": i.severity, "code": i.code, "resource": i.resource, "element": i.element,
-             "message": i.message}
+            {
+                "source": p.source,
+                "severity": p.issue.severity,
+                "code": p.issue.code,
+                "resource": p.issue.resource,
+                "element": p.issue.element,
+                "message": p.issue.message,
+            }
             for p in problems
-            for i in (p.issue,)
-        ]  # fmt: skip
+        ]
         _write_atomically(path, _dumps(rows))
         return path
 
