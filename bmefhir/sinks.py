@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -82,18 +83,7 @@ class FolderSink:
         if not problems:
             path.unlink(missing_ok=True)
             return None
-        rows = [
-            {
-                "source": p.source,
-                "severity": p.issue.severity,
-                "code": p.issue.code,
-                "resource": p.issue.resource,
-                "element": p.issue.element,
-                "message": p.issue.message,
-            }
-            for p in problems
-        ]
-        _write_atomically(path, _dumps(rows))
+        _write_atomically(path, _dumps([{"source": p.source, **asdict(p.issue)} for p in problems]))
         return path
 
 
